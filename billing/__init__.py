@@ -1,0 +1,1 @@
+"""Price list, quotes, invoice lines, invoices and bespoke orders. Money is Decimal DKK."""

@@ -1,0 +1,68 @@
+"""The unprotected aggregate table: what an engine hands to disclosure control.
+
+This is the contract between ``queries`` (which produces tables) and ``disclosure`` (which
+protects them); ``disclosure`` never imports ``queries``. An ``AggregateTable`` holds true
+counts and the person set behind every cell, so it never leaves the service process: only
+the ``ProtectedTable`` that disclosure control returns may be released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pyroaring import BitMap
+
+Coordinate = str | int | None
+"""One coordinate of a cell. ``None`` means "all values" of that dimension (a margin)."""
+
+TOTAL: None = None
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A breakdown variable and its categories in display order (margins are not categories)."""
+
+    name: str
+    categories: tuple[str | int, ...]
+    has_total: bool = True  # False when the categories overlap or do not partition the parent (e.g. characteristics)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One true count. ``persons`` is the exact set of person keys counted (``len(persons) == count``)."""
+
+    coordinates: tuple[Coordinate, ...]
+    count: int
+    persons: BitMap
+    measures: Mapping[str, float] = field(default_factory=dict)  # e.g. {"person_years": 1234.5}
+
+
+@dataclass(frozen=True)
+class AggregateTable:
+    """An unprotected table of person counts, with its margins, as an engine produced it.
+
+    Cells are stored in one tuple; each coordinate is a category of the matching dimension or
+    ``None`` for its margin. Margin cells are ordinary cells: their relation to the inner cells
+    (parent = sum of children) follows from the coordinates for every dimension with
+    ``has_total``. ``registers`` names every register the query touched, so the strictest
+    threshold applies; ``max_cells_per_person`` bounds how many inner cells one person can be
+    counted in (the L1 sensitivity of the whole table for differential privacy).
+    """
+
+    kind: Literal["cohort_count", "attrition", "characteristics", "incidence_prevalence",
+                  "treatment_uptake", "biobank_availability"]
+    title: str
+    dimensions: tuple[Dimension, ...]
+    cells: tuple[Cell, ...]
+    registers: frozenset[str]
+    max_cells_per_person: int = 1
+    ordered_dimension: str | None = None  # a dimension whose categories are nested/cumulative (attrition steps, uptake windows, years)
+    notes: tuple[str, ...] = ()
+
+    def cell(self, *coordinates: Coordinate) -> Cell:
+        for cell in self.cells:
+            if cell.coordinates == coordinates:
+                return cell
+        raise KeyError(coordinates)

@@ -1,0 +1,1 @@
+"""Cohort query model, validation, compiler to DuckDB SQL and engines."""

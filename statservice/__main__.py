@@ -1,0 +1,3 @@
+from statservice.cli import app
+
+app(prog_name="statservice")

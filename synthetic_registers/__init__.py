@@ -1,0 +1,1 @@
+"""Realistic synthetic Danish national registers and their catalog. Imports none of our packages."""

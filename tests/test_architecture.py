@@ -1,0 +1,51 @@
+"""The packages are the architecture: dependencies point one way."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"statservice", "queries", "disclosure", "synthetic_registers", "billing"}
+
+# package -> packages of ours it may import
+ALLOWED = {
+    "synthetic_registers": set(),
+    "disclosure": set(),
+    "billing": set(),
+    "queries": {"synthetic_registers", "disclosure"},
+    "statservice": {"queries", "disclosure", "synthetic_registers", "billing"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & OURS
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_what_it_may(package):
+    offending = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = imported_packages(path) - ALLOWED[package] - {package}
+        if bad:
+            offending[str(path.relative_to(ROOT))] = sorted(bad)
+    assert offending == {}, f"{package} imports packages it must not: {offending}"
+
+
+def test_nothing_imports_statservice():
+    for package in OURS - {"statservice"}:
+        for path in (ROOT / package).rglob("*.py"):
+            assert "statservice" not in imported_packages(path), path
+
+
+def test_runtime_code_never_reads_shared_reference():
+    for package in OURS:
+        for path in (ROOT / package).rglob("*.py"):
+            assert "shared/reference" not in path.read_text(), f"{path} reads ../shared at run time"
