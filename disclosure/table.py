@@ -26,7 +26,9 @@ class Dimension:
 
     name: str
     categories: tuple[str | int, ...]
-    has_total: bool = True  # False when the categories overlap or do not partition the parent (e.g. characteristics)
+    has_total: bool = (
+        True  # False when the categories overlap or do not partition the parent (e.g. characteristics)
+    )
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,22 @@ class AggregateTable:
     counted in (the L1 sensitivity of the whole table for differential privacy).
     """
 
-    kind: Literal["cohort_count", "attrition", "characteristics", "incidence_prevalence",
-                  "treatment_uptake", "biobank_availability"]
+    kind: Literal[
+        "cohort_count",
+        "attrition",
+        "characteristics",
+        "incidence_prevalence",
+        "treatment_uptake",
+        "biobank_availability",
+    ]
     title: str
     dimensions: tuple[Dimension, ...]
     cells: tuple[Cell, ...]
     registers: frozenset[str]
     max_cells_per_person: int = 1
-    ordered_dimension: str | None = None  # a dimension whose categories are nested/cumulative (attrition steps, uptake windows, years)
+    ordered_dimension: str | None = (
+        None  # a dimension whose categories are nested/cumulative (attrition steps, uptake windows, years)
+    )
     notes: tuple[str, ...] = ()
 
     def cell(self, *coordinates: Coordinate) -> Cell:

@@ -59,12 +59,20 @@ TABLES: tuple[Table, ...] = (
             Column("koen", "UTINYINT", "Sex: 1 male, 2 female", "CPR sex"),
             Column("foed_dag", "DATE", "Date of birth"),
             Column("doed_dato", "DATE", "Date of death", nullable=True),
-            Column("indvandret_dato", "DATE", "Date of immigration when born abroad and arrived in the period",
-                   nullable=True),
+            Column(
+                "indvandret_dato",
+                "DATE",
+                "Date of immigration when born abroad and arrived in the period",
+                nullable=True,
+            ),
             Column("udvandret_dato", "DATE", "Date of emigration (no records after it)", nullable=True),
             Column("reg", "USMALLINT", "Region of residence 1081-1085", "DST region"),
-            Column("kom", "USMALLINT", "Municipality of residence (98 municipalities since 2007)",
-                   "DST municipality"),
+            Column(
+                "kom",
+                "USMALLINT",
+                "Municipality of residence (98 municipalities since 2007)",
+                "DST municipality",
+            ),
         ),
     ),
     Table(
@@ -78,11 +86,20 @@ TABLES: tuple[Table, ...] = (
             Column("recnum", "UBIGINT", "Contact record number, joins lpr_diag"),
             Column("d_inddto", "DATE", "Admission / contact start date"),
             Column("d_uddto", "DATE", "Discharge / contact end date"),
-            Column("c_pattype", "UTINYINT", "Patient type: 0 inpatient, 1 outpatient, 2 emergency room",
-                   "LPR patient type"),
+            Column(
+                "c_pattype",
+                "UTINYINT",
+                "Patient type: 0 inpatient, 1 outpatient, 2 emergency room",
+                "LPR patient type",
+            ),
             Column("c_sgh", "VARCHAR", "Hospital code", "SKS hospital"),
             Column("c_spec", "VARCHAR", "Department specialty (2 digits, 08 endocrinology)", "LPR specialty"),
-            Column("c_adiag", "VARCHAR", "Action (primary) diagnosis copied onto the contact", "ICD-10 (D prefix)"),
+            Column(
+                "c_adiag",
+                "VARCHAR",
+                "Action (primary) diagnosis copied onto the contact",
+                "ICD-10 (D prefix)",
+            ),
         ),
     ),
     Table(
@@ -95,7 +112,9 @@ TABLES: tuple[Table, ...] = (
         columns=(
             Column("recnum", "UBIGINT", "Contact record number, joins lpr_adm"),
             Column("c_diag", "VARCHAR", "Diagnosis code, ICD-10 with D prefix (DE119)", "ICD-10 (D prefix)"),
-            Column("c_diagtype", "VARCHAR", "Diagnosis type: A action/primary, B secondary", "LPR diagnosis type"),
+            Column(
+                "c_diagtype", "VARCHAR", "Diagnosis type: A action/primary, B secondary", "LPR diagnosis type"
+            ),
         ),
     ),
     Table(
@@ -109,10 +128,18 @@ TABLES: tuple[Table, ...] = (
             Column("dw_ek_kontakt", "UBIGINT", "Contact key, joins lpr3_diagnoser"),
             Column("kont_starttidspunkt", "TIMESTAMP", "Contact start"),
             Column("kont_sluttidspunkt", "TIMESTAMP", "Contact end"),
-            Column("kont_type", "VARCHAR", "SKS contact type (ALCA00 physical attendance, ALCA10 virtual, ...)",
-                   "SKS contact type"),
-            Column("kont_ans_hovedspec", "VARCHAR", "Responsible specialty as Danish text (endokrinologi, ...)",
-                   "LPR3 specialty"),
+            Column(
+                "kont_type",
+                "VARCHAR",
+                "SKS contact type (ALCA00 physical attendance, ALCA10 virtual, ...)",
+                "SKS contact type",
+            ),
+            Column(
+                "kont_ans_hovedspec",
+                "VARCHAR",
+                "Responsible specialty as Danish text (endokrinologi, ...)",
+                "LPR3 specialty",
+            ),
             Column("prioritet", "VARCHAR", "ATA1 acute, ATA3 planned", "SKS priority"),
         ),
     ),
@@ -142,7 +169,9 @@ TABLES: tuple[Table, ...] = (
             Column("apk", "DOUBLE", "Number of packages dispensed"),
             Column("volume", "DOUBLE", "Defined daily doses per package"),
             Column("vnr", "UINTEGER", "Nordic article number of the package", "VNR"),
-            Column("indo", "VARCHAR", "Indication code (7 digits), often missing", "indication", nullable=True),
+            Column(
+                "indo", "VARCHAR", "Indication code (7 digits), often missing", "indication", nullable=True
+            ),
         ),
     ),
     Table(
@@ -173,15 +202,20 @@ TABLES: tuple[Table, ...] = (
         name="udda",
         register="UDDA",
         owner=DST,
-        description="Highest completed education of residents aged 15+. A row is written for each year the level "
+        description="Highest completed education of residents aged 15+. A row is written for each year "
+        "the level "
         "is recorded; the level in force in year Y is the row with the largest aar <= Y.",
         columns=(
             _PNR,
             Column("aar", "USMALLINT", "Register year"),
             Column("hfaudd", "USMALLINT", "Highest completed education, DST 4-digit code", "DST HFAUDD"),
-            Column("udd_niveau", "UTINYINT",
-                   "Level grouped to ISCED 2011: 10 primary, 20 general upper secondary, 30 vocational, "
-                   "40 short-cycle tertiary, 50 medium, 60 bachelor, 70 master, 80 PhD", "DST/ISCED level"),
+            Column(
+                "udd_niveau",
+                "UTINYINT",
+                "Level grouped to ISCED 2011: 10 primary, 20 general upper secondary, 30 vocational, "
+                "40 short-cycle tertiary, 50 medium, 60 bachelor, 70 master, 80 PhD",
+                "DST/ISCED level",
+            ),
         ),
     ),
     Table(
@@ -204,8 +238,12 @@ TABLES: tuple[Table, ...] = (
         columns=(
             _PNR,
             Column("sample_date", "DATE", "Date the sample was taken"),
-            Column("sample_type", "VARCHAR",
-                   "dried_blood_spot, serum, plasma, whole_blood, dna, tissue", "biobank sample type"),
+            Column(
+                "sample_type",
+                "VARCHAR",
+                "dried_blood_spot, serum, plasma, whole_blood, dna, tissue",
+                "biobank sample type",
+            ),
             Column("biobank", "VARCHAR", "Collection holding the sample", "biobank collection"),
         ),
     ),

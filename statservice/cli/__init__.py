@@ -2,4 +2,6 @@
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
+)
