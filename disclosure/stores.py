@@ -1,0 +1,93 @@
+"""What disclosure control needs to remember between releases, as protocols.
+
+Disclosure control is pure: it reads earlier state through these protocols and returns the
+state changes a release implies (``StateChanges``) instead of writing them. The caller (the
+service) persists those changes in the same database transaction as the release, its audit
+record and its invoice line, re-checking budgets under a lock, so a release and its budget
+spend, fingerprints and noise draws exist together or not at all.
+
+``InMemoryStores`` implements every protocol for tests and for the library used on its own.
+The service implements them over SQLAlchemy.
+
+Scopes: ``"global"`` or ``"org:<organisation id>"``; every store is also keyed by the data version,
+because ledgers, fingerprints and noise secrets never carry over to a new data version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyroaring import BitMap
+
+GLOBAL_SCOPE = "global"
+
+
+def organisation_scope(organisation_id: str) -> str:
+    return f"org:{organisation_id}"
+
+
+class ReleasedPersonSets(Protocol):
+    """Person sets of every cell released so far (never released themselves)."""
+
+    def sets_with_size_between(
+        self, data_version: str, scope: str, low: int, high: int
+    ) -> Iterable[BitMap]: ...
+
+
+class PrivacyLedger(Protocol):
+    """Privacy loss (zCDP rho) spent so far per scope."""
+
+    def rho_spent(self, data_version: str, scope: str) -> float: ...
+
+
+class NoiseCache(Protocol):
+    """Noise drawn once per keyed cell and reused for every later identical cell."""
+
+    def get(self, data_version: str, key: str) -> int | None: ...
+
+
+@dataclass
+class StateChanges:
+    """What one release adds to the stores; persisted atomically with the release by the caller."""
+
+    person_sets: list[tuple[str, BitMap]] = field(default_factory=list)  # (scope, set)
+    rho_spends: list[tuple[str, float]] = field(default_factory=list)  # (scope, rho)
+    noise_draws: list[tuple[str, int]] = field(default_factory=list)  # (key, value)
+
+    def is_empty(self) -> bool:
+        return not (self.person_sets or self.rho_spends or self.noise_draws)
+
+
+class InMemoryStores:
+    """All three stores in memory, thread-safe; ``apply`` is the in-memory transaction."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._sets: dict[tuple[str, str], list[BitMap]] = {}
+        self._rho: dict[tuple[str, str], float] = {}
+        self._noise: dict[tuple[str, str], int] = {}
+
+    def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> list[BitMap]:
+        with self._lock:
+            return [s for s in self._sets.get((data_version, scope), []) if low <= len(s) <= high]
+
+    def rho_spent(self, data_version: str, scope: str) -> float:
+        with self._lock:
+            return self._rho.get((data_version, scope), 0.0)
+
+    def get(self, data_version: str, key: str) -> int | None:
+        with self._lock:
+            return self._noise.get((data_version, key))
+
+    def apply(self, data_version: str, changes: StateChanges) -> None:
+        with self._lock:
+            for scope, persons in changes.person_sets:
+                self._sets.setdefault((data_version, scope), []).append(BitMap(persons))
+            for scope, rho in changes.rho_spends:
+                self._rho[(data_version, scope)] = self._rho.get((data_version, scope), 0.0) + rho
+            for key, value in changes.noise_draws:
+                # First draw wins: a concurrent second draw for the same key is discarded by the caller.
+                self._noise.setdefault((data_version, key), value)
