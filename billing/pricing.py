@@ -1,0 +1,292 @@
+"""Price list (versioned TOML package data) and the price of a query from its shape.
+
+The rules are stated in ``billing/data/pricelist-<version>.toml`` and implemented here:
+
+    list price = base_fee + per_register_fee × registers + cell band fee + DP surcharge (if asked)
+    net price  = to_ore(list price × segment multiplier)   # exact product, one ROUND_HALF_UP to øre
+
+The price depends only on the query's *shape* (``PricedShape``), never on its result, so a customer
+gets the price before anything runs and a refused or empty result cannot change what was quoted.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
+from billing.money import CURRENCY, STANDARD_VAT_RATE, is_whole_ore, to_ore, vat_on
+
+RESULT_KINDS = (
+    "cohort_count",
+    "attrition",
+    "characteristics",
+    "incidence_prevalence",
+    "treatment_uptake",
+    "biobank_availability",
+)
+_FILE_PATTERN = re.compile(r"^pricelist-(\d{4})-(\d+)\.toml$")
+
+
+@dataclass(frozen=True)
+class PricedShape:
+    """What a query's price depends on. The service converts ``queries.shape.QueryShape`` to this.
+
+    ``registers``: number of distinct registers the query reads (each is joined on the person key).
+    ``cells``: number of cells in the result table(s) before any suppression.
+    """
+
+    result_kind: str
+    registers: int
+    cells: int
+    differential_privacy: bool
+
+
+@dataclass(frozen=True)
+class CellBand:
+    max_cells: int
+    fee: Decimal
+
+
+@dataclass(frozen=True)
+class ResultKindPrices:
+    result_kind: str
+    description: str
+    base_fee: Decimal
+    per_register_fee: Decimal
+    differential_privacy_surcharge: Decimal
+    cell_bands: tuple[CellBand, ...]  # ascending max_cells
+
+    def cell_band_for(self, cells: int) -> CellBand:
+        for band in self.cell_bands:
+            if cells <= band.max_cells:
+                return band
+        raise InvalidBillingInput(
+            f"a {self.result_kind} table of {cells} cells is larger than the largest priced band "
+            f"({self.cell_bands[-1].max_cells} cells); order bespoke work instead"
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    description: str
+    multiplier: Decimal
+    hourly_rate: Decimal
+
+
+@dataclass(frozen=True)
+class PriceComponent:
+    label: str
+    amount: Decimal  # list price, before the segment multiplier
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price of one query run for one segment under one price list version (not yet persisted)."""
+
+    price_list_version: str
+    segment: str
+    shape: PricedShape
+    components: tuple[PriceComponent, ...]
+    list_price: Decimal
+    multiplier: Decimal
+    net_amount: Decimal
+    vat_amount: Decimal  # indicative: the invoice computes VAT on its whole net total
+    gross_amount: Decimal
+    currency: str = CURRENCY
+
+
+class PriceComponentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    label: str
+    amount: Decimal
+
+
+class QuotePricePublic(BaseModel):
+    """A computed price, as the API shows it before the quote is stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+    price_list_version: str
+    segment: str
+    components: list[PriceComponentPublic]
+    list_price: Decimal
+    multiplier: Decimal
+    net_amount: Decimal
+    vat_amount: Decimal
+    gross_amount: Decimal
+    currency: str
+
+
+def _decimal(raw: Any, where: str) -> Decimal:
+    if not isinstance(raw, str):
+        raise InvalidBillingInput(f'{where} must be a decimal string (e.g. "1200.00"), got {raw!r}')
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise InvalidBillingInput(f"{where} is not a decimal: {raw!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise InvalidBillingInput(f"{where} must be a finite non-negative amount, got {raw!r}")
+    return value
+
+
+def _money(raw: Any, where: str) -> Decimal:
+    value = _decimal(raw, where)
+    if not is_whole_ore(value):
+        raise InvalidBillingInput(f"{where} must be whole øre, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class PriceList:
+    version: str
+    currency: str
+    effective_from: date
+    quote_validity_days: int
+    result_kinds: dict[str, ResultKindPrices]
+    segments: dict[str, Segment]
+
+    @staticmethod
+    def available_versions() -> list[str]:
+        """Versions shipped as package data, oldest first."""
+        found = []
+        for entry in resources.files("billing.data").iterdir():
+            match = _FILE_PATTERN.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), int(match.group(2))))
+        return [f"{year}-{number}" for year, number in sorted(found)]
+
+    @classmethod
+    def load(cls, version: str | None = None) -> PriceList:
+        """The price list of ``version`` (e.g. ``"2026-1"``), or the newest shipped one."""
+        versions = cls.available_versions()
+        if version is None:
+            if not versions:
+                raise NotFound("price list", "(any version)")
+            version = versions[-1]
+        if version not in versions:
+            raise NotFound("price list", version)
+        return _load_cached(version)
+
+    @classmethod
+    def from_toml(cls, text: str) -> PriceList:
+        return cls.from_mapping(tomllib.loads(text))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> PriceList:
+        try:
+            version = str(data["version"])
+            currency = str(data["currency"])
+            effective_from = data["effective_from"]
+            validity = int(data["quote_validity_days"])
+            kinds_raw = data["result_kinds"]
+            segments_raw = data["segments"]
+        except KeyError as exc:
+            raise InvalidBillingInput(f"price list lacks {exc.args[0]!r}") from exc
+        if currency != CURRENCY:
+            raise InvalidBillingInput(f"price list currency must be {CURRENCY}, got {currency}")
+        if not isinstance(effective_from, date):
+            raise InvalidBillingInput("price list effective_from must be a TOML date")
+        missing = set(RESULT_KINDS) - set(kinds_raw)
+        unknown = set(kinds_raw) - set(RESULT_KINDS)
+        if missing or unknown:
+            raise InvalidBillingInput(
+                f"price list result kinds: missing {sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        kinds: dict[str, ResultKindPrices] = {}
+        for name, raw in kinds_raw.items():
+            where = f"result_kinds.{name}"
+            bands = tuple(
+                CellBand(int(band["max_cells"]), _money(band["fee"], f"{where}.cell_bands.fee"))
+                for band in raw["cell_bands"]
+            )
+            limits = [band.max_cells for band in bands]
+            if not bands or limits != sorted(set(limits)) or limits[0] < 1:
+                raise InvalidBillingInput(f"{where}.cell_bands must have strictly ascending max_cells >= 1")
+            kinds[name] = ResultKindPrices(
+                result_kind=name,
+                description=str(raw.get("description", "")),
+                base_fee=_money(raw["base_fee"], f"{where}.base_fee"),
+                per_register_fee=_money(raw["per_register_fee"], f"{where}.per_register_fee"),
+                differential_privacy_surcharge=_money(
+                    raw["differential_privacy_surcharge"], f"{where}.differential_privacy_surcharge"
+                ),
+                cell_bands=bands,
+            )
+        segments = {
+            name: Segment(
+                name=name,
+                description=str(raw.get("description", "")),
+                multiplier=_decimal(raw["multiplier"], f"segments.{name}.multiplier"),
+                hourly_rate=_money(raw["hourly_rate"], f"segments.{name}.hourly_rate"),
+            )
+            for name, raw in segments_raw.items()
+        }
+        if not segments:
+            raise InvalidBillingInput("price list has no customer segments")
+        return cls(version, currency, effective_from, validity, kinds, segments)
+
+    def segment(self, name: str) -> Segment:
+        try:
+            return self.segments[name]
+        except KeyError:
+            raise UnknownSegment(name, sorted(self.segments)) from None
+
+    def hourly_rate(self, segment: str) -> Decimal:
+        return self.segment(segment).hourly_rate
+
+    def quote(self, shape: PricedShape, segment: str) -> Quote:
+        """Price one run of a query of this shape for a customer of this segment."""
+        customer_segment = self.segment(segment)
+        try:
+            prices = self.result_kinds[shape.result_kind]
+        except KeyError:
+            raise InvalidBillingInput(
+                f"unknown result kind {shape.result_kind!r}; known: {', '.join(RESULT_KINDS)}"
+            ) from None
+        if shape.registers < 1:
+            raise InvalidBillingInput(f"a query reads at least one register, got {shape.registers}")
+        if shape.cells < 1:
+            raise InvalidBillingInput(f"a result table has at least one cell, got {shape.cells}")
+        band = prices.cell_band_for(shape.cells)
+        components = [
+            PriceComponent(f"base fee ({shape.result_kind})", prices.base_fee),
+            PriceComponent(
+                f"{shape.registers} register(s) × {prices.per_register_fee}",
+                prices.per_register_fee * shape.registers,
+            ),
+            PriceComponent(f"table size up to {band.max_cells} cells", band.fee),
+        ]
+        if shape.differential_privacy:
+            components.append(PriceComponent("differential privacy", prices.differential_privacy_surcharge))
+        list_price = sum((component.amount for component in components), Decimal(0))
+        net = to_ore(list_price * customer_segment.multiplier)
+        vat = vat_on(net, STANDARD_VAT_RATE)
+        return Quote(
+            price_list_version=self.version,
+            segment=segment,
+            shape=shape,
+            components=tuple(components),
+            list_price=list_price,
+            multiplier=customer_segment.multiplier,
+            net_amount=net,
+            vat_amount=vat,
+            gross_amount=net + vat,
+        )
+
+
+@cache
+def _load_cached(version: str) -> PriceList:
+    text = resources.files("billing.data").joinpath(f"pricelist-{version}.toml").read_text("utf-8")
+    price_list = PriceList.from_toml(text)
+    if price_list.version != version:
+        raise InvalidBillingInput(f"pricelist-{version}.toml declares version {price_list.version}")
+    return price_list

@@ -1,0 +1,160 @@
+"""The price list and the price of a query shape."""
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
+from billing.money import format_dkk, to_ore, vat_on
+from billing.pricing import RESULT_KINDS, PricedShape, PriceList
+
+PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pricelist-2026-1.toml"
+
+
+def test_loads_newest_version_by_default():
+    price_list = PriceList.load()
+    assert price_list.version == "2026-1"
+    assert PriceList.available_versions()[-1] == "2026-1"
+    assert price_list.effective_from == date(2026, 1, 1)
+    assert price_list.quote_validity_days == 28
+    assert set(price_list.result_kinds) == set(RESULT_KINDS)
+    assert {"public_research", "private_company", "start_up"} <= set(price_list.segments)
+
+
+def test_unknown_version_is_not_found():
+    with pytest.raises(NotFound) as caught:
+        PriceList.load("1999-1")
+    assert caught.value.http_status == 404
+
+
+def test_private_company_hourly_rate_follows_statistics_denmark():
+    assert PriceList.load().hourly_rate("private_company") == Decimal("2299.00")
+
+
+def test_worked_example_incidence_with_dp_for_public_research():
+    # 3200 base + 3 × 350 registers + 1400 (≤500 cells) + 800 DP = 6450; × 0.55 = 3547.50
+    quote = PriceList.load().quote(PricedShape("incidence_prevalence", 3, 120, True), "public_research")
+    assert quote.list_price == Decimal("6450.00")
+    assert quote.net_amount == Decimal("3547.50")
+    assert quote.vat_amount == Decimal("886.88")  # 886.875 rounds half up
+    assert quote.gross_amount == Decimal("4434.38")
+    assert [component.amount for component in quote.components] == [
+        Decimal("3200.00"),
+        Decimal("1050.00"),
+        Decimal("1400.00"),
+        Decimal("800.00"),
+    ]
+
+
+def test_cell_band_boundaries_are_inclusive():
+    price_list = PriceList.load()
+    at_limit = price_list.quote(PricedShape("cohort_count", 1, 50, False), "private_company")
+    over_limit = price_list.quote(PricedShape("cohort_count", 1, 51, False), "private_company")
+    assert at_limit.net_amount == Decimal("900.00") + Decimal("250.00") + Decimal("300.00")
+    assert over_limit.net_amount - at_limit.net_amount == Decimal("600.00")
+
+
+def test_table_larger_than_every_band_must_be_ordered_as_bespoke_work():
+    with pytest.raises(InvalidBillingInput, match="bespoke"):
+        PriceList.load().quote(PricedShape("cohort_count", 2, 5001, False), "private_company")
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        PricedShape("mortality_curve", 1, 10, False),
+        PricedShape("cohort_count", 0, 10, False),
+        PricedShape("cohort_count", 1, 0, False),
+    ],
+)
+def test_invalid_shapes_are_422(shape):
+    with pytest.raises(InvalidBillingInput) as caught:
+        PriceList.load().quote(shape, "private_company")
+    assert caught.value.http_status == 422
+
+
+def test_unknown_segment_lists_the_known_ones():
+    with pytest.raises(UnknownSegment) as caught:
+        PriceList.load().quote(PricedShape("cohort_count", 1, 1, False), "oil_baron")
+    assert "public_research" in caught.value.known
+    assert caught.value.http_status == 422
+
+
+def test_rejects_float_amounts_and_sub_ore_amounts_in_toml():
+    text = PRICE_LIST_FILE.read_text()
+    with pytest.raises(InvalidBillingInput, match="decimal string"):
+        PriceList.from_toml(text.replace('base_fee = "900.00"', "base_fee = 900.0"))
+    with pytest.raises(InvalidBillingInput, match="whole øre"):
+        PriceList.from_toml(text.replace('base_fee = "900.00"', 'base_fee = "900.005"'))
+    with pytest.raises(InvalidBillingInput, match="ascending"):
+        PriceList.from_toml(
+            text.replace('{ max_cells = 50, fee = "300.00" }', '{ max_cells = 1, fee = "1" }')
+        )
+
+
+shapes = st.builds(
+    PricedShape,
+    result_kind=st.sampled_from(RESULT_KINDS),
+    registers=st.integers(min_value=1, max_value=12),
+    cells=st.integers(min_value=1, max_value=1000),
+    differential_privacy=st.booleans(),
+)
+segments = st.sampled_from(sorted(PriceList.load().segments))
+
+
+@given(shape=shapes, segment=segments)
+def test_price_is_list_price_times_multiplier_rounded_once(shape, segment):
+    price_list = PriceList.load()
+    quote = price_list.quote(shape, segment)
+    assert quote.list_price == sum(component.amount for component in quote.components)
+    assert quote.net_amount == to_ore(quote.list_price * price_list.segment(segment).multiplier)
+    assert quote.net_amount.as_tuple().exponent == -2
+    assert quote.gross_amount == quote.net_amount + vat_on(quote.net_amount)
+
+
+@given(shape=shapes, segment=segments)
+def test_price_grows_with_registers_cells_and_dp(shape, segment):
+    price_list = PriceList.load()
+    base = price_list.quote(shape, segment).net_amount
+    assert price_list.quote(replace(shape, registers=shape.registers + 1), segment).net_amount > base
+    assert price_list.quote(replace(shape, cells=shape.cells + 1), segment).net_amount >= base
+    if not shape.differential_privacy:
+        assert price_list.quote(replace(shape, differential_privacy=True), segment).net_amount > base
+
+
+@given(shape=shapes)
+def test_private_company_pays_at_least_every_other_segment(shape):
+    price_list = PriceList.load()
+    private = price_list.quote(shape, "private_company").net_amount
+    assert all(price_list.quote(shape, name).net_amount <= private for name in price_list.segments)
+
+
+@pytest.mark.parametrize(
+    ("net", "vat"),
+    [
+        (Decimal("0.02"), Decimal("0.01")),  # 0.005 rounds half up
+        (Decimal("0.01"), Decimal("0.00")),  # 0.0025 rounds down
+        (Decimal("0.06"), Decimal("0.02")),  # 0.015 rounds half up (not to even)
+        (Decimal("3547.50"), Decimal("886.88")),
+        (Decimal("1000000.00"), Decimal("250000.00")),
+    ],
+)
+def test_vat_is_rounded_half_up_to_ore(net, vat):
+    assert vat_on(net) == vat
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False))
+def test_vat_is_within_half_an_ore_of_exact(net):
+    exact = net * Decimal("0.25")
+    assert abs(vat_on(net) - exact) <= Decimal("0.005")
+    assert vat_on(net).as_tuple().exponent == -2
+
+
+def test_danish_amount_formatting():
+    assert format_dkk(Decimal("1234567.5")) == "1.234.567,50"
+    assert format_dkk(Decimal("0.005")) == "0,01"
