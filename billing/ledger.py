@@ -25,9 +25,11 @@ from billing.errors import (
     QuoteMismatch,
 )
 from billing.models import InvoiceLine, IssuedQuote, Order, utc_now
-from billing.money import is_whole_ore
+from billing.money import is_whole_ore, to_ore
 from billing.pricing import PricedShape, PriceList
 from billing.quotes import check_quote_for_run, get_quote, is_valid_on
+
+LINE_KINDS = ("release", "staff_hours", "fixed_element")
 
 
 class InvoiceLinePublic(BaseModel):
@@ -90,6 +92,7 @@ def record_invoice_line(
     *,
     kind: str = "release",
     quantity: Decimal = Decimal("1.00"),
+    unit_price: Decimal | None = None,
     now: datetime | None = None,
 ) -> InvoiceLine:
     """Write one invoice line in the caller's transaction (flushed, not committed).
@@ -97,9 +100,12 @@ def record_invoice_line(
     With ``quote_id`` the line charges exactly the quoted net price (``net_amount`` may be None; if
     given it must equal the quote) and marks the quote used; the quote must belong to the organisation
     and still be valid. With ``order_id`` the line belongs to that bespoke order (which must be
-    in_progress) and is invoiced with the order, not monthly.
+    in_progress) and is invoiced with the order, not monthly. ``quantity`` and ``unit_price`` (e.g.
+    hours and hourly rate) must multiply to ``net_amount`` after rounding to øre.
     """
     now = now or utc_now()
+    if kind not in LINE_KINDS:
+        raise InvalidBillingInput(f"line kind must be one of {', '.join(LINE_KINDS)}, got {kind!r}")
     if not description.strip():
         raise InvalidBillingInput("an invoice line needs a description")
     quote = None
@@ -124,8 +130,15 @@ def record_invoice_line(
             raise Conflict(f"release {release_id} is already charged (invoice line {existing})")
     if quote is not None:
         _use_quote(session, quote, release_id or "", now)
-    if quantity <= 0:
-        raise InvalidBillingInput(f"quantity must be positive, got {quantity}")
+    if not isinstance(quantity, Decimal) or quantity <= 0:
+        raise InvalidBillingInput(f"quantity must be a positive Decimal, got {quantity!r}")
+    if unit_price is None:
+        if quantity != 1:
+            raise InvalidBillingInput("a line with a quantity other than 1 needs its unit price")
+        unit_price = net_amount
+    _check_amount(unit_price)
+    if to_ore(quantity * unit_price) != net_amount:
+        raise InvalidBillingInput(f"{quantity} × {unit_price} does not round to {net_amount}")
     line = InvoiceLine(
         organisation_id=organisation_id,
         kind=kind,
@@ -134,7 +147,7 @@ def record_invoice_line(
         order_id=order_id,
         description=description,
         quantity=quantity,
-        unit_price=net_amount if quantity == 1 else (net_amount / quantity).quantize(Decimal("0.01")),
+        unit_price=unit_price,
         net_amount=net_amount,
         created_at=now,
     )

@@ -163,6 +163,7 @@ def test_two_concurrent_runs_with_one_quote_charge_once(billing_sessions):
 
     def run(release_id: str) -> None:
         with billing_sessions() as session:
+            session.execute(select(1))  # connect before the barrier, so the runs really overlap
             barrier.wait()
             try:
                 record_invoice_line(session, "org-a", release_id, "x", None, quote_id, now=ISSUED)
