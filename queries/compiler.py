@@ -1,0 +1,684 @@
+"""Query model → DuckDB SQL, built as sqlglot expressions, one function per pass.
+
+Passes, in the order the SQL composes them:
+
+1. ``concept_events``: the dated events of a concept, over the logical relations of
+   ``queries.storage`` (code prefixes become range predicates on sorted columns);
+2. ``index_events``: one index date per person (first-ever, or first in the period);
+3. ``attributes_at_index``: education level and income at the index date;
+4. ``population_base``: index persons with their demographics and the ``eligible`` flag
+   (population constraints: age, sex, region, alive and resident at index);
+5. ``criterion_leaves`` / ``criterion_condition``: one CTE per windowed criterion leaf
+   (persons with at least ``min_count`` event days in the window), combined by all/any/not;
+6. a result pass per result kind, selecting per-person rows (person key plus the cell
+   coordinates) that the engine turns into person-set bitmaps.
+
+Every user-supplied value (codes, dates, offsets, counts) enters as a literal expression;
+nothing is spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+from queries import model as m
+from queries.storage import RELATION_REGISTERS
+
+B = "b"  # alias of the population base in every pass that reads it
+
+
+# --- literals and small expression helpers ------------------------------------------------
+
+
+def date_literal(value: dt.date) -> exp.Expression:
+    return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+
+
+def number(value: int | float) -> exp.Expression:
+    return exp.Literal.number(value)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table)
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix`` (codes are ASCII)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def prefix_condition(column: exp.Expression, prefixes: tuple[str, ...]) -> exp.Expression:
+    """``column`` starts with one of the prefixes, as ranges so DuckDB prunes row groups of
+    code-sorted tables by their min/max statistics."""
+    ranges = [
+        exp.and_(
+            exp.GTE(this=column.copy(), expression=exp.Literal.string(prefix)),
+            exp.LT(this=column.copy(), expression=exp.Literal.string(prefix_upper_bound(prefix))),
+        )
+        for prefix in sorted(set(prefixes))
+    ]
+    return exp.or_(*ranges) if len(ranges) > 1 else ranges[0]
+
+
+def offset_date(date_column: exp.Expression, days: int) -> exp.Expression:
+    return exp.Add(this=date_column.copy(), expression=number(days))
+
+
+def between_inclusive(value: exp.Expression, low: int | None, high: int | None) -> exp.Expression:
+    conditions: list[exp.Expression] = []
+    if low is not None:
+        conditions.append(exp.GTE(this=value.copy(), expression=number(low)))
+    if high is not None:
+        conditions.append(exp.LTE(this=value.copy(), expression=number(high)))
+    return exp.and_(*conditions) if conditions else exp.true()
+
+
+def age_at(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
+    """Completed years between birth and ``on`` (a birthday on 29 February is reached on 1 March
+    in common years, as in Danish civil law)."""
+    years = exp.Sub(this=exp.func("year", on.copy()), expression=exp.func("year", birth.copy()))
+    day_of_year = lambda d: exp.Add(  # noqa: E731 - a local shorthand keeps the expression readable
+        this=exp.Mul(this=exp.func("month", d.copy()), expression=number(100)),
+        expression=exp.func("day", d.copy()),
+    )
+    before_birthday = exp.LT(this=day_of_year(on), expression=day_of_year(birth))
+    return exp.Sub(this=years, expression=exp.Case().when(before_birthday, number(1)).else_(number(0)))
+
+
+# --- pass 1: concept events ------------------------------------------------------------------
+
+
+def concept_relation(concept: m.Model) -> str:
+    return {
+        "diagnosis": "diagnosis_events",
+        "prescription": "prescription_events",
+        "cancer": "cancer_events",
+        "cause_of_death": "death_cause_events",
+        "vital_status": "persons",
+        "biobank_sample": "biobank_samples",
+        "education": "education",
+        "income": "income",
+    }.get(concept.type, "persons")
+
+
+def concept_events(concept: m.Model) -> exp.Select:
+    """``SELECT pnr, event_date`` of every event of an event concept."""
+    relation = concept_relation(concept)
+    if isinstance(concept, m.VitalStatusConcept):
+        date_column = "death_date" if concept.status == "died" else "emigration_date"
+        return (
+            sqlglot.select(col("pnr"), exp.alias_(col(date_column), "event_date"))
+            .from_(relation)
+            .where(exp.Not(this=exp.Is(this=col(date_column), expression=exp.null())))
+        )
+    select = sqlglot.select(col("pnr"), col("event_date")).from_(relation)
+    if isinstance(concept, m.DiagnosisConcept):
+        select = select.where(prefix_condition(col("code"), concept.codes))
+        if concept.primary_only:
+            select = select.where(exp.EQ(this=col("diagnosis_type"), expression=exp.Literal.string("A")))
+        if concept.contact_type is not None:
+            select = select.where(
+                exp.EQ(this=col("contact_type"), expression=exp.Literal.string(concept.contact_type))
+            )
+    elif isinstance(concept, m.PrescriptionConcept):
+        select = select.where(prefix_condition(col("atc"), concept.atc))
+        if concept.min_packages is not None:
+            select = select.where(exp.GTE(this=col("packages"), expression=number(concept.min_packages)))
+    elif isinstance(concept, m.CancerConcept):
+        select = select.where(prefix_condition(col("code"), concept.codes))
+    elif isinstance(concept, m.CauseOfDeathConcept):
+        select = select.where(prefix_condition(col("code"), concept.codes))
+        if concept.underlying_only:
+            select = select.where(col("underlying"))
+    elif isinstance(concept, m.BiobankSampleConcept):
+        select = select.where(
+            col("sample_type").isin(*[exp.Literal.string(t) for t in sorted(set(concept.sample_types))])
+        )
+    else:
+        raise TypeError(f"{concept.type} is not an event concept")
+    return select
+
+
+def concept_registers(concept: m.Model) -> frozenset[str]:
+    if m.is_event_concept(concept) or concept.type in {"education", "income"}:
+        return RELATION_REGISTERS[concept_relation(concept)] | RELATION_REGISTERS["persons"]
+    return RELATION_REGISTERS["persons"]
+
+
+# --- pass 2: index events ----------------------------------------------------------------------
+
+
+def index_events(index: m.IndexEvent) -> exp.Select:
+    """``SELECT pnr, index_date``: one row per person with an index event."""
+    events = concept_events(index.concept).subquery("e")
+    first = exp.Min(this=col("event_date"))
+    in_period = lambda value: exp.Between(  # noqa: E731
+        this=value, low=date_literal(index.period.start), high=date_literal(index.period.end)
+    )
+    select = sqlglot.select(col("pnr"), exp.alias_(first.copy(), "index_date")).from_(events).group_by("pnr")
+    if index.occurrence == "first":
+        return select.having(in_period(first.copy()))
+    return select.where(in_period(col("event_date")))
+
+
+# --- pass 3: attributes at the index date ------------------------------------------------------
+
+
+def education_at_index() -> exp.Select:
+    """The level in force in the index year: the record with the largest year <= index year."""
+    return (
+        sqlglot.select(
+            col("pnr", "i"), exp.alias_(exp.func("arg_max", col("level", "u"), col("year", "u")), "level")
+        )
+        .from_(exp.alias_(exp.to_table("index_events"), "i", table=True))
+        .join(
+            exp.alias_(exp.to_table("education"), "u", table=True),
+            on=exp.and_(
+                exp.EQ(this=col("pnr", "u"), expression=col("pnr", "i")),
+                exp.LTE(this=col("year", "u"), expression=exp.func("year", col("index_date", "i"))),
+            ),
+        )
+        .group_by(col("pnr", "i"))
+    )
+
+
+def income_at_index() -> exp.Select:
+    """Income of the last complete calendar year before the index year."""
+    return (
+        sqlglot.select(
+            col("pnr", "i"),
+            exp.alias_(col("personal", "n"), "income_personal"),
+            exp.alias_(col("household_equivalised", "n"), "income_household_equivalised"),
+        )
+        .from_(exp.alias_(exp.to_table("index_events"), "i", table=True))
+        .join(
+            exp.alias_(exp.to_table("income"), "n", table=True),
+            on=exp.and_(
+                exp.EQ(this=col("pnr", "n"), expression=col("pnr", "i")),
+                exp.EQ(
+                    this=col("year", "n"),
+                    expression=exp.Sub(this=exp.func("year", col("index_date", "i")), expression=number(1)),
+                ),
+            ),
+        )
+    )
+
+
+# --- pass 4: population base -------------------------------------------------------------------
+
+
+def alive_and_resident(person: str, on: exp.Expression) -> exp.Expression:
+    """Born by, and not dead, emigrated or yet to immigrate on, the given date (the day of death
+    or emigration itself still counts: the person was there that day)."""
+
+    def null_or(column: str, comparison: type[exp.Binary]) -> exp.Expression:
+        return exp.or_(
+            exp.Is(this=col(column, person), expression=exp.null()),
+            comparison(this=col(column, person), expression=on.copy()),
+        )
+
+    return exp.and_(
+        exp.LTE(this=col("birth_date", person), expression=on.copy()),
+        null_or("death_date", exp.GTE),
+        null_or("emigration_date", exp.GTE),
+        null_or("immigration_date", exp.LTE),
+    )
+
+
+def population_conditions(population: m.Population) -> list[exp.Expression]:
+    conditions: list[exp.Expression] = []
+    if population.age is not None:
+        conditions.append(between_inclusive(col("age"), population.age.min, population.age.max))
+    if population.sex is not None:
+        conditions.append(exp.EQ(this=col("sex"), expression=number(m.SEX_CODES[population.sex])))
+    if population.regions is not None:
+        conditions.append(col("region").isin(*[number(r) for r in population.regions]))
+    return conditions
+
+
+def population_base(query: m.Query, needs: Needs) -> exp.Select:
+    """Index persons with sex, region, age and index year, and ``eligible`` (population constraints)."""
+    index_date = col("index_date", "i")
+    age = age_at(col("birth_date", "p"), index_date)
+    inner = (
+        sqlglot.select(
+            col("pnr", "i"),
+            col("index_date", "i"),
+            exp.alias_(col("sex", "p"), "sex"),
+            exp.alias_(col("region", "p"), "region"),
+            exp.alias_(age, "age"),
+            exp.alias_(exp.func("year", index_date.copy()), "index_year"),
+            exp.alias_(alive_and_resident("p", index_date), "resident"),
+        )
+        .from_(exp.alias_(exp.to_table("index_events"), "i", table=True))
+        .join(
+            exp.alias_(exp.to_table("persons"), "p", table=True),
+            on=exp.EQ(this=col("pnr", "p"), expression=col("pnr", "i")),
+        )
+    )
+    extra: list[exp.Expression] = []
+    if needs.education:
+        inner = inner.select(exp.alias_(col("level", "ed"), "education_level")).join(
+            exp.alias_(exp.to_table("education_at_index"), "ed", table=True),
+            on=exp.EQ(this=col("pnr", "ed"), expression=col("pnr", "i")),
+            join_type="left",
+        )
+        extra.append(col("education_level"))
+    if needs.income:
+        inner = inner.select(col("income_personal", "inc"), col("income_household_equivalised", "inc")).join(
+            exp.alias_(exp.to_table("income_at_index"), "inc", table=True),
+            on=exp.EQ(this=col("pnr", "inc"), expression=col("pnr", "i")),
+            join_type="left",
+        )
+        extra += [col("income_personal"), col("income_household_equivalised")]
+    conditions = population_conditions(query.population)
+    if query.population.alive_and_resident_at_index:
+        conditions.insert(0, col("resident"))
+    eligible = exp.and_(*conditions) if conditions else exp.true()
+    return sqlglot.select(
+        "pnr",
+        "index_date",
+        "sex",
+        "region",
+        "age",
+        "index_year",
+        *extra,
+        exp.alias_(exp.func("coalesce", eligible, exp.false()), "eligible"),
+    ).from_(inner.subquery("population"))
+
+
+# --- pass 5: criteria --------------------------------------------------------------------------
+
+
+@dataclass
+class Needs:
+    """What the base must carry, found by walking the query before compiling it."""
+
+    education: bool = False
+    income: bool = False
+
+
+@dataclass
+class Leaves:
+    """The windowed event leaves found so far, each to become a CTE of qualifying persons."""
+
+    ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    registers: set[str] = field(default_factory=set)
+
+    def add(self, select: exp.Select) -> str:
+        name = f"leaf_{len(self.ctes)}"
+        self.ctes.append((name, select))
+        return name
+
+
+def window_condition(event_date: exp.Expression, window: m.Window | None) -> exp.Expression:
+    if window is None:
+        return exp.true()
+    index_date = col("index_date", B)
+    conditions: list[exp.Expression] = []
+    if window.start is not None:
+        conditions.append(exp.GTE(this=event_date.copy(), expression=offset_date(index_date, window.start)))
+    if window.end is not None:
+        conditions.append(exp.LTE(this=event_date.copy(), expression=offset_date(index_date, window.end)))
+    return exp.and_(*conditions) if conditions else exp.true()
+
+
+def event_leaf(concept: m.Model, window: m.Window | None, min_count: int) -> exp.Select:
+    """Eligible persons with at least ``min_count`` distinct days with an event in the window."""
+    return (
+        sqlglot.select(col("pnr", B))
+        .from_(exp.alias_(exp.to_table("base"), B, table=True))
+        .join(
+            concept_events(concept).subquery("e"),
+            on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)),
+        )
+        .where(exp.and_(col("eligible", B), window_condition(col("event_date", "e"), window)))
+        .group_by(col("pnr", B))
+        .having(
+            exp.GTE(
+                this=exp.Count(this=exp.Distinct(expressions=[col("event_date", "e")])),
+                expression=number(min_count),
+            )
+        )
+    )
+
+
+def attribute_condition(concept: m.Model) -> exp.Expression:
+    """A condition on the base row; a missing attribute never matches (so excluding it keeps)."""
+    if isinstance(concept, m.AgeConcept):
+        condition = between_inclusive(col("age", B), concept.min, concept.max)
+    elif isinstance(concept, m.SexConcept):
+        condition = exp.EQ(this=col("sex", B), expression=number(m.SEX_CODES[concept.sex]))
+    elif isinstance(concept, m.RegionConcept):
+        condition = col("region", B).isin(*[number(r) for r in concept.regions])
+    elif isinstance(concept, m.EducationConcept):
+        condition = col("education_level", B).isin(*[number(level) for level in concept.levels])
+    elif isinstance(concept, m.IncomeConcept):
+        column = col(f"income_{concept.measure}", B)
+        bounds: list[exp.Expression] = [exp.Not(this=exp.Is(this=column.copy(), expression=exp.null()))]
+        if concept.min is not None:
+            bounds.append(exp.GTE(this=column.copy(), expression=number(concept.min)))
+        if concept.max is not None:
+            bounds.append(exp.LT(this=column.copy(), expression=number(concept.max)))
+        condition = exp.and_(*bounds)
+    else:
+        raise TypeError(f"{concept.type} is not an attribute concept")
+    return exp.func("coalesce", condition, exp.false())
+
+
+def concept_condition(
+    concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves
+) -> exp.Expression:
+    leaves.registers |= concept_registers(concept)
+    if not m.is_event_concept(concept):
+        return attribute_condition(concept)
+    name = leaves.add(event_leaf(concept, window, min_count))
+    return col("pnr", B).isin(query=sqlglot.select("pnr").from_(name))
+
+
+def criterion_condition(criterion: m.Model, leaves: Leaves) -> exp.Expression:
+    if isinstance(criterion, m.Include):
+        return concept_condition(criterion.concept, criterion.window, criterion.min_count, leaves)
+    if isinstance(criterion, m.Exclude):
+        return exp.Not(
+            this=exp.paren(
+                concept_condition(criterion.concept, criterion.window, criterion.min_count, leaves)
+            )
+        )
+    if isinstance(criterion, m.AllOf):
+        return exp.paren(exp.and_(*[criterion_condition(c, leaves) for c in criterion.criteria]))
+    if isinstance(criterion, m.AnyOf):
+        return exp.paren(exp.or_(*[criterion_condition(c, leaves) for c in criterion.criteria]))
+    if isinstance(criterion, m.Not):
+        return exp.Not(this=exp.paren(criterion_condition(criterion.criterion, leaves)))
+    raise TypeError(f"unknown criterion {criterion!r}")
+
+
+def walk_concepts(query: m.Query) -> list[m.Model]:
+    """Every concept the query mentions (for registers and for what the base must carry)."""
+    found: list[m.Model] = [query.index.concept]
+
+    def visit(criterion: m.Model) -> None:
+        if isinstance(criterion, m.Include | m.Exclude):
+            found.append(criterion.concept)
+        elif isinstance(criterion, m.AllOf | m.AnyOf):
+            for inner in criterion.criteria:
+                visit(inner)
+        elif isinstance(criterion, m.Not):
+            visit(criterion.criterion)
+
+    for criterion in query.criteria:
+        visit(criterion)
+    if isinstance(query.result, m.CharacteristicsResult):
+        found.extend(item.concept for item in query.result.items)
+    if isinstance(query.result, m.TreatmentUptakeResult):
+        found.extend(m.PrescriptionConcept(atc=drug.atc) for drug in query.result.drugs)
+    if isinstance(query.result, m.BiobankAvailabilityResult):
+        found.append(m.BiobankSampleConcept(sample_types=query.result.sample_types))
+    return found
+
+
+def needs_of(query: m.Query) -> Needs:
+    concepts = walk_concepts(query)
+    breakdowns = getattr(query.result, "breakdowns", ())
+    return Needs(
+        education=any(c.type == "education" for c in concepts)
+        or any(b.by == "education" for b in breakdowns),
+        income=any(c.type == "income" for c in concepts),
+    )
+
+
+# --- pass 6: results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """The SQL of one query and how to read its per-person rows."""
+
+    statement: exp.Select
+    registers: frozenset[str]
+    columns: tuple[str, ...]  # after pnr
+    step_names: tuple[str, ...] = ()
+
+    def sql(self) -> str:
+        return self.statement.sql("duckdb")
+
+
+def criterion_label(criterion: m.Model, position: int) -> str:
+    if criterion.name:
+        return criterion.name
+    if isinstance(criterion, m.Include | m.Exclude):
+        concept = criterion.concept
+        codes = getattr(concept, "codes", None) or getattr(concept, "atc", None) or ()
+        what = concept.type + (" " + ",".join(codes) if codes else "")
+        return f"{criterion.type} {what}"
+    return f"criterion {position + 1} ({criterion.type})"
+
+
+def with_base(query: m.Query, select: exp.Select, leaves: Leaves, needs: Needs) -> exp.Select:
+    """Attach the index, attribute, base and leaf CTEs to the final select."""
+    select = select.with_("index_events", as_=index_events(query.index), materialized=True)
+    if needs.education:
+        select = select.with_("education_at_index", as_=education_at_index())
+    if needs.income:
+        select = select.with_("income_at_index", as_=income_at_index())
+    select = select.with_("base", as_=population_base(query, needs), materialized=True)
+    for name, leaf in leaves.ctes:
+        select = select.with_(name, as_=leaf)
+    return select
+
+
+def base_registers(query: m.Query, needs: Needs) -> set[str]:
+    registers = set(concept_registers(query.index.concept))
+    if needs.education:
+        registers |= RELATION_REGISTERS["education"]
+    if needs.income:
+        registers |= RELATION_REGISTERS["income"]
+    return registers
+
+
+def cohort_condition(query: m.Query, leaves: Leaves) -> exp.Expression:
+    return exp.and_(col("eligible", B), *[criterion_condition(c, leaves) for c in query.criteria])
+
+
+def compile_cohort_rows(query: m.Query, dimension_columns: tuple[str, ...]) -> CompiledQuery:
+    """Cohort members with the columns the breakdowns need."""
+    needs = needs_of(query)
+    leaves = Leaves()
+    condition = cohort_condition(query, leaves)
+    select = sqlglot.select(col("pnr", B), *[col(c, B) for c in dimension_columns]).from_(
+        exp.alias_(exp.to_table("base"), B, table=True)
+    )
+    select = with_base(query, select.where(condition), leaves, needs)
+    return CompiledQuery(
+        select, frozenset(base_registers(query, needs) | leaves.registers), dimension_columns
+    )
+
+
+def compile_attrition(query: m.Query) -> CompiledQuery:
+    """Every index person with ``eligible`` and one flag per top-level criterion."""
+    needs = needs_of(query)
+    leaves = Leaves()
+    flags = [criterion_condition(c, leaves) for c in query.criteria]
+    names = tuple(f"step_{k}" for k in range(len(flags)))
+    select = sqlglot.select(
+        col("pnr", B),
+        col("eligible", B),
+        *[
+            exp.alias_(exp.func("coalesce", flag, exp.false()), name)
+            for flag, name in zip(flags, names, strict=True)
+        ],
+    ).from_(exp.alias_(exp.to_table("base"), B, table=True))
+    select = with_base(query, select, leaves, needs)
+    labels = tuple(criterion_label(c, k) for k, c in enumerate(query.criteria))
+    return CompiledQuery(
+        select, frozenset(base_registers(query, needs) | leaves.registers), ("eligible", *names), labels
+    )
+
+
+def compile_flags(query: m.Query, flags: list[tuple[m.Model, m.Window | None, int]]) -> CompiledQuery:
+    """Cohort members with one boolean per (concept, window, min_count): characteristics, biobank."""
+    needs = needs_of(query)
+    leaves = Leaves()
+    condition = cohort_condition(query, leaves)
+    expressions = [
+        exp.alias_(exp.func("coalesce", concept_condition(c, w, n, leaves), exp.false()), f"flag_{k}")
+        for k, (c, w, n) in enumerate(flags)
+    ]
+    select = (
+        sqlglot.select(col("pnr", B), *expressions)
+        .from_(exp.alias_(exp.to_table("base"), B, table=True))
+        .where(condition)
+    )
+    select = with_base(query, select, leaves, needs)
+    names = tuple(f"flag_{k}" for k in range(len(flags)))
+    return CompiledQuery(select, frozenset(base_registers(query, needs) | leaves.registers), names)
+
+
+def first_dispensing_leaf(drug: m.DrugGroup, max_days: int, washout_days: int | None) -> exp.Select:
+    """Eligible persons' first dispensing day (offset from index) of a drug group in 0..max_days,
+    leaving out those with a dispensing in the washout before index (prevalent users)."""
+    events = concept_events(m.PrescriptionConcept(atc=drug.atc)).subquery("e")
+    offset = exp.Sub(this=col("event_date", "e"), expression=col("index_date", B))
+    select = (
+        sqlglot.select(col("pnr", B), exp.alias_(exp.Min(this=offset), "first_day"))
+        .from_(exp.alias_(exp.to_table("base"), B, table=True))
+        .join(events, on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)))
+        .where(
+            exp.and_(
+                col("eligible", B), window_condition(col("event_date", "e"), m.Window(start=0, end=max_days))
+            )
+        )
+        .group_by(col("pnr", B))
+    )
+    if washout_days is not None:
+        select = select.where(
+            exp.Not(
+                this=col("pnr", B).isin(
+                    query=event_leaf(
+                        m.PrescriptionConcept(atc=drug.atc), m.Window(start=-washout_days, end=-1), 1
+                    )
+                )
+            )
+        )
+    return select
+
+
+def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) -> CompiledQuery:
+    needs = needs_of(query)
+    leaves = Leaves()
+    condition = cohort_condition(query, leaves)
+    select = (
+        sqlglot.select(col("pnr", B)).from_(exp.alias_(exp.to_table("base"), B, table=True)).where(condition)
+    )
+    names = []
+    for k, drug in enumerate(result.drugs):
+        name = leaves.add(first_dispensing_leaf(drug, max(result.days), result.washout_days))
+        alias = f"d{k}"
+        select = select.select(exp.alias_(col("first_day", alias), f"first_day_{k}")).join(
+            exp.alias_(exp.to_table(name), alias, table=True),
+            on=exp.EQ(this=col("pnr", alias), expression=col("pnr", B)),
+            join_type="left",
+        )
+        names.append(f"first_day_{k}")
+    leaves.registers |= RELATION_REGISTERS["prescription_events"]
+    select = with_base(query, select, leaves, needs)
+    return CompiledQuery(select, frozenset(base_registers(query, needs) | leaves.registers), tuple(names))
+
+
+def compile_incidence_cases(query: m.Query) -> CompiledQuery:
+    """Every person who ever had the concept (first-ever event date), with residence dates, sex
+    and region; the engine derives yearly incident and prevalent cases from these rows."""
+    events = concept_events(query.index.concept).subquery("e")
+    first = sqlglot.select(col("pnr"), exp.alias_(exp.Min(this=col("event_date")), "first_date")).from_(
+        events
+    )
+    first = first.group_by("pnr")
+    select = (
+        sqlglot.select(
+            col("pnr", "f"),
+            col("first_date", "f"),
+            *[
+                col(c, "p")
+                for c in ("sex", "region", "birth_date", "immigration_date", "death_date", "emigration_date")
+            ],
+        )
+        .from_(exp.alias_(exp.to_table("first_events"), "f", table=True))
+        .join(
+            exp.alias_(exp.to_table("persons"), "p", table=True),
+            on=exp.EQ(this=col("pnr", "p"), expression=col("pnr", "f")),
+        )
+        .with_("first_events", as_=first)
+    )
+    select = select.where(exp.and_(*population_filters("p", query.population)))
+    columns = (
+        "first_date",
+        "sex",
+        "region",
+        "birth_date",
+        "immigration_date",
+        "death_date",
+        "emigration_date",
+    )
+    return CompiledQuery(select, frozenset(concept_registers(query.index.concept)), columns)
+
+
+def population_filters(person: str, population: m.Population) -> list[exp.Expression]:
+    conditions: list[exp.Expression] = [exp.true()]
+    if population.sex is not None:
+        conditions.append(exp.EQ(this=col("sex", person), expression=number(m.SEX_CODES[population.sex])))
+    if population.regions is not None:
+        conditions.append(col("region", person).isin(*[number(r) for r in population.regions]))
+    return conditions
+
+
+def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
+    """First and last day of residence (inclusive); the last is open-ended (``NULL``) if still resident."""
+    entry = exp.func(
+        "greatest",
+        col("birth_date", person),
+        exp.func("coalesce", col("immigration_date", person), col("birth_date", person)),
+    )
+    leave = exp.func("least", col("death_date", person), col("emigration_date", person))
+    return entry, leave
+
+
+def compile_population_years(query: m.Query, first_year: int, last_year: int, by: str | None) -> exp.Select:
+    """Resident persons and person-days per calendar year (and breakdown) from the population
+    register, as a cross join of persons with the years: the denominators of incidence/prevalence."""
+    entry, leave = resident_interval("p")
+    year = col("year", "y")
+    jan1 = exp.func("make_date", year.copy(), number(1), number(1))
+    dec31 = exp.func("make_date", year.copy(), number(12), number(31))
+    days = exp.Add(
+        this=exp.Sub(
+            this=exp.func("least", exp.func("coalesce", leave, dec31.copy()), dec31.copy()),
+            expression=exp.func("greatest", entry, jan1),
+        ),
+        expression=number(1),
+    )
+    years = exp.Table(
+        this=exp.func("range", number(first_year), number(last_year + 1)),
+        alias=exp.TableAlias(this=exp.to_identifier("y"), columns=[exp.to_identifier("year")]),
+    )
+    per_person = (
+        sqlglot.select(year.copy(), *([col(by, "p")] if by else []), exp.alias_(days, "days"))
+        .from_(exp.alias_(exp.to_table("persons"), "p", table=True))
+        .join(years, join_type="cross")
+        .where(exp.and_(*population_filters("p", query.population)))
+    )
+    groups = ["year", *([by] if by else [])]
+    return (
+        sqlglot.select(
+            *groups,
+            exp.alias_(exp.Count(this=exp.Star()), "persons"),
+            exp.alias_(exp.Sum(this=col("days")), "person_days"),
+        )
+        .from_(per_person.subquery("t"))
+        .where(exp.GT(this=col("days"), expression=number(0)))
+        .group_by(*groups)
+    )

@@ -1,0 +1,73 @@
+"""Breakdown dimensions: their names and categories, fixed by the query alone (never by the data,
+so a table's shape reveals nothing), and how a person's value maps to a category."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queries import model as m
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BreakdownDimension:
+    name: str
+    source_column: str  # column of the population base
+    categories: tuple[str | int, ...]
+    codes: tuple[int | None, ...] | None = None  # raw value per category (None = "any other")
+    band_starts: tuple[int, ...] | None = None  # for age bands: the first age of each band
+
+    def label(self, value: int | None) -> str | int:
+        """The category of one raw value (reference engine; the DuckDB engine vectorises this)."""
+        if self.band_starts is not None:
+            index = sum(1 for start in self.band_starts if value >= start) - 1
+            return self.categories[index]
+        assert self.codes is not None
+        if value in self.codes:
+            return self.categories[self.codes.index(value)]
+        return UNKNOWN
+
+
+def age_band_starts(
+    breakdown: m.AgeBandBreakdown, population: m.Population
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    low = population.age.min if population.age and population.age.min is not None else 0
+    high = population.age.max if population.age and population.age.max is not None else 120
+    first = (low // breakdown.width) * breakdown.width
+    starts = [s for s in range(first, breakdown.top, breakdown.width) if s <= high]
+    labels = [f"{s}-{min(s + breakdown.width, breakdown.top) - 1}" for s in starts]
+    if high >= breakdown.top:
+        starts.append(breakdown.top)
+        labels.append(f"{breakdown.top}+")
+    # the first band starts at the lowest possible age so every eligible person has a band
+    return tuple(starts), tuple(labels)
+
+
+def breakdown_dimension(breakdown: m.Model, query: m.Query) -> BreakdownDimension:
+    if isinstance(breakdown, m.SexBreakdown):
+        return BreakdownDimension("sex", "sex", ("male", "female"), codes=(1, 2))
+    if isinstance(breakdown, m.AgeBandBreakdown):
+        starts, labels = age_band_starts(breakdown, query.population)
+        return BreakdownDimension("age_band", "age", labels, band_starts=starts)
+    if isinstance(breakdown, m.RegionBreakdown):
+        regions = tuple(query.population.regions or sorted(m.REGION_NAMES))
+        return BreakdownDimension(
+            "region", "region", tuple(m.REGION_NAMES[r] for r in regions), codes=tuple(regions)
+        )
+    if isinstance(breakdown, m.IndexYearBreakdown):
+        years = tuple(range(query.index.period.start.year, query.index.period.end.year + 1))
+        return BreakdownDimension("index_year", "index_year", years, codes=years)
+    if isinstance(breakdown, m.EducationBreakdown):
+        levels = tuple(sorted(m.EDUCATION_LEVEL_NAMES))
+        return BreakdownDimension(
+            "education",
+            "education_level",
+            (*(m.EDUCATION_LEVEL_NAMES[level] for level in levels), UNKNOWN),
+            codes=(*levels, None),
+        )
+    raise TypeError(f"unknown breakdown {breakdown!r}")
+
+
+def uptake_day_label(days: int) -> str:
+    return f"{days} days"

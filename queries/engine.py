@@ -1,0 +1,396 @@
+"""The production engine: compiled SQL on DuckDB over a per-data-version storage layout.
+
+``DuckDBEngine(data_dir).run(query)`` returns unprotected ``AggregateTable``s: true counts and
+each cell's person set. The person-level rows of a query are read from DuckDB as Arrow arrays of
+(person key, coordinates) and leave this module only as bitmaps inside the tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from disclosure.table import AggregateTable, Cell, Dimension
+from queries import compiler as c
+from queries import model as m
+from queries.cells import bitmap, cube_cells
+from queries.dimensions import BreakdownDimension, breakdown_dimension, uptake_day_label
+from queries.storage import data_version_of, layout_connection, raw_parquet_connection
+from queries.validation import check_structure
+
+COHORT_TITLE = "Cohort"
+DAYS_PER_YEAR = 365.25
+
+
+class DuckDBEngine:
+    """Thread-safe: one DuckDB connection, a cursor per ``run``.
+
+    ``storage="layout"`` (default) serves from the materialised layout (built on first use, once per
+    data version, under a file lock); ``storage="parquet"`` reads the Parquet extract directly.
+    """
+
+    def __init__(self, data_dir: str | Path, *, storage: str = "layout") -> None:
+        if storage not in {"layout", "parquet"}:
+            raise ValueError("storage must be 'layout' or 'parquet'")
+        self.data_dir = Path(data_dir)
+        self.storage = storage
+        self.data_version = data_version_of(self.data_dir)
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._catalog: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def catalog(self) -> Any:
+        """The register catalog of this extract (code lists, coverage), loaded once."""
+        with self._lock:
+            if self._catalog is None:
+                from queries.vocabulary import load_catalog
+
+                self._catalog = load_catalog(self.data_dir)
+            return self._catalog
+
+    def prepare(self) -> None:
+        """Open the storage now (building the layout if needed) instead of on the first query."""
+        self._cursor().close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._connection is None:
+                if self.storage == "layout":
+                    self._connection = layout_connection(self.data_dir, self.data_version)
+                else:
+                    self._connection = raw_parquet_connection(self.data_dir)
+            return self._connection.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def execute(self, compiled: c.CompiledQuery | Any) -> pa.Table:
+        sql = compiled.sql() if isinstance(compiled, c.CompiledQuery) else compiled.sql("duckdb")
+        cursor = self._cursor()
+        try:
+            return cursor.sql(sql).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def run(self, query: m.Query) -> list[AggregateTable]:
+        check_structure(query)
+        result = query.result
+        if isinstance(result, m.CohortCountResult):
+            return [self._cohort_count(query, result.breakdowns)]
+        if isinstance(result, m.AttritionResult):
+            return [self._attrition(query)]
+        if isinstance(result, m.CharacteristicsResult):
+            return self._characteristics(query, result)
+        if isinstance(result, m.TreatmentUptakeResult):
+            return self._treatment_uptake(query, result)
+        if isinstance(result, m.BiobankAvailabilityResult):
+            return self._biobank(query, result)
+        if isinstance(result, m.IncidencePrevalenceResult):
+            return [self._incidence_prevalence(query, result)]
+        raise TypeError(f"unknown result kind {result!r}")
+
+    # --- result kinds ------------------------------------------------------------------------
+
+    def _cohort_count(self, query: m.Query, breakdowns: tuple[m.Model, ...]) -> AggregateTable:
+        dimensions = [breakdown_dimension(b, query) for b in breakdowns]
+        compiled = c.compile_cohort_rows(query, tuple(d.source_column for d in dimensions))
+        rows = self.execute(compiled)
+        persons = _keys(rows)
+        indices = [_category_indices(rows.column(d.source_column), d) for d in dimensions]
+        cells = cube_cells(persons, indices, [d.categories for d in dimensions])
+        return AggregateTable(
+            kind="cohort_count",
+            title=query.title or COHORT_TITLE,
+            dimensions=tuple(Dimension(d.name, d.categories) for d in dimensions),
+            cells=tuple(cells),
+            registers=compiled.registers,
+            max_cells_per_person=1,
+            ordered_dimension="index_year" if any(d.name == "index_year" for d in dimensions) else None,
+        )
+
+    def _attrition(self, query: m.Query) -> AggregateTable:
+        compiled = c.compile_attrition(query)
+        rows = self.execute(compiled)
+        persons = _keys(rows)
+        remaining = np.ones(len(persons), dtype=bool)
+        steps: list[tuple[str, np.ndarray]] = [("index event", remaining.copy())]
+        remaining &= _bools(rows.column("eligible"))
+        steps.append(("population at index", remaining.copy()))
+        for k, label in enumerate(compiled.step_names):
+            remaining &= _bools(rows.column(f"step_{k}"))
+            steps.append((label, remaining.copy()))
+        categories = _unique_labels([label for label, _ in steps])
+        cells = tuple(
+            _cell((category,), persons[mask]) for category, (_, mask) in zip(categories, steps, strict=True)
+        )
+        return AggregateTable(
+            kind="attrition",
+            title=(query.title or COHORT_TITLE) + ": attrition",
+            dimensions=(Dimension("step", categories, has_total=False),),
+            cells=cells,
+            registers=compiled.registers,
+            max_cells_per_person=len(categories),
+            ordered_dimension="step",
+        )
+
+    def _flags_table(
+        self,
+        query: m.Query,
+        kind: str,
+        title: str,
+        dimension: str,
+        labels: list[str],
+        flags: list[tuple[m.Model, m.Window | None, int]],
+    ) -> list[AggregateTable]:
+        compiled = c.compile_flags(query, flags)
+        rows = self.execute(compiled)
+        persons = _keys(rows)
+        categories = _unique_labels(labels)
+        cells = tuple(
+            _cell((category,), persons[_bools(rows.column(f"flag_{k}"))])
+            for k, category in enumerate(categories)
+        )
+        table = AggregateTable(
+            kind=kind,  # type: ignore[arg-type]
+            title=title,
+            dimensions=(Dimension(dimension, categories, has_total=False),),
+            cells=cells,
+            registers=compiled.registers,
+            max_cells_per_person=len(categories),
+        )
+        return [self._cohort_total(query, persons, compiled.registers), table]
+
+    def _cohort_total(self, query: m.Query, persons: np.ndarray, registers: frozenset[str]) -> AggregateTable:
+        return AggregateTable(
+            kind="cohort_count",
+            title=query.title or COHORT_TITLE,
+            dimensions=(),
+            cells=(_cell((), persons),),
+            registers=registers,
+        )
+
+    def _characteristics(self, query: m.Query, result: m.CharacteristicsResult) -> list[AggregateTable]:
+        return self._flags_table(
+            query,
+            "characteristics",
+            (query.title or COHORT_TITLE) + ": characteristics",
+            "characteristic",
+            [item.name for item in result.items],
+            [(item.concept, item.window, item.min_count) for item in result.items],
+        )
+
+    def _biobank(self, query: m.Query, result: m.BiobankAvailabilityResult) -> list[AggregateTable]:
+        types = list(dict.fromkeys(result.sample_types))
+        flags = [(m.BiobankSampleConcept(sample_types=(t,)), result.window, 1) for t in types]
+        labels = list(types)
+        if len(types) > 1:
+            flags.append((m.BiobankSampleConcept(sample_types=tuple(types)), result.window, 1))
+            labels.append("any of these")
+        return self._flags_table(
+            query,
+            "biobank_availability",
+            (query.title or COHORT_TITLE) + ": biobank samples",
+            "sample_type",
+            labels,
+            flags,
+        )
+
+    def _treatment_uptake(self, query: m.Query, result: m.TreatmentUptakeResult) -> list[AggregateTable]:
+        compiled = c.compile_treatment_uptake(query, result)
+        rows = self.execute(compiled)
+        persons = _keys(rows)
+        drugs = _unique_labels([drug.name for drug in result.drugs])
+        days = sorted(set(result.days))
+        cells = []
+        for k, drug in enumerate(drugs):
+            first_day = pc.fill_null(pc.cast(rows.column(f"first_day_{k}"), pa.int64()), -1).to_numpy()
+            started = first_day >= 0
+            for limit in days:
+                cells.append(_cell((drug, uptake_day_label(limit)), persons[started & (first_day <= limit)]))
+        table = AggregateTable(
+            kind="treatment_uptake",
+            title=(query.title or COHORT_TITLE) + ": treatment uptake",
+            dimensions=(
+                Dimension("drug", drugs, has_total=False),
+                Dimension("within", tuple(uptake_day_label(d) for d in days), has_total=False),
+            ),
+            cells=tuple(cells),
+            registers=compiled.registers,
+            max_cells_per_person=len(drugs) * len(days),
+            ordered_dimension="within",
+        )
+        return [self._cohort_total(query, persons, compiled.registers), table]
+
+    def _incidence_prevalence(self, query: m.Query, result: m.IncidencePrevalenceResult) -> AggregateTable:
+        first_year, last_year = query.index.period.start.year, query.index.period.end.year
+        breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
+        by = breakdown.source_column if breakdown else None
+        compiled = c.compile_incidence_cases(query)
+        cases = self.execute(compiled)
+        population = self.execute(c.compile_population_years(query, first_year, last_year, by))
+        return incidence_prevalence_table(query, cases, population, breakdown, compiled.registers)
+
+
+def incidence_prevalence_table(
+    query: m.Query,
+    cases: pa.Table,
+    population: pa.Table,
+    breakdown: BreakdownDimension | None,
+    registers: frozenset[str],
+) -> AggregateTable:
+    """Yearly incident and prevalent cases with person-time, from the cases' rows and the population's
+    person-days per year (see ``IncidencePrevalenceResult`` for the definitions)."""
+    period = query.index.period
+    years = list(range(period.start.year, period.end.year + 1))
+    persons = _keys(cases)
+    first = _days(cases.column("first_date"))
+    birth = _days(cases.column("birth_date"))
+    immigration = _days(cases.column("immigration_date"), missing=birth)
+    entry = np.maximum(birth, immigration)
+    never = np.iinfo(np.int64).max
+    leave = np.minimum(
+        _days(cases.column("death_date"), missing=never),
+        _days(cases.column("emigration_date"), missing=never),
+    )
+    strata = _category_indices(cases.column(breakdown.source_column), breakdown) if breakdown else None
+    categories = breakdown.categories if breakdown else ()
+    population_by_key: dict[tuple[int, Any], tuple[int, int]] = {}
+    for row in population.to_pylist():
+        stratum = breakdown.label(row[breakdown.source_column]) if breakdown else None
+        key = (row["year"], stratum)
+        persons_count, days = population_by_key.get(key, (0, 0))
+        population_by_key[key] = (persons_count + row["persons"], days + int(row["person_days"]))
+
+    period_start, period_end = _epoch_day(period.start), _epoch_day(period.end)
+    cells: list[Cell] = []
+    for year in years:
+        jan1, dec31 = _epoch_day(dt.date(year, 1, 1)), _epoch_day(dt.date(year, 12, 31))
+        resident_in_year = (entry <= dec31) & (leave >= jan1)
+        incident = (first >= max(jan1, period_start)) & (first <= min(dec31, period_end))
+        incident &= (entry <= first) & (first <= leave)
+        prevalent = resident_in_year & (first <= dec31)
+        # person-days in the year after the first event: not at risk any more
+        removed = (
+            np.minimum(leave, dec31) - np.maximum.reduce([entry, np.full_like(entry, jan1), first + 1]) + 1
+        )
+        removed = np.where(prevalent, np.maximum(removed, 0), 0)
+        for stratum_position in [None, *range(len(categories))] if breakdown else [None]:
+            selected = (
+                np.ones(len(persons), dtype=bool) if stratum_position is None else strata == stratum_position
+            )
+            stratum = None if stratum_position is None else categories[stratum_position]
+            if stratum is None:
+                resident, days = _sum_population(population_by_key, year)
+            else:
+                resident, days = population_by_key.get((year, stratum), (0, 0))
+            at_risk_days = days - int(removed[selected].sum())
+            coordinates = (year, "incident") + ((stratum,) if breakdown else ())
+            cells.append(
+                _cell(
+                    coordinates,
+                    persons[selected & incident],
+                    {"person_years_at_risk": at_risk_days / DAYS_PER_YEAR, "population": float(resident)},
+                )
+            )
+            coordinates = (year, "prevalent") + ((stratum,) if breakdown else ())
+            cells.append(
+                _cell(
+                    coordinates,
+                    persons[selected & prevalent],
+                    {"person_years": days / DAYS_PER_YEAR, "population": float(resident)},
+                )
+            )
+    dimensions = [
+        Dimension("year", tuple(years), has_total=False),
+        Dimension("measure", ("incident", "prevalent"), has_total=False),
+    ]
+    if breakdown:
+        dimensions.append(Dimension(breakdown.name, breakdown.categories))
+    return AggregateTable(
+        kind="incidence_prevalence",
+        title=(query.title or COHORT_TITLE) + ": incidence and prevalence",
+        dimensions=tuple(dimensions),
+        cells=tuple(cells),
+        registers=registers | frozenset({"CPR/BEF"}),
+        max_cells_per_person=2 * len(years),
+        ordered_dimension="year",
+    )
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _sum_population(population_by_key: dict[tuple[int, Any], tuple[int, int]], year: int) -> tuple[int, int]:
+    persons = sum(v[0] for k, v in population_by_key.items() if k[0] == year)
+    days = sum(v[1] for k, v in population_by_key.items() if k[0] == year)
+    return persons, days
+
+
+def _epoch_day(value: dt.date) -> int:
+    return (value - dt.date(1970, 1, 1)).days
+
+
+def _days(column: pa.ChunkedArray, missing: np.ndarray | int | None = None) -> np.ndarray:
+    """Dates as int64 days since 1970-01-01; nulls become ``missing``."""
+    values = pc.cast(column, pa.date32()).cast(pa.int32())
+    filled = pc.fill_null(values, 0).to_numpy().astype(np.int64)
+    if missing is None:
+        return filled
+    nulls = pc.is_null(values).to_numpy(zero_copy_only=False)
+    return np.where(nulls, missing, filled)
+
+
+def _keys(rows: pa.Table) -> np.ndarray:
+    return rows.column("pnr").to_numpy().astype(np.uint32)
+
+
+def _bools(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(column, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _cell(coordinates: tuple, persons: np.ndarray, measures: dict[str, float] | None = None) -> Cell:
+    people = bitmap(persons)
+    return Cell(coordinates, len(people), people, measures or {})
+
+
+def _unique_labels(labels: list[str]) -> tuple[str, ...]:
+    """Category labels must be unique; repeated names get a counter."""
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return tuple(unique)
+
+
+def _category_indices(column: pa.ChunkedArray, dimension: BreakdownDimension) -> np.ndarray:
+    """Each person's category position in a breakdown dimension, vectorised."""
+    if dimension.band_starts is not None:
+        values = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
+        positions = np.searchsorted(np.asarray(dimension.band_starts), values, side="right") - 1
+        if (positions < 0).any():
+            raise ValueError(f"{dimension.name}: a value lies below the first category")
+        return positions
+    assert dimension.codes is not None
+    known = [code for code in dimension.codes if code is not None]
+    values = pc.fill_null(pc.cast(column, pa.int64()), -1).to_numpy(zero_copy_only=False)
+    positions = np.full(len(values), -1, dtype=np.int64)
+    for position, code in enumerate(dimension.codes):
+        if code is None:
+            positions[~np.isin(values, known)] = position
+        else:
+            positions[values == code] = position
+    if (positions < 0).any():
+        raise ValueError(f"{dimension.name}: the extract holds a value outside {dimension.categories}")
+    return positions

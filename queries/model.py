@@ -1,0 +1,417 @@
+"""The cohort query model: what a customer asks, as immutable pydantic v2 models.
+
+A query names an index event (the first, or any, occurrence of a concept in a calendar
+period), population constraints at the index date, inclusion/exclusion criteria in windows
+relative to the index date, and one result kind. It never names a table or a column: the
+compiler (``queries.compiler``) and the reference engine decide how concepts map onto the
+registers. The JSON Schema of ``Query`` is published (``docs/query-schema.json``).
+
+Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, ehrQL):
+
+- windows are in days relative to the index date, both ends inclusive, ``null`` = unbounded;
+- event concepts (diagnosis, prescription, cancer, cause of death, death/emigration, biobank
+  sample) have dates and are used in windows; attribute concepts (age, sex, region,
+  education, income) describe the person at the index date and take no window;
+- ICD-10 codes are prefixes in the LPR form with a leading ``D`` (``DE11``) except for the
+  cancer register, which stores them without it (``C50``); ATC codes are prefixes (``A10BJ``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+QUERY_MODEL_VERSION = 1
+MAX_BREAKDOWNS = 3
+MIN_AGE_BAND_WIDTH = 5
+
+Sex = Literal["male", "female"]
+ContactType = Literal["inpatient", "outpatient", "emergency"]
+SampleType = Literal["dried_blood_spot", "serum", "plasma", "whole_blood", "dna", "tissue"]
+RegionCode = Literal[1081, 1082, 1083, 1084, 1085]
+EducationLevel = Literal[10, 20, 30, 40, 50, 60, 70, 80]
+
+REGION_NAMES: dict[int, str] = {
+    1081: "Nordjylland",
+    1082: "Midtjylland",
+    1083: "Syddanmark",
+    1084: "Hovedstaden",
+    1085: "Sjælland",
+}
+EDUCATION_LEVEL_NAMES: dict[int, str] = {
+    10: "primary/lower secondary",
+    20: "general upper secondary",
+    30: "vocational",
+    40: "short-cycle tertiary",
+    50: "medium-cycle",
+    60: "bachelor",
+    70: "master",
+    80: "PhD",
+}
+SEX_CODES: dict[str, int] = {"male": 1, "female": 2}
+
+
+class Model(BaseModel):
+    """Base: immutable, unknown fields are errors (a typo must not silently widen a cohort)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+CodePrefixes = Annotated[tuple[str, ...], Field(min_length=1, max_length=200)]
+
+
+# --- event concepts: things that happen on a date -------------------------------------------
+
+
+class DiagnosisConcept(Model):
+    """A hospital diagnosis in LPR2 or LPR3 (retracted LPR3 diagnoses are never counted)."""
+
+    type: Literal["diagnosis"] = "diagnosis"
+    codes: CodePrefixes = Field(description="ICD-10 prefixes in LPR form with a leading D, e.g. DE11")
+    primary_only: bool = Field(False, description="Only action (A) diagnoses")
+    contact_type: ContactType | None = Field(
+        None,
+        description="Only contacts of this type. LPR2: c_pattype 0/1/2. LPR3: inpatient when the contact "
+        "lasted at least 12 hours, emergency when acute (ATA1) and shorter, otherwise outpatient.",
+    )
+
+
+class PrescriptionConcept(Model):
+    """A dispensing at a community pharmacy (LMDB)."""
+
+    type: Literal["prescription"] = "prescription"
+    atc: CodePrefixes = Field(description="ATC prefixes, e.g. A10BJ (GLP-1 receptor agonists)")
+    min_packages: float | None = Field(
+        None, gt=0, description="Only dispensings of at least this many packages (apk)"
+    )
+
+
+class CancerConcept(Model):
+    """An incident primary tumour in the Cancer Registry (ICD-10 without the D prefix)."""
+
+    type: Literal["cancer"] = "cancer"
+    codes: CodePrefixes = Field(description="ICD-10 topography prefixes without D, e.g. C50")
+
+
+class CauseOfDeathConcept(Model):
+    """A death with one of these causes (Cause of Death Register), dated on the death date."""
+
+    type: Literal["cause_of_death"] = "cause_of_death"
+    codes: CodePrefixes = Field(description="ICD-10 prefixes in LPR form with a leading D, e.g. DI21")
+    underlying_only: bool = Field(True, description="Only the underlying cause (c_dod1)")
+
+
+class VitalStatusConcept(Model):
+    """Death (any cause) or emigration, from the population register, dated on the event."""
+
+    type: Literal["vital_status"] = "vital_status"
+    status: Literal["died", "emigrated"]
+
+
+class BiobankSampleConcept(Model):
+    """A stored biological sample of one of these types, dated on the sampling date."""
+
+    type: Literal["biobank_sample"] = "biobank_sample"
+    sample_types: Annotated[tuple[SampleType, ...], Field(min_length=1)]
+
+
+EventConcept = Annotated[
+    DiagnosisConcept
+    | PrescriptionConcept
+    | CancerConcept
+    | CauseOfDeathConcept
+    | VitalStatusConcept
+    | BiobankSampleConcept,
+    Field(discriminator="type"),
+]
+
+EVENT_CONCEPT_TYPES = frozenset(
+    {"diagnosis", "prescription", "cancer", "cause_of_death", "vital_status", "biobank_sample"}
+)
+
+
+# --- attribute concepts: the person at the index date --------------------------------------
+
+
+class AgeConcept(Model):
+    """Age in completed years at the index date, both ends inclusive."""
+
+    type: Literal["age"] = "age"
+    min: int | None = Field(None, ge=0, le=120)
+    max: int | None = Field(None, ge=0, le=120)
+
+
+class SexConcept(Model):
+    type: Literal["sex"] = "sex"
+    sex: Sex
+
+
+class RegionConcept(Model):
+    """Region of residence (1081 Nordjylland … 1085 Sjælland)."""
+
+    type: Literal["region"] = "region"
+    regions: Annotated[tuple[RegionCode, ...], Field(min_length=1)]
+
+
+class EducationConcept(Model):
+    """Highest completed education level in force in the index year (UDDA, ISCED-grouped)."""
+
+    type: Literal["education"] = "education"
+    levels: Annotated[tuple[EducationLevel, ...], Field(min_length=1)]
+
+
+class IncomeConcept(Model):
+    """Income in the calendar year before the index year within [min, max) DKK."""
+
+    type: Literal["income"] = "income"
+    measure: Literal["personal", "household_equivalised"] = "household_equivalised"
+    min: float | None = None
+    max: float | None = None
+
+
+AttributeConcept = Annotated[
+    AgeConcept | SexConcept | RegionConcept | EducationConcept | IncomeConcept,
+    Field(discriminator="type"),
+]
+
+Concept = Annotated[
+    DiagnosisConcept
+    | PrescriptionConcept
+    | CancerConcept
+    | CauseOfDeathConcept
+    | VitalStatusConcept
+    | BiobankSampleConcept
+    | AgeConcept
+    | SexConcept
+    | RegionConcept
+    | EducationConcept
+    | IncomeConcept,
+    Field(discriminator="type"),
+]
+
+
+def is_event_concept(concept: object) -> bool:
+    return getattr(concept, "type", None) in EVENT_CONCEPT_TYPES
+
+
+# --- index event, windows, criteria ----------------------------------------------------------
+
+
+class Period(Model):
+    """A calendar period, both dates inclusive."""
+
+    start: dt.date
+    end: dt.date
+
+
+class IndexEvent(Model):
+    """The event that puts a person in the cohort and fixes the index date.
+
+    ``first``: the person's first-ever event lies in the period (incident cases).
+    ``any``: the person has an event in the period; the index date is the first one in it.
+    """
+
+    concept: EventConcept
+    period: Period
+    occurrence: Literal["first", "any"] = "first"
+
+
+class Window(Model):
+    """Days relative to the index date, both ends inclusive; ``null`` means unbounded."""
+
+    start: int | None = Field(None, ge=-36500, le=36500)
+    end: int | None = Field(None, ge=-36500, le=36500)
+
+
+class Include(Model):
+    """The person has at least ``min_count`` events of the concept in the window
+    (attribute concepts: the person matches it at the index date)."""
+
+    type: Literal["include"] = "include"
+    name: str | None = Field(None, max_length=120)
+    concept: Concept
+    window: Window | None = None
+    min_count: int = Field(1, ge=1, le=1000)
+
+
+class Exclude(Model):
+    """The negation of the same ``include``."""
+
+    type: Literal["exclude"] = "exclude"
+    name: str | None = Field(None, max_length=120)
+    concept: Concept
+    window: Window | None = None
+    min_count: int = Field(1, ge=1, le=1000)
+
+
+class AllOf(Model):
+    type: Literal["all"] = "all"
+    name: str | None = Field(None, max_length=120)
+    criteria: Annotated[tuple[Criterion, ...], Field(min_length=1, max_length=50)]
+
+
+class AnyOf(Model):
+    type: Literal["any"] = "any"
+    name: str | None = Field(None, max_length=120)
+    criteria: Annotated[tuple[Criterion, ...], Field(min_length=1, max_length=50)]
+
+
+class Not(Model):
+    type: Literal["not"] = "not"
+    name: str | None = Field(None, max_length=120)
+    criterion: Criterion
+
+
+Criterion = Annotated[Include | Exclude | AllOf | AnyOf | Not, Field(discriminator="type")]
+
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+Not.model_rebuild()
+
+
+class AgeRange(Model):
+    min: int | None = Field(None, ge=0, le=120)
+    max: int | None = Field(None, ge=0, le=120)
+
+
+class Population(Model):
+    """Constraints on the person at the index date."""
+
+    age: AgeRange | None = None
+    sex: Sex | None = None
+    regions: tuple[RegionCode, ...] | None = None
+    alive_and_resident_at_index: bool = Field(
+        True, description="Born, not dead, not emigrated and (if immigrated) arrived by the index date"
+    )
+
+
+# --- breakdowns and results ----------------------------------------------------------------
+
+
+class SexBreakdown(Model):
+    by: Literal["sex"] = "sex"
+
+
+class AgeBandBreakdown(Model):
+    """Age at the index date in bands of ``width`` years; the last band is open (``90+``)."""
+
+    by: Literal["age_band"] = "age_band"
+    width: int = Field(10, ge=MIN_AGE_BAND_WIDTH, le=50)
+    top: int = Field(90, ge=10, le=120, description="Start of the open top band")
+
+
+class RegionBreakdown(Model):
+    by: Literal["region"] = "region"
+
+
+class IndexYearBreakdown(Model):
+    by: Literal["index_year"] = "index_year"
+
+
+class EducationBreakdown(Model):
+    """Education level in force in the index year; persons without a record are ``unknown``."""
+
+    by: Literal["education"] = "education"
+
+
+Breakdown = Annotated[
+    SexBreakdown | AgeBandBreakdown | RegionBreakdown | IndexYearBreakdown | EducationBreakdown,
+    Field(discriminator="by"),
+]
+
+
+class CohortCountResult(Model):
+    """Cohort size, broken down by up to three dimensions, with every margin."""
+
+    kind: Literal["cohort_count"] = "cohort_count"
+    breakdowns: tuple[Breakdown, ...] = ()
+
+
+class AttritionResult(Model):
+    """Persons left after the index event, the population constraints and each criterion in turn."""
+
+    kind: Literal["attrition"] = "attrition"
+
+
+class CharacteristicItem(Model):
+    name: str = Field(min_length=1, max_length=120)
+    concept: Concept
+    window: Window | None = None
+    min_count: int = Field(1, ge=1, le=1000)
+
+
+class CharacteristicsResult(Model):
+    """Per listed concept, the number of cohort members who have it (in its window)."""
+
+    kind: Literal["characteristics"] = "characteristics"
+    items: Annotated[tuple[CharacteristicItem, ...], Field(min_length=1, max_length=200)]
+
+
+class IncidencePrevalenceResult(Model):
+    """Per calendar year of the index period: incident cases (index events in the year, with the
+    person-years at risk of the population without an earlier event), prevalent cases (resident
+    in the year with a first event on or before its end) and the resident population with its
+    person-years. Needs ``occurrence: first`` and no criteria."""
+
+    kind: Literal["incidence_prevalence"] = "incidence_prevalence"
+    breakdowns: Annotated[tuple[SexBreakdown | RegionBreakdown, ...], Field(max_length=1)] = ()
+
+
+class DrugGroup(Model):
+    name: str = Field(min_length=1, max_length=120)
+    atc: CodePrefixes
+
+
+class TreatmentUptakeResult(Model):
+    """Cumulative number of cohort members with a first dispensing of each drug group within
+    each number of days after the index date (day 0 included)."""
+
+    kind: Literal["treatment_uptake"] = "treatment_uptake"
+    drugs: Annotated[tuple[DrugGroup, ...], Field(min_length=1, max_length=20)]
+    days: Annotated[tuple[Annotated[int, Field(ge=0, le=3650)], ...], Field(min_length=1, max_length=10)] = (
+        30,
+        90,
+        180,
+        365,
+    )
+    washout_days: int | None = Field(
+        None, ge=1, le=3650, description="Count only new users: no dispensing in this many days before index"
+    )
+
+
+class BiobankAvailabilityResult(Model):
+    """Cohort members with at least one stored sample of each type (in the window, if given)."""
+
+    kind: Literal["biobank_availability"] = "biobank_availability"
+    sample_types: Annotated[tuple[SampleType, ...], Field(min_length=1)]
+    window: Window | None = None
+
+
+Result = Annotated[
+    CohortCountResult
+    | AttritionResult
+    | CharacteristicsResult
+    | IncidencePrevalenceResult
+    | TreatmentUptakeResult
+    | BiobankAvailabilityResult,
+    Field(discriminator="kind"),
+]
+
+
+class DisclosureOptions(Model):
+    """Read by the disclosure layer, not by the engines."""
+
+    noise: Literal["none", "gaussian"] = "none"
+    rounding: Literal[5, 10] | None = None
+
+
+class Query(Model):
+    version: Literal[1] = QUERY_MODEL_VERSION
+    title: str | None = Field(None, max_length=200)
+    index: IndexEvent
+    population: Population = Population()
+    criteria: Annotated[tuple[Criterion, ...], Field(max_length=50)] = ()
+    result: Result = CohortCountResult()
+    disclosure: DisclosureOptions | None = None

@@ -1,0 +1,552 @@
+"""A deliberately simple second engine, in plain Python over the same Parquet tables.
+
+Used in tests only: every real engine is tested against it (spec tests, property tests). It
+reads whole tables into memory, so it is for small registers. It shares with the DuckDB engine
+only the query model and the breakdown categories, never the SQL: the semantics are written
+out a second time, one person at a time, so a compiler mistake shows up as a difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from pyroaring import BitMap
+
+from disclosure.table import AggregateTable, Cell, Dimension
+from queries import model as m
+from queries.dimensions import breakdown_dimension, uptake_day_label
+from queries.storage import RELATION_REGISTERS, data_version_of, extract_files, parquet_source
+from queries.validation import check_structure
+
+Person = dict[str, Any]
+Event = dict[str, Any]
+
+
+def read_rows(data_dir: Path, table: str) -> list[dict[str, Any]]:
+    source = parquet_source(data_dir, table)
+    if "*" in source:
+        rows: list[dict[str, Any]] = []
+        for path in sorted(Path(source).parent.glob("*.parquet")):
+            rows.extend(pq.read_table(path).to_pylist())
+        return rows
+    return pq.read_table(source).to_pylist()
+
+
+def starts_with_any(code: str | None, prefixes: tuple[str, ...]) -> bool:
+    return code is not None and any(code.startswith(p) for p in prefixes)
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+class ReferenceEngine:
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_version = data_version_of(self.data_dir)
+        assert extract_files(self.data_dir), "no register files"
+        self.persons: dict[int, Person] = {row["pnr"]: row for row in read_rows(self.data_dir, "bef")}
+        self.diagnoses = self._diagnoses()
+        self.prescriptions = read_rows(self.data_dir, "lmdb")
+        self.cancers = read_rows(self.data_dir, "cancer")
+        self.deaths = read_rows(self.data_dir, "doedsaarsag")
+        self.samples = read_rows(self.data_dir, "biobank")
+        self.education = read_rows(self.data_dir, "udda")
+        self.income = read_rows(self.data_dir, "ind")
+
+    def _diagnoses(self) -> list[Event]:
+        events: list[Event] = []
+        contacts = {row["recnum"]: row for row in read_rows(self.data_dir, "lpr_adm")}
+        patient_types = {0: "inpatient", 1: "outpatient", 2: "emergency"}
+        for diagnosis in read_rows(self.data_dir, "lpr_diag"):
+            contact = contacts.get(diagnosis["recnum"])
+            if contact is None:
+                continue
+            events.append(
+                {
+                    "pnr": contact["pnr"],
+                    "date": contact["d_inddto"],
+                    "code": diagnosis["c_diag"],
+                    "type": diagnosis["c_diagtype"],
+                    "contact_type": patient_types.get(contact["c_pattype"], "emergency"),
+                }
+            )
+        contacts3 = {row["dw_ek_kontakt"]: row for row in read_rows(self.data_dir, "lpr3_kontakter")}
+        for diagnosis in read_rows(self.data_dir, "lpr3_diagnoser"):
+            contact = contacts3.get(diagnosis["dw_ek_kontakt"])
+            if contact is None or diagnosis["senere_afkraeftet"] == "Ja":
+                continue
+            start, end = contact["kont_starttidspunkt"], contact["kont_sluttidspunkt"]
+            if end is not None and end - start >= dt.timedelta(hours=12):
+                contact_type = "inpatient"
+            elif contact["prioritet"] == "ATA1":
+                contact_type = "emergency"
+            else:
+                contact_type = "outpatient"
+            events.append(
+                {
+                    "pnr": contact["pnr"],
+                    "date": start.date(),
+                    "code": diagnosis["diag_kode"],
+                    "type": diagnosis["diag_kode_type"],
+                    "contact_type": contact_type,
+                }
+            )
+        return events
+
+    # --- concepts ---------------------------------------------------------------------------
+
+    def event_dates(self, concept: m.Model) -> dict[int, list[dt.date]]:
+        dates: dict[int, list[dt.date]] = defaultdict(list)
+        if isinstance(concept, m.DiagnosisConcept):
+            for e in self.diagnoses:
+                if not starts_with_any(e["code"], concept.codes):
+                    continue
+                if concept.primary_only and e["type"] != "A":
+                    continue
+                if concept.contact_type is not None and e["contact_type"] != concept.contact_type:
+                    continue
+                dates[e["pnr"]].append(e["date"])
+        elif isinstance(concept, m.PrescriptionConcept):
+            for row in self.prescriptions:
+                if starts_with_any(row["atc"], concept.atc) and (
+                    concept.min_packages is None
+                    or (row["apk"] is not None and row["apk"] >= concept.min_packages)
+                ):
+                    dates[row["pnr"]].append(row["eksd"])
+        elif isinstance(concept, m.CancerConcept):
+            for row in self.cancers:
+                if starts_with_any(row["c_icd10"], concept.codes):
+                    dates[row["pnr"]].append(row["d_diagnosedato"])
+        elif isinstance(concept, m.CauseOfDeathConcept):
+            for row in self.deaths:
+                causes = [row["c_dod1"]] if concept.underlying_only else [row["c_dod1"], row["c_dod2"]]
+                for cause in causes:
+                    if starts_with_any(cause, concept.codes):
+                        dates[row["pnr"]].append(row["d_dodsdto"])
+        elif isinstance(concept, m.VitalStatusConcept):
+            column = "doed_dato" if concept.status == "died" else "udvandret_dato"
+            for pnr, person in self.persons.items():
+                if person[column] is not None:
+                    dates[pnr].append(person[column])
+        elif isinstance(concept, m.BiobankSampleConcept):
+            for row in self.samples:
+                if row["sample_type"] in concept.sample_types:
+                    dates[row["pnr"]].append(row["sample_date"])
+        else:
+            raise TypeError(concept)
+        return dates
+
+    def education_level(self, pnr: int, year: int) -> int | None:
+        best = None
+        for row in self.education:
+            if row["pnr"] == pnr and row["aar"] <= year and (best is None or row["aar"] > best["aar"]):
+                best = row
+        return None if best is None else best["udd_niveau"]
+
+    def income_value(self, pnr: int, year: int, measure: str) -> float | None:
+        column = "perindkialt" if measure == "personal" else "famaekvivadisp"
+        for row in self.income:
+            if row["pnr"] == pnr and row["aar"] == year:
+                return row[column]
+        return None
+
+    def attribute_holds(self, concept: m.Model, pnr: int, index_date: dt.date) -> bool:
+        person = self.persons[pnr]
+        if isinstance(concept, m.AgeConcept):
+            age = age_on(person["foed_dag"], index_date)
+            return (concept.min is None or age >= concept.min) and (concept.max is None or age <= concept.max)
+        if isinstance(concept, m.SexConcept):
+            return person["koen"] == m.SEX_CODES[concept.sex]
+        if isinstance(concept, m.RegionConcept):
+            return person["reg"] in concept.regions
+        if isinstance(concept, m.EducationConcept):
+            return self.education_level(pnr, index_date.year) in concept.levels
+        if isinstance(concept, m.IncomeConcept):
+            value = self.income_value(pnr, index_date.year - 1, concept.measure)
+            if value is None:
+                return False
+            return (concept.min is None or value >= concept.min) and (
+                concept.max is None or value < concept.max
+            )
+        raise TypeError(concept)
+
+    def concept_holds(
+        self,
+        concept: m.Model,
+        window: m.Window | None,
+        min_count: int,
+        pnr: int,
+        index_date: dt.date,
+        cache: dict,
+    ) -> bool:
+        if not m.is_event_concept(concept):
+            return self.attribute_holds(concept, pnr, index_date)
+        key = concept.model_dump_json()
+        if key not in cache:
+            cache[key] = self.event_dates(concept)
+        days = set()
+        for day in cache[key].get(pnr, []):
+            offset = (day - index_date).days
+            if window is not None and window.start is not None and offset < window.start:
+                continue
+            if window is not None and window.end is not None and offset > window.end:
+                continue
+            days.add(day)
+        return len(days) >= min_count
+
+    def criterion_holds(self, criterion: m.Model, pnr: int, index_date: dt.date, cache: dict) -> bool:
+        if isinstance(criterion, m.Include):
+            return self.concept_holds(
+                criterion.concept, criterion.window, criterion.min_count, pnr, index_date, cache
+            )
+        if isinstance(criterion, m.Exclude):
+            return not self.concept_holds(
+                criterion.concept, criterion.window, criterion.min_count, pnr, index_date, cache
+            )
+        if isinstance(criterion, m.AllOf):
+            return all(self.criterion_holds(c, pnr, index_date, cache) for c in criterion.criteria)
+        if isinstance(criterion, m.AnyOf):
+            return any(self.criterion_holds(c, pnr, index_date, cache) for c in criterion.criteria)
+        if isinstance(criterion, m.Not):
+            return not self.criterion_holds(criterion.criterion, pnr, index_date, cache)
+        raise TypeError(criterion)
+
+    # --- cohort ----------------------------------------------------------------------------------
+
+    def index_dates(self, index: m.IndexEvent) -> dict[int, dt.date]:
+        found = {}
+        for pnr, dates in self.event_dates(index.concept).items():
+            if pnr not in self.persons:
+                continue
+            in_period = [d for d in dates if index.period.start <= d <= index.period.end]
+            if index.occurrence == "first":
+                if min(dates) in in_period:
+                    found[pnr] = min(dates)
+            elif in_period:
+                found[pnr] = min(in_period)
+        return found
+
+    def resident_on(self, pnr: int, day: dt.date) -> bool:
+        person = self.persons[pnr]
+        return (
+            person["foed_dag"] <= day
+            and (person["doed_dato"] is None or person["doed_dato"] >= day)
+            and (person["udvandret_dato"] is None or person["udvandret_dato"] >= day)
+            and (person["indvandret_dato"] is None or person["indvandret_dato"] <= day)
+        )
+
+    def eligible(self, query: m.Query, pnr: int, index_date: dt.date) -> bool:
+        person = self.persons[pnr]
+        population = query.population
+        if population.alive_and_resident_at_index and not self.resident_on(pnr, index_date):
+            return False
+        if population.age is not None:
+            age = age_on(person["foed_dag"], index_date)
+            if population.age.min is not None and age < population.age.min:
+                return False
+            if population.age.max is not None and age > population.age.max:
+                return False
+        if population.sex is not None and person["koen"] != m.SEX_CODES[population.sex]:
+            return False
+        return population.regions is None or person["reg"] in population.regions
+
+    def cohort(self, query: m.Query, cache: dict) -> dict[int, dt.date]:
+        members = {}
+        for pnr, index_date in self.index_dates(query.index).items():
+            if self.eligible(query, pnr, index_date) and all(
+                self.criterion_holds(c, pnr, index_date, cache) for c in query.criteria
+            ):
+                members[pnr] = index_date
+        return members
+
+    # --- results -----------------------------------------------------------------------------------
+
+    def run(self, query: m.Query) -> list[AggregateTable]:
+        check_structure(query)
+        cache: dict = {}
+        result = query.result
+        registers = self.registers(query)
+        title = query.title or "Cohort"
+        if isinstance(result, m.AttritionResult):
+            return [self.attrition(query, cache, registers, title)]
+        if isinstance(result, m.IncidencePrevalenceResult):
+            return [self.incidence_prevalence(query, result, registers, title)]
+        cohort = self.cohort(query, cache)
+        if isinstance(result, m.CohortCountResult):
+            return [self.cohort_count(query, result, cohort, registers, title)]
+        total = AggregateTable("cohort_count", title, (), (cell((), cohort),), registers)
+        if isinstance(result, m.CharacteristicsResult):
+            items = [(i.name, i.concept, i.window, i.min_count) for i in result.items]
+            return [
+                total,
+                self.flags(
+                    "characteristics",
+                    title + ": characteristics",
+                    "characteristic",
+                    items,
+                    cohort,
+                    cache,
+                    registers,
+                ),
+            ]
+        if isinstance(result, m.BiobankAvailabilityResult):
+            types = list(dict.fromkeys(result.sample_types))
+            items = [(t, m.BiobankSampleConcept(sample_types=(t,)), result.window, 1) for t in types]
+            if len(types) > 1:
+                items.append(
+                    ("any of these", m.BiobankSampleConcept(sample_types=tuple(types)), result.window, 1)
+                )
+            return [
+                total,
+                self.flags(
+                    "biobank_availability",
+                    title + ": biobank samples",
+                    "sample_type",
+                    items,
+                    cohort,
+                    cache,
+                    registers,
+                ),
+            ]
+        if isinstance(result, m.TreatmentUptakeResult):
+            return [total, self.treatment_uptake(result, cohort, registers, title)]
+        raise TypeError(result)
+
+    def registers(self, query: m.Query) -> frozenset[str]:
+        from queries.compiler import walk_concepts  # the list of concepts, not their SQL
+
+        relation = {
+            "diagnosis": "diagnosis_events",
+            "prescription": "prescription_events",
+            "cancer": "cancer_events",
+            "cause_of_death": "death_cause_events",
+            "biobank_sample": "biobank_samples",
+            "education": "education",
+            "income": "income",
+        }
+        registers = set(RELATION_REGISTERS["persons"])
+        for concept in walk_concepts(query):
+            if concept.type in relation:
+                registers |= RELATION_REGISTERS[relation[concept.type]]
+        if any(b.by == "education" for b in getattr(query.result, "breakdowns", ())):
+            registers |= RELATION_REGISTERS["education"]
+        return frozenset(registers)
+
+    def cohort_count(
+        self,
+        query: m.Query,
+        result: m.CohortCountResult,
+        cohort: dict[int, dt.date],
+        registers: frozenset[str],
+        title: str,
+    ) -> AggregateTable:
+        dimensions = [breakdown_dimension(b, query) for b in result.breakdowns]
+
+        def value(pnr: int, column: str) -> int | None:
+            person, index_date = self.persons[pnr], cohort[pnr]
+            return {
+                "sex": lambda: person["koen"],
+                "region": lambda: person["reg"],
+                "age": lambda: age_on(person["foed_dag"], index_date),
+                "index_year": lambda: index_date.year,
+                "education_level": lambda: self.education_level(pnr, index_date.year),
+            }[column]()
+
+        labels = {pnr: tuple(d.label(value(pnr, d.source_column)) for d in dimensions) for pnr in cohort}
+        cells = []
+        import itertools
+
+        for combination in itertools.product(*[(*d.categories, None) for d in dimensions]):
+            persons = {
+                pnr
+                for pnr, label in labels.items()
+                if all(want is None or want == got for want, got in zip(combination, label, strict=True))
+            }
+            cells.append(cell(combination, persons))
+        return AggregateTable(
+            "cohort_count",
+            title,
+            tuple(Dimension(d.name, d.categories) for d in dimensions),
+            tuple(cells),
+            registers,
+            1,
+            "index_year" if any(d.name == "index_year" for d in dimensions) else None,
+        )
+
+    def attrition(self, query: m.Query, cache: dict, registers: frozenset[str], title: str) -> AggregateTable:
+        from queries.compiler import criterion_label
+
+        index = self.index_dates(query.index)
+        steps = [("index event", set(index))]
+        remaining = {p for p in index if self.eligible(query, p, index[p])}
+        steps.append(("population at index", set(remaining)))
+        for k, criterion in enumerate(query.criteria):
+            remaining = {p for p in remaining if self.criterion_holds(criterion, p, index[p], cache)}
+            steps.append((criterion_label(criterion, k), set(remaining)))
+        labels = unique([label for label, _ in steps])
+        return AggregateTable(
+            "attrition",
+            title + ": attrition",
+            (Dimension("step", labels, has_total=False),),
+            tuple(cell((label,), persons) for label, (_, persons) in zip(labels, steps, strict=True)),
+            registers,
+            len(labels),
+            "step",
+        )
+
+    def flags(self, kind, title, dimension, items, cohort, cache, registers) -> AggregateTable:
+        labels = unique([name for name, *_ in items])
+        cells = []
+        for label, (_, concept, window, min_count) in zip(labels, items, strict=True):
+            persons = {
+                p for p, d in cohort.items() if self.concept_holds(concept, window, min_count, p, d, cache)
+            }
+            cells.append(cell((label,), persons))
+        return AggregateTable(
+            kind,
+            title,
+            (Dimension(dimension, labels, has_total=False),),
+            tuple(cells),
+            registers,
+            len(labels),
+        )
+
+    def treatment_uptake(self, result, cohort, registers, title) -> AggregateTable:
+        drugs = unique([d.name for d in result.drugs])
+        days = sorted(set(result.days))
+        cells = []
+        for label, drug in zip(drugs, result.drugs, strict=True):
+            dates = self.event_dates(m.PrescriptionConcept(atc=drug.atc))
+            first_day: dict[int, int] = {}
+            for pnr, index_date in cohort.items():
+                offsets = [(d - index_date).days for d in dates.get(pnr, [])]
+                if result.washout_days is not None and any(-result.washout_days <= o <= -1 for o in offsets):
+                    continue
+                after = [o for o in offsets if 0 <= o <= max(days)]
+                if after:
+                    first_day[pnr] = min(after)
+            for limit in days:
+                cells.append(
+                    cell((label, uptake_day_label(limit)), {p for p, o in first_day.items() if o <= limit})
+                )
+        return AggregateTable(
+            "treatment_uptake",
+            title + ": treatment uptake",
+            (
+                Dimension("drug", drugs, has_total=False),
+                Dimension("within", tuple(uptake_day_label(d) for d in days), has_total=False),
+            ),
+            tuple(cells),
+            registers,
+            len(drugs) * len(days),
+            "within",
+        )
+
+    def incidence_prevalence(self, query, result, registers, title) -> AggregateTable:
+        period = query.index.period
+        breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
+        first_dates = {
+            p: min(d) for p, d in self.event_dates(query.index.concept).items() if p in self.persons
+        }
+        population = query.population
+
+        def in_population(person: Person) -> bool:
+            return (population.sex is None or person["koen"] == m.SEX_CODES[population.sex]) and (
+                population.regions is None or person["reg"] in population.regions
+            )
+
+        def stratum(person: Person):
+            if breakdown is None:
+                return None
+            return breakdown.label(person["koen"] if breakdown.name == "sex" else person["reg"])
+
+        strata = [None, *breakdown.categories] if breakdown else [None]
+        cells = []
+        for year in range(period.start.year, period.end.year + 1):
+            jan1, dec31 = dt.date(year, 1, 1), dt.date(year, 12, 31)
+            tally = {
+                s: {"incident": set(), "prevalent": set(), "residents": 0, "days": 0, "at_risk": 0}
+                for s in strata
+            }
+            for pnr, person in self.persons.items():
+                if not in_population(person):
+                    continue
+                entry = max(person["foed_dag"], person["indvandret_dato"] or person["foed_dag"])
+                leaves = [d for d in (person["doed_dato"], person["udvandret_dato"]) if d is not None]
+                leave = min(leaves) if leaves else dt.date.max
+                start, end = max(entry, jan1), min(leave, dec31)
+                days = (end - start).days + 1 if end >= start else 0
+                first = first_dates.get(pnr)
+                if first is None or first > end:
+                    at_risk = days
+                elif first < start:
+                    at_risk = 0
+                else:
+                    at_risk = (first - start).days + 1
+                for s in {None, stratum(person)}:
+                    t = tally[s]
+                    if days > 0:
+                        t["residents"] += 1
+                        t["days"] += days
+                        t["at_risk"] += at_risk
+                        if first is not None and first <= dec31:
+                            t["prevalent"].add(pnr)
+                    if (
+                        first is not None
+                        and jan1 <= first <= dec31
+                        and period.start <= first <= period.end
+                        and entry <= first <= leave
+                    ):
+                        t["incident"].add(pnr)
+            for s in strata:
+                t = tally[s]
+                extra = (s,) if breakdown else ()
+                cells.append(
+                    cell(
+                        (year, "incident", *extra),
+                        t["incident"],
+                        {"person_years_at_risk": t["at_risk"] / 365.25, "population": float(t["residents"])},
+                    )
+                )
+                cells.append(
+                    cell(
+                        (year, "prevalent", *extra),
+                        t["prevalent"],
+                        {"person_years": t["days"] / 365.25, "population": float(t["residents"])},
+                    )
+                )
+        years = tuple(range(period.start.year, period.end.year + 1))
+        dimensions = [
+            Dimension("year", years, has_total=False),
+            Dimension("measure", ("incident", "prevalent"), has_total=False),
+        ]
+        if breakdown:
+            dimensions.append(Dimension(breakdown.name, breakdown.categories))
+        return AggregateTable(
+            "incidence_prevalence",
+            title + ": incidence and prevalence",
+            tuple(dimensions),
+            tuple(cells),
+            registers,
+            2 * len(years),
+            "year",
+        )
+
+
+def cell(coordinates: tuple, persons, measures: dict[str, float] | None = None) -> Cell:
+    bitmap = BitMap(sorted(persons))
+    return Cell(tuple(coordinates), len(bitmap), bitmap, measures or {})
+
+
+def unique(labels: list[str]) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return tuple(out)

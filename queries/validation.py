@@ -1,0 +1,304 @@
+"""Turn a JSON payload into a ``Query`` or a list of problems a customer can act on.
+
+Three layers, all reported in one ``QueryValidationError`` with dotted field paths:
+
+1. the pydantic model (types, enums, unknown fields), its errors rewritten to our shape;
+2. structural rules needing more than one field (``check_structure``; also run by the engines,
+   so a ``Query`` built in code cannot bypass them): inverted windows and ranges, windows on
+   attributes, too many breakdowns, code prefix syntax;
+3. catalog rules: unknown code prefixes (with the nearest known codes) and periods outside the
+   years the registers cover.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from queries import model as m
+from queries.errors import Problem, QueryValidationError, problem
+from queries.vocabulary import ATC, ICD10_CANCER, ICD10_LPR, vocabulary_of
+
+CODE_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    ICD10_LPR: (
+        re.compile(r"^D[A-Z]([0-9][0-9A-Z]{0,5})?$"),
+        "ICD-10 prefix with the LPR D, e.g. DE11 or DI2",
+    ),
+    ICD10_CANCER: (re.compile(r"^[A-Z]([0-9][0-9A-Z]{0,5})?$"), "ICD-10 prefix without D, e.g. C50 or C1"),
+    ATC: (
+        re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
+        "ATC prefix, e.g. A10, A10BJ or A10BJ06",
+    ),
+}
+
+
+def validate_query(payload: dict[str, Any], catalog: Any = None) -> m.Query:
+    """A validated ``Query``, or ``QueryValidationError`` listing every problem found."""
+    try:
+        query = m.Query.model_validate(payload)
+    except ValidationError as error:
+        raise QueryValidationError([pydantic_problem(e, payload) for e in error.errors()]) from None
+    problems = structural_problems(query) + catalog_problems(query, catalog)
+    if problems:
+        raise QueryValidationError(problems)
+    return query
+
+
+def check_structure(query: m.Query) -> None:
+    problems = structural_problems(query)
+    if problems:
+        raise QueryValidationError(problems)
+
+
+# --- pydantic errors ------------------------------------------------------------------------------
+
+
+def field_path(location: tuple[int | str, ...], payload: Any) -> str:
+    """Dotted path of a pydantic error location, without the union tags pydantic inserts
+    (``index.concept.diagnosis.codes`` → ``index.concept.codes``)."""
+    parts: list[str] = []
+    node = payload
+    for step in location:
+        if (isinstance(node, dict) and step in node) or (
+            isinstance(node, list | tuple) and isinstance(step, int) and step < len(node)
+        ):
+            node = node[step]
+            parts.append(str(step))
+        elif isinstance(node, dict | list | tuple) and isinstance(step, str) and not _is_field_name(step):
+            continue  # a union tag or a validator name, not a field of the payload
+        else:
+            parts.append(str(step))
+            node = None
+    return ".".join(parts)
+
+
+def _is_field_name(step: str) -> bool:
+    return not any(ch in step for ch in "[](),") and step not in _TAGS
+
+
+_TAGS = {
+    *m.EVENT_CONCEPT_TYPES,
+    "age",
+    "sex",
+    "region",
+    "education",
+    "income",
+    "include",
+    "exclude",
+    "all",
+    "any",
+    "not",
+    "cohort_count",
+    "attrition",
+    "characteristics",
+    "incidence_prevalence",
+    "treatment_uptake",
+    "biobank_availability",
+    "age_band",
+    "index_year",
+}
+
+
+def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
+    context = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "union_tag_invalid":
+        valid = f"one of {context.get('expected_tags')}"
+    elif kind == "union_tag_not_found":
+        valid = f"an object with a {context.get('discriminator')!s} field"
+    elif kind == "literal_error":
+        valid = f"one of {context.get('expected')}"
+    elif kind == "missing":
+        valid = "this field is required"
+    elif kind == "extra_forbidden":
+        valid = "remove this field (see docs/query-schema.json for the fields allowed here)"
+    elif "greater_than" in kind or "less_than" in kind:
+        valid = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in context.items())
+    elif kind in {"too_short", "too_long"}:
+        valid = (
+            f"between {context.get('min_length', 0)} and {context.get('max_length', 'any number of')} items"
+        )
+    elif "date" in kind:
+        valid = "an ISO date, YYYY-MM-DD"
+    else:
+        valid = "see docs/query-schema.json"
+    return problem(field_path(tuple(error["loc"]), payload), error["msg"], valid)
+
+
+# --- structure -------------------------------------------------------------------------------------
+
+
+def concept_code_fields(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | None:
+    """(field name, code system, prefixes) of a concept that carries codes."""
+    if isinstance(concept, m.DiagnosisConcept | m.CauseOfDeathConcept):
+        return "codes", ICD10_LPR, concept.codes
+    if isinstance(concept, m.CancerConcept):
+        return "codes", ICD10_CANCER, concept.codes
+    if isinstance(concept, m.PrescriptionConcept):
+        return "atc", ATC, concept.atc
+    return None
+
+
+def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:
+    """(field path, concept, window, window allowed) for every concept of the query."""
+    yield "index.concept", query.index.concept, None, True
+
+    def visit(path: str, criterion: m.Model) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:
+        if isinstance(criterion, m.Include | m.Exclude):
+            yield (
+                f"{path}.concept",
+                criterion.concept,
+                criterion.window,
+                m.is_event_concept(criterion.concept),
+            )
+        elif isinstance(criterion, m.AllOf | m.AnyOf):
+            for k, inner in enumerate(criterion.criteria):
+                yield from visit(f"{path}.criteria.{k}", inner)
+        elif isinstance(criterion, m.Not):
+            yield from visit(f"{path}.criterion", criterion.criterion)
+
+    for k, criterion in enumerate(query.criteria):
+        yield from visit(f"criteria.{k}", criterion)
+    result = query.result
+    if isinstance(result, m.CharacteristicsResult):
+        for k, item in enumerate(result.items):
+            yield f"result.items.{k}.concept", item.concept, item.window, m.is_event_concept(item.concept)
+    if isinstance(result, m.TreatmentUptakeResult):
+        for k, drug in enumerate(result.drugs):
+            yield f"result.drugs.{k}", m.PrescriptionConcept(atc=drug.atc), None, True
+
+
+def window_problems(path: str, window: m.Window | None, allowed: bool) -> list[Problem]:
+    if window is None:
+        return []
+    if not allowed:
+        return [
+            problem(path, "attributes are evaluated at the index date and take no window", "remove window")
+        ]
+    if window.start is not None and window.end is not None and window.start > window.end:
+        return [
+            problem(
+                f"{path}.start",
+                f"the window starts ({window.start}) after it ends ({window.end})",
+                f'start <= end, e.g. {{"start": {window.end}, "end": {window.start}}}',
+            )
+        ]
+    return []
+
+
+def range_problems(path: str, low: float | None, high: float | None, inclusive: bool = True) -> list[Problem]:
+    if low is None or high is None:
+        return []
+    if low > high or (not inclusive and low == high):
+        return [problem(f"{path}.min", f"min ({low}) is above max ({high})", "min <= max")]
+    return []
+
+
+def structural_problems(query: m.Query) -> list[Problem]:
+    problems: list[Problem] = []
+    period = query.index.period
+    if period.start > period.end:
+        problems.append(problem("index.period.start", "the period starts after it ends", "start <= end"))
+    if query.population.age is not None:
+        problems += range_problems("population.age", query.population.age.min, query.population.age.max)
+    for path, concept, window, allowed in located_concepts(query):
+        window_path = path.rsplit(".", 1)[0] + ".window" if path.endswith(".concept") else f"{path}.window"
+        problems += window_problems(window_path, window, allowed)
+        if isinstance(concept, m.AgeConcept):
+            problems += range_problems(path, concept.min, concept.max)
+        if isinstance(concept, m.IncomeConcept):
+            problems += range_problems(path, concept.min, concept.max, inclusive=False)
+        fields = concept_code_fields(concept)
+        if fields:
+            name, system, prefixes = fields
+            pattern, description = CODE_PATTERNS[system]
+            base = path if path.startswith("result.drugs") else f"{path}.{name}"
+            for k, prefix in enumerate(prefixes):
+                if not pattern.match(prefix):
+                    hint = description
+                    if (
+                        system == ICD10_CANCER
+                        and prefix.startswith("D")
+                        and len(prefix) > 1
+                        and prefix[1] == "C"
+                    ):
+                        hint += f" (the cancer register has no D: {prefix[1:]})"
+                    if system == ICD10_LPR and re.match(r"^[A-Z][0-9]", prefix):
+                        hint += f" (LPR codes carry a D: D{prefix})"
+                    problems.append(problem(f"{base}.{k}", f"{prefix!r} is not a valid code prefix", hint))
+    result = query.result
+    breakdowns = getattr(result, "breakdowns", ())
+    if len(breakdowns) > m.MAX_BREAKDOWNS:
+        problems.append(
+            problem(
+                "result.breakdowns",
+                f"{len(breakdowns)} breakdowns; at most {m.MAX_BREAKDOWNS} are allowed",
+                f"at most {m.MAX_BREAKDOWNS} of sex, age_band, region, index_year, education",
+            )
+        )
+    names = [b.by for b in breakdowns]
+    for k, name in enumerate(names):
+        if name in names[:k]:
+            problems.append(
+                problem(f"result.breakdowns.{k}", f"{name} is listed twice", "each dimension once")
+            )
+    if isinstance(result, m.IncidencePrevalenceResult):
+        if query.index.occurrence != "first":
+            problems.append(problem("index.occurrence", "incidence counts first-ever events", '"first"'))
+        if query.criteria:
+            problems.append(
+                problem("criteria", "incidence and prevalence are for the whole population", "no criteria")
+            )
+        if query.population.age is not None:
+            problems.append(
+                problem(
+                    "population.age",
+                    "age changes within a year; an age restriction is not supported for incidence",
+                    "remove population.age (use sex or regions)",
+                )
+            )
+    if isinstance(result, m.TreatmentUptakeResult) and len(set(result.days)) != len(result.days):
+        problems.append(problem("result.days", "a number of days is listed twice", "distinct days"))
+    return problems
+
+
+# --- catalog -----------------------------------------------------------------------------------------
+
+
+def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
+    vocabulary = vocabulary_of(catalog)
+    if vocabulary is None:
+        return []
+    problems: list[Problem] = []
+    for path, concept, _window, _allowed in located_concepts(query):
+        fields = concept_code_fields(concept)
+        if not fields:
+            continue
+        name, system, prefixes = fields
+        if not vocabulary.codes.get(system):
+            continue
+        base = path if path.startswith("result.drugs") else f"{path}.{name}"
+        for k, prefix in enumerate(prefixes):
+            if CODE_PATTERNS[system][0].match(prefix) and not vocabulary.has_prefix(system, prefix):
+                nearest = vocabulary.nearest(system, prefix)
+                problems.append(
+                    problem(
+                        f"{base}.{k}",
+                        f"no code in the registers starts with {prefix!r}",
+                        "nearest known codes: " + ", ".join(nearest) if nearest else "a known code prefix",
+                    )
+                )
+    first, last = vocabulary.first_year, vocabulary.last_year
+    period = query.index.period
+    if first is not None and period.start.year < first:
+        problems.append(
+            problem("index.period.start", f"the registers start in {first}", f"a date from {first}-01-01")
+        )
+    if last is not None and period.end.year > last:
+        problems.append(
+            problem("index.period.end", f"the registers end in {last}", f"a date up to {last}-12-31")
+        )
+    return problems

@@ -1,0 +1,66 @@
+"""Run a query on both engines and compare everything they return."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from disclosure.table import AggregateTable
+from queries.engine import DuckDBEngine
+from queries.model import Query
+from queries.reference_engine import ReferenceEngine
+
+
+def summary(table: AggregateTable) -> dict[str, Any]:
+    """Everything an engine decides, in a comparable form (bitmaps as sorted lists)."""
+    return {
+        "kind": table.kind,
+        "dimensions": table.dimensions,
+        "registers": table.registers,
+        "max_cells_per_person": table.max_cells_per_person,
+        "ordered_dimension": table.ordered_dimension,
+        "cells": {c.coordinates: (c.count, list(c.persons)) for c in table.cells},
+        "measures": {c.coordinates: dict(c.measures) for c in table.cells},
+    }
+
+
+def assert_same_tables(ours: list[AggregateTable], reference: list[AggregateTable]) -> None:
+    assert len(ours) == len(reference)
+    for mine, theirs in zip(ours, reference, strict=True):
+        a, b = summary(mine), summary(theirs)
+        measures_a, measures_b = a.pop("measures"), b.pop("measures")
+        assert a == b
+        for key, values in measures_a.items():
+            assert values.keys() == measures_b[key].keys(), key
+            for name, value in values.items():
+                assert math.isclose(value, measures_b[key][name], rel_tol=1e-9, abs_tol=1e-9), (key, name)
+        for cell in mine.cells:
+            assert cell.count == len(cell.persons)
+
+
+def run_both(
+    data_dir: Path, query: Query | dict, storages: tuple[str, ...] = ("parquet",)
+) -> list[AggregateTable]:
+    """The DuckDB engine's tables, after checking the reference engine returns the same."""
+    if isinstance(query, dict):
+        query = Query.model_validate(query)
+    reference = ReferenceEngine(data_dir).run(query)
+    result = None
+    for storage in storages:
+        engine = DuckDBEngine(data_dir, storage=storage)
+        try:
+            result = engine.run(query)
+        finally:
+            engine.close()
+        assert_same_tables(result, reference)
+    assert result is not None
+    return result
+
+
+def counts(table: AggregateTable) -> dict[tuple, int]:
+    return {cell.coordinates: cell.count for cell in table.cells}
+
+
+def persons(table: AggregateTable, *coordinates) -> set[int]:
+    return set(table.cell(*coordinates).persons)

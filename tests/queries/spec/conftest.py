@@ -1,0 +1,115 @@
+"""The spec registers: a handful of persons, each there to pin down one rule.
+
+Person 1  man, T2D inpatient 2016-03-01 (LPR2, A), GLP-1 the same day, prostate cancer 2012.
+Person 2  woman, T2D 2014 (before the period) and again 2019 in LPR3 (outpatient).
+Person 3  man, T2D 2015-06-01 at an emergency room, metformin twice one day and once later, died
+          2016-01-01 of DI21 with DE11 contributing.
+Person 4  woman born on 29 February 1980: a retracted LPR3 DE11 in 2019 (age 39) and a real one
+          on 2020-03-02 (age 40, inpatient: 25 hours), GLP-1 exactly 365 days later, breast
+          cancer on the index day.
+Person 5  man, T2D 2015-03-01 and emigrated that same day (still resident on it), GLP-1 before index.
+Person 6  woman, T2D 2017-11-01 but immigrated only 2018-01-01 (not resident at index).
+Person 7  man, type 1 diabetes 2016, a T2D B-diagnosis in 2021 (after the period).
+Person 8  woman aged 74, T2D 2019-08-01 as a B-diagnosis of a 3-hour acute (ATA1) LPR3 contact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.queries.registers_text import write_registers
+
+SPEC_REGISTERS = {
+    "bef": """
+        | pnr | koen | foed_dag   | doed_dato  | indvandret_dato | udvandret_dato | reg  | kom |
+        | 1   | 1    | 1960-03-15 |            |                 |                | 1084 | 101 |
+        | 2   | 2    | 1970-06-15 |            |                 |                | 1082 | 751 |
+        | 3   | 1    | 1950-01-01 | 2016-01-01 |                 |                | 1081 | 851 |
+        | 4   | 2    | 1980-02-29 |            |                 |                | 1083 | 461 |
+        | 5   | 1    | 1955-07-01 |            |                 | 2015-03-01     | 1085 | 259 |
+        | 6   | 2    | 1965-01-01 |            | 2018-01-01      |                | 1084 | 147 |
+        | 7   | 1    | 1990-01-01 |            |                 |                | 1082 | 751 |
+        | 8   | 2    | 1945-05-05 |            |                 |                | 1085 | 259 |
+    """,
+    "lpr_adm": """
+        | pnr | recnum | d_inddto   | d_uddto    | c_pattype | c_adiag |
+        | 1   | 10     | 2016-03-01 | 2016-03-04 | 0         | DE119   |
+        | 2   | 11     | 2014-03-01 | 2014-03-01 | 1         | DE110   |
+        | 3   | 12     | 2015-06-01 | 2015-06-01 | 2         | DE119   |
+        | 5   | 13     | 2015-03-01 | 2015-03-02 | 0         | DE119   |
+        | 6   | 14     | 2017-11-01 | 2017-11-01 | 1         | DE119   |
+        | 7   | 15     | 2016-02-01 | 2016-02-01 | 1         | DE109   |
+    """,
+    "lpr_diag": """
+        | recnum | c_diag | c_diagtype |
+        | 10     | DE119  | A          |
+        | 10     | DI109  | B          |
+        | 11     | DE110  | A          |
+        | 12     | DE119  | A          |
+        | 13     | DE119  | A          |
+        | 14     | DE119  | A          |
+        | 15     | DE109  | A          |
+    """,
+    "lpr3_kontakter": """
+        | pnr | dw_ek_kontakt | kont_starttidspunkt | kont_sluttidspunkt  | kont_type | prioritet |
+        | 2   | 100           | 2019-05-01 08:00:00 | 2019-05-01 10:00:00 | ALCA00    | ATA3      |
+        | 4   | 101           | 2019-03-10 08:00:00 | 2019-03-10 09:00:00 | ALCA00    | ATA3      |
+        | 4   | 102           | 2020-03-02 08:00:00 | 2020-03-03 09:00:00 | ALCA00    | ATA3      |
+        | 8   | 103           | 2019-08-01 20:00:00 | 2019-08-01 23:00:00 | ALCA00    | ATA1      |
+        | 7   | 104           | 2021-01-05 10:00:00 | 2021-01-05 12:00:00 | ALCA00    | ATA1      |
+    """,
+    "lpr3_diagnoser": """
+        | dw_ek_kontakt | diag_kode | diag_kode_type | senere_afkraeftet |
+        | 100           | DE119     | A              | Nej               |
+        | 101           | DE119     | A              | Ja                |
+        | 102           | DE118     | A              |                   |
+        | 103           | DI489     | A              | Nej               |
+        | 103           | DE119     | B              | Nej               |
+        | 104           | DE119     | B              | Nej               |
+    """,
+    "lmdb": """
+        | pnr | eksd       | atc     | apk | volume | vnr    | indo |
+        | 1   | 2016-03-01 | A10BJ02 | 1   | 30     | 100001 |      |
+        | 3   | 2015-06-01 | A10BA02 | 1   | 100    | 100002 |      |
+        | 3   | 2015-06-01 | A10BA02 | 1   | 100    | 100002 |      |
+        | 3   | 2015-09-01 | A10BA02 | 1   | 100    | 100002 |      |
+        | 4   | 2021-03-02 | A10BJ06 | 1   | 30     | 100003 |      |
+        | 4   | 2021-03-03 | A10BK01 | 1   | 30     | 100004 |      |
+        | 5   | 2014-12-01 | A10BJ02 | 1   | 30     | 100001 |      |
+        | 5   | 2015-03-01 | A10BA02 | 2   | 100    | 100002 |      |
+    """,
+    "cancer": """
+        | pnr | d_diagnosedato | c_icd10 | c_morfo3 |
+        | 1   | 2012-01-01     | C61     | M81403   |
+        | 4   | 2020-03-02     | C509    | M85003   |
+    """,
+    "doedsaarsag": """
+        | pnr | d_dodsdto  | c_dod1 | c_dod2 |
+        | 3   | 2016-01-01 | DI219  | DE119  |
+    """,
+    "udda": """
+        | pnr | aar  | hfaudd | udd_niveau |
+        | 1   | 2000 | 5080   | 30         |
+        | 1   | 2010 | 6530   | 70         |
+        | 3   | 1990 | 1010   | 10         |
+        | 4   | 2021 | 6010   | 60         |
+    """,
+    "ind": """
+        | pnr | aar  | perindkialt | famaekvivadisp |
+        | 1   | 2015 | 420000      | 350000         |
+        | 3   | 2014 | 180000      | 200000         |
+        | 4   | 2019 | 610000      | 500000         |
+    """,
+    "biobank": """
+        | pnr | sample_date | sample_type      | biobank |
+        | 1   | 2010-05-01  | serum            | DNB     |
+        | 1   | 2016-04-01  | dna              | DNB     |
+        | 4   | 1980-03-05  | dried_blood_spot | NBS     |
+        | 5   | 2015-03-01  | plasma           | DNB     |
+    """,
+}
+
+
+@pytest.fixture(scope="package")
+def spec_registers(tmp_path_factory):
+    return write_registers(tmp_path_factory.mktemp("spec-registers"), SPEC_REGISTERS)
