@@ -22,6 +22,8 @@ from typing import Protocol
 
 from pyroaring import BitMap
 
+from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, BudgetExceeded
+
 GLOBAL_SCOPE = "global"
 
 
@@ -43,6 +45,41 @@ class PrivacyLedger(Protocol):
     def rho_spent(self, data_version: str, scope: str) -> float: ...
 
 
+@dataclass(frozen=True)
+class ReleasedCellRecord:
+    """What a customer saw of one cell: its person-set fingerprint and the values it can be in.
+
+    ``low == high`` for an exact value, ``low < high`` for a rounded one, both ``None`` when
+    suppressed. Fingerprints are HMACs of the person set (never keys), so the same set of persons
+    released again under another wording is recognised as the same unknown in the audit.
+    """
+
+    fingerprint: str
+    low: int | None
+    high: int | None
+
+
+@dataclass(frozen=True)
+class ReleasedTableRecord:
+    """The published values and linear relations (parent = sum of children) of one released table."""
+
+    cells: tuple[ReleasedCellRecord, ...]
+    relations: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def fingerprints(self) -> set[str]:
+        return {cell.fingerprint for cell in self.cells}
+
+
+class ReleasedTables(Protocol):
+    """Earlier released tables, so the attacker audit can combine them with a new release."""
+
+    def released_tables(
+        self, data_version: str, scope: str, fingerprints: set[str]
+    ) -> Iterable[ReleasedTableRecord]:
+        """Every stored table of the scope sharing at least one fingerprint with ``fingerprints``."""
+        ...
+
+
 class NoiseCache(Protocol):
     """Noise drawn once per keyed cell and reused for every later identical cell."""
 
@@ -56,9 +93,13 @@ class StateChanges:
     person_sets: list[tuple[str, BitMap]] = field(default_factory=list)  # (scope, set)
     rho_spends: list[tuple[str, float]] = field(default_factory=list)  # (scope, rho)
     noise_draws: list[tuple[str, int]] = field(default_factory=list)  # (key, value)
+    released_tables: list[tuple[str, ReleasedTableRecord]] = field(default_factory=list)  # (scope, record)
+    # Budget of each scope charged in ``rho_spends``: the caller re-checks spent + rho <= limit under
+    # its lock when it persists, so concurrent releases can never overdraw a ledger together.
+    rho_limits: list[tuple[str, float]] = field(default_factory=list)  # (scope, limit)
 
     def is_empty(self) -> bool:
-        return not (self.person_sets or self.rho_spends or self.noise_draws)
+        return not (self.person_sets or self.rho_spends or self.noise_draws or self.released_tables)
 
 
 class InMemoryStores:
@@ -69,6 +110,7 @@ class InMemoryStores:
         self._sets: dict[tuple[str, str], list[BitMap]] = {}
         self._rho: dict[tuple[str, str], float] = {}
         self._noise: dict[tuple[str, str], int] = {}
+        self._tables: dict[tuple[str, str], list[ReleasedTableRecord]] = {}
 
     def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> list[BitMap]:
         with self._lock:
@@ -82,8 +124,24 @@ class InMemoryStores:
         with self._lock:
             return self._noise.get((data_version, key))
 
-    def apply(self, data_version: str, changes: StateChanges) -> None:
+    def released_tables(
+        self, data_version: str, scope: str, fingerprints: set[str]
+    ) -> list[ReleasedTableRecord]:
         with self._lock:
+            return [
+                record
+                for record in self._tables.get((data_version, scope), [])
+                if not record.fingerprints().isdisjoint(fingerprints)
+            ]
+
+    def apply(self, data_version: str, changes: StateChanges) -> None:
+        """Persist one release atomically; refuses (changing nothing) if a ledger would be overdrawn."""
+        with self._lock:
+            limits = dict(changes.rho_limits)
+            for scope, rho in changes.rho_spends:
+                spent = self._rho.get((data_version, scope), 0.0)
+                if scope in limits and spent + rho > limits[scope] + 1e-12:
+                    raise BudgetExceeded(BUDGET_EXCEEDED_MESSAGE)
             for scope, persons in changes.person_sets:
                 self._sets.setdefault((data_version, scope), []).append(BitMap(persons))
             for scope, rho in changes.rho_spends:
@@ -91,3 +149,5 @@ class InMemoryStores:
             for key, value in changes.noise_draws:
                 # First draw wins: a concurrent second draw for the same key is discarded by the caller.
                 self._noise.setdefault((data_version, key), value)
+            for scope, record in changes.released_tables:
+                self._tables.setdefault((data_version, scope), []).append(record)

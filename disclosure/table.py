@@ -39,6 +39,9 @@ class Cell:
     count: int
     persons: BitMap
     measures: Mapping[str, float] = field(default_factory=dict)  # e.g. {"person_years": 1234.5}
+    # True when the count is zero by the query's definition (impossible combination): printed as 0,
+    # not as the "<k" marker that every other zero shares.
+    structural_zero: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Derived numbers (percentages, rates, cumulative shares) computed only from released counts.
+
+As in ehrql's measures, a ratio is computed from the already protected numerator and denominator,
+never from true counts. A derived value is suppressed when its numerator or denominator is
+suppressed, or when the complement (denominator minus numerator) is a count of 1..k-1 persons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from disclosure.table import AggregateTable, Coordinate
+
+PERCENT = "percent"
+PERCENT_OF_FIRST_STEP = "percent_of_first_step"
+PERCENT_OF_PREVIOUS_STEP = "percent_of_previous_step"
+CUMULATIVE_SHARE = "cumulative_share_percent"
+RATE_PER_1000_PERSON_YEARS = "rate_per_1000_person_years"
+
+DECIMALS = 1
+
+
+def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
+    """numerator / denominator in percent, from released values only; None when it could disclose."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    complement = denominator - numerator
+    if 1 <= complement <= threshold - 1:
+        return None
+    return round(100.0 * numerator / denominator, DECIMALS)
+
+
+def rate_per_1000(count: int | None, person_years: float | None) -> float | None:
+    if count is None or person_years is None or person_years <= 0:
+        return None
+    return round(1000.0 * count / person_years, 2)
+
+
+def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:
+    if table.kind == "characteristics":
+        return (PERCENT,)
+    if table.kind == "attrition":
+        return (PERCENT_OF_FIRST_STEP, PERCENT_OF_PREVIOUS_STEP)
+    if table.kind == "treatment_uptake":
+        return (CUMULATIVE_SHARE,)
+    if table.kind == "incidence_prevalence" and any("person_years" in c.measures for c in table.cells):
+        return (RATE_PER_1000_PERSON_YEARS,)
+    return ()
+
+
+def _share_dimension(table: AggregateTable) -> int | None:
+    """The dimension whose margin is the denominator: the ordered one, else the first non-summable one."""
+    names = [d.name for d in table.dimensions]
+    if table.ordered_dimension in names:
+        return names.index(table.ordered_dimension)
+    for d, dimension in enumerate(table.dimensions):
+        if not dimension.has_total:
+            return d
+    return None
+
+
+def compute(
+    table: AggregateTable,
+    coordinates: Sequence[tuple[Coordinate, ...]],
+    released: Sequence[int | None],
+    threshold: int,
+) -> list[dict[str, float | None]]:
+    """Derived values per row; ``released`` holds the protected values (None when suppressed)."""
+    columns = derived_columns_for(table)
+    rows: list[dict[str, float | None]] = [{} for _ in coordinates]
+    if not columns:
+        return rows
+    value_at = dict(zip(coordinates, released, strict=True))
+    d = _share_dimension(table)
+    for row, coords in zip(rows, coordinates, strict=True):
+        value = value_at[coords]
+        if RATE_PER_1000_PERSON_YEARS in columns:
+            cell = table.cell(*coords) if coords in {c.coordinates for c in table.cells} else None
+            person_years = cell.measures.get("person_years") if cell is not None else None
+            row[RATE_PER_1000_PERSON_YEARS] = rate_per_1000(value, person_years)
+        if d is None:
+            continue
+        if coords[d] is None:
+            for name in columns:
+                if name != RATE_PER_1000_PERSON_YEARS:
+                    row[name] = None
+            continue
+        parent = value_at.get((*coords[:d], None, *coords[d + 1 :]))
+        if PERCENT in columns:
+            row[PERCENT] = share(value, parent, threshold)
+        if CUMULATIVE_SHARE in columns:
+            row[CUMULATIVE_SHARE] = share(value, parent, threshold)
+        if PERCENT_OF_FIRST_STEP in columns:
+            steps = table.dimensions[d].categories
+            first = value_at.get((*coords[:d], steps[0], *coords[d + 1 :]))
+            position = steps.index(coords[d])
+            previous = (
+                value_at.get((*coords[:d], steps[position - 1], *coords[d + 1 :])) if position else value
+            )
+            row[PERCENT_OF_FIRST_STEP] = share(value, first, threshold)
+            row[PERCENT_OF_PREVIOUS_STEP] = share(value, previous, threshold)
+    return rows

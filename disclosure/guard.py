@@ -1,0 +1,122 @@
+"""Differencing guard on person sets.
+
+Two released counts whose person sets differ by 1..k-1 persons disclose those persons (count(A)
+minus count(A without x), trackers that pad a rare set with a large known one, nested attrition
+steps, cumulative windows, a characteristic against its cohort). The guard compares every cell
+about to be released with the other cells of the release and with every set released earlier on
+this data version (per organisation and globally) and hides the cell when the symmetric
+difference is in 1..k-1. Only sets whose sizes differ by at most k-1 can fail, which prunes the
+comparisons; within a table, summable dimensions partition persons, so only cells on one
+ancestor line are compared.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pyroaring import BitMap
+
+from disclosure.structure import TableStructure, ancestor_keys, comparable_groups
+from disclosure.suppression import ReleaseSystem, information_loss
+
+
+@dataclass
+class GuardResult:
+    hidden_within_release: set[int] = field(default_factory=set)
+    hidden_against_earlier: set[int] = field(default_factory=set)
+    already_released: dict[str, set[int]] = field(default_factory=dict)  # scope -> nodes stored before
+    comparisons: int = 0
+
+    @property
+    def hidden(self) -> set[int]:
+        return self.hidden_within_release | self.hidden_against_earlier
+
+
+def _unsafe(a: BitMap, b: BitMap, threshold: int) -> bool:
+    difference = a.symmetric_difference_cardinality(b)
+    return 1 <= difference <= threshold - 1
+
+
+def _candidate_pairs(
+    system: ReleaseSystem,
+    structures: Sequence[TableStructure],
+    cell_nodes: Sequence[Sequence[int]],
+    candidates: set[int],
+    threshold: int,
+) -> set[tuple[int, int]]:
+    pairs: set[tuple[int, int]] = set()
+    nodes = system.nodes
+
+    def consider(a: int, b: int) -> None:
+        close = abs(nodes[a].true_count - nodes[b].true_count) <= threshold - 1
+        if a != b and a in candidates and b in candidates and close:
+            pairs.add((min(a, b), max(a, b)))
+
+    for structure, table_nodes in zip(structures, cell_nodes, strict=True):
+        groups = comparable_groups(structure)
+        for key, members in groups.items():
+            related = [m for ancestor in ancestor_keys(key) for m in groups.get(ancestor, [])]
+            for i in members:
+                for j in related:
+                    consider(table_nodes[i], table_nodes[j])
+    # Across tables nothing is known about how categories relate: compare by size window.
+    for t, first in enumerate(cell_nodes):
+        for second in cell_nodes[t + 1 :]:
+            ordered = sorted(set(second) & candidates, key=lambda n: nodes[n].true_count)
+            sizes = [nodes[n].true_count for n in ordered]
+            for a in set(first) & candidates:
+                size = nodes[a].true_count
+                start = bisect.bisect_left(sizes, size - (threshold - 1))
+                stop = bisect.bisect_right(sizes, size + (threshold - 1))
+                for b in ordered[start:stop]:
+                    consider(a, b)
+    return pairs
+
+
+def differencing_guard(
+    system: ReleaseSystem,
+    structures: Sequence[TableStructure],
+    cell_nodes: Sequence[Sequence[int]],
+    candidates: set[int],
+    earlier_sets: dict[str, Iterable[BitMap]],
+    threshold: int,
+) -> GuardResult:
+    """Decide which candidate nodes (cells about to be released) the guard hides."""
+    nodes = system.nodes
+    result = GuardResult()
+    released = set(candidates)
+
+    # Against earlier releases first: those sets are out already, so the new cell must yield.
+    for scope, sets in earlier_sets.items():
+        by_size: dict[int, list[BitMap]] = {}
+        for persons in sets:
+            by_size.setdefault(len(persons), []).append(persons)
+        stored_here: set[int] = set()
+        for node_index in sorted(released):
+            node = nodes[node_index]
+            assert node.persons is not None
+            size = node.true_count
+            for other_size in range(size - (threshold - 1), size + threshold):
+                for persons in by_size.get(other_size, ()):
+                    result.comparisons += 1
+                    if other_size == size and persons == node.persons:
+                        stored_here.add(node_index)
+                    elif _unsafe(node.persons, persons, threshold):
+                        result.hidden_against_earlier.add(node_index)
+        result.already_released[scope] = stored_here
+    released -= result.hidden_against_earlier
+
+    # Within the release: of an unsafe pair hide the cell that loses less information.
+    for a, b in sorted(_candidate_pairs(system, structures, cell_nodes, released, threshold)):
+        if a not in released or b not in released:
+            continue
+        persons_a, persons_b = nodes[a].persons, nodes[b].persons
+        assert persons_a is not None and persons_b is not None
+        result.comparisons += 1
+        if _unsafe(persons_a, persons_b, threshold):
+            loser = min((a, b), key=lambda n: (information_loss(nodes[n]), -n))
+            result.hidden_within_release.add(loser)
+            released.discard(loser)
+    return result

@@ -1,0 +1,190 @@
+"""HiGHS models for the attacker audit and for choosing secondary suppressions.
+
+Both reuse one ``highspy.Highs`` model and change only costs or bounds between solves, so HiGHS
+warm-starts from the previous basis (a few pivots per solve instead of a cold start).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+INF = highspy.kHighsInf
+_TOLERANCE = 1e-6
+
+Row = tuple[Mapping[int, float], float, float]  # (column -> coefficient, lower, upper)
+
+
+def _new_highs() -> highspy.Highs:
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("random_seed", 0)  # identical input gives identical choices
+    solver.setOptionValue("threads", 1)
+    return solver
+
+
+def build_model(
+    costs: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    rows: Sequence[Row],
+    integer: bool = False,
+) -> highspy.Highs:
+    solver = _new_highs()
+    n = len(costs)
+    solver.addCols(
+        n,
+        np.asarray(costs, dtype=np.float64),
+        np.asarray(lower, dtype=np.float64),
+        np.asarray(upper, dtype=np.float64),
+        0,
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.float64),
+    )
+    if rows:
+        starts, indices, values, row_lower, row_upper = [], [], [], [], []
+        for coefficients, low, high in rows:
+            starts.append(len(indices))
+            for column, coefficient in sorted(coefficients.items()):
+                indices.append(column)
+                values.append(coefficient)
+            row_lower.append(low)
+            row_upper.append(high)
+        solver.addRows(
+            len(rows),
+            np.asarray(row_lower, dtype=np.float64),
+            np.asarray(row_upper, dtype=np.float64),
+            len(indices),
+            np.asarray(starts, dtype=np.int32),
+            np.asarray(indices, dtype=np.int32),
+            np.asarray(values, dtype=np.float64),
+        )
+    if integer and n:
+        solver.changeColsIntegrality(
+            n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
+        )
+    return solver
+
+
+@dataclass
+class Bound:
+    value: float  # +inf when unbounded above
+    integral_solution: bool
+
+
+class IntervalModel:
+    """min and max of single variables over one polyhedron, one warm-started HiGHS model.
+
+    ``solves`` counts every LP (and MILP) actually solved, for the benchmark and the report.
+    """
+
+    def __init__(self, lower: Sequence[float], upper: Sequence[float], rows: Sequence[Row]) -> None:
+        self._lower = list(lower)
+        self._upper = list(upper)
+        self._rows = list(rows)
+        self._n = len(lower)
+        self._solver = build_model([0.0] * self._n, lower, upper, rows)
+        self._objective_column: int | None = None
+        self._milp: highspy.Highs | None = None
+        self.solves = 0
+
+    def _set_objective(self, solver: highspy.Highs, column: int, sign: float, previous: int | None) -> None:
+        if previous is not None and previous != column:
+            solver.changeColCost(previous, 0.0)
+        solver.changeColCost(column, sign)
+
+    def _solve(self, column: int, sign: float) -> Bound:
+        solver = self._solver
+        self._set_objective(solver, column, sign, self._objective_column)
+        self._objective_column = column
+        solver.run()
+        self.solves += 1
+        status = solver.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            values = np.asarray(solver.getSolution().col_value)
+            integral = bool(np.all(np.abs(values - np.round(values)) <= _TOLERANCE))
+            return Bound(sign * solver.getInfo().objective_function_value, integral)
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return Bound(-sign * INF if sign > 0 else INF, True)
+        raise RuntimeError(f"audit LP ended with status {status}")
+
+    def _solve_integer(self, column: int, sign: float) -> float:
+        """The exact bound when the LP optimum is fractional (tables of 3+ dimensions are not unimodular)."""
+        if self._milp is None:
+            self._milp = build_model([0.0] * self._n, self._lower, self._upper, self._rows, integer=True)
+            self._milp.setOptionValue("mip_rel_gap", 0.0)
+        costs = np.zeros(self._n)
+        costs[column] = sign
+        self._milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
+        self._milp.run()
+        self.solves += 1
+        status = self._milp.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            return -sign * INF if sign > 0 else INF
+        return sign * self._milp.getInfo().objective_function_value
+
+    def interval(self, column: int) -> tuple[int, float]:
+        """The attacker's tightest integer interval for one variable: (low, high), high may be inf."""
+        bounds = []
+        for sign in (1.0, -1.0):  # minimise, then maximise (as minimising the negation)
+            bound = self._solve(column, sign)
+            value = bound.value
+            if math.isfinite(value) and not bound.integral_solution:
+                value = self._solve_integer(column, sign)
+            bounds.append(value)
+        low, high = bounds
+        low_int = math.ceil(low - _TOLERANCE) if math.isfinite(low) else 0
+        high_int = math.floor(high + _TOLERANCE) if math.isfinite(high) else INF
+        return int(low_int), high_int
+
+
+class DeviationModel:
+    """Which published cells must be hidden so a cell can move up by a required amount.
+
+    Columns per unknown node j: up_j >= 0 and down_j in [0, value_j] (a deviation may not make a
+    count negative). Rows: every relation holds for the deviations. Cost: hiding a published cell
+    costs its information loss; cells already hidden move for free. A solution with cost 0 means
+    the cell is already protected; otherwise every published cell that moves must be hidden, and
+    then the attacker's LP can reach value + requirement because that very deviation stays feasible.
+    """
+
+    def __init__(self, values: Sequence[int], costs: Sequence[float], rows: Sequence[Row]) -> None:
+        n = len(values)
+        self._n = n
+        column_costs = [c for cost in costs for c in (cost, cost)]
+        lower = [0.0] * (2 * n)
+        upper = [u for value in values for u in (INF, float(value))]
+        deviation_rows: list[Row] = []
+        for coefficients, _, _ in rows:
+            expanded: dict[int, float] = {}
+            for node, coefficient in coefficients.items():
+                expanded[2 * node] = coefficient
+                expanded[2 * node + 1] = -coefficient
+            deviation_rows.append((expanded, 0.0, 0.0))
+        self._solver = build_model(column_costs, lower, upper, deviation_rows)
+        self.solves = 0
+
+    def make_free(self, node: int) -> None:
+        self._solver.changeColCost(2 * node, 0.0)
+        self._solver.changeColCost(2 * node + 1, 0.0)
+
+    def moving_nodes(self, node: int, requirement: float) -> list[int] | None:
+        """Nodes that move in a cheapest deviation lifting ``node`` by ``requirement``; None if impossible."""
+        solver = self._solver
+        solver.changeColBounds(2 * node, float(requirement), INF)
+        solver.run()
+        self.solves += 1
+        status = solver.getModelStatus()
+        try:
+            if status != highspy.HighsModelStatus.kOptimal:
+                return None
+            values = np.asarray(solver.getSolution().col_value)
+            moved = np.abs(values[0::2]) + np.abs(values[1::2]) > _TOLERANCE
+            return [int(i) for i in np.flatnonzero(moved)]
+        finally:
+            solver.changeColBounds(2 * node, 0.0, INF)

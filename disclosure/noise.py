@@ -1,0 +1,183 @@
+"""Differential privacy on integer counts with OpenDP, keyed so equal person sets get equal noise.
+
+Privacy unit: one person (add or remove one person's records). Each person is counted in at most
+``sensitivity`` noised cells of a table (the cells that are not sums of other cells), so:
+- discrete Gaussian with scale sigma per cell: rho = sensitivity / (2 sigma²) (zCDP composes over
+  the cells one person touches; OpenDP's map gives the per-cell rho);
+- discrete Laplace with scale b per cell: epsilon = sensitivity / b (OpenDP's l1 map), charged to
+  the zCDP ledgers as epsilon²/2.
+
+OpenDP takes no seed, so each cell's draw is made once and stored under
+HMAC(secret, data version, statistic, mechanism, scale, person set): the same persons asked again,
+in any wording, get the same draw, and repetition gives nothing to average.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import opendp.prelude as dp
+
+from disclosure.policy import DifferentialPrivacy
+from disclosure.stores import NoiseCache
+from disclosure.structure import TableStructure, canonical_bytes, keyed_digest
+
+dp.enable_features("contrib")
+
+COUNT_STATISTIC = "count:distinct-persons"
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    noised_cells: tuple[int, ...]  # cells that get their own draw; the others are sums of them
+    sensitivity: int  # noised cells one person can be counted in (L1; L2² for 0/1 contributions)
+    mechanism: str
+    scale: float
+    rho: float
+    epsilon: float | None
+
+
+def noised_cells(structure: TableStructure) -> tuple[int, ...]:
+    derived = {parent for parent, _ in structure.relations}
+    return tuple(i for i in range(len(structure.cells)) if i not in derived)
+
+
+def contribution_bound(structure: TableStructure, cells: Sequence[int]) -> int:
+    """Noised cells one person can be in, from the table's declared shape (never from the data).
+
+    Summable dimensions partition persons. For each pattern of margins among noised cells: if every
+    non-summable dimension is a margin there, a person is in at most one cell of the pattern;
+    otherwise at most ``max_cells_per_person`` (one per inner cell they are counted in).
+    """
+    table = structure.table
+    non_summable = [d for d, dimension in enumerate(table.dimensions) if not dimension.has_total]
+    patterns = {tuple(c is None for c in structure.cells[i].coordinates) for i in cells}
+    bound = 0
+    for pattern in patterns:
+        if all(pattern[d] for d in non_summable):
+            bound += 1
+        else:
+            bound += max(1, table.max_cells_per_person)
+    return max(1, bound)
+
+
+def plan(structure: TableStructure, privacy: DifferentialPrivacy) -> NoisePlan:
+    cells = noised_cells(structure)
+    sensitivity = contribution_bound(structure, cells)
+    if privacy.mechanism == "discrete_gaussian":
+        assert privacy.rho is not None
+        scale = math.sqrt(sensitivity / (2 * privacy.rho))
+        per_cell = dp.m.make_gaussian(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+        rho = sensitivity * per_cell.map(1)
+        return NoisePlan(cells, sensitivity, privacy.mechanism, scale, rho, None)
+    assert privacy.epsilon is not None
+    scale = sensitivity / privacy.epsilon
+    vector = dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale=scale)
+    epsilon = vector.map(sensitivity)
+    return NoisePlan(cells, sensitivity, privacy.mechanism, scale, epsilon**2 / 2, epsilon)
+
+
+def noise_key(secret: bytes, data_version: str, noise_plan: NoisePlan, persons_bytes: bytes) -> str:
+    return keyed_digest(
+        secret,
+        "noise",
+        data_version,
+        COUNT_STATISTIC,
+        noise_plan.mechanism,
+        repr(noise_plan.scale),
+        persons_bytes,
+    )
+
+
+def draw(noise_plan: NoisePlan, how_many: int) -> list[int]:
+    """Fresh draws from OpenDP's sampler (discrete Gaussian or discrete Laplace around 0)."""
+    if how_many == 0:
+        return []
+    domain = dp.vector_domain(dp.atom_domain(T=int))
+    if noise_plan.mechanism == "discrete_gaussian":
+        measurement = dp.m.make_gaussian(domain, dp.l2_distance(T=int), scale=noise_plan.scale)
+    else:
+        measurement = dp.m.make_laplace(domain, dp.l1_distance(T=int), scale=noise_plan.scale)
+    return [int(v) for v in measurement([0] * how_many)]
+
+
+def _keyed_content(structure: TableStructure, index: int) -> bytes:
+    """The person set; for an empty cell its place in the table instead.
+
+    Every empty set serializes alike, and one shared draw for all empty cells would make them
+    recognisable (they would all show the same value), so empty cells are keyed by position.
+    """
+    cell = structure.cells[index]
+    if cell.count > 0:
+        return canonical_bytes(cell.persons)
+    dimensions = [d.name for d in structure.table.dimensions]
+    return f"empty:{structure.table.kind}:{dimensions!r}:{cell.coordinates!r}".encode()
+
+
+@dataclass
+class NoisyTable:
+    values: list[int]  # post-processed: non-negative integers, margins are sums of noised cells
+    keys: list[str | None]  # noise key per noised cell, None for derived margins
+    new_draws: list[tuple[str, int]]
+    reused_draws: int
+
+
+def add_noise(
+    structure: TableStructure,
+    noise_plan: NoisePlan,
+    secret: bytes,
+    data_version: str,
+    cache: NoiseCache,
+    pending: dict[str, int],
+) -> NoisyTable:
+    """Noise the noised cells (keyed, cached), clamp at 0, and derive every margin by summation.
+
+    ``pending`` holds draws made earlier in the same release, so one set appearing twice in a
+    release gets one draw.
+    """
+    keys: list[str | None] = [None] * len(structure.cells)
+    for i in noise_plan.noised_cells:
+        keys[i] = noise_key(secret, data_version, noise_plan, _keyed_content(structure, i))
+    draws: dict[str, int] = {}
+    missing: list[str] = []
+    reused = 0
+    for key in keys:
+        if key is None or key in draws:
+            continue
+        stored = pending.get(key)
+        if stored is None:
+            stored = cache.get(data_version, key)
+        if stored is None:
+            missing.append(key)
+        else:
+            draws[key] = stored
+            reused += 1
+    new_draws = list(zip(missing, draw(noise_plan, len(missing)), strict=True))
+    draws.update(new_draws)
+    pending.update(new_draws)
+
+    values = [0] * len(structure.cells)
+    for i in noise_plan.noised_cells:
+        key = keys[i]
+        assert key is not None
+        values[i] = max(0, structure.cells[i].count + draws[key])
+    # Margins as sums (post-processing, free of privacy loss). Relations are listed from the finest
+    # parents outward only by construction order, so resolve them until stable.
+    resolved = set(noise_plan.noised_cells)
+    pending_relations = list(structure.relations)
+    while pending_relations:
+        remaining = []
+        for parent, children in pending_relations:
+            if parent in resolved:
+                continue
+            if all(child in resolved for child in children):
+                values[parent] = sum(values[child] for child in children)
+                resolved.add(parent)
+            else:
+                remaining.append((parent, children))
+        if len(remaining) == len(pending_relations):
+            raise RuntimeError("margin relations do not resolve")
+        pending_relations = remaining
+    return NoisyTable(values=values, keys=keys, new_draws=new_draws, reused_draws=reused)

@@ -1,0 +1,393 @@
+"""``protect()``: the one automatic path from unprotected tables to a release.
+
+Order: threshold (strictest register) → optional keyed noise (OpenDP) with budget checks →
+primary suppression → differencing guard → secondary suppression by cheapest deviation (HiGHS)
+→ attacker audit over this release and linked earlier ones (HiGHS, warm-started) → on failure,
+more suppression, finally the grand total only → rounding → derived numbers → report and state
+changes. Every step runs for every request, whatever the values (uniform work and responses).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from disclosure import derived, noise
+from disclosure.errors import (
+    BUDGET_EXCEEDED_MESSAGE,
+    NOT_PROTECTABLE_MESSAGE,
+    BudgetExceeded,
+    ReleaseRefused,
+)
+from disclosure.guard import differencing_guard
+from disclosure.policy import DifferentialPrivacy, Policy
+from disclosure.release import ProtectedRow, ProtectedTable, Release, ReleaseContext
+from disclosure.report import (
+    AuditReport,
+    CellAudit,
+    GuardReport,
+    NoiseReport,
+    ReleaseReport,
+    SuppressionReason,
+    TableReport,
+)
+from disclosure.stores import (
+    GLOBAL_SCOPE,
+    ReleasedCellRecord,
+    ReleasedTableRecord,
+    StateChanges,
+    organisation_scope,
+)
+from disclosure.structure import TableStructure, analyse, fingerprint, keyed_digest
+from disclosure.suppression import (
+    AuditResult,
+    Node,
+    ReleaseSystem,
+    audit,
+    finite,
+    suppress_and_audit,
+)
+from disclosure.table import AggregateTable
+
+_STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
+
+
+def rounded(value: int, base: int | None) -> int:
+    if base is None:
+        return value
+    return math.floor(value / base + 0.5) * base
+
+
+def rounding_interval(published: int, base: int | None) -> tuple[int, int]:
+    """Every true value that rounds (half up) to ``published``."""
+    if base is None:
+        return published, published
+    low = math.ceil(published - base / 2)
+    high = math.ceil(published + base / 2) - 1
+    return max(0, low), high
+
+
+def _privacy(policy: Policy, context: ReleaseContext) -> DifferentialPrivacy | None:
+    return context.differential_privacy or policy.differential_privacy
+
+
+def _rounding_base(policy: Policy, context: ReleaseContext) -> int | None:
+    base = context.rounding_base if context.rounding_base is not None else policy.rounding_base
+    if base not in (None, 5):
+        raise ReleaseRefused("Rounding is available to base 5 only.")
+    return base
+
+
+def protect(
+    tables: Sequence[AggregateTable],
+    policy: Policy,
+    context: ReleaseContext,
+    stores: Any,
+) -> Release:
+    """Protect the tables of one query for one organisation, or raise ``ReleaseRefused``.
+
+    ``stores`` implements ``ReleasedPersonSets``, ``PrivacyLedger`` and ``NoiseCache`` (and
+    optionally ``ReleasedTables`` for linking earlier releases into the audit). Nothing is written:
+    the caller persists ``Release.changes`` atomically with the release.
+    """
+    if not tables:
+        raise ValueError("protect() needs at least one table")
+    data_version = context.data_version
+    secret = context.noise_secret
+    org_scope = organisation_scope(context.organisation_id)
+    threshold = max(policy.threshold_for(table.registers) for table in tables)
+    width = policy.width_for(threshold)
+    base = _rounding_base(policy, context)
+    privacy = _privacy(policy, context)
+    structures = [analyse(table) for table in tables]
+    notes: list[str] = []
+
+    # Budgets: refuse before anything is computed for release.
+    rho_before_org = stores.rho_spent(data_version, org_scope)
+    rho_before_global = stores.rho_spent(data_version, GLOBAL_SCOPE)
+    noise_plans: list[noise.NoisePlan] = []
+    rho_spent = 0.0
+    if privacy is not None:
+        noise_plans = [noise.plan(structure, privacy) for structure in structures]
+        rho_spent = sum(p.rho for p in noise_plans)
+        if (
+            rho_before_org + rho_spent > policy.budgets.rho_per_organisation + 1e-12
+            or rho_before_global + rho_spent > policy.budgets.rho_global + 1e-12
+        ):
+            raise BudgetExceeded(BUDGET_EXCEEDED_MESSAGE)
+
+    # Working values: the values that would be published (true counts, or post-processed noisy ones).
+    pending_draws: dict[str, int] = {}
+    working: list[list[int]] = []
+    identities: list[list[str]] = []
+    draws_new = draws_reused = 0
+    for t, structure in enumerate(structures):
+        fingerprints = [fingerprint(secret, data_version, cell.persons) for cell in structure.cells]
+        if privacy is None:
+            working.append([cell.count for cell in structure.cells])
+            identities.append(fingerprints)
+            continue
+        noisy = noise.add_noise(structure, noise_plans[t], secret, data_version, stores, pending_draws)
+        draws_new += len(noisy.new_draws)
+        draws_reused += noisy.reused_draws
+        working.append(noisy.values)
+        identities.append(_noisy_identities(secret, structure, noisy.keys))
+
+    system = ReleaseSystem()
+    cell_nodes: list[list[int]] = []
+    table_digest = keyed_digest(secret, "release", data_version, *(i for ids in identities for i in ids))
+    for t, structure in enumerate(structures):
+        nodes_of_table: list[int] = []
+        for i, cell in enumerate(structure.cells):
+            empty = cell.count == 0 and privacy is None
+            identity = f"empty:{table_digest}:{t}:{i}" if empty else identities[t][i]
+            node = Node(
+                identity=identity,
+                fingerprint=fingerprint(secret, data_version, cell.persons),
+                current=True,
+                value=working[t][i],
+                true_count=cell.count,
+                persons=cell.persons,
+                level=structure.margin_levels[i],
+                structural_zero=cell.structural_zero,
+            )
+            nodes_of_table.append(system.add_node(node, merge=True, table=t))
+        cell_nodes.append(nodes_of_table)
+        for parent, children in structure.relations:
+            system.add_relation(nodes_of_table[parent], [nodes_of_table[c] for c in children])
+    linked = 0
+    if hasattr(stores, "released_tables"):
+        linked = system.link_earlier(
+            stores.released_tables(data_version, GLOBAL_SCOPE, set(system.by_identity))
+        )
+    else:
+        notes.append("Earlier releases could not be linked into the audit (store without released tables).")
+
+    current = system.current_nodes()
+    nodes = system.nodes
+
+    # Primary suppression: 1..k-1 persons (true or noisy), and zeros unless structural.
+    primary: set[int] = set()
+    for i in current:
+        node = nodes[i]
+        if node.structural_zero and node.true_count == 0:
+            continue
+        if node.true_count == 0 and node.value == 0 and not policy.protect_zeros:
+            continue
+        if node.true_count < threshold or node.value < threshold:
+            primary.add(i)
+
+    # Differencing guard against earlier releases (organisation and global) and within the release.
+    candidates = {i for i in current if i not in primary and nodes[i].true_count > 0}
+    largest = max((nodes[i].true_count for i in candidates), default=0)
+    earlier = {
+        scope: list(stores.sets_with_size_between(data_version, scope, 1, largest + threshold - 1))
+        for scope in (org_scope, GLOBAL_SCOPE)
+    }
+    guard = differencing_guard(system, structures, cell_nodes, candidates, earlier, threshold)
+
+    published = {i: rounding_interval(rounded(nodes[i].value, base), base) for i in current}
+    must_hide = primary | guard.hidden
+    outcome = suppress_and_audit(
+        system, must_hide, published, threshold, width, policy.max_suppression_rounds
+    )
+    suppressed = outcome.suppressed
+    audit_result: AuditResult = outcome.audit
+    total_only = False
+    audit_lps = outcome.audit.lps
+    if not outcome.passed:
+        # Fallback: the grand total of each table only (if it is itself safe).
+        total_only = True
+        totals = {
+            cell_nodes[t][i]
+            for t, structure in enumerate(structures)
+            for i in range(len(structure.cells))
+            if structure.is_grand_total(i)
+        }
+        suppressed = (set(current) - totals) | must_hide
+        audit_result = audit(system, suppressed, published, threshold, width)
+        audit_lps += audit_result.lps
+        if audit_result.failing:
+            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+        notes.append("Only the total could be released for this request.")
+
+    def reason(i: int) -> SuppressionReason:
+        if i in primary:
+            return "primary"
+        if i in guard.hidden:
+            return "differencing"
+        if i in outcome.secondary and not total_only:
+            return "secondary"
+        return "total_only" if total_only else "secondary"
+
+    # Protected tables, derived numbers, report.
+    protected: list[ProtectedTable] = []
+    table_reports: list[TableReport] = []
+    cell_audits: list[CellAudit] = []
+    records: list[ReleasedTableRecord] = []
+    for t, (table, structure) in enumerate(zip(tables, structures, strict=True)):
+        table_nodes = cell_nodes[t]
+        released_values: list[int | None] = [
+            None if table_nodes[i] in suppressed else rounded(nodes[table_nodes[i]].value, base)
+            for i in range(len(structure.cells))
+        ]
+        coordinates = [cell.coordinates for cell in structure.cells]
+        derived_rows = derived.compute(structure.table, coordinates, released_values, threshold)
+        rows = tuple(
+            ProtectedRow(
+                coordinates=coords,
+                value=value,
+                suppressed=value is None,
+                derived=derived_row,
+            )
+            for coords, value, derived_row in zip(coordinates, released_values, derived_rows, strict=True)
+        )
+        columns = derived.derived_columns_for(structure.table)
+        protected.append(
+            ProtectedTable(
+                kind=table.kind,
+                title=table.title,
+                dimensions=tuple(d.name for d in table.dimensions),
+                categories=tuple(d.categories for d in table.dimensions),
+                rows=rows,
+                derived_columns=columns,
+                rounding_base=base,
+                noise_mechanism=privacy.mechanism if privacy else None,
+            )
+        )
+        hidden_nodes = [table_nodes[i] for i in range(len(structure.cells)) if released_values[i] is None]
+        reasons = [reason(n) for n in hidden_nodes]
+        table_reports.append(
+            TableReport(
+                title=table.title,
+                kind=table.kind,
+                cells=len(structure.cells),
+                suppressed=len(hidden_nodes),
+                primary=reasons.count("primary"),
+                secondary=reasons.count("secondary"),
+                differencing=reasons.count("differencing"),
+                total_only=total_only,
+                rounding_base=base,
+                derived_columns=list(columns),
+                fingerprints=[nodes[n].fingerprint for n in table_nodes],
+            )
+        )
+        for i, cell in enumerate(structure.cells):
+            n = table_nodes[i]
+            if released_values[i] is None:
+                low, high = audit_result.intervals[n]
+                cell_audits.append(
+                    CellAudit(
+                        table=t,
+                        coordinates=list(cell.coordinates),
+                        fingerprint=nodes[n].fingerprint,
+                        reason=reason(n),
+                        low=low,
+                        high=finite(high),
+                    )
+                )
+        records.append(
+            ReleasedTableRecord(
+                cells=tuple(
+                    ReleasedCellRecord(nodes[n].identity, *_record_bounds(released_values[i], base))
+                    for i, n in enumerate(table_nodes)
+                ),
+                relations=tuple(
+                    (nodes[table_nodes[p]].identity, tuple(nodes[table_nodes[c]].identity for c in children))
+                    for p, children in structure.relations
+                ),
+            )
+        )
+        if any(cell.structural_zero for cell in structure.cells):
+            notes.append(_STRUCTURAL_ZERO_NOTE)
+
+    changes = StateChanges()
+    released_nodes = sorted({i for i in current if i not in suppressed and nodes[i].true_count > 0})
+    for scope in (org_scope, GLOBAL_SCOPE):
+        for i in released_nodes:
+            if i not in guard.already_released.get(scope, set()):
+                persons = nodes[i].persons
+                assert persons is not None
+                changes.person_sets.append((scope, persons))
+    changes.released_tables.extend((GLOBAL_SCOPE, record) for record in records)
+    noise_report: NoiseReport | None = None
+    if privacy is not None:
+        changes.rho_spends.extend([(org_scope, rho_spent), (GLOBAL_SCOPE, rho_spent)])
+        changes.rho_limits.extend(
+            [(org_scope, policy.budgets.rho_per_organisation), (GLOBAL_SCOPE, policy.budgets.rho_global)]
+        )
+        changes.noise_draws.extend(sorted(pending_draws.items()))
+        noise_report = NoiseReport(
+            mechanism=privacy.mechanism,
+            scales=[p.scale for p in noise_plans],
+            sensitivities=[p.sensitivity for p in noise_plans],
+            rho=rho_spent,
+            epsilon=sum(p.epsilon for p in noise_plans if p.epsilon is not None)
+            if privacy.mechanism == "discrete_laplace"
+            else None,
+            draws_new=draws_new,
+            draws_reused=draws_reused,
+        )
+        notes.append(
+            "Counts carry differential-privacy noise; a cell is shown only if both its true and its noisy "
+            "value reach the threshold; margins are sums of the noisy cells."
+        )
+
+    report = ReleaseReport(
+        policy_version=policy.version,
+        data_version=data_version,
+        organisation_id=context.organisation_id,
+        threshold=threshold,
+        protection_width=width,
+        tables=table_reports,
+        noise=noise_report,
+        rho_spent=rho_spent,
+        rho_organisation_after=rho_before_org + rho_spent,
+        rho_global_after=rho_before_global + rho_spent,
+        guard=GuardReport(
+            comparisons=guard.comparisons,
+            hidden_within_release=len(guard.hidden_within_release),
+            hidden_against_earlier=len(guard.hidden_against_earlier),
+        ),
+        audit=AuditReport(
+            passed=True,
+            rounds=outcome.rounds,
+            audit_lps=audit_lps,
+            deviation_lps=outcome.deviation_lps,
+            linked_earlier_tables=linked,
+            cells=cell_audits,
+        ),
+        notes=sorted(set(notes), key=notes.index),
+    )
+    return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
+
+
+def _record_bounds(value: int | None, base: int | None) -> tuple[int | None, int | None]:
+    if value is None:
+        return None, None
+    return rounding_interval(value, base)
+
+
+def _noisy_identities(secret: bytes, structure: TableStructure, keys: Sequence[str | None]) -> list[str]:
+    """Under noise, a published quantity is identified by the draws it is made of.
+
+    A noised cell is its draw's key; a margin is the sum of its children's draws. Two cells with
+    equal identities have equal published values, so the audit may treat them as one unknown.
+    """
+    identity: list[str | None] = list(keys)
+    remaining = list(structure.relations)
+    while remaining:
+        later = []
+        for parent, children in remaining:
+            if identity[parent] is not None:
+                continue
+            parts = [identity[c] for c in children]
+            if all(p is not None for p in parts):
+                identity[parent] = keyed_digest(secret, "sum", *sorted(p for p in parts if p is not None))
+            else:
+                later.append((parent, children))
+        if len(later) == len(remaining):
+            raise RuntimeError("margin relations do not resolve")
+        remaining = later
+    return [i if i is not None else "" for i in identity]

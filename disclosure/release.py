@@ -1,0 +1,86 @@
+"""What a release hands back: protected tables (only released values), the report, the state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from disclosure.policy import DifferentialPrivacy
+from disclosure.report import ReleaseReport
+from disclosure.stores import StateChanges
+from disclosure.table import Coordinate
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SUPPRESSED_MARKER = "suppressed"
+
+
+@dataclass(frozen=True)
+class ReleaseContext:
+    """Who asks, on which data, with which per-query options (options may only add protection)."""
+
+    data_version: str
+    organisation_id: str
+    noise_secret: bytes = field(repr=False)
+    rounding_base: int | None = None  # the query asks for rounding (base 5)
+    differential_privacy: DifferentialPrivacy | None = None  # the query asks for noise
+
+    def __post_init__(self) -> None:
+        if len(self.noise_secret) < 16:
+            raise ValueError("noise_secret must be at least 16 bytes")
+
+
+@dataclass(frozen=True)
+class ProtectedRow:
+    coordinates: tuple[Coordinate, ...]
+    value: int | None  # None exactly when suppressed
+    suppressed: bool
+    derived: Mapping[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProtectedTable:
+    kind: str
+    title: str
+    dimensions: tuple[str, ...]
+    categories: tuple[tuple[str | int, ...], ...]
+    rows: tuple[ProtectedRow, ...]
+    derived_columns: tuple[str, ...] = ()
+    rounding_base: int | None = None
+    noise_mechanism: str | None = None
+
+    def row(self, *coordinates: Coordinate) -> ProtectedRow:
+        for row in self.rows:
+            if row.coordinates == coordinates:
+                return row
+        raise KeyError(coordinates)
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        columns: dict[str, list[object]] = {name: [] for name in self.dimensions}
+        columns["value"] = []
+        columns["suppressed"] = []
+        for name in self.derived_columns:
+            columns[name] = []
+        for row in self.rows:
+            for name, coordinate in zip(self.dimensions, row.coordinates, strict=True):
+                columns[name].append(None if coordinate is None else str(coordinate))
+            columns["value"].append(row.value)
+            columns["suppressed"].append(row.suppressed)
+            for name in self.derived_columns:
+                columns[name].append(row.derived.get(name))
+        schema: dict[str, pl.DataType | type[pl.DataType]] = dict.fromkeys(self.dimensions, pl.String)
+        schema |= {"value": pl.Int64, "suppressed": pl.Boolean}
+        schema |= dict.fromkeys(self.derived_columns, pl.Float64)
+        return pl.DataFrame(columns, schema=schema)
+
+
+@dataclass(frozen=True)
+class Release:
+    tables: list[ProtectedTable]
+    report: ReleaseReport
+    changes: StateChanges
+    rho_spent: float

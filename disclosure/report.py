@@ -1,0 +1,126 @@
+"""The machine-readable release report, with an auditor view and a customer view.
+
+The customer view never distinguishes primary from secondary suppression, never shows audit
+intervals, fingerprints or guard decisions, and contains no unprotected value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SuppressionReason = Literal["primary", "secondary", "differencing", "total_only"]
+
+
+class CellAudit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table: int
+    coordinates: list[str | int | None]
+    fingerprint: str
+    reason: SuppressionReason
+    low: int
+    high: int | None  # None: unbounded
+
+
+class TableReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    kind: str
+    cells: int
+    suppressed: int
+    primary: int
+    secondary: int
+    differencing: int
+    total_only: bool
+    rounding_base: int | None
+    derived_columns: list[str]
+    fingerprints: list[str]  # per cell, in row order
+
+
+class NoiseReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mechanism: str
+    privacy_unit: str = "one person"
+    scales: list[float]  # per table
+    sensitivities: list[int]  # per table: noised cells one person can be in
+    rho: float
+    epsilon: float | None
+    draws_new: int
+    draws_reused: int
+
+
+class GuardReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    comparisons: int
+    hidden_within_release: int
+    hidden_against_earlier: int
+
+
+class AuditReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool
+    rounds: int
+    audit_lps: int
+    deviation_lps: int
+    linked_earlier_tables: int
+    cells: list[CellAudit]
+
+
+class ReleaseReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    policy_version: str
+    data_version: str
+    organisation_id: str
+    threshold: int
+    protection_width: int
+    tables: list[TableReport]
+    noise: NoiseReport | None
+    rho_spent: float
+    rho_organisation_after: float
+    rho_global_after: float
+    guard: GuardReport
+    audit: AuditReport
+    notes: list[str]
+
+    def auditor_view(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def customer_view(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "data_version": self.data_version,
+            "threshold": self.threshold,
+            "tables": [
+                {
+                    "title": table.title,
+                    "kind": table.kind,
+                    "cells": table.cells,
+                    "suppressed": table.suppressed,
+                    "rounding_base": table.rounding_base,
+                    "derived_columns": table.derived_columns,
+                }
+                for table in self.tables
+            ],
+            "noise": None
+            if self.noise is None
+            else {
+                "mechanism": self.noise.mechanism,
+                "privacy_unit": self.noise.privacy_unit,
+                "scales": self.noise.scales,
+                "rho": self.noise.rho,
+                "epsilon": self.noise.epsilon,
+            },
+            "rho_spent": self.rho_spent,
+            "notes": [
+                f"Counts below {self.threshold} persons, and cells from which they could be recomputed, "
+                "are shown as suppressed; suppressed cells are not distinguished by reason.",
+                *self.notes,
+            ],
+        }

@@ -1,0 +1,277 @@
+"""Primary and secondary suppression over one release, and the attacker audit that verifies it.
+
+All tables of a release, and earlier released tables linked to it through identical person sets,
+form one system of unknowns ("nodes") and linear relations (parent = sum of children). A node is
+one distinct published quantity: cells with the same person set are the same unknown wherever
+they appear, which is how a sex table, a region table and a sex × region table of one cohort,
+released together or weeks apart, are audited as the one system an attacker would combine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pyroaring import BitMap
+
+from disclosure.lp import INF, DeviationModel, IntervalModel, Row
+from disclosure.stores import ReleasedTableRecord
+
+Interval = tuple[int, float]  # (low, high); high may be inf
+
+
+@dataclass
+class Node:
+    identity: str  # what links equal quantities (person-set fingerprint, or noise keys under DP)
+    fingerprint: str  # HMAC of the person set, for the report
+    current: bool
+    value: int = 0  # the value that would be published (true count, or post-processed noisy count)
+    true_count: int = 0
+    persons: BitMap | None = None
+    level: int = 0  # highest margin level among the cells it stands for
+    structural_zero: bool = False
+    known_low: float = 0.0  # what earlier releases already told the customer
+    known_high: float = INF
+    tables: set[int] = field(default_factory=set)  # current tables this node stands for
+
+    def know(self, low: float, high: float) -> None:
+        self.known_low = max(self.known_low, low)
+        self.known_high = min(self.known_high, high)
+
+
+@dataclass
+class ReleaseSystem:
+    nodes: list[Node] = field(default_factory=list)
+    relations: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    by_identity: dict[str, int] = field(default_factory=dict)
+
+    def add_node(self, node: Node, merge: bool, table: int | None = None) -> int:
+        """Add a node, or merge it into the node of the same identity from another table.
+
+        Equal person sets are merged across tables and releases only: there the customer can tell
+        they are the same quantity (the same cohort total, the sex margin of a sex × region table
+        and a sex table). Within one table two cells with equal sets (a margin whose other children
+        are empty) look different to the customer, and merging them would hand the audit knowledge
+        no attacker has.
+        """
+        if merge and node.identity in self.by_identity:
+            existing = self.nodes[self.by_identity[node.identity]]
+            if table is None or table not in existing.tables:
+                existing.level = max(existing.level, node.level)
+                existing.current = existing.current or node.current
+                if table is not None:
+                    existing.tables.add(table)
+                return self.by_identity[node.identity]
+            merge = False
+        if table is not None:
+            node.tables.add(table)
+        self.nodes.append(node)
+        index = len(self.nodes) - 1
+        if merge:
+            self.by_identity[node.identity] = index
+        return index
+
+    def add_relation(self, parent: int, children: Sequence[int]) -> None:
+        relation = (parent, tuple(children))
+        self.relations.append(relation)
+
+    def link_earlier(self, records: Iterable[ReleasedTableRecord]) -> int:
+        """Add earlier releases' published values and relations; returns how many tables were linked."""
+        seen_relations = {(p, c) for p, c in self.relations}
+        linked = 0
+        for record in records:
+            linked += 1
+            for cell in record.cells:
+                index = self.add_node(Node(identity=cell.fingerprint, fingerprint="", current=False), True)
+                if cell.low is not None and cell.high is not None:
+                    self.nodes[index].know(cell.low, cell.high)
+            for parent, children in record.relations:
+                relation = (self.by_identity[parent], tuple(self.by_identity[c] for c in children))
+                if relation not in seen_relations:
+                    seen_relations.add(relation)
+                    self.relations.append(relation)
+        return linked
+
+    def current_nodes(self) -> list[int]:
+        return [i for i, node in enumerate(self.nodes) if node.current]
+
+    def rows(self, columns: Mapping[int, int], constants: Mapping[int, float]) -> list[Row]:
+        """Relations as LP rows over ``columns`` (node -> column), moving known nodes to the right side."""
+        rows: list[Row] = []
+        for parent, children in self.relations:
+            coefficients: dict[int, float] = {}
+            constant = 0.0
+            for node, sign in ((parent, 1.0), *((child, -1.0) for child in children)):
+                if node in columns:
+                    column = columns[node]
+                    coefficients[column] = coefficients.get(column, 0.0) + sign
+                else:
+                    constant += sign * constants.get(node, 0.0)
+            coefficients = {c: v for c, v in coefficients.items() if v != 0.0}
+            if coefficients:
+                rows.append((coefficients, -constant, -constant))
+        return rows
+
+
+def information_loss(node: Node) -> float:
+    """Cost of hiding a cell: its size, and much more for margins (customers read totals first)."""
+    return (node.value + 1.0) * 4.0**node.level
+
+
+def protection_requirement(node: Node, threshold: int, width: int) -> int:
+    """How far above its value the attacker's maximum must reach so the interval passes the audit."""
+    if node.value < threshold:
+        return max(width, threshold - node.value)
+    return width
+
+
+def interval_passes(low: int, high: float, threshold: int, width: int) -> bool:
+    if high == low:
+        return False
+    if high - low < width:
+        return False
+    return not (low >= 1 and high <= threshold - 1)
+
+
+@dataclass
+class AuditResult:
+    intervals: dict[int, Interval]
+    failing: list[int]
+    lps: int
+
+
+def audit(
+    system: ReleaseSystem,
+    suppressed: set[int],
+    published: Mapping[int, tuple[int, int]],
+    threshold: int,
+    width: int,
+) -> AuditResult:
+    """For every suppressed node, min and max of its value given everything the customer knows.
+
+    Knowledge: published values (exact, or rounding intervals), earlier releases' values, every
+    relation, non-negativity. Nodes pinned to one value are constants; the rest are LP columns,
+    split into independent components so each HiGHS model stays small.
+    """
+    low: dict[int, float] = {}
+    high: dict[int, float] = {}
+    for index, node in enumerate(system.nodes):
+        lo, hi = node.known_low, node.known_high
+        if index in published and index not in suppressed:
+            lo, hi = max(lo, published[index][0]), min(hi, published[index][1])
+        low[index], high[index] = lo, hi
+    constants = {i: low[i] for i in low if low[i] == high[i]}
+    unknown = [i for i in range(len(system.nodes)) if i not in constants]
+
+    # Components of unknowns connected through relations.
+    parent_of = {i: i for i in unknown}
+
+    def find(i: int) -> int:
+        while parent_of[i] != i:
+            parent_of[i] = parent_of[parent_of[i]]
+            i = parent_of[i]
+        return i
+
+    for parent, children in system.relations:
+        members = [n for n in (parent, *children) if n not in constants]
+        for other in members[1:]:
+            root_a, root_b = find(members[0]), find(other)
+            if root_a != root_b:
+                parent_of[max(root_a, root_b)] = min(root_a, root_b)
+    components: dict[int, list[int]] = {}
+    for i in unknown:
+        components.setdefault(find(i), []).append(i)
+
+    targets = sorted(i for i in suppressed if system.nodes[i].current)
+    intervals: dict[int, Interval] = {}
+    by_component: dict[int, list[int]] = {}
+    for target in targets:
+        if target in constants:
+            intervals[target] = (int(constants[target]), constants[target])
+        else:
+            by_component.setdefault(find(target), []).append(target)
+    global_columns = {node: position for position, node in enumerate(unknown)}
+    rows_by_component: dict[int, list[Row]] = {}
+    for coefficients, row_low, row_high in system.rows(global_columns, constants):
+        root = find(unknown[next(iter(coefficients))])
+        if root in by_component:
+            rows_by_component.setdefault(root, []).append((coefficients, row_low, row_high))
+    lps = 0
+    for root, component_targets in sorted(by_component.items()):
+        members = components[root]
+        local = {global_columns[node]: position for position, node in enumerate(members)}
+        component_rows: list[Row] = [
+            ({local[c]: v for c, v in coefficients.items()}, row_low, row_high)
+            for coefficients, row_low, row_high in rows_by_component.get(root, [])
+        ]
+        model = IntervalModel([low[n] for n in members], [high[n] for n in members], component_rows)
+        for target in component_targets:
+            intervals[target] = model.interval(local[global_columns[target]])
+        lps += model.solves
+    failing = [t for t in targets if not interval_passes(*intervals[t], threshold, width)]
+    return AuditResult(intervals=intervals, failing=failing, lps=lps)
+
+
+@dataclass
+class SuppressionOutcome:
+    suppressed: set[int]
+    secondary: set[int]
+    audit: AuditResult
+    passed: bool
+    rounds: int
+    deviation_lps: int
+
+
+def suppress_and_audit(
+    system: ReleaseSystem,
+    must_hide: set[int],
+    published: Mapping[int, tuple[int, int]],
+    threshold: int,
+    width: int,
+    max_rounds: int,
+) -> SuppressionOutcome:
+    """Hide ``must_hide``, add the cheapest secondary suppressions, and audit until the audit passes.
+
+    ``published`` says, for every current node, what the customer learns if it is published: its
+    exact value, or its rounding interval.
+    """
+    nodes = system.nodes
+    current = system.current_nodes()
+    # Nodes already known exactly from earlier releases cannot move; everything else current can.
+    movable = [i for i in current if nodes[i].known_low != nodes[i].known_high]
+    columns = {node: position for position, node in enumerate(movable)}
+    fixed_values = {i: float(nodes[i].value) for i in range(len(nodes)) if i not in columns}
+    rows = system.rows(columns, fixed_values)
+    deviation = DeviationModel(
+        [nodes[i].value for i in movable],
+        [0.0 if i in must_hide else information_loss(nodes[i]) for i in movable],
+        rows,
+    )
+    suppressed = set(must_hide)
+    secondary: set[int] = set()
+    needs = sorted(must_hide, key=lambda i: (nodes[i].value, i))
+    result = AuditResult({}, [], 0)
+    for round_number in range(max_rounds):
+        for node in needs:
+            if node not in columns:
+                continue  # pinned by an earlier release; the audit reports it
+            requirement = protection_requirement(nodes[node], threshold, width) + round_number
+            moving = deviation.moving_nodes(columns[node], requirement)
+            if moving is None:
+                continue
+            for column in moving:
+                added = movable[column]
+                if added not in suppressed:
+                    suppressed.add(added)
+                    secondary.add(added)
+                    deviation.make_free(column)
+        result = audit(system, suppressed, published, threshold, width)
+        if not result.failing:
+            return SuppressionOutcome(suppressed, secondary, result, True, round_number + 1, deviation.solves)
+        needs = result.failing
+    return SuppressionOutcome(suppressed, secondary, result, False, max_rounds, deviation.solves)
+
+
+def finite(value: float) -> int | None:
+    return int(value) if math.isfinite(value) else None
