@@ -1,7 +1,14 @@
-"""``statservice`` command line: one module per command group, composed here."""
+"""``statservice`` command line: one module per command group, composed here (one line each)."""
 
 import typer
+
+from statservice.cli import audit, keys, run, serve
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
 )
+
+app.command("serve")(serve.serve)
+app.command("run")(run.run)
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")

@@ -1,0 +1,58 @@
+"""The FastAPI application: routers under /v1, problem+json errors, body size limit."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import statservice
+from statservice.api import errors
+from statservice.api.middleware import BodySizeLimit
+from statservice.api.routes import ROUTERS
+from statservice.core.config import Settings, get_settings
+from statservice.service import Service
+
+DESCRIPTION = """
+Aggregate answers over pseudonymised Danish national health registers. **Analyses are sold, not data**:
+every result passes disclosure control (thresholds, secondary suppression with an attacker audit,
+differencing guard, optional rounding and differential privacy) and is recorded in a hash-chained
+audit log together with its invoice line.
+
+Authenticate with `Authorization: Bearer <API key>` or `X-API-Key: <API key>`. Every error is an
+RFC 9457 `application/problem+json` document.
+"""
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service = service or Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from statservice.pipeline import mark_interrupted_runs
+
+        mark_interrupted_runs(service)
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="statservice",
+        version=statservice.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory statservice.api.app:app_from_env``."""
+    return create_app()

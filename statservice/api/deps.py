@@ -1,0 +1,121 @@
+"""Dependencies as ``Annotated`` aliases: ServiceDep, SessionDep, CurrentPrincipal and role-bound variants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from statservice.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from statservice.core.security import hash_api_key, key_matches
+from statservice.db.models import ApiKey, Organisation
+from statservice.service import Service
+
+bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_session(service: ServiceDep) -> Iterator[Session]:
+    with service.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking. ``organisation_id`` is the organisation acted for (the key's own unless staff
+    uses ``X-Act-For-Organisation``); both are recorded on runs and audit records."""
+
+    key_id: str
+    role: str
+    key_organisation_id: str
+    organisation_id: str
+
+    @property
+    def acting_for(self) -> bool:
+        return self.organisation_id != self.key_organisation_id
+
+    @property
+    def actor(self) -> str:
+        base = f"key:{self.key_id} ({self.role}, org:{self.key_organisation_id})"
+        return f"{base} for org:{self.organisation_id}" if self.acting_for else base
+
+    def visible_organisation(self) -> str | None:
+        """The one organisation whose data this principal may see, or None for all (auditor, admin,
+        staff not acting for anyone)."""
+        if self.role == "customer" or self.acting_for:
+            return self.organisation_id
+        return None
+
+    def may_see(self, organisation_id: str) -> bool:
+        visible = self.visible_organisation()
+        return visible is None or visible == organisation_id
+
+
+def get_principal(
+    service: ServiceDep,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    act_for: Annotated[
+        str | None,
+        Header(
+            alias="X-Act-For-Organisation",
+            description="staff only: act for this customer organisation (recorded as both)",
+            max_length=40,
+        ),
+    ] = None,
+) -> Principal:
+    key = bearer.credentials if bearer is not None else api_key
+    if not key:
+        raise Unauthorized("an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    digest = hash_api_key(key)
+    row = session.execute(
+        select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None or not key_matches(key, row.key_hash):
+        raise Unauthorized("the API key is not valid or has been revoked")
+    wait = service.rate_limiter.take(row.id)
+    if wait > 0:
+        raise TooManyRequests(service.rate_limiter.retry_after_seconds(wait))
+    organisation_id = row.organisation_id
+    if act_for:
+        if row.role not in ("staff", "admin"):
+            raise Forbidden("only staff may act for another organisation")
+        if session.get(Organisation, act_for) is None:
+            raise NotFound(f"organisation {act_for} not found")
+        organisation_id = act_for
+    return Principal(
+        key_id=row.id, role=row.role, key_organisation_id=row.organisation_id, organisation_id=organisation_id
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str):
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
+AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
+StaffPrincipal = Annotated[Principal, Depends(require_roles("staff", "admin"))]

@@ -1,0 +1,155 @@
+"""Exception handlers: every error, expected or not, is answered as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from billing.errors import BillingError
+from disclosure.errors import ReleaseRefused
+from queries.errors import QueryValidationError
+from statservice.core.errors import (
+    PROBLEM_BASE,
+    STATUS_ERRORS,
+    Conflict,
+    Invalid,
+    ReleaseRefusedError,
+    StatserviceError,
+    problem,
+)
+
+log = logging.getLogger("statservice.errors")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    type_: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    body = problem(status, title, detail, request.url.path, type_, errors)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def from_error(request: Request, error: StatserviceError) -> ProblemResponse:
+    return problem_response(
+        request, error.status, error.title, error.detail, error.type, error.errors, error.headers
+    )
+
+
+def _valid_for(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "a value is required"
+    if kind == "extra_forbidden":
+        return "no such field; remove it"
+    if kind in ("literal_error", "enum"):
+        return f"one of {ctx.get('expected')}"
+    if "union_tag" in kind:
+        return f"a 'type'/'kind' discriminator, one of {ctx.get('expected_tags', ctx.get('expected'))}"
+    if kind.startswith("date"):
+        return "a date YYYY-MM-DD"
+    for key, text in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if key in ctx:
+            return f"a number {text} {ctx[key]}"
+    if "min_length" in ctx or "max_length" in ctx:
+        return f"length between {ctx.get('min_length', 0)} and {ctx.get('max_length', 'unbounded')}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"a value of type {kind.split('_')[0]}"
+    return "see the OpenAPI schema of this field"
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        where = loc[0] if loc else ""
+        path = loc[1:] if where in ("body", "query", "path", "header", "cookie") else loc
+        # drop pydantic's union member tags (e.g. 'DiagnosisConcept') from the dotted path
+        path = [p for p in path if not (p[:1].isupper() and p.isidentifier())]
+        field = ".".join(path)
+        if where in ("query", "path", "header") and field:
+            field = f"{where}:{field}"
+        out.append({"field": field, "message": str(error.get("msg", "invalid")), "valid": _valid_for(error)})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StatserviceError)
+    async def _statservice_error(request: Request, exc: StatserviceError):
+        return from_error(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = validation_errors(exc)
+        fields = ", ".join(e["field"] or "(body)" for e in errors[:5])
+        return from_error(request, Invalid(f"the request is not valid: {fields}", errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        cls = STATUS_ERRORS.get(exc.status_code)
+        title = cls.title if cls else "Error"
+        slug = cls.slug if cls else "error"
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such resource"
+        return problem_response(
+            request,
+            exc.status_code,
+            title,
+            detail,
+            PROBLEM_BASE + slug,
+            headers=getattr(exc, "headers", None),
+        )
+
+    try:
+        from queries.errors import QueryValidationError
+    except ImportError:  # pragma: no cover - queries always ships it
+        QueryValidationError = None
+
+    if QueryValidationError is not None:
+
+        @app.exception_handler(QueryValidationError)
+        async def _query_invalid(request: Request, exc: QueryValidationError):
+            errors = [
+                {"field": p.get("field", ""), "message": p.get("message", ""), "valid": p.get("valid", "")}
+                for p in exc.problems
+            ]
+            fields = ", ".join(e["field"] or "(query)" for e in errors[:5])
+            return from_error(
+                request, Invalid(f"the query cannot be run as written: {fields}", errors=errors)
+            )
+
+    @app.exception_handler(ReleaseRefused)
+    async def _refused(request: Request, exc: ReleaseRefused):
+        return from_error(request, ReleaseRefusedError(exc.message))
+
+    @app.exception_handler(BillingError)
+    async def _billing(request: Request, exc: BillingError):
+        cls = STATUS_ERRORS.get(exc.http_status, Conflict)
+        return problem_response(request, exc.http_status, cls.title, exc.message, PROBLEM_BASE + cls.slug)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            request,
+            500,
+            "Internal server error",
+            "an unexpected error occurred; it has been logged",
+            PROBLEM_BASE + "internal",
+        )

@@ -1,0 +1,45 @@
+"""An organisation's remaining privacy budget (zCDP rho) on the current data version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from disclosure.stores import organisation_scope
+from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep
+from statservice.api.openapi import problems
+from statservice.api.schemas import BudgetPublic
+from statservice.core.errors import NotFound
+from statservice.db.models import Organisation
+from statservice.stores import SqlStores
+
+router = APIRouter(prefix="/budgets", tags=["budgets"], responses=problems(503))
+
+
+def budget_of(service, session, organisation_id: str) -> BudgetPublic:
+    data_version = service.data_version
+    limit = float(service.policy.budgets.rho_per_organisation)
+    spent = SqlStores(session).rho_spent(data_version, organisation_scope(organisation_id))
+    return BudgetPublic(
+        organisation_id=organisation_id,
+        data_version=data_version,
+        rho_limit=limit,
+        rho_spent=spent,
+        rho_remaining=max(0.0, limit - spent),
+    )
+
+
+@router.get("", response_model=BudgetPublic, summary="Remaining privacy budget of an organisation")
+def get_budget(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    service: ServiceDep,
+    organisation_id: Annotated[
+        str | None, Query(max_length=40, description="default: the caller's organisation")
+    ] = None,
+) -> BudgetPublic:
+    organisation_id = organisation_id or principal.organisation_id
+    if not principal.may_see(organisation_id) or session.get(Organisation, organisation_id) is None:
+        raise NotFound(f"organisation {organisation_id} not found")
+    return budget_of(service, session, organisation_id)

@@ -1,0 +1,210 @@
+"""Queries: validate and quote without running; run and release (201, or 202 + Location to poll)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from fastapi.responses import JSONResponse
+
+from queries.model import Query
+from statservice import pipeline
+from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep
+from statservice.api.errors import ProblemResponse
+from statservice.api.openapi import problems
+from statservice.api.routes.budgets import budget_of
+from statservice.api.routes.releases import release_public
+from statservice.api.schemas import (
+    PricePublic,
+    PrivacyCostPublic,
+    Problem,
+    QuotePublic,
+    ReleasePublic,
+    RunPublic,
+    ValidationPublic,
+)
+from statservice.core.errors import NotFound, TooManyRequests
+from statservice.db.models import QueryRun, ReleaseRecord
+
+router = APIRouter(prefix="/queries", tags=["queries"], responses=problems(409, 503))
+
+EXAMPLE_QUERY = {
+    "title": "Incident type 2 diabetes 2015-2018 by sex",
+    "index": {
+        "concept": {"type": "diagnosis", "codes": ["DE11"]},
+        "period": {"start": "2015-01-01", "end": "2018-12-31"},
+        "occurrence": "first",
+    },
+    "population": {"age": {"min": 18, "max": None}},
+    "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]},
+}
+
+QueryBody = Annotated[
+    Query,
+    Body(
+        openapi_examples={
+            "t2d_by_sex": {"summary": "Type 2 diabetes cohort by sex", "value": EXAMPLE_QUERY},
+            "glp1_uptake": {
+                "summary": "GLP-1 uptake after a type 2 diabetes diagnosis",
+                "value": {
+                    "index": {
+                        "concept": {"type": "diagnosis", "codes": ["DE11"]},
+                        "period": {"start": "2016-01-01", "end": "2018-12-31"},
+                    },
+                    "result": {
+                        "kind": "treatment_uptake",
+                        "drugs": [{"name": "GLP-1 RA", "atc": ["A10BJ"]}],
+                        "days": [90, 365],
+                    },
+                },
+            },
+        }
+    ),
+]
+
+
+def requester_of(principal: Principal) -> pipeline.Requester:
+    return pipeline.Requester(
+        key_id=principal.key_id,
+        role=principal.role,
+        key_organisation_id=principal.key_organisation_id,
+        organisation_id=principal.organisation_id,
+        actor=principal.actor,
+    )
+
+
+def _payload(query: Query) -> dict[str, Any]:
+    return query.model_dump(mode="json", exclude_unset=True)
+
+
+@router.post("/validate", response_model=ValidationPublic, summary="Validate a query without running it")
+def validate_query(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep) -> ValidationPublic:
+    segment = pipeline.segment_of(service, principal.organisation_id)
+    prepared = pipeline.prepare(service, _payload(query), segment)
+    return ValidationPublic(
+        valid=True,
+        query_hash=prepared.query_hash,
+        query=prepared.canonical,
+        shape=pipeline.shape_public(prepared.shape),
+    )
+
+
+@router.post(
+    "/quote", response_model=QuotePublic, summary="Price and privacy cost of a query, without running it"
+)
+def quote_query(
+    query: QueryBody, principal: CurrentPrincipal, service: ServiceDep, session: SessionDep
+) -> QuotePublic:
+    segment = pipeline.segment_of(service, principal.organisation_id)
+    prepared = pipeline.prepare(service, _payload(query), segment)
+    budget = budget_of(service, session, principal.organisation_id)
+    quote = prepared.quote
+    return QuotePublic(
+        query_hash=prepared.query_hash,
+        shape=pipeline.shape_public(prepared.shape),
+        price=PricePublic(
+            amount=quote.net_amount,
+            currency=quote.currency,
+            price_list_version=quote.price_list_version,
+            segment=quote.segment,
+            breakdown={
+                "components": [{"label": c.label, "amount": str(c.amount)} for c in quote.components],
+                "list_price": str(quote.list_price),
+                "multiplier": str(quote.multiplier),
+                "vat_indicative": str(quote.vat_amount),
+            },
+        ),
+        privacy=PrivacyCostPublic(
+            rho=prepared.rho,
+            organisation_rho_remaining=budget.rho_remaining,
+            organisation_rho_limit=budget.rho_limit,
+            data_version=budget.data_version,
+        ),
+    )
+
+
+def run_public(run: QueryRun) -> RunPublic:
+    return RunPublic(
+        id=run.id,
+        status=run.status,
+        organisation_id=run.organisation_id,
+        query_hash=run.query_hash,
+        title=run.title,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        release_id=run.release_id,
+        release_url=f"/v1/releases/{run.release_id}" if run.release_id else None,
+        problem=Problem(**json.loads(run.problem_json)) if run.problem_json else None,
+    )
+
+
+@router.post(
+    "/runs",
+    status_code=201,
+    response_model=None,
+    summary="Run a query and release the protected result",
+    description="Answers 201 with the release when it finishes within the synchronous wait; otherwise "
+    "(or when every run slot is busy) 202 with a Location to poll. A refused release is a 409 problem "
+    "whose message never depends on a count; refused runs are not charged.",
+    responses={
+        201: {"model": ReleasePublic, "description": "released (Location: /v1/releases/{id})"},
+        202: {"model": RunPublic, "description": "accepted; poll Location (/v1/queries/runs/{id})"},
+    },
+)
+def run_query(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep):
+    segment = pipeline.segment_of(service, principal.organisation_id)
+    prepared = pipeline.prepare(service, _payload(query), segment)
+    requester = requester_of(principal)
+    run_id = pipeline.create_run(service, requester, prepared)
+    try:
+        future, free = service.admission.submit(pipeline.execute_run, service, run_id, requester, prepared)
+    except TooManyRequests:
+        with service.db.write() as session:
+            run = session.get(QueryRun, run_id)
+            run.status = "failed"
+            run.problem_json = json.dumps(
+                {
+                    "type": "https://statservice.example/problems/rate-limited",
+                    "title": "Too many requests",
+                    "status": 429,
+                    "detail": "not admitted: too many runs waiting",
+                    "instance": f"/v1/queries/runs/{run_id}",
+                    "errors": [],
+                }
+            )
+        raise
+    status = None
+    if free:
+        try:
+            status = future.result(timeout=service.settings.sync_wait_seconds)
+        except FutureTimeout:
+            status = None
+    with service.db.session() as session:
+        run = session.get(QueryRun, run_id)
+        if status == "released" and run.release_id:
+            release = session.get(ReleaseRecord, run.release_id)
+            body = release_public(release).model_dump(mode="json")
+            return JSONResponse(body, status_code=201, headers={"Location": f"/v1/releases/{release.id}"})
+        if status in ("refused", "failed") and run.problem_json:
+            problem = json.loads(run.problem_json)
+            problem["instance"] = "/v1/queries/runs"
+            return ProblemResponse(problem, status_code=problem["status"])
+        body = run_public(run).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/queries/runs/{run_id}"})
+
+
+@router.get("/runs/{run_id}", response_model=RunPublic, summary="Status of a run (poll after 202)")
+def get_run(
+    run_id: Annotated[str, Path(max_length=40)], principal: CurrentPrincipal, session: SessionDep
+) -> RunPublic:
+    run = session.get(QueryRun, run_id)
+    if run is None or not principal.may_see(run.organisation_id):
+        raise NotFound(f"run {run_id} not found")
+    return run_public(run)
+
+
+@router.get("/schema", summary="The JSON Schema of a query", response_model=dict[str, Any])
+def query_schema(principal: CurrentPrincipal) -> dict[str, Any]:
+    return Query.model_json_schema()

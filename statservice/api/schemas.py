@@ -1,0 +1,272 @@
+"""Request and response models: separate Create and Public models, never ORM objects on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["customer", "staff", "auditor", "admin"]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="dotted path of the offending field ('' for the request as a whole)")
+    message: str
+    valid: str = Field(description="what would be accepted there")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, used for every error."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://statservice.example/problems/invalid",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "detail": "the request does not match the schema",
+                    "instance": "/v1/queries/quote",
+                    "errors": [
+                        {
+                            "field": "index.period.start",
+                            "message": "Input should be a valid date",
+                            "valid": "a date YYYY-MM-DD",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+# --- organisations and keys ---------------------------------------------------------------
+
+
+class OrganisationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["Aarhus University, Dept. of Epidemiology"])
+    segment: str | None = Field(None, max_length=40, description="billing segment (price multiplier)")
+
+
+class OrganisationPublic(BaseModel):
+    id: str
+    name: str
+    segment: str
+    created_at: dt.datetime
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: str = Field(min_length=1, max_length=40)
+    role: Role = "customer"
+    name: str = Field(min_length=1, max_length=200, examples=["analysis laptop"])
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    organisation_id: str
+    role: Role
+    name: str
+    prefix: str = Field(description="the first characters of the key, to recognise it")
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="the secret key; shown once, only its SHA-256 is stored")
+
+
+# --- queries -----------------------------------------------------------------------------
+
+
+class QueryShapePublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ValidationPublic(BaseModel):
+    valid: bool
+    query_hash: str = Field(description="SHA-256 of the canonical query JSON")
+    query: dict[str, Any] = Field(description="the query as it will be run, defaults filled in")
+    shape: dict[str, Any] = Field(description="what pricing and quoting see: kind, registers, cells, DP")
+
+
+class PricePublic(BaseModel):
+    amount: Decimal = Field(description="net price, DKK excluding VAT")
+    currency: str
+    price_list_version: str
+    segment: str
+    breakdown: dict[str, Any] = Field(default_factory=dict)
+
+
+class PrivacyCostPublic(BaseModel):
+    rho: float = Field(description="zCDP rho this release would spend (0 without noise)")
+    organisation_rho_remaining: float
+    organisation_rho_limit: float
+    data_version: str
+
+
+class QuotePublic(BaseModel):
+    query_hash: str
+    shape: dict[str, Any]
+    price: PricePublic
+    privacy: PrivacyCostPublic
+
+
+class RunPublic(BaseModel):
+    id: str
+    status: Literal["queued", "running", "released", "refused", "failed"]
+    organisation_id: str
+    query_hash: str
+    title: str | None = None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    release_id: str | None = None
+    release_url: str | None = None
+    problem: Problem | None = None
+
+
+class InvoiceLinePublic(BaseModel):
+    amount: Decimal = Field(description="net, DKK excluding VAT")
+    currency: str
+    reference: str | None = None
+
+
+class ReleaseSummary(BaseModel):
+    id: str
+    run_id: str
+    organisation_id: str
+    query_hash: str
+    data_version: str
+    policy_version: str
+    created_at: dt.datetime
+    invoice_line: InvoiceLinePublic
+    rho_spent: float
+
+
+class ReleasePublic(ReleaseSummary):
+    tables: list[dict[str, Any]] = Field(description="protected tables: released values or 'suppressed'")
+    report: dict[str, Any] = Field(description="disclosure report, customer view")
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- budgets, history ----------------------------------------------------------------------
+
+
+class BudgetPublic(BaseModel):
+    organisation_id: str
+    data_version: str
+    rho_limit: float
+    rho_spent: float
+    rho_remaining: float
+
+
+class HistoryItem(BaseModel):
+    run_id: str
+    status: str
+    title: str | None
+    query_hash: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    release_id: str | None
+    price: Decimal | None
+    currency: str | None
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+class AuditRecordPublic(BaseModel):
+    sequence: int
+    timestamp: str
+    actor: str
+    organisation_id: str | None
+    action: str
+    query_hash: str | None
+    payload: Any
+    prev_hash: str
+    hash: str
+
+
+class VerificationProblem(BaseModel):
+    sequence: int
+    problem: str
+
+
+class VerificationPublic(BaseModel):
+    ok: bool
+    records: int
+    last_sequence: int
+    last_hash: str
+    problems: list[VerificationProblem]
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+class VariablePublic(BaseModel):
+    table: str
+    name: str
+    type: str
+    description: str
+    code_system: str | None
+    nullable: bool
+
+
+class RegisterPublic(BaseModel):
+    name: str
+    owner: str
+    description: str
+    tables: list[str]
+    coverage_first_year: int | None
+    coverage_last_year: int | None
+    minimum_cell_count: int
+    notes: list[str] = Field(default_factory=list)
+
+
+class RegisterDetail(RegisterPublic):
+    variables: list[VariablePublic]
+
+
+class DataOwnerPublic(BaseModel):
+    name: str
+    registers: list[str]
+
+
+class CodeListPublic(BaseModel):
+    name: str
+    description: str | None = None
+    codes: int = Field(
+        description="number of codes in the list (a property of the code list, not of persons)"
+    )
+
+
+class CodePublic(BaseModel):
+    code: str
+    name: str
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    version: str
+    data_version: str | None

@@ -1,0 +1,145 @@
+"""``statservice run`` (what ``make run`` calls): a working demo on a fresh machine.
+
+Generates the default 100,000-person registers into ``data/registers`` if missing, migrates the
+SQLite database, creates a demo organisation with one key per role on first run (kept in
+``var/demo-keys.json``, mode 0600, so re-runs can print them again: it is a development demo), prints
+a first query to try with curl, then serves on 127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from statservice.core.config import Settings, get_settings
+from statservice.core.security import ROLES, hash_api_key
+
+console = Console()
+DEFAULT_PERSONS = 100_000
+DEFAULT_SEED = 20260101
+DEMO_ORGANISATION = "Demo organisation"
+
+
+def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED) -> bool:
+    """Generate the registers unless an extract is already there. Returns True if it generated."""
+    if (data_dir.is_dir() and any(data_dir.glob("*.parquet"))) or any(data_dir.glob("**/*.parquet")):
+        return False
+    from synthetic_registers.generate import generate_registers
+
+    console.print(f"generating {persons:,} synthetic persons into {data_dir} (first run only)…")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generate_registers(data_dir, persons=persons, seed=seed)
+    return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def ensure_demo_keys(settings: Settings) -> dict[str, dict[str, str]]:
+    """One key per role for the demo organisation; reuses the stored keys while they are valid."""
+    from sqlalchemy import select
+
+    from statservice import accounts
+    from statservice.db.models import ApiKey, Organisation
+    from statservice.db.session import Database
+
+    db = Database(settings.database_url)
+    path = settings.demo_keys_file
+    try:
+        stored: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            stored = json.loads(path.read_text(encoding="utf-8")).get("keys", {})
+        with db.write() as session:
+            valid = {}
+            for role, entry in stored.items():
+                row = session.execute(
+                    select(ApiKey).where(
+                        ApiKey.key_hash == hash_api_key(entry["key"]), ApiKey.revoked_at.is_(None)
+                    )
+                ).scalar_one_or_none()
+                if row is not None:
+                    valid[role] = entry
+            missing = [role for role in ROLES if role not in valid]
+            if missing:
+                org = session.execute(
+                    select(Organisation).where(Organisation.name == DEMO_ORGANISATION)
+                ).scalar_one_or_none()
+                if org is None:
+                    org = accounts.create_organisation(
+                        session, DEMO_ORGANISATION, settings.customer_segment_default, actor="statservice run"
+                    )
+                for role in missing:
+                    row, secret = accounts.create_key(
+                        session, org.id, role, f"demo {role}", actor="statservice run"
+                    )
+                    valid[role] = {"key": secret, "key_id": row.id, "organisation_id": org.id}
+        if valid != stored:
+            _write_private(path, json.dumps({"keys": valid}, indent=2))
+        return valid
+    finally:
+        db.dispose()
+
+
+FIRST_QUERY = {
+    "title": "Incident type 2 diabetes 2015-2018 by sex",
+    "index": {
+        "concept": {"type": "diagnosis", "codes": ["DE11"]},
+        "period": {"start": "2015-01-01", "end": "2018-12-31"},
+    },
+    "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]},
+}
+
+
+def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None:
+    table = Table("role", "API key", title=f"demo keys ({DEMO_ORGANISATION})")
+    for role in ROLES:
+        if role in keys:
+            table.add_row(role, keys[role]["key"])
+    console.print(table)
+    base = f"http://{host}:{port}"
+    customer = keys["customer"]["key"]
+    body = json.dumps(FIRST_QUERY)
+    console.print(
+        Panel.fit(
+            f"curl -s {base}/v1/queries/quote -H 'Authorization: Bearer {customer}' \\\n"
+            f"     -H 'Content-Type: application/json' -d '{body}'\n\n"
+            f"curl -s {base}/v1/queries/runs -H 'Authorization: Bearer {customer}' \\\n"
+            f"     -H 'Content-Type: application/json' -d '{body}'\n\n"
+            f"API docs: {base}/docs",
+            title="try a first query",
+        )
+    )
+
+
+def run(
+    persons: Annotated[int, typer.Option(help="persons to generate on first run")] = DEFAULT_PERSONS,
+    serve: Annotated[bool, typer.Option(help="start the server after setting up")] = True,
+) -> None:
+    """Set up a local demo (registers, database, demo keys) and serve it on 127.0.0.1:8000."""
+    from statservice.db.migrate import upgrade
+
+    settings = get_settings()
+    ensure_registers(settings.data_dir, persons=persons)
+    upgrade(settings.database_url)
+    keys = ensure_demo_keys(settings)
+    from queries.engine import DuckDBEngine
+
+    console.print("opening the register extract…")
+    DuckDBEngine(settings.data_dir).prepare()
+    print_welcome(keys, settings.host, settings.port)
+    if serve:
+        from statservice.cli.serve import serve as serve_command
+
+        serve_command(host=settings.host, port=settings.port, migrate=False, log_level="warning")

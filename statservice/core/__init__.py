@@ -1,0 +1,1 @@
+"""Settings, errors and security primitives shared by the API, the CLI and the release path."""

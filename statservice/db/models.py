@@ -1,0 +1,202 @@
+"""Tables of the service. Migrated by Alembic (``statservice/migrations``, branch ``statservice``).
+
+Person keys are never stored, except inside the serialized roaring bitmaps of
+``released_person_sets`` that the differencing guard needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Organisation(Base):
+    __tablename__ = "ss_organisations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    segment: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "ss_api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class QueryRun(Base):
+    """One request to run a query: queued, running, released, refused or failed."""
+
+    __tablename__ = "ss_query_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("ss_api_keys.id"))
+    acting_key_organisation_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    query_json: Mapped[str] = mapped_column(Text)
+    query_hash: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    release_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    problem_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReleaseRecord(Base):
+    """A protected result handed to a customer; exists only with its audit record and invoice line."""
+
+    __tablename__ = "ss_releases"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("ss_query_runs.id"), unique=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    query_hash: Mapped[str] = mapped_column(String(64))
+    data_version: Mapped[str] = mapped_column(String(80))
+    policy_version: Mapped[str] = mapped_column(String(80))
+    tables_json: Mapped[str] = mapped_column(Text)
+    report_json: Mapped[str] = mapped_column(Text)
+    price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_line_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    rho_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    audit_sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditHead(Base):
+    """One row: the end of the audit chain, locked to append (serialises releases)."""
+
+    __tablename__ = "ss_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained: ``hash`` = SHA-256 over the canonical JSON of every other field."""
+
+    __tablename__ = "ss_audit_log"
+
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    timestamp: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    query_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    payload_json: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ReleasedPersonSet(Base):
+    """A released cell's person set, as a serialized roaring bitmap, for the differencing guard only."""
+
+    __tablename__ = "ss_released_person_sets"
+    __table_args__ = (Index("ix_ss_person_sets_lookup", "data_version", "scope", "size"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(BigInteger)
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
+
+
+class PrivacyLedgerRow(Base):
+    """rho spent per (data version, scope); the row is locked (FOR UPDATE) when a release spends."""
+
+    __tablename__ = "ss_privacy_ledger"
+
+    data_version: Mapped[str] = mapped_column(String(80), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    rho_spent: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PrivacySpend(Base):
+    __tablename__ = "ss_privacy_spends"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(80))
+    rho: Mapped[float] = mapped_column(Float)
+
+
+class NoiseDraw(Base):
+    __tablename__ = "ss_noise_cache"
+    __table_args__ = (UniqueConstraint("data_version", "key", name="uq_ss_noise_cache_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(128))
+    value: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"))
+
+
+class ReleasedTable(Base):
+    """What a customer saw of one released table (fingerprints, intervals, relations), for the LP audit."""
+
+    __tablename__ = "ss_released_tables"
+    __table_args__ = (Index("ix_ss_released_tables_lookup", "data_version", "scope"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(80))
+    record_json: Mapped[str] = mapped_column(Text)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
+
+
+class ReleasedFingerprint(Base):
+    """Fingerprint -> released table, to find the earlier tables linked to a new one."""
+
+    __tablename__ = "ss_released_fingerprints"
+    __table_args__ = (Index("ix_ss_released_fingerprints_lookup", "data_version", "scope", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(80))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    table_id: Mapped[int] = mapped_column(ForeignKey("ss_released_tables.id"))

@@ -1,0 +1,371 @@
+"""The release path, the only way a result leaves the service.
+
+validate → shape → quote → admission (``Service.admission``) → ``engine.run`` → ``disclosure.protect``
+(never bypassed; there is no override flag, staff acting for a customer take the same path) →
+one transaction: release row, budget spend (re-checked under the ledger row locks), released person
+sets, noise draws, released-table records, invoice line, audit record → response.
+
+If any step of the transaction fails, it rolls back: nothing is released and nothing is charged.
+Errors never depend on counts: refusals carry disclosure's fixed messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from billing.ledger import charge_release
+from billing.pricing import PricedShape
+from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
+from disclosure.pipeline import protect
+from disclosure.policy import DifferentialPrivacy
+from disclosure.release import ProtectedTable, ReleaseContext
+from disclosure.stores import GLOBAL_SCOPE, organisation_scope
+from statservice import audit
+from statservice.accounts import new_id
+from statservice.audit import canonical_json, sha256_hex
+from statservice.core.errors import PROBLEM_BASE, NotFound
+from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
+from statservice.service import Service
+from statservice.stores import BudgetOverdrawn, SqlStores
+
+log = logging.getLogger("statservice.pipeline")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked (the key) and for whom (the organisation charged and scoped)."""
+
+    key_id: str
+    role: str
+    key_organisation_id: str
+    organisation_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    query: Any  # queries.model.Query
+    canonical: dict[str, Any]
+    query_hash: str
+    shape: Any  # queries.shape.QueryShape
+    priced: PricedShape
+    quote: Any  # billing.pricing.Quote
+    segment: str
+    rho: float
+
+
+def canonical_query(query: Any) -> dict[str, Any]:
+    return json.loads(canonical_json(query.model_dump(mode="json")))
+
+
+def query_hash_of(canonical: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json(canonical))
+
+
+def _shape_field(shape: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if hasattr(shape, name):
+            return getattr(shape, name)
+    return default
+
+
+def priced_shape(shape: Any) -> PricedShape:
+    registers = _shape_field(shape, "registers", "registers_touched", default=())
+    return PricedShape(
+        result_kind=str(_shape_field(shape, "result_kind", "kind")),
+        registers=len(registers) if not isinstance(registers, int) else registers,
+        cells=int(_shape_field(shape, "cells", "number_of_cells", "n_cells")),
+        differential_privacy=bool(_shape_field(shape, "differential_privacy", "dp", default=False)),
+    )
+
+
+def shape_public(shape: Any) -> dict[str, Any]:
+    if hasattr(shape, "model_dump"):
+        return shape.model_dump(mode="json")
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(shape):
+        return json.loads(canonical_json(asdict(shape)))
+    return {"repr": repr(shape)}
+
+
+def privacy_for(query: Any) -> DifferentialPrivacy | None:
+    options = getattr(query, "disclosure", None)
+    if options is not None and options.noise == "gaussian":
+        return DifferentialPrivacy()
+    return None
+
+
+def rounding_for(query: Any) -> int | None:
+    options = getattr(query, "disclosure", None)
+    return options.rounding if options is not None else None
+
+
+def validate(service: Service, payload: dict[str, Any]) -> Any:
+    from queries.validation import validate_query
+
+    return validate_query(payload, service.query_catalog)
+
+
+def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared:
+    """Validate, shape and price a query without running anything."""
+    from queries.shape import query_shape
+
+    query = validate(service, payload)
+    canonical = canonical_query(query)
+    shape = query_shape(query)
+    priced = priced_shape(shape)
+    quote = service.price_list.quote(priced, segment)
+    privacy = privacy_for(query)
+    tables = int(_shape_field(shape, "tables", "n_tables", default=1) or 1)
+    rho = privacy.rho_charged() * tables if privacy is not None else 0.0
+    return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
+
+
+def segment_of(service: Service, organisation_id: str) -> str:
+    with service.db.session() as session:
+        organisation = session.get(Organisation, organisation_id)
+        if organisation is None:
+            raise NotFound(f"organisation {organisation_id} not found")
+        return organisation.segment
+
+
+# --- tables on the wire -----------------------------------------------------------------------
+
+
+def public_table(table: ProtectedTable) -> dict[str, Any]:
+    """A protected table as JSON: released values only; suppressed cells carry value null."""
+    return {
+        "kind": table.kind,
+        "title": table.title,
+        "dimensions": list(table.dimensions),
+        "categories": [list(c) for c in table.categories],
+        "derived_columns": list(table.derived_columns),
+        "rounding_base": table.rounding_base,
+        "noise_mechanism": table.noise_mechanism,
+        "cells": [
+            {
+                "coordinates": list(row.coordinates),
+                "value": row.value,
+                "status": "suppressed" if row.suppressed else "released",
+                "derived": dict(row.derived),
+            }
+            for row in table.rows
+        ],
+    }
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def create_run(service: Service, requester: Requester, prepared: Prepared) -> str:
+    run_id = new_id("run")
+    with service.db.write() as session:
+        session.add(
+            QueryRun(
+                id=run_id,
+                organisation_id=requester.organisation_id,
+                key_id=requester.key_id,
+                acting_key_organisation_id=requester.key_organisation_id,
+                status="queued",
+                query_json=canonical_json(prepared.canonical),
+                query_hash=prepared.query_hash,
+                title=getattr(prepared.query, "title", None),
+                created_at=utcnow(),
+            )
+        )
+    return run_id
+
+
+def _problem(status: int, slug: str, title: str, detail: str, run_id: str) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": f"/v1/queries/runs/{run_id}",
+        "errors": [],
+    }
+
+
+def _finish_unreleased(
+    service: Service, run_id: str, requester: Requester, prepared: Prepared, status: str, problem: dict
+) -> None:
+    """Record a refused or failed run (and its audit record) in its own transaction."""
+    with service.db.write() as session:
+        run = session.get(QueryRun, run_id)
+        run.status = status
+        run.finished_at = utcnow()
+        run.problem_json = json.dumps(problem)
+        audit.append(
+            session,
+            actor=requester.actor,
+            organisation_id=requester.organisation_id,
+            action=f"release.{status}",
+            query_hash=prepared.query_hash,
+            payload={"run_id": run_id, "detail": problem["detail"], "query": prepared.canonical},
+        )
+
+
+def execute_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> str:
+    """Run and release; returns the final run status (released, refused or failed)."""
+    try:
+        with service.db.write() as session:
+            session.get(QueryRun, run_id).status = "running"
+        tables = service.engine.run(prepared.query)
+        release_id = commit_release(service, run_id, requester, prepared, tables)
+        log.info("run %s released as %s", run_id, release_id)
+        return "released"
+    except (ReleaseRefused, BudgetOverdrawn) as refusal:
+        message = refusal.message if isinstance(refusal, ReleaseRefused) else BUDGET_EXCEEDED_MESSAGE
+        _finish_unreleased(
+            service,
+            run_id,
+            requester,
+            prepared,
+            "refused",
+            _problem(409, "release-refused", "Release refused", message, run_id),
+        )
+        return "refused"
+    except Exception as error:  # nothing was committed: the transaction rolled back
+        log.error("run %s failed: %s", run_id, type(error).__name__)
+        _finish_unreleased(
+            service,
+            run_id,
+            requester,
+            prepared,
+            "failed",
+            _problem(
+                500,
+                "internal",
+                "Internal server error",
+                "the run failed; nothing was released or charged",
+                run_id,
+            ),
+        )
+        return "failed"
+
+
+def commit_release(
+    service: Service, run_id: str, requester: Requester, prepared: Prepared, tables: list
+) -> str:
+    """Protect and persist in ONE transaction. Runs ``protect`` under the chain lock, so what it read
+    (ledgers, person sets, noise, earlier tables) is what the release is checked against."""
+    data_version = service.data_version
+    context = ReleaseContext(
+        data_version=data_version,
+        organisation_id=requester.organisation_id,
+        noise_secret=service.noise_secret_for(data_version),
+        rounding_base=rounding_for(prepared.query),
+        differential_privacy=privacy_for(prepared.query),
+    )
+    policy = service.policy
+    limits = {
+        organisation_scope(requester.organisation_id): float(policy.budgets.rho_per_organisation),
+        GLOBAL_SCOPE: float(policy.budgets.rho_global),
+    }
+    with service.db.write() as session:
+        head = audit.lock_head(session)
+        stores = SqlStores(session)
+        release = protect(tables, policy, context, stores)
+        release_id = new_id("rel")
+        sequence = head.last_sequence + 1
+        record = ReleaseRecord(
+            id=release_id,
+            run_id=run_id,
+            organisation_id=requester.organisation_id,
+            key_id=requester.key_id,
+            query_hash=prepared.query_hash,
+            data_version=data_version,
+            policy_version=policy.version,
+            tables_json=json.dumps([public_table(t) for t in release.tables], ensure_ascii=False),
+            report_json=canonical_json(release.report.customer_view()),
+            price=Decimal("0.00"),
+            currency=prepared.quote.currency,
+            rho_spent=float(release.rho_spent),
+            audit_sequence=sequence,
+            created_at=utcnow(),
+        )
+        session.add(record)
+        session.flush()
+        rho = stores.persist(data_version, release.changes, release_id, limits)
+        line = charge_release(
+            session,
+            organisation_id=requester.organisation_id,
+            release_id=release_id,
+            shape=prepared.priced,
+            segment=prepared.segment,
+            description=f"{prepared.priced.result_kind} analysis, release {release_id}",
+            price_list=service.price_list,
+        )
+        record.price = line.net_amount
+        record.invoice_line_ref = str(line.id)
+        entry = audit.append(
+            session,
+            actor=requester.actor,
+            organisation_id=requester.organisation_id,
+            action="release",
+            query_hash=prepared.query_hash,
+            payload={
+                "release_id": release_id,
+                "run_id": run_id,
+                "key_id": requester.key_id,
+                "key_organisation_id": requester.key_organisation_id,
+                "role": requester.role,
+                "query": prepared.canonical,
+                "data_version": data_version,
+                "policy_version": policy.version,
+                "invoice_line": {"id": line.id, "net_amount": str(line.net_amount), "currency": "DKK"},
+                "rho_spent": rho,
+                "released_values": [[row.value for row in table.rows] for table in release.tables],
+                "report": release.report.auditor_view(),
+            },
+        )
+        if entry.sequence != sequence:  # the chain moved under us: impossible while we hold the lock
+            raise RuntimeError("audit chain head moved during a release")
+        run = session.get(QueryRun, run_id)
+        run.status = "released"
+        run.release_id = release_id
+        run.finished_at = utcnow()
+    return release_id
+
+
+def run_status(service: Service, run_id: str) -> QueryRun | None:
+    with service.db.session() as session:
+        return session.get(QueryRun, run_id)
+
+
+def mark_interrupted_runs(service: Service) -> int:
+    """At startup: runs left queued or running by a previous process never finished (nothing was
+    released for them: a release commits atomically with its run's status)."""
+    from sqlalchemy import select
+
+    with service.db.write() as session:
+        rows = (
+            session.execute(select(QueryRun).where(QueryRun.status.in_(("queued", "running"))))
+            .scalars()
+            .all()
+        )
+        for run in rows:
+            run.status = "failed"
+            run.finished_at = utcnow()
+            run.problem_json = json.dumps(
+                _problem(
+                    500,
+                    "interrupted",
+                    "Run interrupted",
+                    "the service restarted before the run finished; "
+                    "nothing was released or charged; submit it again",
+                    run.id,
+                )
+            )
+        return len(rows)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

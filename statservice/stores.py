@@ -1,0 +1,174 @@
+"""Disclosure control's store protocols over SQLAlchemy, bound to the caller's session.
+
+Reads and writes go through the release transaction's session, so what ``protect`` read (under the
+chain lock) and what the release persists are one consistent state. Person sets are stored only as
+serialized roaring bitmaps with their size, so the differencing guard can prune by size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from pyroaring import BitMap
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from disclosure import stores as disclosure_stores
+from disclosure.stores import StateChanges
+from statservice.db.models import (
+    NoiseDraw,
+    PrivacyLedgerRow,
+    PrivacySpend,
+    ReleasedFingerprint,
+    ReleasedPersonSet,
+    ReleasedTable,
+)
+
+
+class BudgetOverdrawn(Exception):
+    """A ledger would exceed its limit: re-checked under the lock at commit time."""
+
+
+def _table_record_to_json(record: object) -> str:
+    cells = [[c.fingerprint, c.low, c.high] for c in record.cells]  # type: ignore[attr-defined]
+    relations = [[parent, list(children)] for parent, children in record.relations]  # type: ignore[attr-defined]
+    return json.dumps({"cells": cells, "relations": relations}, separators=(",", ":"))
+
+
+def _table_record_from_json(text: str) -> object:
+    data = json.loads(text)
+    cell_cls = disclosure_stores.ReleasedCellRecord
+    table_cls = disclosure_stores.ReleasedTableRecord
+    return table_cls(
+        cells=tuple(cell_cls(fingerprint=f, low=lo, high=hi) for f, lo, hi in data["cells"]),
+        relations=tuple((parent, tuple(children)) for parent, children in data["relations"]),
+    )
+
+
+class SqlStores:
+    """ReleasedPersonSets, PrivacyLedger, NoiseCache and ReleasedTables over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # ReleasedPersonSets
+    def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> Iterator[BitMap]:
+        rows = self.session.execute(
+            select(ReleasedPersonSet.bitmap).where(
+                ReleasedPersonSet.data_version == data_version,
+                ReleasedPersonSet.scope == scope,
+                ReleasedPersonSet.size >= low,
+                ReleasedPersonSet.size <= high,
+            )
+        ).scalars()
+        for blob in rows:
+            yield BitMap.deserialize(blob)
+
+    # PrivacyLedger
+    def rho_spent(self, data_version: str, scope: str) -> float:
+        row = self.session.get(PrivacyLedgerRow, (data_version, scope))
+        return float(row.rho_spent) if row else 0.0
+
+    # NoiseCache
+    def get(self, data_version: str, key: str) -> int | None:
+        return self.session.execute(
+            select(NoiseDraw.value).where(NoiseDraw.data_version == data_version, NoiseDraw.key == key)
+        ).scalar_one_or_none()
+
+    # ReleasedTables
+    def released_tables(self, data_version: str, scope: str, fingerprints: set[str]) -> list[object]:
+        if not fingerprints:
+            return []
+        ids: set[int] = set()
+        wanted = sorted(fingerprints)
+        for start in range(0, len(wanted), 500):
+            ids.update(
+                self.session.execute(
+                    select(ReleasedFingerprint.table_id).where(
+                        ReleasedFingerprint.data_version == data_version,
+                        ReleasedFingerprint.scope == scope,
+                        ReleasedFingerprint.fingerprint.in_(wanted[start : start + 500]),
+                    )
+                ).scalars()
+            )
+        if not ids:
+            return []
+        rows = self.session.execute(
+            select(ReleasedTable.record_json)
+            .where(ReleasedTable.id.in_(sorted(ids)))
+            .order_by(ReleasedTable.id)
+        ).scalars()
+        return [_table_record_from_json(text) for text in rows]
+
+    # Locking and persisting (inside the release transaction)
+    def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
+        """Create missing ledger rows, then lock them (SELECT ... FOR UPDATE) in a fixed order."""
+        locked: dict[str, PrivacyLedgerRow] = {}
+        for scope in sorted(set(scopes)):
+            row = self.session.execute(
+                select(PrivacyLedgerRow)
+                .where(PrivacyLedgerRow.data_version == data_version, PrivacyLedgerRow.scope == scope)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                row = PrivacyLedgerRow(data_version=data_version, scope=scope, rho_spent=0.0)
+                self.session.add(row)
+                self.session.flush()
+            locked[scope] = row
+        return locked
+
+    def persist(
+        self, data_version: str, changes: StateChanges, release_id: str, limits: dict[str, float]
+    ) -> float:
+        """Write one release's state changes; re-check every ledger under its row lock. Returns rho spent
+        on the organisation's ledger (the largest spend of any scope)."""
+        limits = {**limits, **dict(getattr(changes, "rho_limits", []) or [])}
+        ledgers = self.lock_ledgers(data_version, [scope for scope, _ in changes.rho_spends])
+        totals: dict[str, float] = {}
+        for scope, rho in changes.rho_spends:
+            totals[scope] = totals.get(scope, 0.0) + float(rho)
+        for scope, rho in totals.items():
+            limit = limits.get(scope)
+            if limit is not None and ledgers[scope].rho_spent + rho > limit + 1e-12:
+                raise BudgetOverdrawn(scope)
+        for scope, rho in totals.items():
+            ledgers[scope].rho_spent = ledgers[scope].rho_spent + rho
+            self.session.add(
+                PrivacySpend(release_id=release_id, data_version=data_version, scope=scope, rho=rho)
+            )
+        for scope, persons in changes.person_sets:
+            bitmap = BitMap(persons)
+            bitmap.run_optimize()
+            self.session.add(
+                ReleasedPersonSet(
+                    data_version=data_version,
+                    scope=scope,
+                    size=len(bitmap),
+                    bitmap=bitmap.serialize(),
+                    release_id=release_id,
+                )
+            )
+        for key, value in changes.noise_draws:
+            if self.get(data_version, key) is None:  # first draw wins (releases are serialised)
+                self.session.add(
+                    NoiseDraw(data_version=data_version, key=key, value=int(value), release_id=release_id)
+                )
+                self.session.flush()
+        for scope, record in getattr(changes, "released_tables", []) or []:
+            table = ReleasedTable(
+                data_version=data_version,
+                scope=scope,
+                record_json=_table_record_to_json(record),
+                release_id=release_id,
+            )
+            self.session.add(table)
+            self.session.flush()
+            for fingerprint in {cell.fingerprint for cell in record.cells}:
+                self.session.add(
+                    ReleasedFingerprint(
+                        data_version=data_version, scope=scope, fingerprint=fingerprint, table_id=table.id
+                    )
+                )
+        self.session.flush()
+        return max(totals.values(), default=0.0)

@@ -1,0 +1,158 @@
+"""Fixtures for the service tests: a real database (SQLite, and PostgreSQL when configured), the real
+HTTP app through Starlette's TestClient, organisations and keys per role."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from statservice import accounts
+from statservice.api.app import create_app
+from statservice.core.config import Settings
+from statservice.db.migrate import upgrade
+from statservice.service import Service
+
+PG_URL = os.environ.get("STATSERVICE_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("STATSERVICE_REQUIRE_POSTGRES") == "1"
+SECRET = "test-secret-0123456789abcdef"
+
+
+def postgres_database(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database for one test (dropped afterwards)."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("STATSERVICE_REQUIRE_POSTGRES=1 but STATSERVICE_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL not configured (set STATSERVICE_TEST_POSTGRES_URL)")
+    name = f"ss_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL at STATSERVICE_TEST_POSTGRES_URL is not usable: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {error}")
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/statservice.sqlite3"
+    return postgres_database(request)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/statservice.sqlite3"
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
+    values = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": SECRET,
+        "noise_secret": SECRET,
+        "rate_limit_per_second": 1000.0,
+        "rate_limit_burst": 1000,
+        "demo_keys_file": data_dir.parent / "demo-keys.json",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Actor:
+    role: str
+    organisation_id: str
+    key_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    service: Service
+    actors: dict[str, Actor] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Actor:
+        actors = self.__dict__.get("actors", {})
+        if name in actors:
+            return actors[name]
+        raise AttributeError(name)
+
+    def get(self, path: str, actor: Actor | None = None, **kwargs):
+        return self.client.get(
+            path, headers={**(actor.headers if actor else {}), **kwargs.pop("headers", {})}, **kwargs
+        )
+
+    def post(self, path: str, actor: Actor | None = None, **kwargs):
+        return self.client.post(
+            path, headers={**(actor.headers if actor else {}), **kwargs.pop("headers", {})}, **kwargs
+        )
+
+
+def seed_actors(service: Service) -> dict[str, Actor]:
+    """Two customer organisations (A, B) and an operator organisation with staff, auditor, admin."""
+    actors: dict[str, Actor] = {}
+    with service.db.write() as session:
+        org_a = accounts.create_organisation(session, "Customer A", "public_research")
+        org_b = accounts.create_organisation(session, "Customer B", "private_company")
+        operator = accounts.create_organisation(session, "Operator", "public_authority")
+        for name, org, role in (
+            ("customer", org_a, "customer"),
+            ("customer2", org_a, "customer"),
+            ("foreign", org_b, "customer"),
+            ("staff", operator, "staff"),
+            ("auditor", operator, "auditor"),
+            ("admin", operator, "admin"),
+        ):
+            row, secret = accounts.create_key(session, org.id, role, name)
+            actors[name] = Actor(role, org.id, row.id, secret)
+    return actors
+
+
+def build_api(settings: Settings) -> Api:
+    upgrade(settings.database_url)
+    service = Service(settings)
+    actors = seed_actors(service)
+    app = create_app(settings, service)
+    client = TestClient(app, raise_server_exceptions=False)
+    client.__enter__()
+    return Api(client=client, service=service, actors=actors)
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path):
+    """The app on an empty data directory (catalog schema, auth, audit, errors; no query runs)."""
+    api = build_api(make_settings(database_url, tmp_path / "no-registers"))
+    yield api
+    api.client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def data_api(database_url: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """The app over the small synthetic registers (real DuckDB engine, real disclosure, real billing)."""
+    registers = request.getfixturevalue("small_registers")
+    api = build_api(make_settings(database_url, Path(registers)))
+    yield api
+    api.client.__exit__(None, None, None)
