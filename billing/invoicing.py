@@ -140,7 +140,7 @@ def _refuse_invoiced_line_delete(_mapper: Any, _connection: Any, target: Invoice
 # --- numbering ----------------------------------------------------------------------------------
 
 
-def _lock_series(session: Session, series: str) -> int:
+def lock_number_series(session: Session, series: str) -> int:
     """Lock a number series for the rest of the transaction and return its next number."""
     if session.get_bind().dialect.name == "sqlite":
         # SQLite: become the single writer before reading anything, so reads see every committed document
@@ -162,7 +162,7 @@ def _lock_series(session: Session, series: str) -> int:
 
 def take_number(session: Session, series: str) -> int:
     """The next number of ``series``; the counter advances in the caller's transaction."""
-    number = _lock_series(session, series)
+    number = lock_number_series(session, series)
     session.execute(
         update(InvoiceNumberSequence)
         .where(InvoiceNumberSequence.series == series)
@@ -299,7 +299,7 @@ def issue_monthly_invoices(
     issue_date = issue_date or utc_now().date()
     if issue_date < end.date():
         raise InvalidBillingInput(f"{year}-{month:02d} can be invoiced from {end.date().isoformat()}")
-    _lock_series(session, INVOICE_SERIES)
+    lock_number_series(session, INVOICE_SERIES)
     statement = (
         select(InvoiceLine)
         .where(
@@ -342,7 +342,9 @@ def issue_credit_note(
     """
     if not reason.strip():
         raise InvalidBillingInput("a credit note needs a reason")
-    number = _lock_series(session, CREDIT_NOTE_SERIES)  # also serialises concurrent credits of one invoice
+    number = lock_number_series(
+        session, CREDIT_NOTE_SERIES
+    )  # also serialises concurrent credits of one invoice
     invoice = get_invoice(session, invoice_id, organisation_id)
     session.refresh(invoice, ["credit_notes"])
     credited_net, credited_vat = credited_so_far(invoice)

@@ -1,0 +1,326 @@
+"""The bespoke order state machine, against SQLite and PostgreSQL."""
+
+import itertools
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from billing.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidBillingInput,
+    NotFound,
+    QuoteExpired,
+    UnknownSegment,
+)
+from billing.invoicing import issue_monthly_invoices
+from billing.ledger import charge_release, record_invoice_line
+from billing.models import Invoice, OrderEvent
+from billing.orders import (
+    STATES,
+    TRANSITIONS,
+    FixedElement,
+    accept_order,
+    allowed_transitions,
+    cancel_order,
+    decline_order,
+    deliver_order,
+    estimate_order,
+    expire_orders,
+    get_order,
+    invoice_order,
+    list_orders,
+    log_hours,
+    order_public,
+    request_order,
+    start_order,
+)
+from billing.pricing import PricedShape, PriceList
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+SHAPE = PricedShape("incidence_prevalence", registers=3, cells=300, differential_privacy=False)
+
+
+def new_order(session, organisation_id="org-pharma", segment="private_company"):
+    return request_order(
+        session,
+        organisation_id,
+        segment,
+        "GLP-1 uptake after MI",
+        "Uptake of GLP-1 agonists within a year of first MI, by region and sex, 2019-2024.",
+        actor="alice@pharma",
+        draft_query={"index": {"concept": {"type": "diagnosis", "codes": ["DI21"]}}},
+        now=T0,
+    )
+
+
+def run_to_in_progress(session, order):
+    estimate_order(
+        session,
+        order.id,
+        "staff:bo",
+        Decimal("6.50"),
+        [FixedElement("Data management plan review", Decimal("1500.00"))],
+        now=T0 + timedelta(hours=1),
+    )
+    accept_order(session, order.id, "alice@pharma", now=T0 + timedelta(days=2))
+    start_order(session, order.id, "staff:bo", now=T0 + timedelta(days=3))
+
+
+def test_full_workflow_ends_in_one_invoice_for_the_whole_order(billing_session):
+    order = new_order(billing_session)
+    quote = estimate_order(
+        billing_session,
+        order.id,
+        "staff:bo",
+        Decimal("6.50"),
+        [FixedElement("Data management plan review", Decimal("1500.00"))],
+        now=T0 + timedelta(hours=1),
+    )
+    # 6.5 h × 2299 = 14943.50, + 1500 fixed
+    assert quote.net_amount == Decimal("16443.50")
+    assert quote.valid_until == date(2026, 6, 1)
+    assert quote.kind == "order" and quote.order_id == order.id
+    accept_order(billing_session, order.id, "alice@pharma", now=T0 + timedelta(days=2))
+    start_order(billing_session, order.id, "staff:bo", now=T0 + timedelta(days=3))
+    log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 7), Decimal("4.00"))
+    log_hours(billing_session, order.id, "staff:eva", date(2026, 5, 8), Decimal("3.25"))
+    release_line = charge_release(
+        billing_session,
+        organisation_id="org-pharma",
+        release_id="rel-77",
+        shape=SHAPE,
+        segment="private_company",
+        description="incidence of MI",
+        order_id=order.id,
+        now=T0 + timedelta(days=4),
+    )
+    deliver_order(billing_session, order.id, "staff:bo", now=T0 + timedelta(days=5))
+    # an order's releases are not on the monthly invoice
+    assert issue_monthly_invoices(billing_session, 2026, 5, issue_date=date(2026, 6, 1)) == []
+    invoice = invoice_order(billing_session, order.id, "staff:bo", issue_date=date(2026, 5, 12))
+    billing_session.commit()
+
+    assert invoice.order_id == order.id
+    by_kind = {line.kind: line for line in invoice.lines}
+    assert by_kind["staff_hours"].quantity == Decimal("7.25")
+    assert by_kind["staff_hours"].unit_price == Decimal("2299.00")
+    assert by_kind["staff_hours"].net_amount == Decimal("16667.75")
+    assert by_kind["fixed_element"].net_amount == Decimal("1500.00")
+    assert by_kind["release"].id == release_line.id
+    assert invoice.net_total == Decimal("16667.75") + Decimal("1500.00") + release_line.net_amount
+    assert get_order(billing_session, order.id).state == "invoiced"
+    public = order_public(billing_session, get_order(billing_session, order.id))
+    assert public.invoice_id == invoice.id
+    assert public.release_ids == ["rel-77"]
+    assert public.logged_hours == Decimal("7.25")
+    assert public.allowed_transitions == []
+    assert [(event.from_state, event.to_state) for event in public.events] == [
+        (None, "requested"),
+        ("requested", "estimated"),
+        ("estimated", "accepted"),
+        ("accepted", "in_progress"),
+        ("in_progress", "delivered"),
+        ("delivered", "invoiced"),
+    ]
+    assert [event.actor for event in public.events][:3] == ["alice@pharma", "staff:bo", "alice@pharma"]
+    assert all(event.occurred_at.tzinfo is not None for event in public.events)
+
+
+def test_illegal_transition_names_the_allowed_ones(billing_session):
+    order = new_order(billing_session)
+    with pytest.raises(IllegalTransition) as caught:
+        start_order(billing_session, order.id, "staff:bo")
+    error = caught.value
+    assert error.http_status == 409
+    assert (error.current, error.requested) == ("requested", "in_progress")
+    assert error.allowed == ["cancelled", "declined", "estimated"]
+    assert "estimated" in str(error)
+    # nothing was recorded for the refused transition
+    events = billing_session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id)).all()
+    assert [event.to_state for event in events] == ["requested"]
+
+
+def test_accepting_an_expired_estimate_is_409_and_staff_can_re_estimate(billing_session):
+    order = new_order(billing_session)
+    estimate_order(billing_session, order.id, "staff:bo", Decimal("2.00"), now=T0)
+    with pytest.raises(QuoteExpired):
+        accept_order(billing_session, order.id, "alice@pharma", now=T0 + timedelta(days=29))
+    assert [o.id for o in expire_orders(billing_session, (T0 + timedelta(days=29)).date())] == [order.id]
+    assert get_order(billing_session, order.id).state == "expired"
+    # expiry is idempotent
+    assert expire_orders(billing_session, (T0 + timedelta(days=30)).date()) == []
+    estimate_order(billing_session, order.id, "staff:bo", Decimal("3.00"), now=T0 + timedelta(days=30))
+    accept_order(billing_session, order.id, "alice@pharma", now=T0 + timedelta(days=31))
+    assert get_order(billing_session, order.id).state == "accepted"
+
+
+def test_last_valid_day_of_an_estimate_can_still_be_accepted(billing_session):
+    order = new_order(billing_session)
+    estimate_order(billing_session, order.id, "staff:bo", Decimal("2.00"), now=T0)
+    accept_order(billing_session, order.id, "alice@pharma", now=T0 + timedelta(days=28, hours=14))
+    assert get_order(billing_session, order.id).state == "accepted"
+
+
+def test_decline_and_cancel_are_final(billing_session):
+    declined = new_order(billing_session)
+    decline_order(billing_session, declined.id, "staff:bo", "cells would be below k in every stratum")
+    cancelled = new_order(billing_session)
+    cancel_order(billing_session, cancelled.id, "alice@pharma", organisation_id="org-pharma")
+    for order in (declined, cancelled):
+        with pytest.raises(IllegalTransition) as caught:
+            estimate_order(billing_session, order.id, "staff:bo", Decimal("1.00"))
+        assert caught.value.allowed == []
+
+
+def test_customers_cannot_touch_other_organisations_orders(billing_session):
+    order = new_order(billing_session)
+    with pytest.raises(NotFound):
+        get_order(billing_session, order.id, "org-other")
+    with pytest.raises(NotFound):
+        cancel_order(billing_session, order.id, "mallory", organisation_id="org-other")
+    assert list_orders(billing_session, "org-other") == []
+    assert [o.id for o in list_orders(billing_session, "org-pharma")] == [order.id]
+
+
+def test_hours_are_logged_only_in_progress_and_validated(billing_session):
+    order = new_order(billing_session)
+    with pytest.raises(IllegalTransition):
+        log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 5), Decimal("1.00"))
+    run_to_in_progress(billing_session, order)
+    for bad in (Decimal("0"), Decimal("-1"), Decimal("24.01"), Decimal("1.001"), 1.5):
+        with pytest.raises(InvalidBillingInput):
+            log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 5), bad)
+    log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 5), Decimal("24.00"))
+
+
+def test_releases_attach_only_to_an_order_in_progress_of_the_same_organisation(billing_session):
+    order = new_order(billing_session)
+    with pytest.raises(Conflict):
+        record_invoice_line(billing_session, "org-pharma", "rel-1", "x", Decimal("10.00"), order_id=order.id)
+    run_to_in_progress(billing_session, order)
+    with pytest.raises(NotFound):
+        record_invoice_line(billing_session, "org-other", "rel-1", "x", Decimal("10.00"), order_id=order.id)
+    record_invoice_line(billing_session, "org-pharma", "rel-1", "x", Decimal("10.00"), order_id=order.id)
+
+
+def test_invalid_requests_and_estimates(billing_session):
+    with pytest.raises(UnknownSegment):
+        new_order(billing_session, segment="oligarch")
+    with pytest.raises(InvalidBillingInput):
+        request_order(billing_session, "org-a", "start_up", " ", "text", actor="a")
+    order = new_order(billing_session)
+    with pytest.raises(InvalidBillingInput):
+        estimate_order(billing_session, order.id, "staff:bo", Decimal("0"))
+    with pytest.raises(InvalidBillingInput):
+        estimate_order(
+            billing_session, order.id, "staff:bo", Decimal("1"), [FixedElement("x", Decimal("1.001"))]
+        )
+    with pytest.raises(InvalidBillingInput):
+        estimate_order(billing_session, order.id, "", Decimal("1.00"))
+
+
+def test_segment_rate_is_fixed_at_estimate_time(billing_session):
+    order = new_order(billing_session, segment="public_research")
+    estimate_order(billing_session, order.id, "staff:bo", Decimal("1.00"), now=T0)
+    accept_order(billing_session, order.id, "alice", now=T0)
+    start_order(billing_session, order.id, "staff:bo", now=T0)
+    log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 4), Decimal("2.00"))
+    deliver_order(billing_session, order.id, "staff:bo", now=T0)
+    invoice = invoice_order(billing_session, order.id, "staff:bo", issue_date=date(2026, 5, 5), now=T0)
+    assert invoice.net_total == 2 * PriceList.load().hourly_rate("public_research")
+
+
+def test_order_with_nothing_to_invoice_is_refused(billing_session):
+    order = new_order(billing_session)
+    estimate_order(billing_session, order.id, "staff:bo", Decimal("1.00"), now=T0)
+    accept_order(billing_session, order.id, "alice", now=T0)
+    start_order(billing_session, order.id, "staff:bo", now=T0)
+    deliver_order(billing_session, order.id, "staff:bo", now=T0)
+    with pytest.raises(InvalidBillingInput):
+        invoice_order(billing_session, order.id, "staff:bo", now=T0)
+
+
+def test_concurrent_invoicing_of_one_order_makes_one_invoice(billing_sessions):
+    with billing_sessions() as session:
+        order = new_order(session)
+        run_to_in_progress(session, order)
+        log_hours(session, order.id, "staff:bo", date(2026, 5, 7), Decimal("1.00"))
+        deliver_order(session, order.id, "staff:bo")
+        session.commit()
+        order_id = order.id
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def invoice() -> None:
+        with billing_sessions() as session:
+            session.execute(select(1))
+            barrier.wait()
+            try:
+                invoice_order(session, order_id, "staff:bo")
+                session.commit()
+                outcomes.append("invoiced")
+            except IllegalTransition:
+                session.rollback()
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=invoice) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["invoiced", "refused", "refused", "refused"]
+    with billing_sessions() as session:
+        assert len(session.scalars(select(Invoice).where(Invoice.order_id == order_id)).all()) == 1
+
+
+ACTIONS = {
+    "estimated": lambda s, o: estimate_order(s, o, "staff", Decimal("1.00"), now=T0),
+    "accepted": lambda s, o: accept_order(s, o, "customer", now=T0),
+    "in_progress": lambda s, o: start_order(s, o, "staff", now=T0),
+    "delivered": lambda s, o: deliver_order(s, o, "staff", now=T0),
+    "invoiced": lambda s, o: invoice_order(s, o, "staff", now=T0),
+    "declined": lambda s, o: decline_order(s, o, "staff", "no", now=T0),
+    "cancelled": lambda s, o: cancel_order(s, o, "customer", now=T0),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(sorted(ACTIONS)), max_size=8))
+def test_any_sequence_of_actions_follows_the_transition_table(billing_session, attempts):
+    order = new_order(billing_session)
+    log_state = order.state
+    for target in attempts:
+        before = get_order(billing_session, order.id).state
+        if before == "in_progress":
+            log_hours(billing_session, order.id, "staff", date(2026, 5, 4), Decimal("1.00"))
+        try:
+            ACTIONS[target](billing_session, order.id)
+        except IllegalTransition as error:
+            assert target not in TRANSITIONS[before]
+            assert error.allowed == allowed_transitions(before)
+            assert get_order(billing_session, order.id).state == before
+        else:
+            assert target in TRANSITIONS[before]
+            assert get_order(billing_session, order.id).state == target
+        log_state = get_order(billing_session, order.id).state
+    events = billing_session.scalars(
+        select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+    ).all()
+    # the events form a chain from requested to the current state, each step allowed
+    assert events[0].from_state is None and events[0].to_state == "requested"
+    for previous, event in itertools.pairwise(events):
+        assert event.from_state == previous.to_state
+        assert event.to_state in TRANSITIONS[event.from_state]
+    assert events[-1].to_state == log_state
+    billing_session.rollback()
+
+
+def test_transition_table_is_closed():
+    for state, targets in TRANSITIONS.items():
+        assert state in STATES and targets <= set(STATES)
