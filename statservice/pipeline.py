@@ -94,6 +94,15 @@ def shape_public(shape: Any) -> dict[str, Any]:
     return {"repr": repr(shape)}
 
 
+# Tables an engine returns per result kind: flag tables come with their cohort total. Each table
+# with noise costs the policy's rho per table, so the quote states the privacy cost before the run.
+TABLES_PER_KIND = {"characteristics": 2, "biobank_availability": 2, "treatment_uptake": 2}
+
+
+def tables_of(result_kind: str) -> int:
+    return TABLES_PER_KIND.get(result_kind, 1)
+
+
 def privacy_for(query: Any) -> DifferentialPrivacy | None:
     options = getattr(query, "disclosure", None)
     if options is not None and options.noise == "gaussian":
@@ -122,8 +131,7 @@ def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared
     priced = priced_shape(shape)
     quote = service.price_list.quote(priced, segment)
     privacy = privacy_for(query)
-    tables = int(_shape_field(shape, "tables", "n_tables", default=1) or 1)
-    rho = privacy.rho_charged() * tables if privacy is not None else 0.0
+    rho = privacy.rho_charged() * tables_of(priced.result_kind) if privacy is not None else 0.0
     return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
 
 

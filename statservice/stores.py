@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 from pyroaring import BitMap
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from disclosure import stores as disclosure_stores
@@ -105,16 +107,21 @@ class SqlStores:
     def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
         """Create missing ledger rows, then lock them (SELECT ... FOR UPDATE) in a fixed order."""
         locked: dict[str, PrivacyLedgerRow] = {}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         for scope in sorted(set(scopes)):
+            # Concurrent first spends of a scope race to create its row: insert-or-ignore, then lock.
+            self.session.execute(
+                insert(PrivacyLedgerRow)
+                .values(data_version=data_version, scope=scope, rho_spent=0.0)
+                .on_conflict_do_nothing()
+            )
             row = self.session.execute(
                 select(PrivacyLedgerRow)
                 .where(PrivacyLedgerRow.data_version == data_version, PrivacyLedgerRow.scope == scope)
                 .with_for_update()
-            ).scalar_one_or_none()
-            if row is None:
-                row = PrivacyLedgerRow(data_version=data_version, scope=scope, rho_spent=0.0)
-                self.session.add(row)
-                self.session.flush()
+                .execution_options(populate_existing=True)
+            ).scalar_one()
             locked[scope] = row
         return locked
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from billing.errors import BillingError
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
+from queries.validation import field_path
 from statservice.core.errors import (
     PROBLEM_BASE,
     STATUS_ERRORS,
@@ -75,15 +76,17 @@ def _valid_for(error: dict[str, Any]) -> str:
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
+    body = getattr(exc, "body", None)
     for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ())]
-        where = loc[0] if loc else ""
-        path = loc[1:] if where in ("body", "query", "path", "header", "cookie") else loc
-        # drop pydantic's union member tags (e.g. 'DiagnosisConcept') from the dotted path
-        path = [p for p in path if not (p[:1].isupper() and p.isidentifier())]
-        field = ".".join(path)
-        if where in ("query", "path", "header") and field:
-            field = f"{where}:{field}"
+        loc = tuple(error.get("loc", ()))
+        where = str(loc[0]) if loc else ""
+        if where == "body":
+            # the payload tells field names from pydantic's union tags (index.concept.codes)
+            field = field_path(loc[1:], body)
+        else:
+            field = ".".join(str(part) for part in loc[1:])
+            if where in ("query", "path", "header", "cookie") and field:
+                field = f"{where}:{field}"
         out.append({"field": field, "message": str(error.get("msg", "invalid")), "valid": _valid_for(error)})
     return out
 
@@ -116,23 +119,14 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    try:
-        from queries.errors import QueryValidationError
-    except ImportError:  # pragma: no cover - queries always ships it
-        QueryValidationError = None
-
-    if QueryValidationError is not None:
-
-        @app.exception_handler(QueryValidationError)
-        async def _query_invalid(request: Request, exc: QueryValidationError):
-            errors = [
-                {"field": p.get("field", ""), "message": p.get("message", ""), "valid": p.get("valid", "")}
-                for p in exc.problems
-            ]
-            fields = ", ".join(e["field"] or "(query)" for e in errors[:5])
-            return from_error(
-                request, Invalid(f"the query cannot be run as written: {fields}", errors=errors)
-            )
+    @app.exception_handler(QueryValidationError)
+    async def _query_invalid(request: Request, exc: QueryValidationError):
+        errors = [
+            {"field": p.get("field", ""), "message": p.get("message", ""), "valid": p.get("valid", "")}
+            for p in exc.problems
+        ]
+        fields = ", ".join(e["field"] or "(query)" for e in errors[:5])
+        return from_error(request, Invalid(f"the query cannot be run as written: {fields}", errors=errors))
 
     @app.exception_handler(ReleaseRefused)
     async def _refused(request: Request, exc: ReleaseRefused):

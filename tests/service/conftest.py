@@ -4,6 +4,7 @@ HTTP app through Starlette's TestClient, organisations and keys per role."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,19 +25,39 @@ REQUIRE_PG = os.environ.get("STATSERVICE_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-0123456789abcdef"
 
 
+_PG_TEMPLATE: list[str] = []
+
+
+def _pg_admin():
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+def _pg_template() -> str:
+    """A migrated database that every PostgreSQL test database is copied from (CREATE ... TEMPLATE)."""
+    if not _PG_TEMPLATE:
+        name = f"ss_template_{uuid.uuid4().hex[:8]}"
+        admin = _pg_admin()
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        upgrade(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        _PG_TEMPLATE.append(name)
+    return _PG_TEMPLATE[0]
+
+
 def postgres_database(request: pytest.FixtureRequest) -> str:
-    """A fresh PostgreSQL database for one test (dropped afterwards)."""
+    """A fresh, migrated PostgreSQL database for one test (dropped afterwards)."""
     if not PG_URL:
         if REQUIRE_PG:
             pytest.fail("STATSERVICE_REQUIRE_POSTGRES=1 but STATSERVICE_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL not configured (set STATSERVICE_TEST_POSTGRES_URL)")
     name = f"ss_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
+        template = _pg_template()
+        admin = _pg_admin()
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     except Exception as error:
-        admin.dispose()
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL at STATSERVICE_TEST_POSTGRES_URL is not usable: {error}")
         pytest.skip(f"PostgreSQL not reachable: {error}")
@@ -50,16 +71,31 @@ def postgres_database(request: pytest.FixtureRequest) -> str:
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "statservice.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def sqlite_database(template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite database for one test (a copy of the session's migrated template)."""
+    target = tmp_path / "statservice.sqlite3"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated database: SQLite, and PostgreSQL (skipped unless configured; required in CI)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/statservice.sqlite3"
+        return sqlite_database(sqlite_template, tmp_path)
     return postgres_database(request)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/statservice.sqlite3"
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    return sqlite_database(sqlite_template, tmp_path)
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
@@ -132,7 +168,6 @@ def seed_actors(service: Service) -> dict[str, Actor]:
 
 
 def build_api(settings: Settings) -> Api:
-    upgrade(settings.database_url)
     service = Service(settings)
     actors = seed_actors(service)
     app = create_app(settings, service)
