@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.models import Base
@@ -53,10 +53,12 @@ class PostgresSchema:
         with self._admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{self.name}"'))
 
+    def engine_url(self) -> URL:
+        # the search path rides in the URL, so a URL handed to the CLI sees the same schema
+        return make_url(self.url).update_query_dict({"options": f"-csearch_path={self.name}"})
+
     def engine(self) -> Engine:
-        return create_engine(
-            self.url, connect_args={"options": f"-csearch_path={self.name}"}, pool_size=8, max_overflow=8
-        )
+        return create_engine(self.engine_url(), pool_size=8, max_overflow=8)
 
     def drop(self) -> None:
         with self._admin.begin() as connection:
