@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
 from billing.money import format_dkk, to_ore, vat_on
-from billing.pricing import RESULT_KINDS, PricedShape, PriceList
+from billing.pricing import RESULT_KINDS, PricedShape, PriceList, QuotePricePublic
 
 PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pricelist-2026-1.toml"
 
@@ -49,6 +49,14 @@ def test_worked_example_incidence_with_dp_for_public_research():
         Decimal("1400.00"),
         Decimal("800.00"),
     ]
+
+
+def test_quote_serialises_for_the_api_with_exact_amounts():
+    quote = PriceList.load().quote(PricedShape("treatment_uptake", 4, 600, False), "start_up")
+    public = QuotePricePublic.model_validate(quote).model_dump(mode="json")
+    assert public["net_amount"] == str(quote.net_amount)
+    assert public["currency"] == "DKK"
+    assert [component["amount"] for component in public["components"]] == ["2800.00", "1400.00", "3500.00"]
 
 
 def test_cell_band_boundaries_are_inclusive():
