@@ -20,13 +20,14 @@ nothing is spliced into SQL text.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 
 from queries import model as m
-from queries.storage import RELATION_REGISTERS
+from queries.storage import RELATION_REGISTERS, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
 
@@ -105,42 +106,54 @@ def concept_relation(concept: m.Model) -> str:
     }.get(concept.type, "persons")
 
 
-def concept_events(concept: m.Model) -> exp.Select:
-    """``SELECT pnr, event_date`` of every event of an event concept."""
-    relation = concept_relation(concept)
-    if isinstance(concept, m.VitalStatusConcept):
-        date_column = "death_date" if concept.status == "died" else "emigration_date"
-        return (
-            sqlglot.select(col("pnr"), exp.alias_(col(date_column), "event_date"))
-            .from_(relation)
-            .where(exp.Not(this=exp.Is(this=col(date_column), expression=exp.null())))
-        )
-    select = sqlglot.select(col("pnr"), col("event_date")).from_(relation)
+def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expression:
+    """The rows of the concept's relation that are events of the concept."""
+    conditions: list[exp.Expression] = []
     if isinstance(concept, m.DiagnosisConcept):
-        select = select.where(prefix_condition(col("code"), concept.codes))
+        conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.primary_only:
-            select = select.where(exp.EQ(this=col("diagnosis_type"), expression=exp.Literal.string("A")))
+            conditions.append(exp.EQ(this=col("diagnosis_type", table), expression=exp.Literal.string("A")))
         if concept.contact_type is not None:
-            select = select.where(
-                exp.EQ(this=col("contact_type"), expression=exp.Literal.string(concept.contact_type))
+            conditions.append(
+                exp.EQ(this=col("contact_type", table), expression=exp.Literal.string(concept.contact_type))
             )
     elif isinstance(concept, m.PrescriptionConcept):
-        select = select.where(prefix_condition(col("atc"), concept.atc))
+        conditions.append(prefix_condition(col("atc", table), concept.atc))
         if concept.min_packages is not None:
-            select = select.where(exp.GTE(this=col("packages"), expression=number(concept.min_packages)))
+            conditions.append(exp.GTE(this=col("packages", table), expression=number(concept.min_packages)))
     elif isinstance(concept, m.CancerConcept):
-        select = select.where(prefix_condition(col("code"), concept.codes))
+        conditions.append(prefix_condition(col("code", table), concept.codes))
     elif isinstance(concept, m.CauseOfDeathConcept):
-        select = select.where(prefix_condition(col("code"), concept.codes))
+        conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.underlying_only:
-            select = select.where(col("underlying"))
+            conditions.append(col("underlying", table))
     elif isinstance(concept, m.BiobankSampleConcept):
-        select = select.where(
-            col("sample_type").isin(*[exp.Literal.string(t) for t in sorted(set(concept.sample_types))])
+        types = [exp.Literal.string(t) for t in sorted(set(concept.sample_types))]
+        conditions.append(col("sample_type", table).isin(*types))
+    elif isinstance(concept, m.VitalStatusConcept):
+        conditions.append(
+            exp.Not(this=exp.Is(this=col(vital_status_column(concept), table), expression=exp.null()))
         )
     else:
         raise TypeError(f"{concept.type} is not an event concept")
-    return select
+    return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def vital_status_column(concept: m.VitalStatusConcept) -> str:
+    return "death_date" if concept.status == "died" else "emigration_date"
+
+
+def concept_events(concept: m.Model) -> exp.Select:
+    """``SELECT pnr, event_date`` of every event of an event concept."""
+    relation = concept_relation(concept)
+    date = (
+        col(vital_status_column(concept)) if isinstance(concept, m.VitalStatusConcept) else col("event_date")
+    )
+    return (
+        sqlglot.select(col("pnr"), exp.alias_(date, "event_date"))
+        .from_(relation)
+        .where(concept_row_condition(concept), copy=False)
+    )
 
 
 def concept_registers(concept: m.Model) -> frozenset[str]:
@@ -253,6 +266,8 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
             exp.alias_(age, "age"),
             exp.alias_(exp.func("year", index_date.copy()), "index_year"),
             exp.alias_(alive_and_resident("p", index_date), "resident"),
+            exp.alias_(col("death_date", "p"), "death_date"),
+            exp.alias_(col("emigration_date", "p"), "emigration_date"),
         )
         .from_(exp.alias_(exp.to_table("index_events"), "i", table=True))
         .join(
@@ -286,6 +301,8 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
         "region",
         "age",
         "index_year",
+        "death_date",
+        "emigration_date",
         *extra,
         exp.alias_(exp.func("coalesce", eligible, exp.false()), "eligible"),
     ).from_(inner.subquery("population"))
@@ -303,16 +320,63 @@ class Needs:
 
 
 @dataclass
-class Leaves:
-    """The windowed event leaves found so far, each to become a CTE of qualifying persons."""
+class LeafGroup:
+    """All windowed leaves over one relation, answered by one scan and one join: per eligible
+    person, one aggregate per leaf (``hit_<k>``), over the rows matching any leaf."""
 
-    ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    relation: str
+    alias: str
+    row_conditions: list[exp.Expression] = field(default_factory=list)
+    aggregates: list[exp.Expression] = field(default_factory=list)
+
+
+@dataclass
+class Leaves:
+    """The windowed event leaves found so far, grouped by relation."""
+
+    groups: dict[str, LeafGroup] = field(default_factory=dict)
     registers: set[str] = field(default_factory=set)
 
-    def add(self, select: exp.Select) -> str:
-        name = f"leaf_{len(self.ctes)}"
-        self.ctes.append((name, select))
-        return name
+    def add(self, concept: m.Model, aggregate: Callable[[exp.Expression], exp.Expression]) -> exp.Column:
+        """Register a leaf; ``aggregate(row_condition)`` builds its per-person aggregate over the
+        group's rows (``e``) joined with the base (``b``). Returns the column holding the result."""
+        relation = concept_relation(concept)
+        group = self.groups.get(relation)
+        if group is None:
+            group = self.groups[relation] = LeafGroup(relation, f"leaves_{len(self.groups)}")
+        row_condition = concept_row_condition(concept, "e")
+        name = f"hit_{len(group.aggregates)}"
+        group.row_conditions.append(row_condition)
+        group.aggregates.append(exp.alias_(aggregate(row_condition.copy()), name))
+        return col(name, group.alias)
+
+    def ctes(self) -> list[tuple[str, exp.Select]]:
+        return [(group.alias, leaf_group(group)) for group in self.groups.values()]
+
+    def join_onto(self, select: exp.Select) -> exp.Select:
+        """Left-join every group onto a select from the base (persons without events get NULLs)."""
+        for group in self.groups.values():
+            select = select.join(
+                exp.alias_(exp.to_table(group.alias), group.alias, table=True),
+                on=exp.EQ(this=col("pnr", group.alias), expression=col("pnr", B)),
+                join_type="left",
+                copy=False,
+            )
+        return select
+
+
+def leaf_group(group: LeafGroup) -> exp.Select:
+    return (
+        sqlglot.select(col("pnr", B), *group.aggregates)
+        .from_(exp.alias_(exp.to_table("base"), B, table=True), copy=False)
+        .join(
+            exp.alias_(exp.to_table(group.relation), "e", table=True),
+            on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)),
+            copy=False,
+        )
+        .where(exp.and_(col("eligible", B), exp.paren(exp.or_(*group.row_conditions))), copy=False)
+        .group_by(col("pnr", B), copy=False)
+    )
 
 
 def window_condition(event_date: exp.Expression, window: m.Window | None) -> exp.Expression:
@@ -327,24 +391,29 @@ def window_condition(event_date: exp.Expression, window: m.Window | None) -> exp
     return exp.and_(*conditions) if conditions else exp.true()
 
 
-def event_leaf(concept: m.Model, window: m.Window | None, min_count: int) -> exp.Select:
+def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves) -> exp.Expression:
     """Eligible persons with at least ``min_count`` distinct days with an event in the window."""
-    return (
-        sqlglot.select(col("pnr", B))
-        .from_(exp.alias_(exp.to_table("base"), B, table=True))
-        .join(
-            concept_events(concept).subquery("e"),
-            on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)),
+    event_date = col("event_date", "e")
+    if isinstance(concept, m.VitalStatusConcept):
+        # at most one such event per person, and it is on the base row already
+        if min_count > 1:
+            return exp.false()
+        date = col(vital_status_column(concept), B)
+        return exp.and_(
+            exp.Not(this=exp.Is(this=date.copy(), expression=exp.null())), window_condition(date, window)
         )
-        .where(exp.and_(col("eligible", B), window_condition(col("event_date", "e"), window)))
-        .group_by(col("pnr", B))
-        .having(
-            exp.GTE(
-                this=exp.Count(this=exp.Distinct(expressions=[col("event_date", "e")])),
-                expression=number(min_count),
-            )
+
+    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+        condition = exp.and_(row_condition, window_condition(event_date, window))
+        if min_count == 1:
+            return exp.func("bool_or", condition)
+        distinct_days = exp.Filter(
+            this=exp.Count(this=exp.Distinct(expressions=[event_date.copy()])),
+            expression=exp.Where(this=condition),
         )
-    )
+        return exp.GTE(this=distinct_days, expression=number(min_count))
+
+    return exp.func("coalesce", leaves.add(concept, aggregate), exp.false())
 
 
 def attribute_condition(concept: m.Model) -> exp.Expression:
@@ -376,8 +445,7 @@ def concept_condition(
     leaves.registers |= concept_registers(concept)
     if not m.is_event_concept(concept):
         return attribute_condition(concept)
-    name = leaves.add(event_leaf(concept, window, min_count))
-    return col("pnr", B).isin(query=sqlglot.select("pnr").from_(name))
+    return event_leaf(concept, window, min_count, leaves)
 
 
 def criterion_condition(criterion: m.Model, leaves: Leaves) -> exp.Expression:
@@ -445,7 +513,8 @@ class CompiledQuery:
     step_names: tuple[str, ...] = ()
 
     def sql(self) -> str:
-        return self.statement.sql("duckdb")
+        # copy=False: the statement is built once and never reused, and copying it dominates
+        return self.statement.sql("duckdb", copy=False)
 
 
 def criterion_label(criterion: m.Model, position: int) -> str:
@@ -460,15 +529,17 @@ def criterion_label(criterion: m.Model, position: int) -> str:
 
 
 def with_base(query: m.Query, select: exp.Select, leaves: Leaves, needs: Needs) -> exp.Select:
-    """Attach the index, attribute, base and leaf CTEs to the final select."""
-    select = select.with_("index_events", as_=index_events(query.index), materialized=True)
+    """Join the leaf groups onto the final select, and attach the index, attribute, base and leaf
+    CTEs to it."""
+    select = leaves.join_onto(select)
+    select = select.with_("index_events", as_=index_events(query.index), materialized=True, copy=False)
     if needs.education:
-        select = select.with_("education_at_index", as_=education_at_index())
+        select = select.with_("education_at_index", as_=education_at_index(), copy=False)
     if needs.income:
-        select = select.with_("income_at_index", as_=income_at_index())
-    select = select.with_("base", as_=population_base(query, needs), materialized=True)
-    for name, leaf in leaves.ctes:
-        select = select.with_(name, as_=leaf)
+        select = select.with_("income_at_index", as_=income_at_index(), copy=False)
+    select = select.with_("base", as_=population_base(query, needs), materialized=True, copy=False)
+    for name, leaf in leaves.ctes():
+        select = select.with_(name, as_=leaf, copy=False)
     return select
 
 
@@ -539,55 +610,39 @@ def compile_flags(query: m.Query, flags: list[tuple[m.Model, m.Window | None, in
     return CompiledQuery(select, frozenset(base_registers(query, needs) | leaves.registers), names)
 
 
-def first_dispensing_leaf(drug: m.DrugGroup, max_days: int, washout_days: int | None) -> exp.Select:
-    """Eligible persons' first dispensing day (offset from index) of a drug group in 0..max_days,
-    leaving out those with a dispensing in the washout before index (prevalent users)."""
-    events = concept_events(m.PrescriptionConcept(atc=drug.atc)).subquery("e")
-    offset = exp.Sub(this=col("event_date", "e"), expression=col("index_date", B))
-    select = (
-        sqlglot.select(col("pnr", B), exp.alias_(exp.Min(this=offset), "first_day"))
-        .from_(exp.alias_(exp.to_table("base"), B, table=True))
-        .join(events, on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)))
-        .where(
-            exp.and_(
-                col("eligible", B), window_condition(col("event_date", "e"), m.Window(start=0, end=max_days))
-            )
-        )
-        .group_by(col("pnr", B))
-    )
-    if washout_days is not None:
-        select = select.where(
-            exp.Not(
-                this=col("pnr", B).isin(
-                    query=event_leaf(
-                        m.PrescriptionConcept(atc=drug.atc), m.Window(start=-washout_days, end=-1), 1
-                    )
-                )
-            )
-        )
-    return select
-
-
 def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) -> CompiledQuery:
+    """Cohort members with, per drug group, the day (offset from index) of the first dispensing in
+    0..max(days), NULL for none or for prevalent users (a dispensing in the washout before index)."""
     needs = needs_of(query)
     leaves = Leaves()
     condition = cohort_condition(query, leaves)
-    select = (
-        sqlglot.select(col("pnr", B)).from_(exp.alias_(exp.to_table("base"), B, table=True)).where(condition)
-    )
-    names = []
+    event_date = col("event_date", "e")
+    offset = exp.Sub(this=event_date.copy(), expression=col("index_date", B))
+    follow_up = m.Window(start=0, end=max(result.days))
+    columns = []
     for k, drug in enumerate(result.drugs):
-        name = leaves.add(first_dispensing_leaf(drug, max(result.days), result.washout_days))
-        alias = f"d{k}"
-        select = select.select(exp.alias_(col("first_day", alias), f"first_day_{k}")).join(
-            exp.alias_(exp.to_table(name), alias, table=True),
-            on=exp.EQ(this=col("pnr", alias), expression=col("pnr", B)),
-            join_type="left",
+        concept = m.PrescriptionConcept(atc=drug.atc)
+        first_day: exp.Expression = leaves.add(
+            concept,
+            lambda row, offset=offset, follow_up=follow_up: exp.Filter(
+                this=exp.Min(this=offset.copy()),
+                expression=exp.Where(this=exp.and_(row, window_condition(event_date, follow_up))),
+            ),
         )
-        names.append(f"first_day_{k}")
-    leaves.registers |= RELATION_REGISTERS["prescription_events"]
+        if result.washout_days is not None:
+            washout = m.Window(start=-result.washout_days, end=-1)
+            prevalent_user = event_leaf(concept, washout, 1, leaves)
+            first_day = exp.Case().when(prevalent_user, exp.null()).else_(first_day)
+        columns.append(exp.alias_(first_day, f"first_day_{k}"))
+    select = (
+        sqlglot.select(col("pnr", B), *columns)
+        .from_(exp.alias_(exp.to_table("base"), B, table=True), copy=False)
+        .where(condition, copy=False)
+    )
     select = with_base(query, select, leaves, needs)
-    return CompiledQuery(select, frozenset(base_registers(query, needs) | leaves.registers), tuple(names))
+    names = tuple(f"first_day_{k}" for k in range(len(result.drugs)))
+    registers = base_registers(query, needs) | leaves.registers | RELATION_REGISTERS["prescription_events"]
+    return CompiledQuery(select, frozenset(registers), names)
 
 
 def compile_incidence_cases(query: m.Query) -> CompiledQuery:
@@ -636,49 +691,28 @@ def population_filters(person: str, population: m.Population) -> list[exp.Expres
     return conditions
 
 
-def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
-    """First and last day of residence (inclusive); the last is open-ended (``NULL``) if still resident."""
-    entry = exp.func(
-        "greatest",
-        col("birth_date", person),
-        exp.func("coalesce", col("immigration_date", person), col("birth_date", person)),
-    )
-    leave = exp.func("least", col("death_date", person), col("emigration_date", person))
-    return entry, leave
-
-
-def compile_population_years(query: m.Query, first_year: int, last_year: int, by: str | None) -> exp.Select:
-    """Resident persons and person-days per calendar year (and breakdown) from the population
-    register, as a cross join of persons with the years: the denominators of incidence/prevalence."""
-    entry, leave = resident_interval("p")
-    year = col("year", "y")
-    jan1 = exp.func("make_date", year.copy(), number(1), number(1))
-    dec31 = exp.func("make_date", year.copy(), number(12), number(31))
-    days = exp.Add(
-        this=exp.Sub(
-            this=exp.func("least", exp.func("coalesce", leave, dec31.copy()), dec31.copy()),
-            expression=exp.func("greatest", entry, jan1),
-        ),
-        expression=number(1),
-    )
-    years = exp.Table(
-        this=exp.func("range", number(first_year), number(last_year + 1)),
-        alias=exp.TableAlias(this=exp.to_identifier("y"), columns=[exp.to_identifier("year")]),
-    )
-    per_person = (
-        sqlglot.select(year.copy(), *([col(by, "p")] if by else []), exp.alias_(days, "days"))
-        .from_(exp.alias_(exp.to_table("persons"), "p", table=True))
-        .join(years, join_type="cross")
-        .where(exp.and_(*population_filters("p", query.population)))
-    )
+def compile_population_years(
+    query: m.Query,
+    first_year: int,
+    last_year: int,
+    by: str | None,
+    precomputed: tuple[int, int] | None = None,
+) -> exp.Select:
+    """Resident persons and person-days per calendar year (and breakdown): the denominators of
+    incidence and prevalence. From the layout's ``population_years`` when it covers the years
+    (``precomputed`` = its first and last year), else straight from the population register."""
     groups = ["year", *([by] if by else [])]
+    filters = population_filters("p", query.population)
+    if precomputed is None or not (precomputed[0] <= first_year and last_year <= precomputed[1]):
+        return population_days(first_year, last_year, groups, filters)
+    years = exp.Between(this=col("year", "p"), low=number(first_year), high=number(last_year))
     return (
         sqlglot.select(
-            *groups,
-            exp.alias_(exp.Count(this=exp.Star()), "persons"),
-            exp.alias_(exp.Sum(this=col("days")), "person_days"),
+            *[col(g, "p") for g in groups],
+            exp.alias_(exp.Sum(this=col("persons", "p")), "persons"),
+            exp.alias_(exp.Sum(this=col("person_days", "p")), "person_days"),
         )
-        .from_(per_person.subquery("t"))
-        .where(exp.GT(this=col("days"), expression=number(0)))
-        .group_by(*groups)
+        .from_(exp.alias_(exp.to_table("population_years"), "p", table=True), copy=False)
+        .where(exp.and_(years, *filters), copy=False)
+        .group_by(*[col(g, "p") for g in groups], copy=False)
     )

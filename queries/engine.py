@@ -16,13 +16,19 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyroaring import BitMap
 
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import compiler as c
 from queries import model as m
 from queries.cells import bitmap, cube_cells
 from queries.dimensions import BreakdownDimension, breakdown_dimension, uptake_day_label
-from queries.storage import data_version_of, layout_connection, raw_parquet_connection
+from queries.storage import (
+    data_version_of,
+    layout_connection,
+    population_years_coverage,
+    raw_parquet_connection,
+)
 from queries.validation import check_structure
 
 COHORT_TITLE = "Cohort"
@@ -68,6 +74,13 @@ class DuckDBEngine:
                 else:
                     self._connection = raw_parquet_connection(self.data_dir)
             return self._connection.cursor()
+
+    def _population_years_coverage(self) -> tuple[int, int] | None:
+        cursor = self._cursor()
+        try:
+            return population_years_coverage(cursor)
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         with self._lock:
@@ -238,7 +251,9 @@ class DuckDBEngine:
         by = breakdown.source_column if breakdown else None
         compiled = c.compile_incidence_cases(query)
         cases = self.execute(compiled)
-        population = self.execute(c.compile_population_years(query, first_year, last_year, by))
+        population = self.execute(
+            c.compile_population_years(query, first_year, last_year, by, self._population_years_coverage())
+        )
         return incidence_prevalence_table(query, cases, population, breakdown, compiled.registers)
 
 
@@ -272,45 +287,67 @@ def incidence_prevalence_table(
         persons_count, days = population_by_key.get(key, (0, 0))
         population_by_key[key] = (persons_count + row["persons"], days + int(row["person_days"]))
 
-    period_start, period_end = _epoch_day(period.start), _epoch_day(period.end)
+    first_day, last_day = _epoch_day(dt.date(years[0], 1, 1)), _epoch_day(dt.date(years[-1], 12, 31))
+    leave = np.minimum(leave, last_day + 1)  # nothing after the last year matters
+    incident = (first >= max(first_day, _epoch_day(period.start))) & (
+        first <= min(last_day, _epoch_day(period.end))
+    )
+    incident &= (entry <= first) & (first <= leave)
+    incident_year = _year_of(first)
+    # prevalent from the year of the first event (or arrival, if later) to the year of leaving
+    prevalent_from = np.maximum(np.maximum(_year_of(first), _year_of(entry)), years[0])
+    prevalent_to = _year_of(np.minimum(leave, last_day))
+    prevalent = (first <= last_day) & (entry <= leave) & (prevalent_from <= prevalent_to)
+    # days after the first event are not at risk: spread each case's [first + 1, leave] over the years
+    not_at_risk_from = np.maximum(np.maximum(entry, first + 1), first_day)
+    not_at_risk_to = np.minimum(leave, last_day)
+    year_starts = np.array([_epoch_day(dt.date(y, 1, 1)) - first_day for y in years])
+
+    strata_masks: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(persons), dtype=bool))]
+    if breakdown:
+        strata_masks += [(category, strata == k) for k, category in enumerate(categories)]
     cells: list[Cell] = []
-    for year in years:
-        jan1, dec31 = _epoch_day(dt.date(year, 1, 1)), _epoch_day(dt.date(year, 12, 31))
-        resident_in_year = (entry <= dec31) & (leave >= jan1)
-        incident = (first >= max(jan1, period_start)) & (first <= min(dec31, period_end))
-        incident &= (entry <= first) & (first <= leave)
-        prevalent = resident_in_year & (first <= dec31)
-        # person-days in the year after the first event: not at risk any more
-        removed = (
-            np.minimum(leave, dec31) - np.maximum.reduce([entry, np.full_like(entry, jan1), first + 1]) + 1
+    for stratum, selected in strata_masks:
+        extra = (stratum,) if breakdown else ()
+        removed = _days_per_year(
+            not_at_risk_from[selected & prevalent],
+            not_at_risk_to[selected & prevalent],
+            last_day - first_day,
+            first_day,
         )
-        removed = np.where(prevalent, np.maximum(removed, 0), 0)
-        for stratum_position in [None, *range(len(categories))] if breakdown else [None]:
-            selected = (
-                np.ones(len(persons), dtype=bool) if stratum_position is None else strata == stratum_position
-            )
-            stratum = None if stratum_position is None else categories[stratum_position]
+        removed_per_year = np.add.reduceat(removed, year_starts) if len(removed) else np.zeros(len(years))
+        incident_sets = _group_bitmaps(
+            persons[selected & incident], incident_year[selected & incident], years
+        )
+        chosen = selected & prevalent
+        arrivals = _group_bitmaps(persons[chosen], prevalent_from[chosen], years)
+        departures = _group_bitmaps(persons[chosen], prevalent_to[chosen], years)
+        current = BitMap()
+        for k, year in enumerate(years):
+            current |= arrivals[k]
             if stratum is None:
                 resident, days = _sum_population(population_by_key, year)
             else:
                 resident, days = population_by_key.get((year, stratum), (0, 0))
-            at_risk_days = days - int(removed[selected].sum())
-            coordinates = (year, "incident") + ((stratum,) if breakdown else ())
+            at_risk_years = (days - int(removed_per_year[k])) / DAYS_PER_YEAR
             cells.append(
-                _cell(
-                    coordinates,
-                    persons[selected & incident],
-                    {"person_years_at_risk": at_risk_days / DAYS_PER_YEAR, "population": float(resident)},
+                Cell(
+                    (year, "incident", *extra),
+                    len(incident_sets[k]),
+                    incident_sets[k],
+                    {"person_years_at_risk": at_risk_years, "population": float(resident)},
                 )
             )
-            coordinates = (year, "prevalent") + ((stratum,) if breakdown else ())
+            snapshot = BitMap(current)
             cells.append(
-                _cell(
-                    coordinates,
-                    persons[selected & prevalent],
+                Cell(
+                    (year, "prevalent", *extra),
+                    len(snapshot),
+                    snapshot,
                     {"person_years": days / DAYS_PER_YEAR, "population": float(resident)},
                 )
             )
+            current -= departures[k]
     dimensions = [
         Dimension("year", tuple(years), has_total=False),
         Dimension("measure", ("incident", "prevalent"), has_total=False),
@@ -329,6 +366,30 @@ def incidence_prevalence_table(
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
+
+def _year_of(epoch_days: np.ndarray) -> np.ndarray:
+    clipped = np.clip(epoch_days, -719162, 2932896)  # years 1..9999
+    return clipped.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _days_per_year(starts: np.ndarray, ends: np.ndarray, span: int, origin: int) -> np.ndarray:
+    """How many of the intervals [start, end] (epoch days, inclusive) cover each day of the span."""
+    keep = starts <= ends
+    starts, ends = starts[keep] - origin, ends[keep] - origin
+    changes = (
+        np.bincount(starts, minlength=span + 2)[: span + 2]
+        - np.bincount(ends + 1, minlength=span + 2)[: span + 2]
+    )
+    return np.cumsum(changes)[: span + 1]
+
+
+def _group_bitmaps(persons: np.ndarray, groups: np.ndarray, years: list[int]) -> list[BitMap]:
+    """One bitmap per year of the persons whose group is that year (others are ignored)."""
+    order = np.argsort(groups, kind="stable")
+    groups, persons = groups[order], persons[order]
+    bounds = np.searchsorted(groups, np.arange(years[0], years[-1] + 2))
+    return [bitmap(persons[bounds[k] : bounds[k + 1]]) for k in range(len(years))]
 
 
 def _sum_population(population_by_key: dict[tuple[int, Any], tuple[int, int]], year: int) -> tuple[int, int]:

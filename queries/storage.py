@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from synthetic_registers.schema import TABLES
 
-LAYOUT_FORMAT = 3  # bump when the layout's tables or sort orders change
+LAYOUT_FORMAT = 4  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
 
 # Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers.
@@ -111,6 +111,55 @@ LAYOUT_ORDER: dict[str, str] = {
     "education": "pnr, year",
     "income": "pnr, year",
 }
+
+
+def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
+    """First and last day of residence (both inclusive; the last is NULL while still resident)."""
+    birth = exp.column("birth_date", person)
+    entry = exp.func(
+        "greatest", birth, exp.func("coalesce", exp.column("immigration_date", person), birth.copy())
+    )
+    leave = exp.func("least", exp.column("death_date", person), exp.column("emigration_date", person))
+    return entry, leave
+
+
+def population_days(
+    first_year: int, last_year: int, groups: list[str], conditions: list[exp.Expression]
+) -> exp.Select:
+    """Resident persons and person-days per year and ``groups`` (columns of ``persons p``), as a
+    cross join of the persons with the calendar years."""
+    entry, leave = resident_interval("p")
+    year = exp.column("year", "y")
+    jan1 = exp.func("make_date", year.copy(), exp.Literal.number(1), exp.Literal.number(1))
+    dec31 = exp.func("make_date", year.copy(), exp.Literal.number(12), exp.Literal.number(31))
+    days = exp.Add(
+        this=exp.Sub(
+            this=exp.func("least", exp.func("coalesce", leave, dec31.copy()), dec31.copy()),
+            expression=exp.func("greatest", entry, jan1),
+        ),
+        expression=exp.Literal.number(1),
+    )
+    years = exp.Table(
+        this=exp.func("range", exp.Literal.number(first_year), exp.Literal.number(last_year + 1)),
+        alias=exp.TableAlias(this=exp.to_identifier("y"), columns=[exp.to_identifier("year")]),
+    )
+    person_columns = [exp.column(g, "p") for g in groups if g != "year"]
+    per_person = (
+        sqlglot.select(year.copy(), *person_columns, exp.alias_(days, "days"))
+        .from_(exp.alias_(exp.to_table("persons"), "p", table=True))
+        .join(years, join_type="cross")
+        .where(exp.and_(exp.true(), *conditions))
+    )
+    return (
+        sqlglot.select(
+            *groups,
+            exp.alias_(exp.Count(this=exp.Star()), "persons"),
+            exp.alias_(exp.Sum(this=exp.column("days")), "person_days"),
+        )
+        .from_(per_person.subquery("t"))
+        .where(exp.GT(this=exp.column("days"), expression=exp.Literal.number(0)))
+        .group_by(*groups)
+    )
 
 
 def parquet_source(data_dir: Path, table_name: str) -> str:
@@ -218,11 +267,50 @@ def build_layout(data_dir: Path, data_version: str) -> Path:
                 ordered = ordered.order_by(*LAYOUT_ORDER[name].split(", "))
                 create = exp.Create(this=exp.to_table(f"layout.{name}"), kind="TABLE", expression=ordered)
                 connection.execute(create.sql("duckdb"))
+            build_population_years(connection)
             connection.execute("DETACH layout")
         finally:
             connection.close()
         partial.rename(target)
     return target
+
+
+def build_population_years(connection: duckdb.DuckDBPyConnection) -> None:
+    """Person-days per year, sex and region for every year with events: the denominators of
+    incidence and prevalence, which would otherwise cross join every person with every year."""
+    first, last = connection.execute(
+        "SELECT year(min(d)), year(max(d)) FROM ("
+        "SELECT min(event_date) d FROM layout.diagnosis_events UNION ALL "
+        "SELECT max(event_date) FROM layout.diagnosis_events UNION ALL "
+        "SELECT min(event_date) FROM layout.prescription_events UNION ALL "
+        "SELECT max(event_date) FROM layout.prescription_events UNION ALL "
+        "SELECT max(death_date) FROM layout.persons UNION ALL "
+        "SELECT max(emigration_date) FROM layout.persons)"
+    ).fetchone()
+    if first is None:
+        first = last = 2000
+    connection.execute("USE layout")
+    population = population_days(int(first), int(last), ["year", "sex", "region"], [])
+    connection.execute(
+        exp.Create(this=exp.to_table("population_years"), kind="TABLE", expression=population).sql("duckdb")
+    )
+    info = sqlglot.select(
+        exp.alias_(exp.Literal.number(int(first)), "first_year"),
+        exp.alias_(exp.Literal.number(int(last)), "last_year"),
+    )
+    connection.execute(
+        exp.Create(this=exp.to_table("layout_info"), kind="TABLE", expression=info).sql("duckdb")
+    )
+    connection.execute("USE memory")
+
+
+def population_years_coverage(connection: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+    """First and last year of the layout's precomputed population, None without a layout."""
+    try:
+        row = connection.execute("SELECT first_year, last_year FROM layout_info").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return (int(row[0]), int(row[1])) if row else None
 
 
 def layout_connection(data_dir: Path, data_version: str) -> duckdb.DuckDBPyConnection:

@@ -203,3 +203,13 @@ def test_incidence_and_prevalence_with_person_time(tmp_path):
     assert table.cell(2017, "incident", None).count == 0
     assert math.isclose(table.cell(2017, "incident", "female").measures["person_years_at_risk"], 181 / 365.25)
     assert table.ordered_dimension == "year"
+
+
+def test_layout_precomputes_the_population_denominators(tmp_path):
+    from queries.engine import DuckDBEngine
+
+    engine = DuckDBEngine(write_registers(tmp_path, INCIDENCE_REGISTERS))
+    try:
+        assert engine._population_years_coverage() == (2010, 2017)
+    finally:
+        engine.close()
