@@ -1,6 +1,8 @@
 """Billing tests run against real SQLite and real PostgreSQL.
 
-``billing_engine`` is parametrised over both databases. PostgreSQL is used when
+``billing_engine`` is parametrised over both databases, SQLite in two configurations: pysqlite's
+defaults (rollback journal, deferred transactions: billing's own locking is what keeps numbers
+gapless) and the service's (WAL, every transaction ``BEGIN IMMEDIATE``). PostgreSQL is used when
 ``STATSERVICE_TEST_POSTGRES_URL`` is set; each test gets its own schema there (dropped afterwards) so
 billing tests never meet the service's tables in the shared test database. Without the URL the
 PostgreSQL parameters are skipped, unless ``STATSERVICE_REQUIRE_POSTGRES=1`` (CI), where they fail.
@@ -21,7 +23,8 @@ from billing.models import Base
 
 POSTGRES_URL = os.environ.get("STATSERVICE_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("STATSERVICE_REQUIRE_POSTGRES") == "1"
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+BACKENDS = ["sqlite", "sqlite-wal", pytest.param("postgresql", marks=pytest.mark.postgres)]
+POOL_SIZE = 10  # enough for the concurrency tests' threads to hold connections at once
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
@@ -30,8 +33,27 @@ def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
 
 def sqlite_engine(path: Path) -> Engine:
     # timeout: concurrent writers wait for SQLite's single write lock instead of failing at once
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 60})
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 60}, pool_size=POOL_SIZE)
     event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+def sqlite_wal_immediate_engine(path: Path) -> Engine:
+    """SQLite configured like the service's engine: WAL, busy timeout, BEGIN IMMEDIATE."""
+    engine = create_engine(
+        f"sqlite:///{path}", connect_args={"timeout": 60, "check_same_thread": False}, pool_size=POOL_SIZE
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+        for pragma in ("journal_mode=WAL", "busy_timeout=60000", "foreign_keys=ON"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 
@@ -58,7 +80,7 @@ class PostgresSchema:
         return make_url(self.url).update_query_dict({"options": f"-csearch_path={self.name}"})
 
     def engine(self) -> Engine:
-        return create_engine(self.engine_url(), pool_size=8, max_overflow=8)
+        return create_engine(self.engine_url(), pool_size=POOL_SIZE, max_overflow=4)
 
     def drop(self) -> None:
         with self._admin.begin() as connection:
@@ -69,8 +91,9 @@ class PostgresSchema:
 @pytest.fixture(params=BACKENDS)
 def empty_engine(request, tmp_path) -> Iterator[Engine]:
     """An engine on an empty database of each kind (no billing tables yet)."""
-    if request.param == "sqlite":
-        engine = sqlite_engine(tmp_path / "billing.sqlite3")
+    if request.param.startswith("sqlite"):
+        make = sqlite_engine if request.param == "sqlite" else sqlite_wal_immediate_engine
+        engine = make(tmp_path / "billing.sqlite3")
         yield engine
         engine.dispose()
         return

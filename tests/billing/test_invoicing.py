@@ -23,6 +23,7 @@ from billing.invoicing import (
 from billing.ledger import record_invoice_line
 from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceNumberSequence
 from billing.money import vat_on
+from tests.billing.concurrency import warm_pool
 
 MARCH = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 APRIL_1 = date(2026, 4, 1)
@@ -190,13 +191,13 @@ def test_gapless_numbers_and_no_double_billing_under_concurrent_invoicing(billin
             for organisation in organisations:
                 add_line(session, organisation, "10.00", when=datetime(2026, month, 5, tzinfo=UTC))
         session.commit()
+    warm_pool(billing_sessions.kw["bind"], len(plan))
     barrier = threading.Barrier(len(plan))
     errors: list[BaseException] = []
 
     def invoice(month: int, commit: bool) -> None:
         try:
             with billing_sessions() as session:
-                session.execute(select(1))  # connect before the barrier, so the threads really overlap
                 barrier.wait()
                 issue_monthly_invoices(session, 2026, month, issue_date=date(2026, 4, 1))
                 session.commit() if commit else session.rollback()
@@ -239,12 +240,12 @@ def test_concurrent_credit_notes_are_numbered_gaplessly_and_never_over_credit(bi
         (invoice,) = issue_monthly_invoices(session, 2026, 3, issue_date=APRIL_1)
         session.commit()
         invoice_id = invoice.id
+    warm_pool(billing_sessions.kw["bind"], 6)
     barrier = threading.Barrier(6)
     outcomes: list[str] = []
 
     def credit() -> None:
         with billing_sessions() as session:
-            session.execute(select(1))
             barrier.wait()
             try:
                 issue_credit_note(session, invoice_id, "partial", net_amount=Decimal("30.00"))

@@ -41,6 +41,7 @@ from billing.orders import (
     start_order,
 )
 from billing.pricing import PricedShape, PriceList
+from tests.billing.concurrency import warm_pool
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 SHAPE = PricedShape("incidence_prevalence", registers=3, cells=300, differential_privacy=False)
@@ -254,12 +255,12 @@ def test_concurrent_invoicing_of_one_order_makes_one_invoice(billing_sessions):
         deliver_order(session, order.id, "staff:bo")
         session.commit()
         order_id = order.id
+    warm_pool(billing_sessions.kw["bind"], 4)
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
     def invoice() -> None:
         with billing_sessions() as session:
-            session.execute(select(1))
             barrier.wait()
             try:
                 invoice_order(session, order_id, "staff:bo")

@@ -20,6 +20,7 @@ from billing.ledger import InvoiceLinePublic, charge_release, record_invoice_lin
 from billing.models import InvoiceLine, IssuedQuote
 from billing.pricing import PricedShape, PriceList
 from billing.quotes import IssuedQuotePublic, get_quote, issue_quote, list_quotes
+from tests.billing.concurrency import warm_pool
 
 SHAPE = PricedShape("cohort_count", registers=2, cells=40, differential_privacy=True)
 ISSUED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -158,12 +159,12 @@ def test_two_concurrent_runs_with_one_quote_charge_once(billing_sessions):
     with billing_sessions() as session:
         quote_id = issue_quote(session, "org-a", SHAPE, "private_company", None, now=ISSUED).id
         session.commit()
+    warm_pool(billing_sessions.kw["bind"], 2)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def run(release_id: str) -> None:
         with billing_sessions() as session:
-            session.execute(select(1))  # connect before the barrier, so the runs really overlap
             barrier.wait()
             try:
                 record_invoice_line(session, "org-a", release_id, "x", None, quote_id, now=ISSUED)
