@@ -73,7 +73,7 @@ class Service:
                 from queries.engine import DuckDBEngine
 
                 if not self.settings.data_dir.is_dir():
-                    raise ServiceUnavailable(f"no register extract at {self.settings.data_dir}")
+                    raise ServiceUnavailable("no register extract is loaded; try again later")
                 self._engine = DuckDBEngine(self.settings.data_dir)
             return self._engine
 
@@ -103,6 +103,36 @@ class Service:
         from billing.pricing import PriceList
 
         return PriceList.load()
+
+    @cached_property
+    def _code_lists(self) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
+        lists: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
+        source: Any = None
+        try:
+            source = getattr(self.catalog, "code_lists", None)
+        except (ImportError, FileNotFoundError, OSError, ValueError):
+            source = None
+        if not source:
+            # The code lists the generator samples from and the catalog publishes (package data).
+            from synthetic_registers import codes
+
+            source = {"icd10": codes.icd10_list(), "atc": codes.atc_list()}
+        if isinstance(source, dict):
+            items = list(source.items())
+        else:
+            items = [(getattr(c, "name", None), c) for c in source]
+        for name, code_list in items:
+            entries = getattr(code_list, "codes", code_list)
+            values = entries.values() if isinstance(entries, dict) else entries
+            pairs = sorted((str(getattr(v, "code", v)), str(getattr(v, "name", ""))) for v in values)
+            system = getattr(code_list, "system", None)
+            key = str(name or system or "codes").lower().replace(" ", "_").replace("-", "")
+            lists[key] = (getattr(code_list, "description", None) or system, pairs)
+        return lists
+
+    def code_lists(self) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
+        """Code list name -> (description, [(code, name)]); codes and names only, never counts."""
+        return self._code_lists
 
     def noise_secret_for(self, data_version: str) -> bytes:
         """A per-data-version secret derived from the master noise secret (never logged)."""

@@ -26,15 +26,17 @@ RFC 9457 `application/problem+json` document.
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     settings = settings or get_settings()
+    owns_service = service is None
     service = service or Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from statservice.pipeline import mark_interrupted_runs
 
-        mark_interrupted_runs(service)
+        mark_interrupted_runs(app.state.service)
         yield
-        service.close()
+        if owns_service:  # a service passed in belongs to the caller (tests, embedding)
+            service.close()
 
     app = FastAPI(
         title="statservice",

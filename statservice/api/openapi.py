@@ -32,7 +32,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
-    400: "Bad request",
+    400: "Malformed request (e.g. a body that cannot be parsed)",
     401: "Missing, invalid or revoked API key",
     403: "The key's role may not do this",
     404: "No such resource (or not visible to this organisation)",
@@ -46,7 +46,7 @@ DESCRIPTIONS = {
     503: "Temporarily unavailable (e.g. no register extract loaded)",
 }
 
-COMMON = (401, 403, 404, 405, 413, 422, 429, 500)
+COMMON = (400, 401, 403, 404, 405, 413, 422, 429, 500)
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 import typer
 
-from statservice.cli import audit, invoices, keys, run, serve
+from statservice.cli import audit, generate, invoices, keys, run, serve
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
@@ -10,6 +10,7 @@ app = typer.Typer(
 
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
+app.command("generate")(generate.generate)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(invoices.app, name="invoices")

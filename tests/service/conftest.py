@@ -184,10 +184,20 @@ def api(database_url: str, tmp_path: Path):
     api.client.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="session")
+def service_registers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared small synthetic registers; a tiny extract of our own where that fixture is missing."""
+    try:
+        return Path(request.getfixturevalue("small_registers"))
+    except pytest.FixtureLookupError:
+        from tests.service.registers import write_tiny_registers
+
+        return write_tiny_registers(tmp_path_factory.mktemp("tiny-registers"))
+
+
 @pytest.fixture
-def data_api(database_url: str, tmp_path: Path, request: pytest.FixtureRequest):
-    """The app over the small synthetic registers (real DuckDB engine, real disclosure, real billing)."""
-    registers = request.getfixturevalue("small_registers")
-    api = build_api(make_settings(database_url, Path(registers)))
+def data_api(database_url: str, service_registers: Path):
+    """The app over synthetic registers (real DuckDB engine, real disclosure, real billing)."""
+    api = build_api(make_settings(database_url, service_registers))
     yield api
     api.client.__exit__(None, None, None)

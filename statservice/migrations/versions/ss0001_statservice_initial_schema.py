@@ -2,7 +2,7 @@
 
 Revision ID: ss0001
 Revises:
-Create Date (generated): 2026-11-25 08:38:20.164483
+Create Date (generated): 2026-11-25 08:52:47.732434
 """
 
 import sqlalchemy as sa

@@ -1,0 +1,78 @@
+"""Shared helpers for the release tests: queries, and counting what a release leaves in the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from billing.models import InvoiceLine
+from statservice import audit
+from statservice.db.models import (
+    AuditRecord,
+    NoiseDraw,
+    PrivacyLedgerRow,
+    PrivacySpend,
+    QueryRun,
+    ReleasedFingerprint,
+    ReleasedPersonSet,
+    ReleasedTable,
+    ReleaseRecord,
+)
+
+COHORT = {
+    "title": "Incident type 2 diabetes by sex",
+    "index": {
+        "concept": {"type": "diagnosis", "codes": ["DE11"]},
+        "period": {"start": "2015-01-01", "end": "2018-12-31"},
+    },
+    "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]},
+}
+
+
+def cohort(**changes) -> dict:
+    query = {**COHORT, **changes}
+    return query
+
+
+def with_noise(query: dict) -> dict:
+    return {**query, "disclosure": {"noise": "gaussian"}}
+
+
+def counts(service) -> dict[str, int]:
+    models = {
+        "releases": ReleaseRecord,
+        "invoice_lines": InvoiceLine,
+        "person_sets": ReleasedPersonSet,
+        "spends": PrivacySpend,
+        "noise": NoiseDraw,
+        "released_tables": ReleasedTable,
+        "fingerprints": ReleasedFingerprint,
+        "release_audits": AuditRecord,
+    }
+    out = {}
+    with service.db.session() as session:
+        for name, model in models.items():
+            query = select(func.count()).select_from(model)
+            if model is AuditRecord:
+                query = query.where(AuditRecord.action == "release")
+            out[name] = session.execute(query).scalar_one()
+        out["rho"] = sum(session.execute(select(PrivacyLedgerRow.rho_spent)).scalars())
+    return out
+
+
+def assert_consistent(service) -> None:
+    """Every release has its audit record and invoice line; nothing is charged without a release;
+    the audit chain verifies."""
+    with service.db.session() as session:
+        releases = session.execute(select(ReleaseRecord)).scalars().all()
+        lines = session.execute(select(InvoiceLine).where(InvoiceLine.kind == "release")).scalars().all()
+        audits = session.execute(select(AuditRecord).where(AuditRecord.action == "release")).scalars().all()
+        release_ids = {r.id for r in releases}
+        assert {line.release_id for line in lines} == release_ids
+        assert {r.audit_sequence for r in releases} == {a.sequence for a in audits}
+        spends = session.execute(select(PrivacySpend.release_id)).scalars().all()
+        assert set(spends) <= release_ids
+        for run in session.execute(select(QueryRun)).scalars():
+            assert (run.status == "released") == (run.release_id is not None)
+            if run.release_id:
+                assert run.release_id in release_ids
+        assert audit.verify(session).ok
