@@ -20,6 +20,7 @@ nothing is spliced into SQL text.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -334,6 +335,7 @@ class LeafGroup:
 class Leaves:
     """The windowed event leaves found so far, grouped by relation."""
 
+    source: str = "base"  # "base" (eligible persons, for criteria) or "cohort" (for result items)
     groups: dict[str, LeafGroup] = field(default_factory=dict)
     registers: set[str] = field(default_factory=set)
 
@@ -343,7 +345,8 @@ class Leaves:
         relation = concept_relation(concept)
         group = self.groups.get(relation)
         if group is None:
-            group = self.groups[relation] = LeafGroup(relation, f"leaves_{len(self.groups)}")
+            alias = f"{self.source}_leaves_{len(self.groups)}"
+            group = self.groups[relation] = LeafGroup(relation, alias)
         row_condition = concept_row_condition(concept, "e")
         name = f"hit_{len(group.aggregates)}"
         group.row_conditions.append(row_condition)
@@ -351,7 +354,7 @@ class Leaves:
         return col(name, group.alias)
 
     def ctes(self) -> list[tuple[str, exp.Select]]:
-        return [(group.alias, leaf_group(group)) for group in self.groups.values()]
+        return [(group.alias, leaf_group(group, self.source)) for group in self.groups.values()]
 
     def join_onto(self, select: exp.Select) -> exp.Select:
         """Left-join every group onto a select from the base (persons without events get NULLs)."""
@@ -365,16 +368,17 @@ class Leaves:
         return select
 
 
-def leaf_group(group: LeafGroup) -> exp.Select:
+def leaf_group(group: LeafGroup, source: str) -> exp.Select:
+    rows = exp.paren(exp.or_(*group.row_conditions))
     return (
         sqlglot.select(col("pnr", B), *group.aggregates)
-        .from_(exp.alias_(exp.to_table("base"), B, table=True), copy=False)
+        .from_(exp.alias_(exp.to_table(source), B, table=True), copy=False)
         .join(
             exp.alias_(exp.to_table(group.relation), "e", table=True),
             on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)),
             copy=False,
         )
-        .where(exp.and_(col("eligible", B), exp.paren(exp.or_(*group.row_conditions))), copy=False)
+        .where(exp.and_(col("eligible", B), rows) if source == "base" else rows, copy=False)
         .group_by(col("pnr", B), copy=False)
     )
 
@@ -512,9 +516,13 @@ class CompiledQuery:
     columns: tuple[str, ...]  # after pnr
     step_names: tuple[str, ...] = ()
 
-    def sql(self) -> str:
-        # copy=False: the statement is built once and never reused, and copying it dominates
+    @functools.cached_property
+    def sql_text(self) -> str:
+        # copy=False: generating from a copy costs more than the compilation itself
         return self.statement.sql("duckdb", copy=False)
+
+    def sql(self) -> str:
+        return self.sql_text
 
 
 def criterion_label(criterion: m.Model, position: int) -> str:
@@ -528,10 +536,18 @@ def criterion_label(criterion: m.Model, position: int) -> str:
     return f"criterion {position + 1} ({criterion.type})"
 
 
-def with_base(query: m.Query, select: exp.Select, leaves: Leaves, needs: Needs) -> exp.Select:
-    """Join the leaf groups onto the final select, and attach the index, attribute, base and leaf
-    CTEs to it."""
-    select = leaves.join_onto(select)
+def with_base(
+    query: m.Query,
+    select: exp.Select,
+    leaves: Leaves,
+    needs: Needs,
+    cohort: exp.Select | None = None,
+    items: Leaves | None = None,
+) -> exp.Select:
+    """Join the leaf groups onto the final select, and attach the CTEs it reads: index events,
+    attributes, base, criterion leaves and, when result items are counted over the cohort, the
+    cohort and the item leaves (so items are evaluated for cohort members only)."""
+    select = leaves.join_onto(select) if items is None else items.join_onto(select)
     select = select.with_("index_events", as_=index_events(query.index), materialized=True, copy=False)
     if needs.education:
         select = select.with_("education_at_index", as_=education_at_index(), copy=False)
@@ -540,7 +556,21 @@ def with_base(query: m.Query, select: exp.Select, leaves: Leaves, needs: Needs) 
     select = select.with_("base", as_=population_base(query, needs), materialized=True, copy=False)
     for name, leaf in leaves.ctes():
         select = select.with_(name, as_=leaf, copy=False)
+    if cohort is not None and items is not None:
+        select = select.with_("cohort", as_=cohort, materialized=True, copy=False)
+        for name, leaf in items.ctes():
+            select = select.with_(name, as_=leaf, copy=False)
     return select
+
+
+def cohort_members(query: m.Query, leaves: Leaves) -> exp.Select:
+    """``SELECT b.*`` of the base rows in the cohort (eligible and meeting every criterion)."""
+    select = (
+        sqlglot.select(exp.Column(this=exp.Star(), table=exp.to_identifier(B)))
+        .from_(exp.alias_(exp.to_table("base"), B, table=True), copy=False)
+        .where(cohort_condition(query, leaves), copy=False)
+    )
+    return leaves.join_onto(select)
 
 
 def base_registers(query: m.Query, needs: Needs) -> set[str]:
@@ -595,19 +625,19 @@ def compile_flags(query: m.Query, flags: list[tuple[m.Model, m.Window | None, in
     """Cohort members with one boolean per (concept, window, min_count): characteristics, biobank."""
     needs = needs_of(query)
     leaves = Leaves()
-    condition = cohort_condition(query, leaves)
+    cohort = cohort_members(query, leaves)
+    items = Leaves(source="cohort")
     expressions = [
-        exp.alias_(exp.func("coalesce", concept_condition(c, w, n, leaves), exp.false()), f"flag_{k}")
+        exp.alias_(exp.func("coalesce", concept_condition(c, w, n, items), exp.false()), f"flag_{k}")
         for k, (c, w, n) in enumerate(flags)
     ]
-    select = (
-        sqlglot.select(col("pnr", B), *expressions)
-        .from_(exp.alias_(exp.to_table("base"), B, table=True))
-        .where(condition)
+    select = sqlglot.select(col("pnr", B), *expressions).from_(
+        exp.alias_(exp.to_table("cohort"), B, table=True), copy=False
     )
-    select = with_base(query, select, leaves, needs)
+    select = with_base(query, select, leaves, needs, cohort, items)
     names = tuple(f"flag_{k}" for k in range(len(flags)))
-    return CompiledQuery(select, frozenset(base_registers(query, needs) | leaves.registers), names)
+    registers = base_registers(query, needs) | leaves.registers | items.registers
+    return CompiledQuery(select, frozenset(registers), names)
 
 
 def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) -> CompiledQuery:
@@ -615,14 +645,15 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
     0..max(days), NULL for none or for prevalent users (a dispensing in the washout before index)."""
     needs = needs_of(query)
     leaves = Leaves()
-    condition = cohort_condition(query, leaves)
+    cohort = cohort_members(query, leaves)
+    items = Leaves(source="cohort")
     event_date = col("event_date", "e")
     offset = exp.Sub(this=event_date.copy(), expression=col("index_date", B))
     follow_up = m.Window(start=0, end=max(result.days))
     columns = []
     for k, drug in enumerate(result.drugs):
         concept = m.PrescriptionConcept(atc=drug.atc)
-        first_day: exp.Expression = leaves.add(
+        first_day: exp.Expression = items.add(
             concept,
             lambda row, offset=offset, follow_up=follow_up: exp.Filter(
                 this=exp.Min(this=offset.copy()),
@@ -631,17 +662,16 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
         )
         if result.washout_days is not None:
             washout = m.Window(start=-result.washout_days, end=-1)
-            prevalent_user = event_leaf(concept, washout, 1, leaves)
+            prevalent_user = event_leaf(concept, washout, 1, items)
             first_day = exp.Case().when(prevalent_user, exp.null()).else_(first_day)
         columns.append(exp.alias_(first_day, f"first_day_{k}"))
-    select = (
-        sqlglot.select(col("pnr", B), *columns)
-        .from_(exp.alias_(exp.to_table("base"), B, table=True), copy=False)
-        .where(condition, copy=False)
+    select = sqlglot.select(col("pnr", B), *columns).from_(
+        exp.alias_(exp.to_table("cohort"), B, table=True), copy=False
     )
-    select = with_base(query, select, leaves, needs)
+    select = with_base(query, select, leaves, needs, cohort, items)
     names = tuple(f"first_day_{k}" for k in range(len(result.drugs)))
-    registers = base_registers(query, needs) | leaves.registers | RELATION_REGISTERS["prescription_events"]
+    registers = base_registers(query, needs) | leaves.registers | items.registers
+    registers |= RELATION_REGISTERS["prescription_events"]
     return CompiledQuery(select, frozenset(registers), names)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from queries.storage import (
 from queries.validation import check_structure
 
 COHORT_TITLE = "Cohort"
+COMPILED_CACHE_SIZE = 256
 DAYS_PER_YEAR = 365.25
 
 
@@ -51,6 +54,7 @@ class DuckDBEngine:
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._catalog: Any = None
         self._lock = threading.Lock()
+        self._compiled: OrderedDict[tuple[Any, ...], c.CompiledQuery] = OrderedDict()
 
     @property
     def catalog(self) -> Any:
@@ -88,6 +92,22 @@ class DuckDBEngine:
                 self._connection.close()
                 self._connection = None
 
+    def compiled(self, key: tuple[Any, ...], build: Callable[[], c.CompiledQuery]) -> c.CompiledQuery:
+        """Compile once per distinct query (queries are immutable and hashable): a repeated or
+        refreshed question skips compilation and SQL generation."""
+        with self._lock:
+            found = self._compiled.get(key)
+            if found is not None:
+                self._compiled.move_to_end(key)
+                return found
+        compiled = build()
+        compiled.sql()  # generate the text outside the lock, once
+        with self._lock:
+            self._compiled[key] = compiled
+            while len(self._compiled) > COMPILED_CACHE_SIZE:
+                self._compiled.popitem(last=False)
+        return compiled
+
     def execute(self, compiled: c.CompiledQuery | Any) -> pa.Table:
         sql = compiled.sql() if isinstance(compiled, c.CompiledQuery) else compiled.sql("duckdb")
         cursor = self._cursor()
@@ -117,7 +137,8 @@ class DuckDBEngine:
 
     def _cohort_count(self, query: m.Query, breakdowns: tuple[m.Model, ...]) -> AggregateTable:
         dimensions = [breakdown_dimension(b, query) for b in breakdowns]
-        compiled = c.compile_cohort_rows(query, tuple(d.source_column for d in dimensions))
+        columns = tuple(d.source_column for d in dimensions)
+        compiled = self.compiled(("cohort", query), lambda: c.compile_cohort_rows(query, columns))
         rows = self.execute(compiled)
         persons = _keys(rows)
         indices = [_category_indices(rows.column(d.source_column), d) for d in dimensions]
@@ -133,7 +154,7 @@ class DuckDBEngine:
         )
 
     def _attrition(self, query: m.Query) -> AggregateTable:
-        compiled = c.compile_attrition(query)
+        compiled = self.compiled(("attrition", query), lambda: c.compile_attrition(query))
         rows = self.execute(compiled)
         persons = _keys(rows)
         remaining = np.ones(len(persons), dtype=bool)
@@ -166,7 +187,7 @@ class DuckDBEngine:
         labels: list[str],
         flags: list[tuple[m.Model, m.Window | None, int]],
     ) -> list[AggregateTable]:
-        compiled = c.compile_flags(query, flags)
+        compiled = self.compiled(("flags", query), lambda: c.compile_flags(query, flags))
         rows = self.execute(compiled)
         persons = _keys(rows)
         categories = _unique_labels(labels)
@@ -220,7 +241,7 @@ class DuckDBEngine:
         )
 
     def _treatment_uptake(self, query: m.Query, result: m.TreatmentUptakeResult) -> list[AggregateTable]:
-        compiled = c.compile_treatment_uptake(query, result)
+        compiled = self.compiled(("uptake", query), lambda: c.compile_treatment_uptake(query, result))
         rows = self.execute(compiled)
         persons = _keys(rows)
         drugs = _unique_labels([drug.name for drug in result.drugs])
@@ -249,7 +270,7 @@ class DuckDBEngine:
         first_year, last_year = query.index.period.start.year, query.index.period.end.year
         breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
         by = breakdown.source_column if breakdown else None
-        compiled = c.compile_incidence_cases(query)
+        compiled = self.compiled(("cases", query), lambda: c.compile_incidence_cases(query))
         cases = self.execute(compiled)
         population = self.execute(
             c.compile_population_years(query, first_year, last_year, by, self._population_years_coverage())
