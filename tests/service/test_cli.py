@@ -1,0 +1,71 @@
+"""The command line: keys create/list/revoke, and `run` (what `make run` calls) without serving."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from statservice.cli import app as cli
+from statservice.core.config import get_settings
+from statservice.core.security import ROLES, hash_api_key
+from statservice.db.models import ApiKey
+from statservice.db.session import Database
+
+
+@pytest.fixture
+def env(monkeypatch, database_url, tmp_path, service_registers):
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables in full width
+    monkeypatch.setenv("STATSERVICE_DATABASE_URL", database_url)
+    monkeypatch.setenv("STATSERVICE_DATA_DIR", str(service_registers))
+    monkeypatch.setenv("STATSERVICE_DEMO_KEYS_FILE", str(tmp_path / "var" / "demo-keys.json"))
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(cli, list(args))
+    return result
+
+
+def test_keys_create_list_revoke(env):
+    created = invoke(
+        "keys", "create", "--organisation", "Cli Org", "--role", "auditor", "--segment", "student"
+    )
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    assert secret.startswith("ss_")
+    db = Database(env)
+    with db.session() as session:
+        row = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret))).scalar_one()
+    listed = invoke("keys", "list")
+    assert listed.exit_code == 0 and row.id in listed.output and secret not in listed.output
+    revoked = invoke("keys", "revoke", row.id)
+    assert revoked.exit_code == 0
+    with db.session() as session:
+        assert session.get(ApiKey, row.id).revoked_at is not None
+    assert invoke("keys", "revoke", "key_nope").exit_code == 1
+    db.dispose()
+
+
+def test_run_sets_up_demo_keys_once_and_reprints_them(env, tmp_path):
+    first = invoke("run", "--no-serve")
+    assert first.exit_code == 0, first.output
+    path = tmp_path / "var" / "demo-keys.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    keys = json.loads(path.read_text())["keys"]
+    assert set(keys) == set(ROLES)
+    for entry in keys.values():
+        assert entry["key"] in first.output.replace("\n", "")
+    assert "curl" in first.output and "/v1/queries/quote" in first.output
+    second = invoke("run", "--no-serve")
+    assert second.exit_code == 0
+    assert json.loads(path.read_text())["keys"] == keys
+    db = Database(env)
+    with db.session() as session:
+        assert session.execute(select(ApiKey)).scalars().all().__len__() == len(ROLES)
+    db.dispose()
