@@ -31,9 +31,12 @@ def generate(
 
     started = time.perf_counter()
     with Progress(
-        TextColumn("[bold]generating[/bold] chunks of persons"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    ) as bar:  # fmt: skip
+        TextColumn("[bold]generating[/bold] chunks of persons"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("chunks", total=None)
 
         def advance(done: int, total: int) -> None:

@@ -1,0 +1,181 @@
+"""Code lists shipped as package data: ICD-10 categories, ATC substances, municipalities.
+
+The generator samples from these lists and the catalog publishes them, so a code a query may
+use is exactly a code the data can contain. ICD-10 codes are held in the LPR form with the
+leading ``D`` (``DE119``); lookups accept either form.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+_SUBCODE_NAMES = {"8": "other specified", "9": "unspecified"}
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    text = resources.files("synthetic_registers.data").joinpath(name).read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    system: str
+
+
+class CodeList:
+    """A searchable list of codes of one code system."""
+
+    def __init__(self, system: str, codes: list[Code]) -> None:
+        self.system = system
+        self.codes = sorted(codes, key=lambda c: c.code)
+        self._by_code = {c.code: c for c in self.codes}
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and self.normalise(code) in self._by_code
+
+    def normalise(self, code: str) -> str:
+        return code.strip().upper().replace(".", "")
+
+    def get(self, code: str) -> Code | None:
+        return self._by_code.get(self.normalise(code))
+
+    def search(self, text: str, limit: int = 25) -> list[Code]:
+        """Codes starting with ``text`` (as a code prefix), else codes whose name contains it."""
+        prefix = self.normalise(text)
+        by_prefix = [c for c in self.codes if c.code.startswith(prefix)] if prefix else []
+        if by_prefix:
+            return by_prefix[:limit]
+        words = text.strip().lower()
+        return [c for c in self.codes if words in c.name.lower()][:limit]
+
+    def nearest(self, code: str, n: int = 5) -> list[Code]:
+        """Known codes most similar to an unknown one, for 'did you mean' suggestions."""
+        wanted = self.normalise(code)
+        candidates = [c.code for c in self.codes]
+        close = difflib.get_close_matches(wanted, candidates, n=n, cutoff=0.5)
+        if len(close) < n:
+            shared = [c for c in candidates if c[: max(len(wanted) - 1, 1)] == wanted[:-1] and c not in close]
+            close += shared[: n - len(close)]
+        return [self._by_code[c] for c in close]
+
+
+class Icd10List(CodeList):
+    """ICD-10 in LPR form; accepts ``E11.9``, ``E119`` or ``DE119``."""
+
+    def normalise(self, code: str) -> str:
+        plain = super().normalise(code)
+        if len(plain) >= 2 and plain[0] == "D" and plain[1].isalpha():
+            return plain
+        return "D" + plain
+
+
+@dataclass(frozen=True)
+class IcdCategory:
+    code: str  # three characters without the D prefix, e.g. "E11"
+    name: str
+    weight: float  # relative frequency as a background (not condition-driven) diagnosis
+    sex: int  # 0 both, 1 male only, 2 female only
+    min_age: int
+    max_age: int
+
+
+@dataclass(frozen=True)
+class AtcSubstance:
+    code: str
+    name: str
+    market_from: str  # ISO date of the first Danish dispensing
+    use: str  # "acute", "chronic" (background use) or "" (only dispensed for a modelled condition)
+    weight: float
+    sex: int
+    min_age: int
+    max_age: int
+    ddd_per_pack: float
+
+
+@dataclass(frozen=True)
+class Municipality:
+    kom: int
+    name: str
+    reg: int
+    population_thousands: float
+
+
+def _sex(value: str) -> int:
+    return {"": 0, "M": 1, "F": 2}[value]
+
+
+@functools.cache
+def icd10_categories() -> tuple[IcdCategory, ...]:
+    return tuple(
+        IcdCategory(
+            r["code"], r["name"], float(r["weight"]), _sex(r["sex"]), int(r["min_age"]), int(r["max_age"])
+        )
+        for r in _read_csv("icd10_categories.csv")
+    )
+
+
+@functools.cache
+def atc_substances() -> tuple[AtcSubstance, ...]:
+    return tuple(
+        AtcSubstance(
+            r["code"],
+            r["name"],
+            r["market_from"],
+            r["use"],
+            float(r["weight"]),
+            _sex(r["sex"]),
+            int(r["min_age"]),
+            int(r["max_age"]),
+            float(r["ddd_per_pack"]),
+        )
+        for r in _read_csv("atc.csv")
+    )
+
+
+@functools.cache
+def municipalities() -> tuple[Municipality, ...]:
+    return tuple(
+        Municipality(int(r["kom"]), r["name"], int(r["reg"]), float(r["population_thousands"]))
+        for r in _read_csv("municipalities.csv")
+    )
+
+
+def subcode_name(category_name: str, digit: str) -> str:
+    return f"{category_name}, {_SUBCODE_NAMES.get(digit, f'subdivision .{digit}')}"
+
+
+@functools.cache
+def icd10_list() -> Icd10List:
+    """Every category and its ten one-digit subcodes, in LPR form (DE11, DE110 ... DE119)."""
+    codes: list[Code] = []
+    for category in icd10_categories():
+        codes.append(Code("D" + category.code, category.name, "ICD-10"))
+        codes.extend(
+            Code(f"D{category.code}{d}", subcode_name(category.name, str(d)), "ICD-10") for d in range(10)
+        )
+    return Icd10List("ICD-10", codes)
+
+
+@functools.cache
+def atc_list() -> CodeList:
+    return CodeList("ATC", [Code(s.code, s.name, "ATC") for s in atc_substances()])
+
+
+@functools.cache
+def cancer_icd10_list() -> CodeList:
+    """The Cancer Registry's form of the cancer (C) codes: ICD-10 without the D prefix (C509)."""
+    codes = [
+        Code(c.code[1:], c.name, "ICD-10 without D prefix")
+        for c in icd10_list().codes
+        if c.code.startswith("DC")
+    ]
+    return CodeList("ICD-10 without D prefix", codes)

@@ -1,0 +1,648 @@
+"""Compare a generated extract with the national target figures (data/targets.toml).
+
+Every figure is computed from the Parquet tables with DuckDB, the way an analyst would compute
+it from real registers (diabetes from diagnoses and purchases, users from dispensings, ...), so
+what passes here is what queries will see. Counts are scaled by the sampling fraction
+(persons / national population); shares and rates are compared as they are. A figure that the
+extract cannot support (a year outside the window, a standard population the reference does not
+name) is reported as not computable, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+from rich.table import Table
+
+from synthetic_registers.catalog import CATALOG_FILE
+from synthetic_registers.demography_parameters import NATIONAL_POPULATION
+from synthetic_registers.drug_parameters import PRODUCT_VNR
+from synthetic_registers.schema import TABLES
+
+REFERENCE = "DATE '2024-01-01'"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    section: str
+    key: str
+    target: float
+    synthetic: float | None  # None: not computable
+    tolerance: str
+    ok: bool | None
+    approximate: bool
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.ok is None:
+            return "not computable"
+        return "ok" if self.ok else "DRIFT"
+
+
+def load_targets() -> dict:
+    text = resources.files("synthetic_registers.data").joinpath("targets.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _source(data_dir: Path, table: str) -> str:
+    single = data_dir / f"{table}.parquet"
+    return str(single) if single.exists() else str(data_dir / table / "*.parquet")
+
+
+class _Extract:
+    """DuckDB views over an extract plus derived person-level evidence tables."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        meta = json.loads((data_dir / CATALOG_FILE).read_text(encoding="utf-8"))
+        self.meta = meta
+        self.fraction = meta["persons"] / NATIONAL_POPULATION
+        self.start_year, self.end_year = meta["start_year"], meta["end_year"]
+        self.min_cell_counts = [t["minimum_cell_count"] for t in meta["tables"].values()]
+        self.db = duckdb.connect()
+        for table in TABLES:
+            self.db.execute(
+                f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet('{_source(data_dir, table.name)}')"
+            )
+        self.db.execute(
+            """
+            CREATE TEMP TABLE dx AS
+            SELECT a.pnr, a.d_inddto AS d, g.c_diag AS code FROM lpr_adm a JOIN lpr_diag g USING (recnum)
+            UNION ALL
+            SELECT k.pnr, CAST(k.kont_starttidspunkt AS DATE), g.diag_kode FROM lpr3_kontakter k
+            JOIN lpr3_diagnoser g USING (dw_ek_kontakt) WHERE g.senere_afkraeftet IS DISTINCT FROM 'Ja'
+            """
+        )
+        self.db.execute(
+            """
+            CREATE TEMP TABLE dx_first AS
+            SELECT pnr, CASE
+                WHEN code LIKE 'DE10%' THEN 'dm1'
+                WHEN regexp_matches(code, '^DE1[1-4]') THEN 'dm'
+                WHEN code LIKE 'DI48%' THEN 'af'
+                WHEN regexp_matches(code, '^DI2[0-5]') THEN 'ihd'
+                WHEN code LIKE 'DI50%' OR code LIKE 'DI110%' OR code LIKE 'DI42%' THEN 'hf'
+                WHEN regexp_matches(code, '^DI6[134]') THEN 'stroke'
+                WHEN code LIKE 'DJ44%' THEN 'copd'
+                WHEN code LIKE 'DJ45%' OR code LIKE 'DJ46%' THEN 'asthma'
+                WHEN regexp_matches(code, '^D(F0[0-3]|G30|G31)') THEN 'dementia'
+                WHEN code LIKE 'DM05%' OR code LIKE 'DM06%' THEN 'ra'
+                WHEN code LIKE 'DM80%' OR code LIKE 'DM81%' THEN 'osteoporosis'
+                WHEN code LIKE 'DN18%' THEN 'ckd'
+                END AS what, min(d) AS first
+            FROM dx GROUP BY ALL HAVING what IS NOT NULL
+            """
+        )
+        self.db.execute(
+            """
+            CREATE TEMP TABLE rx AS
+            SELECT l.pnr, l.eksd AS d, l.atc, l.vnr, b.koen,
+                   date_part('year', age(l.eksd, b.foed_dag)) AS age
+            FROM lmdb l JOIN bef b USING (pnr)
+            """
+        )
+        self.db.execute(
+            """
+            CREATE TEMP TABLE rx_first AS
+            SELECT pnr, CASE
+                WHEN atc LIKE 'A10A%' THEN 'insulin'
+                WHEN atc LIKE 'A10B%' AND atc NOT LIKE 'A10BJ%' AND atc NOT IN ('A10BK01', 'A10BK03')
+                     AND NOT (atc = 'A10BA02' AND koen = 2 AND age < 40) THEN 'oral_dm'
+                WHEN atc LIKE 'R03BB%' OR atc LIKE 'R03AL%' THEN 'copd_rx'
+                WHEN atc LIKE 'N06D%' THEN 'dementia_rx'
+                WHEN atc LIKE 'M05BA%' OR atc = 'M05BX04' THEN 'osteoporosis_rx'
+                END AS what, min(d) AS first
+            FROM rx GROUP BY ALL HAVING what IS NOT NULL
+            """
+        )
+
+    def value(self, sql: str) -> float:
+        row = self.db.execute(sql).fetchone()
+        return float(row[0]) if row and row[0] is not None else float("nan")
+
+    def covers(self, *years: int) -> bool:
+        return all(self.start_year <= y <= self.end_year for y in years)
+
+    @staticmethod
+    def resident(at: str, alias: str = "b") -> str:
+        return (
+            f"{alias}.foed_dag <= {at} AND ({alias}.doed_dato IS NULL OR {alias}.doed_dato > {at}) "
+            f"AND ({alias}.udvandret_dato IS NULL OR {alias}.udvandret_dato > {at}) "
+            f"AND ({alias}.indvandret_dato IS NULL OR {alias}.indvandret_dato <= {at})"
+        )
+
+    def population(self, at: str, where: str = "TRUE") -> float:
+        return self.value(f"SELECT count(*) FROM bef b WHERE {self.resident(at)} AND {where}")
+
+    def share(self, at: str, has: str, where: str = "TRUE") -> float:
+        """Share of residents at a date (optionally a subgroup) with a property."""
+        return self.value(
+            f"SELECT avg(CASE WHEN {has} THEN 1.0 ELSE 0.0 END) FROM bef b "
+            f"WHERE {self.resident(at)} AND {where}"
+        )
+
+    @staticmethod
+    def age(at: str) -> str:
+        return f"date_part('year', age({at}, b.foed_dag))"
+
+    def evidence(self, kinds: tuple[str, ...], before: str) -> str:
+        """SQL condition: person b has diagnosis or purchase evidence of any kind before a date."""
+        names = ", ".join(f"'{k}'" for k in kinds)
+        return (
+            f"(b.pnr IN (SELECT pnr FROM dx_first WHERE what IN ({names}) AND first < {before}) "
+            f"OR b.pnr IN (SELECT pnr FROM rx_first WHERE what IN ({names}) AND first < {before}))"
+        )
+
+    def diabetes(self, kind: str, before: str) -> str:
+        """osdc-like classification: T1D = DE10 code and only insulin; other diabetics are T2D."""
+        diabetic = self.evidence(("dm1", "dm", "insulin", "oral_dm"), before)
+        type1 = (
+            f"(b.pnr IN (SELECT pnr FROM dx_first WHERE what = 'dm1' AND first < {before}) "
+            f"AND b.pnr NOT IN (SELECT pnr FROM rx_first WHERE what = 'oral_dm' AND first < {before}))"
+        )
+        return f"({diabetic} AND {type1})" if kind == "t1" else f"({diabetic} AND NOT {type1})"
+
+    def users(self, year: int, atc_condition: str, where: str = "TRUE") -> str:
+        return f"b.pnr IN (SELECT pnr FROM rx WHERE year(d) = {year} AND ({atc_condition}) AND {where})"
+
+
+Figure = Callable[[_Extract], float | tuple[float, str] | None]
+
+
+def _scaled(x: _Extract, count: float) -> float:
+    return count / x.fraction
+
+
+def _mid(year: int) -> str:
+    return f"DATE '{year}-07-01'"
+
+
+def _jan1(year: int) -> str:
+    return f"DATE '{year}-01-01'"
+
+
+def _age_band(x: _Extract, low: int, high: int | None) -> str:
+    age = x.age(REFERENCE)
+    return f"{age} >= {low}" + (f" AND {age} <= {high}" if high is not None else "")
+
+
+def _bands(key: str) -> tuple[int, int | None]:
+    parts = key.removeprefix("age_").split("_")
+    return (80, None) if parts[0] == "80" else (int(parts[0]), int(parts[1]))
+
+
+def _hospital_2022(x: _Extract) -> None:
+    x.db.execute(
+        """
+        CREATE TEMP TABLE IF NOT EXISTS stays_2022 AS
+        SELECT pnr, count(*) AS stays,
+               max(CASE WHEN kont_sluttidspunkt - kont_starttidspunkt >= INTERVAL 12 HOUR
+                   THEN 1 ELSE 0 END) AS admitted
+        FROM lpr3_kontakter
+        WHERE year(kont_starttidspunkt) = 2022 AND kont_type = 'ALCA00' AND kont_ans_hovedspec <> 'psykiatri'
+        GROUP BY pnr
+        """
+    )
+
+
+def _hospital_figure(key: str) -> Figure:
+    def figure(x: _Extract):
+        if not x.covers(2022):
+            return None
+        _hospital_2022(x)
+        if key == "share_population_any_contact":
+            return x.value("SELECT count(*) FROM stays_2022") / x.population(_mid(2022))
+        if key == "mean_stays_per_patient":
+            return x.value("SELECT avg(stays) FROM stays_2022")
+        if key == "share_patients_with_one_stay":
+            return x.value("SELECT avg(CASE WHEN stays = 1 THEN 1.0 ELSE 0 END) FROM stays_2022")
+        if key == "share_patients_with_10plus_stays":
+            return x.value("SELECT avg(CASE WHEN stays >= 10 THEN 1.0 ELSE 0 END) FROM stays_2022")
+        if key == "share_patients_also_admitted":
+            return x.value("SELECT avg(admitted) FROM stays_2022")
+        if key == "share_stays_top10pct_patients":
+            return x.value(
+                "SELECT sum(stays) FILTER (WHERE r <= 0.1) / sum(stays) FROM "
+                "(SELECT stays, percent_rank() OVER (ORDER BY stays DESC) AS r FROM stays_2022)"
+            )
+        raise KeyError(key)
+
+    return figure
+
+
+def _volume_figure(key: str) -> Figure:
+    year = 2022 if key == "somatic_stays_per_year" else 2021
+
+    def figure(x: _Extract):
+        if not x.covers(year):
+            return None
+        long = "kont_sluttidspunkt - kont_starttidspunkt >= INTERVAL 12 HOUR"
+        base = f"FROM lpr3_kontakter k WHERE year(kont_starttidspunkt) = {year} AND kont_type = 'ALCA00'"
+        if key == "somatic_stays_per_year":
+            return _scaled(x, x.value(f"SELECT count(*) {base} AND kont_ans_hovedspec <> 'psykiatri'"))
+        if key == "outpatient_visits_per_year":
+            return _scaled(x, x.value(f"SELECT count(*) {base} AND NOT ({long})"))
+        if key == "admissions_per_year":
+            return _scaled(x, x.value(f"SELECT count(*) {base} AND {long}"))
+        return x.value(
+            "SELECT avg(CASE WHEN b.koen = 2 THEN 1.0 ELSE 0 END) "
+            "FROM lpr3_kontakter k JOIN bef b USING (pnr) "
+            f"WHERE year(kont_starttidspunkt) = {year} AND kont_type = 'ALCA00' AND {long}"
+        )
+
+    return figure
+
+
+def _total_fertility(x: _Extract) -> float:
+    deliveries = x.value(
+        f"""
+        WITH births AS (
+            SELECT DISTINCT k.pnr, CAST(k.kont_starttidspunkt AS DATE) AS d
+            FROM lpr3_kontakter k JOIN lpr3_diagnoser g USING (dw_ek_kontakt)
+            WHERE g.diag_kode LIKE 'DZ37%' AND year(k.kont_starttidspunkt) = 2023),
+        by_age AS (
+            SELECT date_part('year', age(births.d, b.foed_dag)) AS a, count(*) AS n
+            FROM births JOIN bef b USING (pnr) GROUP BY a),
+        women AS (
+            SELECT {x.age(_mid(2023))} AS a, count(*) AS w FROM bef b
+            WHERE b.koen = 2 AND {x.resident(_mid(2023))} GROUP BY a)
+        SELECT sum(n / w) FROM by_age JOIN women USING (a) WHERE a BETWEEN 15 AND 49
+        """
+    )
+    return deliveries
+
+
+def _glp1_users(
+    x: _Extract, year: int, products: tuple[str, ...], adults: bool, where: str = "TRUE"
+) -> float:
+    vnrs = ", ".join(str(PRODUCT_VNR[p][1]) for p in products)
+    age = "AND age >= 18" if adults else ""
+    return x.value(
+        f"SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = {year} AND vnr IN ({vnrs}) {age} AND {where}"
+    )
+
+
+def _cancer_cases(x: _Extract, year: int, where: str = "TRUE") -> float:
+    return x.value(
+        f"SELECT count(*) FROM cancer c JOIN bef b USING (pnr) "
+        f"WHERE year(c.d_diagnosedato) = {year} AND c.c_icd10 NOT LIKE 'C44%' AND {where}"
+    )
+
+
+def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
+    f: dict[tuple[str, str], Figure] = {}
+    ref = REFERENCE
+    f["population", "total"] = lambda x: _scaled(x, x.population(ref))
+    f["population", "men"] = lambda x: _scaled(x, x.population(ref, "b.koen = 1"))
+    f["population", "women"] = lambda x: _scaled(x, x.population(ref, "b.koen = 2"))
+    f["population", "share_men"] = lambda x: x.share(ref, "b.koen = 1")
+    f["population", "total_2025"] = lambda x: (
+        _scaled(x, x.population(_jan1(2025))) if x.covers(2024) else None
+    )
+    for key in targets["population_by_age_10y"]:
+        if key.startswith("age_"):
+            low, high = _bands(key)
+            f["population_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
+                x, x.population(ref, _age_band(x, lo, hi))
+            )
+            f["population_share_by_age_10y", key] = lambda x, lo=low, hi=high: x.share(
+                ref, _age_band(x, lo, hi)
+            )
+            f["population_men_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
+                x, x.population(ref, f"b.koen = 1 AND {_age_band(x, lo, hi)}")
+            )
+            f["population_women_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
+                x, x.population(ref, f"b.koen = 2 AND {_age_band(x, lo, hi)}")
+            )
+    for key in targets["region_share"]:
+        if key[-4:].isdigit():
+            code = key[-4:]
+            f["region_share", key] = lambda x, c=code: x.share(ref, f"b.reg = {c}")
+            f["region_count", key] = lambda x, c=code: _scaled(x, x.population(ref, f"b.reg = {c}"))
+    f["region_count", "municipalities"] = lambda x: x.value(
+        f"SELECT count(DISTINCT kom) FROM bef b WHERE {x.resident(ref)}"
+    )
+
+    def vital(column: str, year: int, extra: str = "TRUE") -> Figure:
+        return lambda x: (
+            _scaled(x, x.value(f"SELECT count(*) FROM bef WHERE year({column}) = {year} AND {extra}"))
+            if x.covers(year)
+            else None
+        )
+
+    f["vital_2023", "live_births"] = vital("foed_dag", 2023, "indvandret_dato IS NULL")
+    f["vital_2023", "live_births_2022"] = vital("foed_dag", 2022, "indvandret_dato IS NULL")
+    f["vital_2023", "deaths"] = vital("doed_dato", 2023)
+    f["vital_2023", "deaths_2022"] = vital("doed_dato", 2022)
+    f["vital_2023", "immigrations"] = vital("indvandret_dato", 2023)
+    f["vital_2023", "emigrations"] = vital("udvandret_dato", 2023)
+    f["vital_rates_2023", "births_per_1000"] = lambda x: (
+        1000
+        * x.value("SELECT count(*) FROM bef WHERE year(foed_dag) = 2023 AND indvandret_dato IS NULL")
+        / x.population(_mid(2023))
+        if x.covers(2023)
+        else None
+    )
+    f["vital_rates_2023", "deaths_per_1000"] = lambda x: (
+        1000 * x.value("SELECT count(*) FROM bef WHERE year(doed_dato) = 2023") / x.population(_mid(2023))
+        if x.covers(2023)
+        else None
+    )
+    f["vital_rates_2023", "total_fertility_rate"] = lambda x: _total_fertility(x) if x.covers(2023) else None
+    for key in targets["hospital_somatic_2022"]:
+        if key.startswith(("share", "mean")):
+            f["hospital_somatic_2022", key] = _hospital_figure(key)
+    f["hospital_concentration", "share_stays_top10pct_patients"] = _hospital_figure(
+        "share_stays_top10pct_patients"
+    )
+    for key in (
+        "somatic_stays_per_year",
+        "outpatient_visits_per_year",
+        "admissions_per_year",
+        "share_admissions_women",
+    ):
+        f["hospital_volume", key] = _volume_figure(key)
+    any_rx = "SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = 2023"
+    f["prescriptions", "persons_with_any_prescription"] = lambda x: (
+        _scaled(x, x.value(any_rx)) if x.covers(2023) else None
+    )
+    f["prescriptions", "share_population_any_prescription"] = lambda x: (
+        x.value(any_rx) / x.population(_mid(2023)) if x.covers(2023) else None
+    )
+    f["prescriptions_volume", "dispensings_per_year"] = lambda x: (
+        _scaled(x, x.value("SELECT count(*) FROM rx WHERE year(d) = 2023")) if x.covers(2023) else None
+    )
+    # diabetes: prevalence at the end of a year among residents
+    for kind, section in (("t2", "diabetes_type2"), ("t1", "diabetes_type1")):
+        f[section, "prevalent_count"] = lambda x, k=kind: (
+            _scaled(x, x.population(_jan1(2023), x.diabetes(k, _jan1(2023)))) if x.covers(2022) else None
+        )
+        f[section, "share_total_population"] = lambda x, k=kind: (
+            x.share(_jan1(2023), x.diabetes(k, _jan1(2023))) if x.covers(2022) else None
+        )
+        f[section, "share_total_population_2016"] = lambda x, k=kind: (
+            x.share(_jan1(2017), x.diabetes(k, _jan1(2017))) if x.covers(2016) else None
+        )
+    f["diabetes_type2", "new_cases_per_year"] = lambda x: (
+        _scaled(x, _new_diabetes_cases(x, 2022)) if x.covers(2012, 2022) else None
+    )
+    for key in targets["diabetes_type2_share_by_age"]:
+        if key.startswith("age_"):
+            low, high = (0, 29) if key == "age_0_29" else _bands(key)
+            f["diabetes_type2_share_by_age", key] = lambda x, lo=low, hi=high: x.share(
+                ref, x.diabetes("t2", ref), _age_band(x, lo, hi)
+            )
+    f["diabetes_type2_share_by_age", "male_to_female_ratio"] = lambda x: (
+        x.share(ref, x.diabetes("t2", ref), "b.koen = 1") / x.share(ref, x.diabetes("t2", ref), "b.koen = 2")
+    )
+    # GLP-1 receptor agonists
+    f["glp1", "semaglutide_ozempic_users_2023"] = lambda x: (
+        _scaled(x, _glp1_users(x, 2023, ("Ozempic",), adults=False)) if x.covers(2023) else None
+    )
+    f["glp1", "weight_loss_drug_users_adults_2023"] = lambda x: (
+        _scaled(x, _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True)) if x.covers(2023) else None
+    )
+    f["glp1", "weight_loss_drug_users_adults_2022"] = lambda x: (
+        _scaled(x, _glp1_users(x, 2022, ("Wegovy", "Saxenda"), adults=True)) if x.covers(2022) else None
+    )
+    f["glp1", "weight_loss_drug_share_adults_2023"] = lambda x: (
+        _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True)
+        / x.population(_mid(2023), f"{x.age(_mid(2023))} >= 18")
+        if x.covers(2023)
+        else None
+    )
+    f["glp1", "weight_loss_drug_share_women"] = lambda x: (
+        _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True, where="koen = 2")
+        / _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True)
+        if x.covers(2023)
+        else None
+    )
+    f["glp1", "wegovy_users_q1_2023"] = lambda x: (
+        _scaled(x, _glp1_users(x, 2023, ("Wegovy",), adults=False, where="month(d) <= 3"))
+        if x.covers(2023)
+        else None
+    )
+    f["glp1_all", "any_a10bj_users_2023"] = lambda x: (
+        _scaled(x, x.value("SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = 2023 AND atc LIKE 'A10BJ%'"))
+        if x.covers(2023)
+        else None
+    )
+    # cancer (headline counts leave out non-melanoma skin cancer, C44)
+    for key, year in (("new_cases_2022", 2022), ("new_cases_2017", 2017), ("new_cases_2020", 2020)):
+        f["cancer", key] = lambda x, y=year: _scaled(x, _cancer_cases(x, y)) if x.covers(y) else None
+    f["cancer", "crude_rate_per_100k_2022"] = lambda x: (
+        1e5 * _cancer_cases(x, 2022) / x.population(_mid(2022)) if x.covers(2022) else None
+    )
+    f["cancer", "breast_new_cases_women_2020"] = lambda x: (
+        _scaled(x, _cancer_cases(x, 2020, "c.c_icd10 LIKE 'C50%' AND b.koen = 2")) if x.covers(2020) else None
+    )
+    f["cancer", "alive_after_cancer_2021"] = lambda x: (
+        _scaled(
+            x,
+            x.population(
+                _jan1(2022),
+                "b.pnr IN (SELECT pnr FROM cancer WHERE d_diagnosedato < DATE '2022-01-01' "
+                "AND c_icd10 NOT LIKE 'C44%')",
+            ),
+        )
+        if x.covers(2021)
+        else None
+    )
+    standard = (
+        "the reference does not name the standard population behind SDS's age-standardised rates, so a "
+        "comparison would test that choice rather than the generator"
+    )
+    for key in (
+        "age_std_rate_per_100k_2022",
+        "age_std_rate_per_100k_men_2022",
+        "age_std_rate_per_100k_women_2022",
+    ):
+        f["cancer", key] = lambda x, s=standard: (float("nan"), s)
+    # other conditions
+    f["prevalence_other_verified", "atrial_fibrillation_share_adults_2018"] = lambda x: (
+        x.share(_jan1(2019), x.evidence(("af",), _jan1(2019)), f"{x.age(_jan1(2019))} >= 18")
+        if x.covers(2018)
+        else None
+    )
+    f["prevalence_other_verified", "copd_share_total_population_2007"] = lambda x: (
+        x.share(_jan1(2008), x.evidence(("copd", "copd_rx"), _jan1(2008))) if x.covers(2007) else None
+    )
+    f["prevalence_other_verified", "copd_new_cases_per_100k_2020"] = lambda x: (
+        1e5
+        * x.value("SELECT count(*) FROM dx_first WHERE what = 'copd' AND year(first) = 2020")
+        / x.population(_mid(2020))
+        if x.covers(2010, 2020)
+        else None
+    )
+    f["prevalence_other_verified", "dementia_registered_65plus_2015"] = lambda x: (
+        _scaled(
+            x,
+            x.population(
+                _jan1(2016),
+                f"{x.age(_jan1(2016))} >= 65 AND {x.evidence(('dementia', 'dementia_rx'), _jan1(2016))}",
+            ),
+        )
+        if x.covers(2015)
+        else None
+    )
+    f["prevalence_other_verified", "chronic_any_of_seven_count"] = lambda x: _scaled(
+        x,
+        x.population(
+            ref,
+            "("
+            + " OR ".join(
+                [
+                    x.diabetes("t2", ref),
+                    x.diabetes("t1", ref),
+                    _asthma(x),
+                    x.evidence(("copd", "copd_rx"), ref),
+                    x.evidence(("ra",), ref),
+                    x.evidence(("osteoporosis", "osteoporosis_rx"), ref),
+                    x.evidence(("dementia", "dementia_rx"), ref),
+                ]
+            )
+            + ")",
+        ),
+    )
+    mid23 = _mid(2023)
+
+    def yearly_users(atc: str) -> Figure:
+        return lambda x: x.share(mid23, x.users(2023, atc)) if x.covers(2023) else None
+
+    approx = "prevalence_other_approximate"
+    f[approx, "hypertension_drug_treated"] = yearly_users(
+        "atc LIKE 'C02%' OR atc LIKE 'C03A%' OR atc LIKE 'C07A%' OR atc LIKE 'C08CA%' OR atc LIKE 'C09%'"
+    )
+    for key, kinds in (
+        ("ischaemic_heart_disease", ("ihd",)),
+        ("heart_failure", ("hf",)),
+        ("stroke_survivors", ("stroke",)),
+        ("copd", ("copd", "copd_rx")),
+        ("dementia_diagnosed", ("dementia", "dementia_rx")),
+        ("rheumatoid_arthritis", ("ra",)),
+        ("osteoporosis", ("osteoporosis", "osteoporosis_rx")),
+        ("ckd_hospital_coded", ("ckd",)),
+    ):
+        f[approx, key] = lambda x, k=kinds: x.share(ref, x.evidence(k, ref))
+    f[approx, "asthma"] = lambda x: x.share(ref, _asthma(x))
+    f[approx, "depression_antidepressant_users_per_year"] = yearly_users("atc LIKE 'N06A%'")
+    f[approx, "statin_users_per_year"] = yearly_users("atc LIKE 'C10AA%'")
+    f[approx, "doac_users_per_year"] = yearly_users("atc LIKE 'B01AF%' OR atc = 'B01AE07'")
+    adults = f"{_Extract.age(REFERENCE)} >= 18"
+
+    def ratio(has: Callable[[_Extract], str]) -> Figure:
+        return lambda x: (
+            x.share(ref, has(x), f"{adults} AND b.koen = 1")
+            / x.share(ref, has(x), f"{adults} AND b.koen = 2")
+        )
+
+    sexes = "sex_ratios_approximate"
+    f[sexes, "atrial_fibrillation"] = ratio(lambda x: x.evidence(("af",), ref))
+    f[sexes, "ischaemic_heart_disease"] = ratio(lambda x: x.evidence(("ihd",), ref))
+    f[sexes, "osteoporosis"] = ratio(lambda x: x.evidence(("osteoporosis", "osteoporosis_rx"), ref))
+    f[sexes, "rheumatoid_arthritis"] = ratio(lambda x: x.evidence(("ra",), ref))
+    f[sexes, "depression_antidepressants"] = lambda x: (
+        x.share(mid23, x.users(2023, "atc LIKE 'N06A%'"), f"{adults} AND b.koen = 1")
+        / x.share(mid23, x.users(2023, "atc LIKE 'N06A%'"), f"{adults} AND b.koen = 2")
+        if x.covers(2023)
+        else None
+    )
+    f[sexes, "dementia_diagnosed_share_women"] = lambda x: x.share(
+        ref, "b.koen = 2", x.evidence(("dementia", "dementia_rx"), ref)
+    )
+    f["disclosure", "min_cell_count"] = lambda x: (
+        min(x.min_cell_counts) if len(set(x.min_cell_counts)) == 1 else float("nan")
+    )
+    return f
+
+
+def _asthma(x: _Extract) -> str:
+    """Asthma: a hospital asthma code, or inhaled drugs in the last two years without COPD evidence."""
+    recent = (
+        "b.pnr IN (SELECT pnr FROM rx WHERE atc LIKE 'R03%' "
+        "AND d >= DATE '2022-01-01' AND d < DATE '2024-01-01')"
+    )
+    copd = x.evidence(("copd", "copd_rx"), REFERENCE)
+    return f"({x.evidence(('asthma',), REFERENCE)} OR ({recent} AND NOT {copd}))"
+
+
+def _new_diabetes_cases(x: _Extract, year: int) -> float:
+    """Type 2 diabetics whose first diabetes evidence falls in the year (ten years' look-back)."""
+    return x.value(
+        f"""
+        WITH first AS (
+            SELECT pnr, min(first) AS first FROM (
+                SELECT pnr, first FROM dx_first WHERE what IN ('dm1', 'dm')
+                UNION ALL SELECT pnr, first FROM rx_first WHERE what IN ('insulin', 'oral_dm'))
+            GROUP BY pnr)
+        SELECT count(*) FROM first JOIN bef b USING (pnr)
+        WHERE year(first.first) = {year} AND {x.diabetes("t2", _jan1(year + 1))}
+        """
+    )
+
+
+def _tolerance(section: dict) -> tuple[str, Callable[[float, float], bool]]:
+    if "tolerance_rel" in section:
+        rel = section["tolerance_rel"]
+        return f"±{rel:.0%}", lambda target, value: abs(value - target) <= rel * abs(target)
+    absolute = section["tolerance_abs"]
+    return f"±{absolute:g}", lambda target, value: abs(value - target) <= absolute
+
+
+def compare_with_targets(data_dir: str | Path) -> list[Comparison]:
+    """Every numeric figure of targets.toml next to its synthetic value."""
+    targets = load_targets()
+    extract = _Extract(Path(data_dir))
+    figures = _figures(targets)
+    out = []
+    for section, values in targets.items():
+        if section == "meta":
+            continue
+        tolerance, within = _tolerance(values)
+        approximate = bool(values.get("approximate", False))
+        for key, target in values.items():
+            if key in ("source", "approximate", "tolerance_rel", "tolerance_abs") or not isinstance(
+                target, int | float
+            ):
+                continue
+            figure = figures.get((section, key))
+            if figure is None:
+                out.append(
+                    Comparison(section, key, target, None, tolerance, None, approximate, "no computation")
+                )
+                continue
+            result = figure(extract)
+            if result is None:
+                note = f"the extract's years {extract.start_year}-{extract.end_year} do not cover it"
+                out.append(Comparison(section, key, target, None, tolerance, None, approximate, note))
+            elif isinstance(result, tuple):
+                out.append(Comparison(section, key, target, None, tolerance, None, approximate, result[1]))
+            else:
+                value = float(result)
+                ok = value == value and within(float(target), value)
+                out.append(Comparison(section, key, target, value, tolerance, ok, approximate))
+    return out
+
+
+def report_table(comparisons: list[Comparison]) -> Table:
+    table = Table(title="synthetic registers against national targets (targets.toml)")
+    for column, justify in (("figure", "left"), ("target", "right"), ("synthetic", "right"),
+                            ("tolerance", "right"), ("ok", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for c in comparisons:
+        name = f"{c.section}.{c.key}" + (" (approx.)" if c.approximate else "")
+        value = "—" if c.synthetic is None else f"{c.synthetic:,.4g}"
+        status = {"ok": "[green]ok[/green]", "DRIFT": "[red]DRIFT[/red]"}.get(
+            c.status, f"[yellow]{c.status}[/yellow]"
+        )
+        if c.note:
+            status += f": {c.note}"
+        table.add_row(name, f"{c.target:,.4g}", value, c.tolerance, status)
+    return table

@@ -1,0 +1,78 @@
+"""Turn a chunk's integer arrays into Arrow tables typed as in schema.py and write Parquet parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthetic_registers.dates import NEVER
+from synthetic_registers.schema import TABLES_BY_NAME
+
+_ARROW_TYPES = {
+    "UINTEGER": pa.uint32(),
+    "UTINYINT": pa.uint8(),
+    "USMALLINT": pa.uint16(),
+    "UBIGINT": pa.uint64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+}
+
+
+_REPEATING = {pa.string(), pa.date32(), pa.uint8(), pa.uint16()}
+
+
+def arrow_schema(table_name: str) -> pa.Schema:
+    table = TABLES_BY_NAME[table_name]
+    return pa.schema(
+        [pa.field(c.name, _ARROW_TYPES[c.duckdb_type], nullable=c.nullable) for c in table.columns]
+    )
+
+
+def dates(days: np.ndarray) -> pa.Array:
+    """Day numbers as date32; NEVER becomes null."""
+    days = np.ascontiguousarray(days, dtype=np.int32)
+    missing = days == NEVER
+    return pa.array(days, mask=missing if missing.any() else None).cast(pa.date32())
+
+
+def labels(ids: np.ndarray, dictionary: list[str] | tuple[str, ...]) -> pa.Array:
+    """Strings from integer ids into a dictionary; negative ids become null."""
+    ids = np.asarray(ids, dtype=np.int32)
+    missing = ids < 0
+    indices = pa.array(np.where(missing, 0, ids), mask=missing if missing.any() else None)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(dictionary), pa.string()))
+
+
+def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.ndarray], part: int) -> int:
+    """Write one Parquet part of a table; returns its row count."""
+    schema = arrow_schema(table_name)
+    arrays = []
+    for field in schema:
+        value = columns[field.name]
+        if isinstance(value, pa.DictionaryArray):
+            arrays.append(value)  # kept dictionary-encoded; the file's logical type is still a string
+        elif isinstance(value, pa.Array):
+            arrays.append(value.cast(field.type))
+        else:
+            arrays.append(pa.array(np.asarray(value)).cast(field.type))
+    fields = [pa.field(f.name, a.type, nullable=f.nullable) for f, a in zip(schema, arrays, strict=True)]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    directory = out_dir / table_name
+    directory.mkdir(parents=True, exist_ok=True)
+    # dictionary pages only where values repeat (codes, dates, small integers), not for keys and amounts
+    repeating = [f.name for f in schema if f.type in _REPEATING]
+    pq.write_table(
+        table,
+        directory / f"part-{part:05d}.parquet",
+        compression="zstd",
+        compression_level=1,
+        store_schema=False,
+        row_group_size=1_000_000,
+        use_dictionary=repeating,
+    )
+    return table.num_rows
