@@ -242,6 +242,54 @@ def _seed_number_series(target: Table, connection: Connection, **_: Any) -> None
     connection.execute(target.insert(), [{"series": series, "next_number": 1} for series in NUMBER_SERIES])
 
 
+# Issued documents are immutable in the database too, not only through the ORM (bulk or raw SQL
+# updates bypass ORM events). Migration b0002 creates the same triggers; keep the two in step.
+POSTGRESQL_REFUSE_FUNCTION = """
+    CREATE OR REPLACE FUNCTION billing_refuse_change_of_issued() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION USING ERRCODE = 'restrict_violation', MESSAGE = 'billing: ' || TG_OP
+            || ' of an issued document in ' || TG_TABLE_NAME || ' is not allowed; issue a credit note';
+    END
+    $$
+"""
+# table -> condition on the old row (invoice lines are free until they are on an invoice)
+IMMUTABLE_TABLES = {
+    "billing_invoices": None,
+    "billing_credit_notes": None,
+    "billing_invoice_lines": "OLD.invoice_id IS NOT NULL",
+}
+
+
+def immutability_ddl(dialect_name: str, table: str) -> tuple[str, ...]:
+    condition = IMMUTABLE_TABLES[table]
+    if dialect_name == "postgresql":
+        when = f"WHEN ({condition}) " if condition else ""
+        return (
+            POSTGRESQL_REFUSE_FUNCTION,
+            f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW "
+            f"{when}EXECUTE FUNCTION billing_refuse_change_of_issued()",
+        )
+    if dialect_name == "sqlite":
+        when = f"WHEN {condition} " if condition else ""
+        return tuple(
+            f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} {when}"
+            f"BEGIN SELECT RAISE(ABORT, 'billing: {operation} of an issued document in {table} "
+            "is not allowed; issue a credit note'); END"
+            for operation in ("UPDATE", "DELETE")
+        )
+    return ()
+
+
+def _create_immutability_triggers(target: Table, connection: Connection, **_: Any) -> None:
+    """metadata.create_all installs the triggers with each table, like migration b0002 does."""
+    for statement in immutability_ddl(connection.dialect.name, target.name):
+        connection.exec_driver_sql(statement)
+
+
+for _table in (Invoice.__table__, CreditNote.__table__, InvoiceLine.__table__):
+    event.listen(_table, "after_create", _create_immutability_triggers)
+
+
 class BillingAccount(Base):
     """Who an organisation's invoices are addressed to (Peppol BIS AccountingCustomerParty)."""
 
