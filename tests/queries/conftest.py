@@ -110,6 +110,6 @@ SPEC_REGISTERS = {
 }
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def spec_registers(tmp_path_factory):
     return write_registers(tmp_path_factory.mktemp("spec-registers"), SPEC_REGISTERS)
