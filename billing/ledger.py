@@ -24,7 +24,7 @@ from billing.errors import (
     QuoteExpired,
     QuoteMismatch,
 )
-from billing.models import InvoiceLine, IssuedQuote, Order, utc_now
+from billing.models import InvoiceLine, IssuedQuote, Order, require_aware, utc_now
 from billing.money import is_whole_ore, to_ore
 from billing.pricing import PricedShape, PriceList
 from billing.quotes import check_quote_for_run, get_quote, is_valid_on
@@ -103,7 +103,7 @@ def record_invoice_line(
     in_progress) and is invoiced with the order, not monthly. ``quantity`` and ``unit_price`` (e.g.
     hours and hourly rate) must multiply to ``net_amount`` after rounding to øre.
     """
-    now = now or utc_now()
+    now = require_aware(now or utc_now())
     if kind not in LINE_KINDS:
         raise InvalidBillingInput(f"line kind must be one of {', '.join(LINE_KINDS)}, got {kind!r}")
     if not description.strip():

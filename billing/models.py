@@ -39,6 +39,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from billing.errors import InvalidBillingInput
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -103,6 +105,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def require_aware(moment: datetime) -> datetime:
+    """Billing keeps time in UTC; a naive timestamp is ambiguous, so it is refused (422)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidBillingInput(f"timestamps must be timezone-aware, got {moment.isoformat()}")
+    return moment.astimezone(UTC)
 
 
 class IssuedQuote(Base):

@@ -177,6 +177,15 @@ class PriceList:
         return _load_cached(version)
 
     @classmethod
+    def in_force_on(cls, day: date) -> PriceList:
+        """The newest shipped price list whose ``effective_from`` is on or before ``day``."""
+        candidates = [cls.load(version) for version in cls.available_versions()]
+        in_force = [price_list for price_list in candidates if price_list.effective_from <= day]
+        if not in_force:
+            raise NotFound("price list in force on", day.isoformat())
+        return max(in_force, key=lambda price_list: price_list.effective_from)
+
+    @classmethod
     def from_toml(cls, text: str) -> PriceList:
         return cls.from_mapping(tomllib.loads(text))
 

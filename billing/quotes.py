@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidBillingInput, NotFound, QuoteExpired, QuoteMismatch
-from billing.models import IssuedQuote, utc_now
+from billing.models import IssuedQuote, require_aware, utc_now
 from billing.pricing import PricedShape, PriceList, Quote
 
 
@@ -69,7 +69,7 @@ def issue_quote(
         raise InvalidBillingInput(f"privacy cost rho must be >= 0, got {privacy_rho}")
     price_list = price_list or PriceList.load()
     priced: Quote = price_list.quote(shape, segment)
-    issued_at = now or utc_now()
+    issued_at = require_aware(now or utc_now())
     quote = IssuedQuote(
         id=str(uuid.uuid4()),
         kind="query",

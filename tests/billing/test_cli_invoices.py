@@ -122,3 +122,23 @@ def test_export_errors_are_reported_not_raised(billing_engine, billing_sessions,
         ],
     )
     assert early.exit_code == 2 and "can be invoiced from 2026-04-01" in early.output
+
+
+def test_month_with_a_supplementary_invoice_exports_one_file_each(billing_engine, billing_sessions, tmp_path):
+    seed(billing_sessions)
+    url = database_url(billing_engine)
+    issue = ["invoices", "issue", "--year", "2026", "--month", "2", "--database-url", url]
+    assert runner.invoke(app, [*issue, "--issue-date", "2026-03-01"]).exit_code == 0
+    with billing_sessions() as session:  # a late line, committed after the first run
+        record_invoice_line(
+            session, "org-ku", "rel-3", "Late", Decimal("1.00"), now=datetime(2026, 2, 28, tzinfo=UTC)
+        )
+        session.commit()
+    second = runner.invoke(app, [*issue, "--issue-date", "2026-03-02"])
+    assert "issued 1 invoice(s)" in second.output
+    out = tmp_path / "ku.csv"
+    export = ["invoices", "export", "--organisation", "org-ku", "--year", "2026", "--month", "2"]
+    result = runner.invoke(app, [*export, "--format", "csv", "--out", str(out), "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in tmp_path.glob("ku-*.csv")) == ["ku-F0000001.csv", "ku-F0000003.csv"]
+    assert "Late" in (tmp_path / "ku-F0000003.csv").read_text()

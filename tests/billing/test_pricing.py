@@ -26,6 +26,13 @@ def test_loads_newest_version_by_default():
     assert {"public_research", "private_company", "start_up"} <= set(price_list.segments)
 
 
+def test_price_list_in_force_is_chosen_by_date():
+    assert PriceList.in_force_on(date(2026, 1, 1)).version == "2026-1"
+    assert PriceList.in_force_on(date(2030, 6, 1)).version == PriceList.available_versions()[-1]
+    with pytest.raises(NotFound):
+        PriceList.in_force_on(date(2025, 12, 31))
+
+
 def test_unknown_version_is_not_found():
     with pytest.raises(NotFound) as caught:
         PriceList.load("1999-1")

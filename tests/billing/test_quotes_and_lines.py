@@ -240,3 +240,11 @@ def test_list_quotes_in_date_order(billing_session):
     earlier = issue_quote(billing_session, "org-a", SHAPE, "start_up", None, now=ISSUED)
     issue_quote(billing_session, "org-b", SHAPE, "start_up", None, now=ISSUED)
     assert [quote.id for quote in list_quotes(billing_session, "org-a")] == [earlier.id, later.id]
+
+
+def test_naive_timestamps_are_refused(billing_session):
+    naive = datetime(2026, 3, 1, 12, 0)
+    with pytest.raises(InvalidBillingInput, match="timezone-aware"):
+        record_invoice_line(billing_session, "org-a", "rel-1", "x", Decimal("1.00"), now=naive)
+    with pytest.raises(InvalidBillingInput, match="timezone-aware"):
+        issue_quote(billing_session, "org-a", SHAPE, "start_up", None, now=naive)
