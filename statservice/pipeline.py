@@ -85,13 +85,20 @@ def priced_shape(shape: Any) -> PricedShape:
 
 
 def shape_public(shape: Any) -> dict[str, Any]:
+    """The query's shape as JSON (sets become sorted lists)."""
+    from dataclasses import fields, is_dataclass
+
     if hasattr(shape, "model_dump"):
         return shape.model_dump(mode="json")
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(shape):
-        return json.loads(canonical_json(asdict(shape)))
-    return {"repr": repr(shape)}
+    if not is_dataclass(shape):
+        return {"description": str(shape)}
+    out: dict[str, Any] = {}
+    for f in fields(shape):
+        value = getattr(shape, f.name)
+        if isinstance(value, set | frozenset | tuple | list):
+            value = sorted(value) if isinstance(value, set | frozenset) else list(value)
+        out[f.name] = value
+    return out
 
 
 # Tables an engine returns per result kind: flag tables come with their cohort total. Each table

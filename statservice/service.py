@@ -107,10 +107,11 @@ class Service:
     @cached_property
     def _code_lists(self) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
         lists: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
+        self._code_list_objects: dict[str, Any] = {}
         source: Any = None
         try:
             source = getattr(self.catalog, "code_lists", None)
-        except (ImportError, FileNotFoundError, OSError, ValueError):
+        except (FileNotFoundError, OSError, ValueError, KeyError):
             source = None
         if not source:
             # The code lists the generator samples from and the catalog publishes (package data).
@@ -128,7 +129,15 @@ class Service:
             system = getattr(code_list, "system", None)
             key = str(name or system or "codes").lower().replace(" ", "_").replace("-", "")
             lists[key] = (getattr(code_list, "description", None) or system, pairs)
+            self._code_list_objects[key] = code_list
         return lists
+
+    def normalise_code(self, list_name: str, text: str) -> str:
+        """A search text in the list's own code form (``E11`` -> ``DE11`` for LPR ICD-10)."""
+        self.code_lists()
+        code_list = self._code_list_objects.get(list_name)
+        normalise = getattr(code_list, "normalise", None)
+        return normalise(text) if normalise else text.strip().upper()
 
     def code_lists(self) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
         """Code list name -> (description, [(code, name)]); codes and names only, never counts."""

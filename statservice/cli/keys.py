@@ -16,7 +16,10 @@ from statservice.db.models import Organisation
 from statservice.db.session import Database
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
-console = Console()
+
+
+def _console() -> Console:
+    return Console()  # created per command, so the terminal width is read when it runs
 
 
 def _database() -> Database:
@@ -47,6 +50,7 @@ def create(
                 session, organisation, segment or settings.customer_segment_default, actor="cli"
             )
         row, secret = accounts.create_key(session, org.id, role, name, actor="cli")
+        console = _console()
         console.print(f"[bold]{row.id}[/] {role} for {org.name} ({org.id})")
         console.print("API key (shown once, store it now):")
         print(secret)
@@ -59,6 +63,8 @@ def list_(organisation: Annotated[str | None, typer.Option(help="organisation id
     db = _database()
     with db.session() as session:
         table = Table("id", "organisation", "role", "name", "prefix", "created", "revoked")
+        for column in table.columns:
+            column.overflow = "fold"  # never elide an id
         for row in accounts.list_keys(session, organisation):
             table.add_row(
                 row.id,
@@ -69,7 +75,7 @@ def list_(organisation: Annotated[str | None, typer.Option(help="organisation id
                 row.created_at.isoformat(timespec="seconds"),
                 row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "",
             )
-        console.print(table)
+        _console().print(table)
     db.dispose()
 
 
@@ -81,8 +87,8 @@ def revoke(key_id: Annotated[str, typer.Argument(help="key id (key_...)")]) -> N
         with db.write() as session:
             accounts.revoke_key(session, key_id, actor="cli")
     except Exception as error:
-        console.print(f"[red]{getattr(error, 'detail', error)}[/]")
+        _console().print(f"[red]{getattr(error, 'detail', error)}[/]")
         raise typer.Exit(1) from None
     finally:
         db.dispose()
-    console.print(f"revoked {key_id}")
+    _console().print(f"revoked {key_id}")

@@ -186,13 +186,15 @@ def api(database_url: str, tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def service_registers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared small synthetic registers; a tiny extract of our own where that fixture is missing."""
+    """The shared small synthetic registers (generated once per session by synthetic_registers)."""
     try:
         return Path(request.getfixturevalue("small_registers"))
     except pytest.FixtureLookupError:
-        from tests.service.registers import write_tiny_registers
+        from synthetic_registers.generate import generate_registers
 
-        return write_tiny_registers(tmp_path_factory.mktemp("tiny-registers"))
+        directory = tmp_path_factory.mktemp("service-registers")
+        generate_registers(directory, persons=10_000, seed=20261125)
+        return directory
 
 
 @pytest.fixture

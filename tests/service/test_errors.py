@@ -92,7 +92,7 @@ def test_429_with_retry_after(api):
 
 
 def test_500_reveals_no_internals(api, monkeypatch):
-    def explode():
+    def explode(*args):
         raise RuntimeError("connection string postgresql://user:hunter2@db pnr=123456")
 
     monkeypatch.setattr(catalog_routes, "_registers", explode)

@@ -6,7 +6,6 @@ the threshold or be differenced.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -28,50 +27,73 @@ from synthetic_registers.schema import TABLES
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=problems(503))
 
 
-@cache
-def _registers() -> dict[str, RegisterDetail]:
-    grouped: dict[str, list] = {}
-    for table in TABLES:
-        grouped.setdefault(table.register, []).append(table)
-    out = {}
-    for name, tables in grouped.items():
-        firsts = [t.coverage[0] for t in tables]
-        lasts = [t.coverage[1] for t in tables]
-        out[name] = RegisterDetail(
-            name=name,
-            owner=tables[0].owner,
-            description=tables[0].description,
-            tables=[t.name for t in tables],
-            coverage_first_year=None if None in firsts else min(firsts),
-            coverage_last_year=None if None in lasts else max(lasts),
-            minimum_cell_count=max(t.minimum_cell_count for t in tables),
-            notes=[note for t in tables for note in t.notes],
-            variables=[
-                VariablePublic(
-                    table=t.name,
-                    name=c.name,
-                    type=c.duckdb_type,
-                    description=c.description,
-                    code_system=c.code_system,
-                    nullable=c.nullable,
-                )
-                for t in tables
-                for c in t.columns
-            ],
+def _variables(table) -> list[VariablePublic]:
+    """Variables of a catalog table (``TableInfo.variables``) or a schema table (``Table.columns``)."""
+    out = []
+    for v in getattr(table, "variables", None) or table.columns:
+        out.append(
+            VariablePublic(
+                table=table.name,
+                name=v.name,
+                type=getattr(v, "type", None) or v.duckdb_type,
+                description=v.description,
+                code_system=v.code_system,
+                nullable=v.nullable,
+            )
         )
     return out
 
 
+def build_registers(tables) -> dict[str, RegisterDetail]:
+    """Registers with owners, coverage years, thresholds, notes and variables; never row counts."""
+    grouped: dict[str, list] = {}
+    for table in tables:
+        grouped.setdefault(table.register, []).append(table)
+    out = {}
+    for name, members in grouped.items():
+        firsts = [t.coverage[0] for t in members]
+        lasts = [t.coverage[1] for t in members]
+        out[name] = RegisterDetail(
+            name=name,
+            owner=members[0].owner,
+            description=members[0].description,
+            tables=[t.name for t in members],
+            coverage_first_year=None if None in firsts else min(firsts),
+            coverage_last_year=None if None in lasts else max(lasts),
+            minimum_cell_count=max(t.minimum_cell_count for t in members),
+            notes=list(dict.fromkeys(note for t in members for note in t.notes)),
+            variables=[v for t in members for v in _variables(t)],
+        )
+    return out
+
+
+def _registers(service) -> dict[str, RegisterDetail]:
+    cached = getattr(service, "_catalog_registers", None)
+    if cached is None:
+        try:
+            tables = list(service.catalog.tables.values())  # coverage years of this extract
+        except (FileNotFoundError, OSError, ValueError, KeyError):
+            tables = list(TABLES)  # no extract (yet): the schema's registers and nominal coverage
+        cached = build_registers(tables)
+        service._catalog_registers = cached
+    return cached
+
+
 @router.get("/registers", response_model=list[RegisterPublic], summary="Registers, owners and coverage")
-def list_registers(principal: CurrentPrincipal) -> list[RegisterPublic]:
-    return [RegisterPublic(**r.model_dump(exclude={"variables"})) for r in _registers().values()]
+def list_registers(principal: CurrentPrincipal, service: ServiceDep) -> list[RegisterPublic]:
+    return [RegisterPublic(**r.model_dump(exclude={"variables"})) for r in _registers(service).values()]
 
 
 @router.get("/registers/{name}", response_model=RegisterDetail, summary="One register with its variables")
-def get_register(name: Annotated[str, Path(max_length=80, examples=["LMDB"])], principal: CurrentPrincipal):
-    register = _registers().get(name)
+def get_register(
+    name: Annotated[str, Path(max_length=80, examples=["LMDB"])],
+    principal: CurrentPrincipal,
+    service: ServiceDep,
+):
+    registers = _registers(service)
+    register = registers.get(name)
     if register is None:
-        raise NotFound(f"register {name!r} not found; known: {', '.join(_registers())}")
+        raise NotFound(f"register {name!r} not found; known: {', '.join(registers)}")
     return register
 
 
@@ -80,12 +102,13 @@ def get_register(name: Annotated[str, Path(max_length=80, examples=["LMDB"])], p
 )
 def list_variables(
     principal: CurrentPrincipal,
+    service: ServiceDep,
     register: Annotated[str | None, Query(max_length=80)] = None,
     search: Annotated[
         str | None, Query(max_length=80, description="substring of name or description")
     ] = None,
 ) -> list[VariablePublic]:
-    registers = _registers()
+    registers = _registers(service)
     if register is not None and register not in registers:
         raise NotFound(f"register {register!r} not found")
     chosen = [registers[register]] if register else list(registers.values())
@@ -97,9 +120,9 @@ def list_variables(
 
 
 @router.get("/data-owners", response_model=list[DataOwnerPublic], summary="Data owners and their registers")
-def list_owners(principal: CurrentPrincipal) -> list[DataOwnerPublic]:
+def list_owners(principal: CurrentPrincipal, service: ServiceDep) -> list[DataOwnerPublic]:
     owners: dict[str, list[str]] = {}
-    for register in _registers().values():
+    for register in _registers(service).values():
         owners.setdefault(register.owner, []).append(register.name)
     return [DataOwnerPublic(name=name, registers=sorted(regs)) for name, regs in sorted(owners.items())]
 
@@ -136,7 +159,9 @@ def search_codes(
     codes = lists[name][1]
     if search:
         needle = search.strip().lower()
-        codes = [(c, n) for c, n in codes if c.lower().startswith(needle) or needle in n.lower()]
+        normalised = service.normalise_code(name, search).lower()
+        by_code = [(c, n) for c, n in codes if c.lower().startswith((needle, normalised))]
+        codes = by_code or [(c, n) for c, n in codes if needle in n.lower()]
     page = codes[offset : offset + limit]
     return Page[CodePublic](
         items=[CodePublic(code=c, name=n) for c, n in page], total=len(codes), limit=limit, offset=offset
