@@ -108,9 +108,13 @@ def record_invoice_line(
         raise InvalidBillingInput(f"line kind must be one of {', '.join(LINE_KINDS)}, got {kind!r}")
     if not description.strip():
         raise InvalidBillingInput("an invoice line needs a description")
+    if not isinstance(quantity, Decimal) or quantity <= 0:
+        raise InvalidBillingInput(f"quantity must be a positive Decimal, got {quantity!r}")
     quote = None
     if quote_id is not None:
         quote = get_quote(session, quote_id, organisation_id)
+        if quote.kind != "query":
+            raise QuoteMismatch(f"quote {quote.id} is a bespoke order's estimate, not the price of a run")
         if quote.used_at is not None:
             raise QuoteAlreadyUsed(f"quote {quote.id} has already paid for a run")
         if not is_valid_on(quote, now.date()):
@@ -122,6 +126,14 @@ def record_invoice_line(
     if net_amount is None:
         raise InvalidBillingInput("net_amount is required without a quote")
     _check_amount(net_amount)
+    if unit_price is None:
+        if quantity != 1:
+            raise InvalidBillingInput("a line with a quantity other than 1 needs its unit price")
+        unit_price = net_amount
+    _check_amount(unit_price)
+    if to_ore(quantity * unit_price) != net_amount:
+        raise InvalidBillingInput(f"{quantity} × {unit_price} does not round to {net_amount}")
+    # every check is done: only now is the quote marked used
     if order_id is not None:
         _order_open_for_releases(session, order_id, organisation_id)
     if release_id is not None:
@@ -130,15 +142,6 @@ def record_invoice_line(
             raise Conflict(f"release {release_id} is already charged (invoice line {existing})")
     if quote is not None:
         _use_quote(session, quote, release_id or "", now)
-    if not isinstance(quantity, Decimal) or quantity <= 0:
-        raise InvalidBillingInput(f"quantity must be a positive Decimal, got {quantity!r}")
-    if unit_price is None:
-        if quantity != 1:
-            raise InvalidBillingInput("a line with a quantity other than 1 needs its unit price")
-        unit_price = net_amount
-    _check_amount(unit_price)
-    if to_ore(quantity * unit_price) != net_amount:
-        raise InvalidBillingInput(f"{quantity} × {unit_price} does not round to {net_amount}")
     line = InvoiceLine(
         organisation_id=organisation_id,
         kind=kind,

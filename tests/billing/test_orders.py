@@ -16,6 +16,7 @@ from billing.errors import (
     InvalidBillingInput,
     NotFound,
     QuoteExpired,
+    QuoteMismatch,
     UnknownSegment,
 )
 from billing.invoicing import issue_monthly_invoices
@@ -208,6 +209,13 @@ def test_releases_attach_only_to_an_order_in_progress_of_the_same_organisation(b
     with pytest.raises(NotFound):
         record_invoice_line(billing_session, "org-other", "rel-1", "x", Decimal("10.00"), order_id=order.id)
     record_invoice_line(billing_session, "org-pharma", "rel-1", "x", Decimal("10.00"), order_id=order.id)
+
+
+def test_an_order_estimate_cannot_pay_for_a_query_run(billing_session):
+    order = new_order(billing_session)
+    estimate = estimate_order(billing_session, order.id, "staff:bo", Decimal("1.00"), now=T0)
+    with pytest.raises(QuoteMismatch):
+        record_invoice_line(billing_session, "org-pharma", "rel-1", "x", None, estimate.id, now=T0)
 
 
 def test_invalid_requests_and_estimates(billing_session):
