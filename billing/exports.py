@@ -433,6 +433,8 @@ def to_ubl(document: Invoice | CreditNote | BillingDocument) -> bytes:
         period = cac(root, "InvoicePeriod")
         cbc(period, "StartDate", doc.period[0].isoformat())
         cbc(period, "EndDate", doc.period[1].isoformat())
+    if doc.order_id:
+        cbc(cac(root, "OrderReference"), "ID", doc.order_id)
     if doc.credited_invoice:
         reference = cac(cac(root, "BillingReference"), "InvoiceDocumentReference")
         cbc(reference, "ID", doc.credited_invoice[0])

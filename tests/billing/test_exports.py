@@ -32,6 +32,16 @@ from billing.exports import (
 from billing.invoicing import issue_credit_note, issue_monthly_invoices, set_billing_account
 from billing.ledger import record_invoice_line
 from billing.money import vat_on
+from billing.orders import (
+    FixedElement,
+    accept_order,
+    deliver_order,
+    estimate_order,
+    invoice_order,
+    log_hours,
+    request_order,
+    start_order,
+)
 from billing.seller import Seller
 
 NS = {
@@ -268,3 +278,34 @@ def test_ubl_totals_are_consistent_for_any_lines(pairs):
     xml = to_ubl(document)
     assert validate_xsd(xml)[0]
     assert_totals_consistent(etree.fromstring(xml), "/inv:Invoice", "InvoiceLine")
+
+
+def test_order_invoice_ubl_references_the_order_and_bills_hours(billing_session):
+    set_billing_account(billing_session, "org-au", "Aarhus Universitet", cvr="31119103", city="Aarhus C")
+    order = request_order(
+        billing_session, "org-au", "public_research", "Registry study", "text", actor="a", now=MARCH
+    )
+    estimate_order(
+        billing_session,
+        order.id,
+        "staff",
+        Decimal("3.00"),
+        [FixedElement("Review", Decimal("2000.00"))],
+        now=MARCH,
+    )
+    accept_order(billing_session, order.id, "a", now=MARCH)
+    start_order(billing_session, order.id, "staff", now=MARCH)
+    log_hours(billing_session, order.id, "staff", date(2026, 3, 3), Decimal("2.75"))
+    deliver_order(billing_session, order.id, "staff", now=MARCH)
+    invoice = invoice_order(billing_session, order.id, "staff", issue_date=date(2026, 3, 6), now=MARCH)
+    xml = to_ubl(invoice)
+    valid, errors = validate_xsd(xml)
+    assert valid, errors
+    assert [str(finding) for finding in check_rules(xml) if finding.severity == "fatal"] == []
+    tree = etree.fromstring(xml)
+    assert text(tree, "/inv:Invoice/cac:OrderReference/cbc:ID/text()") == [order.id]
+    assert text(tree, "//cac:InvoiceLine[1]/cbc:InvoicedQuantity/text()") == ["2.75"]
+    assert text(tree, "//cac:InvoiceLine[1]/cac:Price/cbc:PriceAmount/text()") == ["1265.00"]
+    assert text(tree, "//cac:InvoiceLine[1]/cbc:LineExtensionAmount/text()") == ["3478.75"]
+    assert_totals_consistent(tree, "/inv:Invoice", "InvoiceLine")
+    assert text(tree, "//cac:TaxTotal/cbc:TaxAmount/text()") == ["1369.69"]  # 1369.6875 half up
