@@ -70,7 +70,7 @@ class ResultKindPrices:
             if cells <= band.max_cells:
                 return band
         raise InvalidBillingInput(
-            f"a {self.result_kind} table of {cells} cells is larger than the largest priced band "
+            f"a table of {cells} cells ({self.result_kind}) is larger than the largest priced band "
             f"({self.cell_bands[-1].max_cells} cells); order bespoke work instead"
         )
 
