@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import traceback
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -248,7 +249,9 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
         )
         return "refused"
     except Exception as error:  # nothing was committed: the transaction rolled back
-        log.error("run %s failed: %s", run_id, type(error).__name__)
+        # frames only: an exception's message could quote data, the frames cannot
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        log.error("run %s failed: %s\n%s", run_id, type(error).__name__, frames)
         _finish_unreleased(
             service,
             run_id,
@@ -264,6 +267,24 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
             ),
         )
         return "failed"
+
+
+def fail_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> None:
+    """Record a run failed whose worker died before finishing (nothing was committed for it)."""
+    _finish_unreleased(
+        service,
+        run_id,
+        requester,
+        prepared,
+        "failed",
+        _problem(
+            500,
+            "internal",
+            "Internal server error",
+            "the run failed; nothing was released or charged",
+            run_id,
+        ),
+    )
 
 
 def commit_release(

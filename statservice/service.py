@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from functools import cached_property
+from multiprocessing import get_context
 from typing import Any
 
 from statservice.api.ratelimit import TokenBuckets
@@ -57,12 +61,55 @@ class Admission:
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
+@dataclass(frozen=True)
+class CachedKey:
+    id: str
+    role: str
+    organisation_id: str
+    key_hash: str
+
+
+class KeyCache:
+    """Valid keys by hash for ``ttl`` seconds, so most requests authenticate without a query. Revoking
+    through this process evicts at once; a revocation by another process applies within ``ttl``."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, CachedKey]] = {}
+
+    def get(self, digest: str) -> CachedKey | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None or entry[0] < time.monotonic():
+                self._entries.pop(digest, None)
+                return None
+            return entry[1]
+
+    def put(self, digest: str, key: CachedKey) -> None:
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._entries) > 10_000:
+                    self._entries.clear()
+                self._entries[digest] = (time.monotonic() + self.ttl, key)
+
+    def evict_key_id(self, key_id: str) -> None:
+        with self._lock:
+            for digest in [d for d, (_, k) in self._entries.items() if k.id == key_id]:
+                del self._entries[digest]
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.key_cache = KeyCache(settings.auth_cache_seconds)
         self.admission = Admission(settings.max_concurrent_runs, settings.max_queued_runs)
+        self._pool_lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
         self._engine_lock = threading.Lock()
         self._engine: Any = None
 
@@ -151,8 +198,91 @@ class Service:
         master = self.settings.noise_secret.get_secret_value().encode()
         return hmac.new(master, b"noise:" + data_version.encode(), hashlib.sha256).digest()
 
+    # --- query runs ---------------------------------------------------------------------------
+
+    def submit_run(self, run_id: str, requester: Any, prepared: Any) -> tuple[Future, bool]:
+        """Admit a run. With ``run_executor=process`` the engine, disclosure control and the release
+        transaction run in a worker process, so heavy runs never hold this process's GIL while it
+        answers cheap requests; the admission slots (threads here) wait for the worker's answer."""
+        if self.settings.run_executor == "process":
+            return self.admission.submit(self._run_in_worker, run_id, requester, prepared)
+        from statservice.pipeline import execute_run
+
+        return self.admission.submit(execute_run, self, run_id, requester, prepared)
+
+    def _process_pool(self) -> ProcessPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.settings.max_concurrent_runs,
+                    mp_context=get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(self.settings,),
+                )
+            return self._pool
+
+    def warm_up(self) -> None:
+        """Start the run workers (and open the engine in them) before the first run arrives."""
+        if self.settings.run_executor == "process" and self.settings.data_dir.is_dir():
+            pool = self._process_pool()
+            for _ in range(self.settings.max_concurrent_runs):
+                pool.submit(_worker_warm)
+
+    def _reset_pool(self, pool: ProcessPoolExecutor) -> None:
+        with self._pool_lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run_in_worker(self, run_id: str, requester: Any, prepared: Any) -> str:
+        for _attempt in range(2):
+            pool = self._process_pool()
+            try:
+                future = pool.submit(_worker_execute, run_id, requester, prepared)
+            except BrokenProcessPool:  # a worker died while idle: renew the pool and submit again
+                self._reset_pool(pool)
+                continue
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                # The worker died mid-run (its transaction rolled back): the run failed; renew the pool.
+                self._reset_pool(pool)
+                break
+        from statservice.pipeline import fail_run
+
+        fail_run(self, run_id, requester, prepared)
+        return "failed"
+
     def close(self) -> None:
         self.admission.shutdown(wait=False)
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
         if self._engine is not None:
             self._engine.close()
         self.db.dispose()
+
+
+# --- run worker processes -----------------------------------------------------------------------
+
+_WORKER: Service | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _WORKER
+    logging.basicConfig(level=logging.WARNING)
+    _WORKER = Service(settings)
+
+
+def _worker_warm() -> str:
+    assert _WORKER is not None
+    _WORKER.engine.prepare()
+    return _WORKER.data_version
+
+
+def _worker_execute(run_id: str, requester: Any, prepared: Any) -> str:
+    from statservice.pipeline import execute_run
+
+    assert _WORKER is not None
+    return execute_run(_WORKER, run_id, requester, prepared)

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         from statservice.pipeline import mark_interrupted_runs
 
         mark_interrupted_runs(app.state.service)
+        app.state.service.warm_up()
         yield
         if owns_service:  # a service passed in belongs to the caller (tests, embedding)
             service.close()

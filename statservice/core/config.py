@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         50.0, gt=0, description="token bucket refill rate per API key (429 when empty)"
     )
     rate_limit_burst: int = Field(100, ge=1, description="token bucket size per API key")
+    auth_cache_seconds: float = Field(
+        10.0, ge=0, description="how long a validated API key is cached (revocation by another process)"
+    )
+    run_executor: Literal["process", "thread"] = Field(
+        "process",
+        description="where runs execute: worker processes (cheap requests keep their latency) or threads",
+    )
     max_concurrent_runs: int = Field(2, ge=1, le=16, description="query runs executing at the same time")
     max_queued_runs: int = Field(32, ge=0, description="runs waiting for a slot before 429")
     sync_wait_seconds: float = Field(

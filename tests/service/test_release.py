@@ -197,3 +197,27 @@ def test_invalid_query_names_the_field(data_api):
     assert errors and errors[0]["field"].startswith("index.concept.codes")
     assert errors[0]["valid"]
     assert counts(api.service)["releases"] == 0
+
+
+def test_runs_execute_in_worker_processes_and_survive_a_dead_worker(database_url, service_registers):
+    """The production executor: runs (engine, protect, release transaction) in spawned workers."""
+    import os
+    import signal
+
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(database_url, service_registers, run_executor="process"))
+    try:
+        first = run(api, api.customer, with_noise(cohort()))
+        assert first.status_code == 201, first.text
+        assert api.get("/v1/budgets", api.customer).json()["rho_spent"] > 0
+        pids = list(api.service._pool._processes)
+        assert pids and os.getpid() not in pids
+        os.kill(pids[0], signal.SIGKILL)
+        time.sleep(0.5)
+        second = run(api, api.customer, cohort(title="after a worker died"))
+        assert second.status_code == 201, second.text
+        assert_consistent(api.service)
+    finally:
+        api.client.__exit__(None, None, None)
+        api.service.close()

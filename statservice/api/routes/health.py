@@ -11,7 +11,7 @@ router = APIRouter(prefix="/health", tags=["health"], responses=problems())
 
 
 @router.get("", response_model=HealthPublic, summary="Liveness and the data version served")
-def health(service: ServiceDep) -> HealthPublic:
+async def health(service: ServiceDep) -> HealthPublic:
     try:
         version = service.data_version
     except Exception:

@@ -50,4 +50,6 @@ def revoke_key(
 ) -> ApiKeyPublic:
     with service.db.write() as session:
         row = accounts.revoke_key(session, key_id, actor=principal.actor)
-        return ApiKeyPublic(**_public(row))
+        public = ApiKeyPublic(**_public(row))
+    service.key_cache.evict_key_id(key_id)
+    return public

@@ -159,7 +159,7 @@ def run_query(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep
     requester = requester_of(principal)
     run_id = pipeline.create_run(service, requester, prepared)
     try:
-        future, free = service.admission.submit(pipeline.execute_run, service, run_id, requester, prepared)
+        future, free = service.submit_run(run_id, requester, prepared)
     except TooManyRequests:
         with service.db.write() as session:
             run = session.get(QueryRun, run_id)
