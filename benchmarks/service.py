@@ -105,6 +105,7 @@ async def client_loop(
     errors: dict,
     deadline: float,
     runs_left: list[int],
+    refused: list[int],
 ) -> None:
     rng = random.Random(n)
     headers = {"Authorization": f"Bearer {key}"}
@@ -149,15 +150,19 @@ async def client_loop(
             try:
                 response = await http.request(method, path, json=body)
                 elapsed = (time.perf_counter() - started) * 1000
-                if response.status_code == 202:  # finished in the background: poll it
+                status = response.status_code
+                if status == 202:  # finished in the background: poll it
                     location = response.headers["location"]
                     while True:
                         await asyncio.sleep(0.2)
-                        status = (await http.get(location)).json()["status"]
-                        if status not in ("queued", "running"):
+                        state = (await http.get(location)).json()["status"]
+                        if state not in ("queued", "running"):
                             break
+                    status = {"released": 201, "refused": 409}.get(state, 500)
                     elapsed = (time.perf_counter() - started) * 1000
-                ok = response.status_code < 400 or (kind == "run" and response.status_code == 409)
+                if kind == "run" and status == 409:
+                    refused[0] += 1  # disclosure control refused (budget or protection): a valid answer
+                ok = status < 400 or (kind == "run" and status == 409)
             except httpx.HTTPError:
                 elapsed, ok = (time.perf_counter() - started) * 1000, False
             results[kind].append(elapsed)
@@ -229,7 +234,9 @@ def main() -> None:
             headers={"Authorization": f"Bearer {keys[0]}"},
             timeout=300,
         )
-        results, errors, wall = asyncio.run(drive(base, keys, args.requests, args.seconds, args.runs))
+        results, errors, refused, wall = asyncio.run(
+            drive(base, keys, args.requests, args.seconds, args.runs)
+        )
         overspent = check_budgets(base, keys, db_url)
     finally:
         server.terminate()
@@ -256,7 +263,8 @@ def main() -> None:
     requests = sum(len(v) for v in results.values())
     console.print(
         f"cheap requests p95 {percentile(cheap, 95):.1f} ms (goal <= 100 ms); baseline p95 "
-        f"{percentile(results.get('baseline', []), 95):.1f} ms; budgets overspent: {overspent}"
+        f"{percentile(results.get('baseline', []), 95):.1f} ms; runs refused by disclosure control "
+        f"(budget or protection): {refused}; budgets overspent: {overspent}"
     )
     print(
         f"requests={requests} rps={requests / wall:.1f} p50_ms={percentile(cheap, 50):.1f} "

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from statservice.core.config import Settings, get_settings
@@ -103,7 +102,7 @@ FIRST_QUERY = {
 
 
 def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None:
-    table = Table("role", "API key", title=f"demo keys ({DEMO_ORGANISATION})")
+    table = Table("role", "API key", title=f"demo keys ({DEMO_ORGANISATION}), also in the demo keys file")
     for role in ROLES:
         if role in keys:
             table.add_row(role, keys[role]["key"])
@@ -111,16 +110,15 @@ def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None
     base = f"http://{host}:{port}"
     customer = keys["customer"]["key"]
     body = json.dumps(FIRST_QUERY)
-    console.print(
-        Panel.fit(
-            f"curl -s {base}/v1/queries/quote -H 'Authorization: Bearer {customer}' \\\n"
-            f"     -H 'Content-Type: application/json' -d '{body}'\n\n"
-            f"curl -s {base}/v1/queries/runs -H 'Authorization: Bearer {customer}' \\\n"
-            f"     -H 'Content-Type: application/json' -d '{body}'\n\n"
-            f"API docs: {base}/docs",
-            title="try a first query",
+    console.rule("try a first query: its price and privacy cost, then run it")
+    # printed plainly (no panel, no wrapping) so the commands can be copied as they are
+    for path in ("quote", "runs"):
+        console.out(
+            f"curl -s {base}/v1/queries/{path} -H 'Authorization: Bearer {customer}' "
+            f"-H 'Content-Type: application/json' -d '{body}'",
+            highlight=False,
         )
-    )
+    console.out(f"API docs: {base}/docs", highlight=False)
 
 
 def run(
