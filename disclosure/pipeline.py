@@ -42,6 +42,7 @@ from disclosure.stores import (
 from disclosure.structure import TableStructure, analyse, fingerprint, keyed_digest
 from disclosure.suppression import (
     AuditResult,
+    Neighbourhoods,
     Node,
     ReleaseSystem,
     audit,
@@ -122,8 +123,10 @@ def protect(
     working: list[list[int]] = []
     identities: list[list[str]] = []
     draws_new = draws_reused = 0
+    fingerprints_of: list[list[str]] = []
     for t, structure in enumerate(structures):
         fingerprints = [fingerprint(secret, data_version, cell.persons) for cell in structure.cells]
+        fingerprints_of.append(fingerprints)
         if privacy is None:
             working.append([cell.count for cell in structure.cells])
             identities.append(fingerprints)
@@ -144,7 +147,7 @@ def protect(
             identity = f"empty:{table_digest}:{t}:{i}" if empty else identities[t][i]
             node = Node(
                 identity=identity,
-                fingerprint=fingerprint(secret, data_version, cell.persons),
+                fingerprint=fingerprints_of[t][i],
                 current=True,
                 value=working[t][i],
                 true_count=cell.count,
@@ -189,8 +192,14 @@ def protect(
 
     published = {i: rounding_interval(rounded(nodes[i].value, base), base) for i in current}
     must_hide = primary | guard.hidden
+    neighbourhoods = Neighbourhoods(
+        [[cell.coordinates for cell in structure.cells] for structure in structures],
+        [[d.categories for d in structure.table.dimensions] for structure in structures],
+        [[d.has_total for d in structure.table.dimensions] for structure in structures],
+        cell_nodes,
+    )
     outcome = suppress_and_audit(
-        system, must_hide, published, threshold, width, policy.max_suppression_rounds
+        system, must_hide, published, threshold, width, policy.max_suppression_rounds, neighbourhoods
     )
     suppressed = outcome.suppressed
     audit_result: AuditResult = outcome.audit

@@ -9,6 +9,7 @@ released together or weeks apart, are audited as the one system an attacker woul
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -206,8 +207,13 @@ def audit(
             for coefficients, row_low, row_high in rows_by_component.get(root, [])
         ]
         model = IntervalModel([low[n] for n in members], [high[n] for n in members], component_rows)
-        for target in component_targets:
-            intervals[target] = model.interval(local[global_columns[target]])
+        # The customer's lower bound is 0 for every hidden cell; a true zero attains it.
+        known_minimums = [
+            0.0 if system.nodes[target].value == 0 and low[target] == 0 else None
+            for target in component_targets
+        ]
+        found = model.intervals([local[global_columns[t]] for t in component_targets], known_minimums)
+        intervals.update(zip(component_targets, found, strict=True))
         lps += model.solves
     failing = [t for t in targets if not interval_passes(*intervals[t], threshold, width)]
     return AuditResult(intervals=intervals, failing=failing, lps=lps)
@@ -223,6 +229,94 @@ class SuppressionOutcome:
     deviation_lps: int
 
 
+class Neighbourhoods:
+    """Cells near a node, for small deviation LPs.
+
+    A deviation that protects a cell is, in practice, an alternating cycle (a rectangle, a
+    hypercube, lifted through the margins) through cells that share coordinates with it. So
+    the first LPs only offer, per dimension, the cell's own category, the margin, and the few
+    categories whose cells in the cell's own lines are cheapest to hide (already hidden, or
+    large). Any deviation found there is a valid deviation of the whole system (cells outside
+    the neighbourhood simply do not move), so restricting can cost extra suppression, never safety.
+    """
+
+    def __init__(
+        self,
+        coordinates: Sequence[Sequence[tuple[object, ...]]],
+        categories: Sequence[Sequence[Sequence[object]]],
+        summable: Sequence[Sequence[bool]],
+        cell_nodes: Sequence[Sequence[int]],
+    ) -> None:
+        self._tables = []
+        self._home: dict[int, tuple[int, int]] = {}
+        for t, (coords, table_nodes) in enumerate(zip(coordinates, cell_nodes, strict=True)):
+            lookup = {tuple(c): table_nodes[i] for i, c in enumerate(coords)}
+            self._tables.append((coords, lookup, categories[t], summable[t]))
+            for i, node in enumerate(table_nodes):
+                self._home.setdefault(node, (t, i))
+
+    def around(self, node: int, suppressed: set[int], nodes: Sequence[Node], per_dimension: int) -> set[int]:
+        if node not in self._home:
+            return {node}
+        t, i = self._home[node]
+        coords, lookup, categories, summable = self._tables[t]
+        own = tuple(coords[i])
+        options: list[list[object]] = []
+        for d, category in enumerate(own):
+            ranked = []
+            for alternative in categories[d]:
+                if alternative == category:
+                    continue
+                neighbour = lookup.get((*own[:d], alternative, *own[d + 1 :]))
+                if neighbour is None:
+                    continue
+                hidden = neighbour in suppressed
+                ranked.append((not hidden, -nodes[neighbour].value, str(alternative), alternative))
+            ranked.sort(key=lambda r: r[:3])
+            chosen: list[object] = [category, *(r[3] for r in ranked[:per_dimension])]
+            if summable[d] and category is not None:
+                chosen.append(None)
+            if category is None:
+                # A margin moves only if some of its categories move: offer them too.
+                chosen.extend(r[3] for r in ranked[per_dimension : 2 * per_dimension])
+            options.append(chosen)
+        result: set[int] = set()
+        for combination in itertools.product(*options):
+            found = lookup.get(combination)
+            if found is not None:
+                result.add(found)
+        return result
+
+
+def _local_deviation(
+    system: ReleaseSystem,
+    relations_of: Mapping[int, list[int]],
+    node: int,
+    candidates: set[int],
+    requirement: int,
+    costs: Mapping[int, float],
+) -> tuple[list[tuple[int, float]] | None, int]:
+    """Cheapest deviation lifting ``node`` by ``requirement`` moving only ``candidates``."""
+    members = sorted(candidates)
+    columns = {n: position for position, n in enumerate(members)}
+    relation_indexes = sorted({r for n in members for r in relations_of.get(n, ())})
+    rows: list[Row] = []
+    for r in relation_indexes:
+        parent, children = system.relations[r]
+        coefficients: dict[int, float] = {}
+        for n, sign in ((parent, 1.0), *((child, -1.0) for child in children)):
+            if n in columns:
+                coefficients[columns[n]] = coefficients.get(columns[n], 0.0) + sign
+        coefficients = {c: v for c, v in coefficients.items() if v != 0.0}
+        if coefficients:
+            rows.append((coefficients, 0.0, 0.0))
+    model = DeviationModel([system.nodes[n].value for n in members], [costs[n] for n in members], rows)
+    moving = model.moving_nodes(columns[node], requirement)
+    if moving is None:
+        return None, model.solves
+    return [(members[c], deviation) for c, deviation in moving], model.solves
+
+
 def suppress_and_audit(
     system: ReleaseSystem,
     must_hide: set[int],
@@ -230,47 +324,83 @@ def suppress_and_audit(
     threshold: int,
     width: int,
     max_rounds: int,
+    neighbourhoods: Neighbourhoods | None = None,
 ) -> SuppressionOutcome:
     """Hide ``must_hide``, add the cheapest secondary suppressions, and audit until the audit passes.
 
     ``published`` says, for every current node, what the customer learns if it is published: its
-    exact value, or its rounding interval.
+    exact value, or its rounding interval. Secondary cells come from deviation LPs: first over a
+    small neighbourhood of the cell, widened if that cannot protect it, finally the whole release.
     """
     nodes = system.nodes
     current = system.current_nodes()
     # Nodes already known exactly from earlier releases cannot move; everything else current can.
     movable = [i for i in current if nodes[i].known_low != nodes[i].known_high]
-    columns = {node: position for position, node in enumerate(movable)}
-    fixed_values = {i: float(nodes[i].value) for i in range(len(nodes)) if i not in columns}
-    rows = system.rows(columns, fixed_values)
-    deviation = DeviationModel(
-        [nodes[i].value for i in movable],
-        [0.0 if i in must_hide else information_loss(nodes[i]) for i in movable],
-        rows,
-    )
+    movable_set = set(movable)
+    relations_of: dict[int, list[int]] = {}
+    for r, (parent, children) in enumerate(system.relations):
+        for n in {parent, *children}:
+            relations_of.setdefault(n, []).append(r)
     suppressed = set(must_hide)
+    costs = {i: (0.0 if i in suppressed else information_loss(nodes[i])) for i in movable}
     secondary: set[int] = set()
+    whole: DeviationModel | None = None
+    whole_columns = {node: position for position, node in enumerate(movable)}
+    solves = 0
+
+    def hide(added: int) -> None:
+        if added not in suppressed:
+            suppressed.add(added)
+            secondary.add(added)
+            costs[added] = 0.0
+            if whole is not None:
+                whole.make_free(whole_columns[added])
+
+    # A deviation found for one cell also lifts every other hidden cell it moves up; a cell lifted
+    # far enough is protected already, so its own LP is skipped (the audit still checks it).
+    lifted: dict[int, float] = {}
+
+    def accept(moving: list[tuple[int, float]]) -> None:
+        for added, amount in moving:
+            hide(added)
+            lifted[added] = max(lifted.get(added, 0.0), amount)
+
+    def protect_node(node: int, requirement: int) -> None:
+        nonlocal whole, solves
+        if lifted.get(node, 0.0) >= requirement - 1e-9:
+            return
+        if neighbourhoods is not None:
+            for per_dimension in (2, 6):
+                candidates = neighbourhoods.around(node, suppressed, nodes, per_dimension) & movable_set
+                candidates.add(node)
+                moving, used = _local_deviation(system, relations_of, node, candidates, requirement, costs)
+                solves += used
+                if moving is not None:
+                    accept(moving)
+                    return
+        if whole is None:
+            fixed_values = {i: float(nodes[i].value) for i in range(len(nodes)) if i not in whole_columns}
+            whole = DeviationModel(
+                [nodes[i].value for i in movable],
+                [costs[i] for i in movable],
+                system.rows(whole_columns, fixed_values),
+            )
+        moving_columns = whole.moving_nodes(whole_columns[node], requirement)
+        solves += 1
+        accept([(movable[column], amount) for column, amount in moving_columns or ()])
+
     needs = sorted(must_hide, key=lambda i: (nodes[i].value, i))
     result = AuditResult({}, [], 0)
     for round_number in range(max_rounds):
         for node in needs:
-            if node not in columns:
+            if node not in movable_set:
                 continue  # pinned by an earlier release; the audit reports it
-            requirement = protection_requirement(nodes[node], threshold, width) + round_number
-            moving = deviation.moving_nodes(columns[node], requirement)
-            if moving is None:
-                continue
-            for column in moving:
-                added = movable[column]
-                if added not in suppressed:
-                    suppressed.add(added)
-                    secondary.add(added)
-                    deviation.make_free(column)
+            protect_node(node, protection_requirement(nodes[node], threshold, width) + round_number)
         result = audit(system, suppressed, published, threshold, width)
         if not result.failing:
-            return SuppressionOutcome(suppressed, secondary, result, True, round_number + 1, deviation.solves)
+            return SuppressionOutcome(suppressed, secondary, result, True, round_number + 1, solves)
         needs = result.failing
-    return SuppressionOutcome(suppressed, secondary, result, False, max_rounds, deviation.solves)
+    return SuppressionOutcome(suppressed, secondary, result, False, max_rounds, solves)
 
 
 def finite(value: float) -> int | None:
