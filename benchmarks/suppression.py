@@ -35,7 +35,7 @@ from disclosure.suppression import Node, ReleaseSystem, audit
 from disclosure.table import AggregateTable, Cell, Dimension
 
 SEXES = ("F", "M")
-AGE_BANDS = tuple(f"{5 * i}-{5 * i + 4}" for i in range(19)) + ("95+",)
+AGE_BANDS = (*(f"{5 * i}-{5 * i + 4}" for i in range(19)), "95+")
 MUNICIPALITIES = tuple(f"K{code:03d}" for code in range(101, 199))
 
 
