@@ -32,22 +32,26 @@ def build_cancer_records(rng: np.random.Generator, people: ChunkPeople) -> Cance
     morphologies: list[str] = []
     persons, dates, topo_ids, morph_ids = [], [], [], []
     arrived = np.where(people.immigration == NEVER, -(2**31) + 1, people.immigration)
+
+    def ids(values: list[str], dictionary: list[str]) -> np.ndarray:
+        # one dictionary entry per distinct code, so the written files are byte-identical
+        for value in values:
+            if value not in dictionary:
+                dictionary.append(value)
+        return np.array([dictionary.index(v) for v in values])
+
     for condition in CANCERS:
         onset = people.onsets[condition.name]
         ok = (onset != NEVER) & (onset >= REGISTRY_FROM) & (onset >= arrived) & (onset < people.exit)
         ok &= onset < people.end_day
         who = np.flatnonzero(ok)
         site = condition.cancer
-        codes = [c for c, _ in site.register_codes]
+        codes = ids([c for c, _ in site.register_codes], topographies)
         weights = np.array([w for _, w in site.register_codes])
-        base = len(topographies)
-        topographies.extend(codes)
-        topo_ids.append(base + rng.choice(len(codes), size=len(who), p=weights / weights.sum()))
-        morph = [m for m, _ in site.morphologies]
+        topo_ids.append(codes[rng.choice(len(codes), size=len(who), p=weights / weights.sum())])
+        morph = ids([m for m, _ in site.morphologies], morphologies)
         mw = np.array([w for _, w in site.morphologies])
-        mbase = len(morphologies)
-        morphologies.extend(morph)
-        morph_ids.append(mbase + rng.choice(len(morph), size=len(who), p=mw / mw.sum()))
+        morph_ids.append(morph[rng.choice(len(morph), size=len(who), p=mw / mw.sum())])
         persons.append(who)
         dates.append(onset[who])
     return CancerRecords(

@@ -41,12 +41,13 @@ def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople
     """The chunk's persons with their conditions; also decedents and their causes of death."""
     persons = build_population(rng, plan)
     factors = cond.latent_factors(rng, len(persons))
-    horizon = day(plan.simulation_end_year + 1)
+    horizon = day(plan.exit_horizon_year + 1)
     life_end = np.minimum(np.minimum(persons.death, persons.emigration), horizon)
     onsets = cond.draw_onsets(rng, persons.sex, persons.birth, factors, persons.death != NEVER, life_end)
     draw_exits_after_reference(rng, persons, plan, cond.frailty(onsets, day(REFERENCE_YEAR)))
     for onset in onsets.values():
         onset[onset >= persons.exit] = NEVER
+    cond.add_terminal_cancers(rng, onsets, persons.birth, persons.death, persons.sex)
     decedents, cause = cond.assign_causes_of_death(rng, onsets, persons.birth, persons.death, persons.sex)
     cause_of = np.full(len(persons), -2, dtype=np.int64)
     cause_of[decedents] = cause

@@ -57,11 +57,11 @@ def _sub(code: str, digits: str = "0123456789", main: str = "9", main_weight: fl
     return tuple((code + d, main_weight if d == main else 1.0) for d in digits)
 
 
-_T2D = (0, 0.0003, 0.001, 0.005, 0.019, 0.046, 0.092, 0.145, 0.17, 0.16, 0.15)
+_T2D = (0, 0.0005, 0.0016, 0.005, 0.015, 0.04, 0.09, 0.145, 0.17, 0.16, 0.15)
 _IHD = (0, 0, 0, 0.001, 0.008, 0.026, 0.062, 0.105, 0.15, 0.17, 0.17)
 _HF = (0, 0, 0, 0.0005, 0.002, 0.006, 0.015, 0.04, 0.085, 0.12, 0.12)
 _AF = (0, 0, 0.0003, 0.001, 0.003, 0.012, 0.042, 0.095, 0.17, 0.2, 0.2)
-_STROKE = (0, 0, 0.0005, 0.001, 0.003, 0.01, 0.024, 0.048, 0.08, 0.095, 0.095)
+_STROKE = (0, 0, 0.0004, 0.0008, 0.0025, 0.0085, 0.02, 0.041, 0.068, 0.08, 0.08)
 _COPD = (0, 0, 0, 0.001, 0.005, 0.022, 0.055, 0.088, 0.1, 0.1, 0.1)
 _HTN = (0, 0, 0.002, 0.01, 0.045, 0.14, 0.3, 0.46, 0.55, 0.56, 0.56)
 _CKD = (0, 0.0005, 0.001, 0.002, 0.003, 0.006, 0.014, 0.032, 0.058, 0.075, 0.075)
@@ -72,6 +72,13 @@ _CANCER_SITES = {
     "colorectal": CancerSite((*_sub("C18"), ("C19", 1), ("C209", 4)), (("M81403", 9), ("M84803", 1))),
 }
 
+# Cancer patients die sooner of any cause: among persons alive on the reference date only this
+# share of the non-fatal incidence applies, while in the last TERMINAL_CANCER_YEARS before any
+# death the cancer hazard is TERMINAL_CANCER_MULTIPLIER times higher (calibrated to SDS's 47,514
+# new cases in 2022 against 374,000 persons alive after a cancer in 2021).
+CANCER_SURVIVOR_SHARE = 0.88
+TERMINAL_CANCER_MULTIPLIER = 3.2
+TERMINAL_CANCER_YEARS = 5.0
 CONDITIONS: tuple[Condition, ...] = (
     Condition(
         "type2_diabetes",
@@ -79,9 +86,9 @@ CONDITIONS: tuple[Condition, ...] = (
         _AGES,
         _scaled(_T2D, 1.111),
         _scaled(_T2D, 0.889),
-        trend=0.035,
+        trend=0.075,
         loadings={"metabolic": 0.9, "ses": -0.35},
-        decedent_multiplier=1.6,
+        decedent_multiplier=4.0,
         hospital_share=0.45,
         followups_per_year=0.25,
         frailty=1.3,
@@ -93,9 +100,33 @@ CONDITIONS: tuple[Condition, ...] = (
         "type1_diabetes",
         _sub("DE10", main="9", main_weight=5.0),
         _AGES,
-        (0, 0.0028, 0.0066, 0.0074, 0.0074, 0.0072, 0.0066, 0.0058, 0.0045, 0.003, 0.003),
-        (0, 0.0024, 0.0056, 0.0064, 0.0064, 0.0062, 0.0057, 0.005, 0.0039, 0.0027, 0.0027),
-        decedent_multiplier=1.7,
+        (
+            0,
+            0.00258,
+            0.006082,
+            0.006819,
+            0.006819,
+            0.006635,
+            0.006082,
+            0.005345,
+            0.004147,
+            0.002765,
+            0.002765,
+        ),
+        (
+            0,
+            0.002212,
+            0.00516,
+            0.005898,
+            0.005898,
+            0.005713,
+            0.005253,
+            0.004607,
+            0.003594,
+            0.002488,
+            0.002488,
+        ),
+        decedent_multiplier=1.0,
         hospital_share=1.0,
         followups_per_year=1.5,
         frailty=2.2,
@@ -136,8 +167,8 @@ CONDITIONS: tuple[Condition, ...] = (
         "heart_failure",
         (("DI500", 5), ("DI501", 2), ("DI509", 4), ("DI110", 0.5), ("DI420", 0.5)),
         _AGES,
-        _scaled(_HF, 1.2),
-        _scaled(_HF, 0.8),
+        _scaled(_HF, 0.96),
+        _scaled(_HF, 0.64),
         loadings={"metabolic": 0.6, "vascular": 0.6},
         decedent_multiplier=3.5,
         hospital_share=0.95,
@@ -189,7 +220,7 @@ CONDITIONS: tuple[Condition, ...] = (
         trend=-0.02,
         loadings={"smoking": 1.0, "ses": -0.45},
         decedent_multiplier=2.5,
-        hospital_share=0.28,
+        hospital_share=0.37,
         followups_per_year=0.25,
         frailty=2.0,
         death_codes=("DJ449", "DJ441"),
@@ -201,11 +232,11 @@ CONDITIONS: tuple[Condition, ...] = (
         "asthma",
         (("DJ459", 6), ("DJ450", 2), ("DJ451", 1), ("DJ46", 0.2)),
         _AGES,
-        (0, 0.07, 0.07, 0.055, 0.05, 0.05, 0.05, 0.055, 0.055, 0.05, 0.05),
-        (0, 0.05, 0.07, 0.075, 0.07, 0.07, 0.07, 0.07, 0.065, 0.06, 0.06),
+        (0, 0.0875, 0.0875, 0.06875, 0.0625, 0.0625, 0.0625, 0.06875, 0.06875, 0.0625, 0.0625),
+        (0, 0.0625, 0.0875, 0.09375, 0.0875, 0.0875, 0.0875, 0.0875, 0.08125, 0.075, 0.075),
         loadings={"smoking": 0.2},
         decedent_multiplier=1.1,
-        hospital_share=0.2,
+        hospital_share=0.4,
         followups_per_year=0.1,
         frailty=1.1,
         min_onset_age=1,
@@ -214,8 +245,8 @@ CONDITIONS: tuple[Condition, ...] = (
         "depression",
         (("DF321", 4), ("DF329", 3), ("DF322", 1), ("DF331", 2), ("DF339", 1)),
         _AGES,
-        (0, 0.004, 0.05, 0.085, 0.1, 0.115, 0.125, 0.14, 0.17, 0.2, 0.2),
-        (0, 0.008, 0.1, 0.17, 0.2, 0.23, 0.25, 0.28, 0.34, 0.4, 0.4),
+        (0, 0.00728, 0.091, 0.1547, 0.182, 0.2093, 0.2275, 0.2548, 0.3094, 0.364, 0.364),
+        (0, 0.01456, 0.182, 0.3094, 0.364, 0.4186, 0.455, 0.5096, 0.6188, 0.728, 0.728),
         loadings={"mental": 1.0, "ses": -0.2},
         decedent_multiplier=1.3,
         hospital_share=0.2,
@@ -230,21 +261,21 @@ CONDITIONS: tuple[Condition, ...] = (
         (0, 0, 0, 0, 0.0001, 0.0005, 0.0025, 0.01, 0.036, 0.075, 0.075),
         (0, 0, 0, 0, 0.0001, 0.0005, 0.0027, 0.011, 0.043, 0.09, 0.09),
         loadings={"mental": 0.4, "vascular": 0.3},
-        decedent_multiplier=4.0,
+        decedent_multiplier=1.3,
         hospital_share=0.8,
         followups_per_year=0.4,
         frailty=3.0,
         death_codes=("DF039", "DG309", "DF019"),
-        death_weight=0.075,
-        death_lag_years=3.5,
+        death_weight=0.06,
+        death_lag_years=3.0,
         min_onset_age=40,
     ),
     Condition(
         "rheumatoid_arthritis",
         (("DM059", 3), ("DM069", 4), ("DM058", 1), ("DM060", 1)),
         _AGES,
-        (0, 0.0002, 0.0008, 0.0015, 0.0025, 0.004, 0.006, 0.008, 0.008, 0.007, 0.007),
-        (0, 0.0004, 0.002, 0.0035, 0.006, 0.01, 0.015, 0.019, 0.019, 0.017, 0.017),
+        (0, 0.00023, 0.00092, 0.001725, 0.002875, 0.0046, 0.0069, 0.0092, 0.0092, 0.00805, 0.00805),
+        (0, 0.00046, 0.0023, 0.004025, 0.0069, 0.0115, 0.01725, 0.02185, 0.02185, 0.01955, 0.01955),
         loadings={"smoking": 0.3},
         decedent_multiplier=1.3,
         hospital_share=0.95,
@@ -286,9 +317,9 @@ CONDITIONS: tuple[Condition, ...] = (
         (("DC509", 5), ("DC504", 3), ("DC508", 1), ("DC502", 1)),
         _CANCER_AGES,
         (0, 0, 0.5, 1, 2, 3, 4, 4, 4, 4),
-        (0, 0.5, 25, 100, 230, 330, 400, 330, 300, 300),
+        (0, 0.6, 28, 112, 258, 370, 448, 370, 336, 336),
         kind="incidence",
-        trend=0.005,
+        trend=0.012,
         decedent_multiplier=1.0,
         hospital_share=1.0,
         followups_per_year=1.0,
@@ -304,11 +335,11 @@ CONDITIONS: tuple[Condition, ...] = (
         "prostate_cancer",
         (("DC61", 1.0),),
         _CANCER_AGES,
-        (0, 0, 0, 0.5, 20, 230, 620, 720, 650, 650),
+        (0, 0, 0, 0.8, 32, 370, 990, 1150, 1040, 1040),
         (0,) * 10,
         kind="incidence",
         sex=1,
-        trend=0.01,
+        trend=0.015,
         decedent_multiplier=1.0,
         hospital_share=1.0,
         followups_per_year=0.8,
@@ -336,7 +367,7 @@ CONDITIONS: tuple[Condition, ...] = (
         fatal_share=0.78,
         cancer=_CANCER_SITES["lung"],
         death_codes=("DC349", "DC341", "DC343"),
-        death_weight=0.065,
+        death_weight=0.07,
         death_lag_years=1.0,
         min_onset_age=25,
     ),
@@ -392,7 +423,12 @@ OTHER_CANCERS: tuple[tuple[str, float, float, float, float, float, str, int], ..
     ("C37", 0, 0.1, 0.3, 0.3, 0.5, "M85803", 0),
     ("C44", 1, 20, 150, 450, 0.01, "M80903", 0),
 )
-OTHER_CANCER_DEATH_WEIGHT = 0.12  # remaining cancer deaths, spread over OTHER_CANCERS by fatal share
+OTHER_CANCER_DEATH_WEIGHT = 0.14
+# the per-site figures above are conservative; scaled so that all sites together approach the
+# 47,514 new cases of 2022 (SDS) once fatal cases are added for decedents
+OTHER_CANCER_INCIDENCE_SCALE = 1.8
+OTHER_CANCER_TREND = 0.012  # yearly rise of incidence (more diagnostics, older population)
+# remaining cancer deaths, spread over OTHER_CANCERS by fatal share
 
 # Rare conditions that leave a handful of persons in small strata (prevalence per 100,000,
 # typical onset age, LPR code): for testing disclosure control on tiny cells.

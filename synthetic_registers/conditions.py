@@ -31,7 +31,7 @@ def _other_cancer_conditions() -> tuple[Condition, ...]:
     total = sum(fatal * (v60 + v80) for _, _, _, v60, v80, fatal, _, _ in cp.OTHER_CANCERS)
     out = []
     for code, v20, v40, v60, v80, fatal, morphology, sex in cp.OTHER_CANCERS:
-        curve = (0.0, v20, v40, v60, v80, v80)
+        curve = tuple(cp.OTHER_CANCER_INCIDENCE_SCALE * v for v in (0.0, v20, v40, v60, v80, v80))
         out.append(
             Condition(
                 f"cancer_{code}",
@@ -41,6 +41,7 @@ def _other_cancer_conditions() -> tuple[Condition, ...]:
                 curve,
                 kind="incidence",
                 sex=sex,
+                trend=cp.OTHER_CANCER_TREND,
                 decedent_multiplier=1.0,
                 followups_per_year=0.8,
                 frailty=1.0 + 4 * fatal,
@@ -92,7 +93,7 @@ def _baseline_hazard(condition: Condition, sex: int) -> np.ndarray:
     ages = np.arange(MAX_AGE)
     values = np.interp(ages + 0.5, condition.ages, condition.men if sex == 1 else condition.women)
     if condition.kind == "incidence":
-        return values / 1e5 * (1.0 - condition.fatal_share)
+        return values / 1e5 * (1.0 - condition.fatal_share) * cp.CANCER_SURVIVOR_SHARE
     prevalence = np.clip(np.maximum.accumulate(values), 0, 0.95)
     # cumulative hazard giving this prevalence once latent risk varies between persons
     grid = np.geomspace(1e-7, _MAX_HAZARD, 600)
@@ -237,3 +238,29 @@ def assign_causes_of_death(
         onset = np.maximum(death[lacking] - np.maximum(lag, 7), birth[lacking] + 1)
         onsets[condition.name][lacking] = onset.astype(np.int32)
     return dead, cause
+
+
+def add_terminal_cancers(
+    rng: np.random.Generator,
+    onsets: dict[str, np.ndarray],
+    birth: np.ndarray,
+    death: np.ndarray,
+    sex: np.ndarray,
+) -> None:
+    """Raise cancer incidence in the years before any death (cancer patients die sooner)."""
+    dead = np.flatnonzero(death != NEVER)
+    age = np.clip(((death[dead] - birth[dead]) / DAYS_PER_YEAR).astype(int), 0, MAX_AGE - 1)
+    extra = cp.TERMINAL_CANCER_MULTIPLIER - 1.0
+    for condition in CANCERS:
+        ages = np.arange(MAX_AGE) + 0.5
+        hazard = np.stack(
+            [np.interp(ages, condition.ages, curve) / 1e5 for curve in (condition.men, condition.women)]
+        )
+        if condition.sex:
+            hazard[2 - condition.sex] = 0.0
+        p = 1.0 - np.exp(-extra * hazard[sex[dead] - 1, age] * cp.TERMINAL_CANCER_YEARS)
+        who = dead[rng.random(len(dead)) < p]
+        onset = death[who] - rng.random(len(who)) * cp.TERMINAL_CANCER_YEARS * DAYS_PER_YEAR
+        onset = np.maximum(onset, birth[who] + 1).astype(np.int32)
+        current = onsets[condition.name]
+        current[who] = np.minimum(current[who], onset)

@@ -60,6 +60,9 @@ WOMEN_2024 = np.array(
     ]
 )
 
+# Regional populations 1 January 2024 (Statistics Denmark)
+REGION_2024 = {1081: 593_135, 1082: 1_365_688, 1083: 1_238_406, 1084: 1_911_067, 1085: 852_953}
+
 LIVE_BIRTHS = {
     1995: 69771,
     2000: 67084,

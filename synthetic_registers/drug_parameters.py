@@ -35,7 +35,7 @@ _ADD_ON_T2D = (
     ("A10BJ01", {2007: 0.0, 2008: 0.3, 2012: 0.2, 2016: 0.0}),
     ("A10BJ02", {2009: 0.0, 2011: 1.0, 2014: 2.0, 2018: 1.5, 2020: 0.4, 2023: 0.2}),
     ("A10BJ05", {2015: 0.0, 2016: 1.0, 2019: 2.0, 2023: 1.0}),
-    ("A10BJ06", {2018: 0.0, 2019: 3.0, 2021: 6.0, 2022: 10.0, 2023: 12.0}),
+    ("A10BJ06", {2018: 0.0, 2019: 5.0, 2021: 11.0, 2022: 19.0, 2023: 24.0}),
     ("A10BK01", {2013: 0.0, 2015: 1.0, 2018: 2.5, 2023: 3.5}),
     ("A10BK03", {2014: 0.0, 2016: 1.0, 2018: 3.0, 2023: 4.0}),
     ("A10AE04", {2005: 2.0, 2015: 1.0, 2023: 0.5}),
@@ -89,6 +89,7 @@ REGIMES: dict[str, tuple[DrugLine, ...]] = {
         ),
         DrugLine(_ADD_ON_T2D, probability=0.6, start_lag_years=3.5, period_years=3.5, stickiness=0.6),
         DrugLine(_ADD_ON_T2D, probability=0.32, start_lag_years=6.0, period_years=3.5, stickiness=0.6),
+        DrugLine(_STATINS, probability=0.55, start_lag_years=1.0, indication="0000029"),
     ),
     "type1_diabetes": (
         DrugLine(
@@ -117,6 +118,7 @@ REGIMES: dict[str, tuple[DrugLine, ...]] = {
         DrugLine(
             (*_RAS, ("C08CA01", {2005: 2.0}), ("C07AB02", ALWAYS)), probability=0.5, start_lag_years=3.0
         ),
+        DrugLine(_STATINS, probability=0.3, start_lag_years=2.0),
     ),
     "ischaemic_heart_disease": (
         DrugLine(_STATINS, probability=0.85, start_lag_years=0.05, indication="0000029"),
@@ -146,7 +148,7 @@ REGIMES: dict[str, tuple[DrugLine, ...]] = {
     "atrial_fibrillation": (
         DrugLine(
             _ANTICOAGULANTS,
-            probability=0.82,
+            probability=0.88,
             start_lag_years=0.12,
             period_years=3.0,
             stickiness=0.55,
@@ -179,12 +181,12 @@ REGIMES: dict[str, tuple[DrugLine, ...]] = {
     "asthma": (
         DrugLine(
             (("R03AC02", ALWAYS),),
-            probability=0.8,
+            probability=0.9,
             start_lag_years=0.05,
-            duration_years=1.5,
-            episode_gap_years=2.0,
+            duration_years=5.0,
+            episode_gap_years=0.7,
         ),
-        DrugLine(_INHALED, probability=0.5, start_lag_years=0.3, duration_years=1.0, episode_gap_years=3.0),
+        DrugLine(_INHALED, probability=0.6, start_lag_years=0.3, duration_years=2.0, episode_gap_years=1.5),
         DrugLine((("R03DC03", ALWAYS),), probability=0.08, start_lag_years=0.5, duration_years=1.0),
     ),
     "depression": (
@@ -192,8 +194,8 @@ REGIMES: dict[str, tuple[DrugLine, ...]] = {
             _ANTIDEPRESSANTS,
             probability=0.88,
             start_lag_years=0.05,
-            duration_years=0.9,
-            episode_gap_years=3.0,
+            duration_years=2.0,
+            episode_gap_years=2.0,
             period_years=0.7,
             stickiness=0.6,
             indication="0000036",
@@ -288,21 +290,21 @@ SAXENDA_STARTS_PER_YEAR = {
     2024: 6000,
 }
 WEGOVY_STARTS_PER_MONTH = {
-    (2022, 12): 6000,
-    (2023, 1): 11500,
-    (2023, 2): 12000,
-    (2023, 3): 12500,
-    (2023, 4): 7000,
-    (2023, 5): 6000,
-    (2023, 6): 5500,
-    (2023, 7): 5000,
-    (2023, 8): 5000,
-    (2023, 9): 5000,
-    (2023, 10): 5000,
-    (2023, 11): 5000,
-    (2023, 12): 5000,
+    (2022, 12): 7500,
+    (2023, 1): 14375,
+    (2023, 2): 15000,
+    (2023, 3): 15625,
+    (2023, 4): 8750,
+    (2023, 5): 7500,
+    (2023, 6): 6875,
+    (2023, 7): 6250,
+    (2023, 8): 6250,
+    (2023, 9): 6250,
+    (2023, 10): 6250,
+    (2023, 11): 6250,
+    (2023, 12): 6250,
 }
-WEGOVY_STARTS_PER_MONTH_LATER = 7000
+WEGOVY_STARTS_PER_MONTH_LATER = 8500
 WEIGHT_LOSS_MEAN_YEARS = 0.55
 # Off-label semaglutide (Ozempic) without diabetes, starts per year (Mailhac 2024: one third of
 # 2022 initiators had no diabetes record, 13 % in 2023).
@@ -313,7 +315,7 @@ PCOS_INDICATIONS = ("0000092", "0000276", "0000781")
 
 # Background prescribing not tied to a modelled condition: short courses (antibiotics, pain,
 # skin) and long-term use (PPI, levothyroxine, contraceptives ...), heavy-tailed per person.
-ACUTE_COURSES_PER_YEAR = 1.9  # mean, before age and person propensity
-ACUTE_PROPENSITY_SHAPE = 0.55  # gamma shape: small = heavy tail
-CHRONIC_BACKGROUND_PER_PERSON = 0.55  # mean long-term background drugs started per 10 resident years
-CHRONIC_BACKGROUND_MEAN_YEARS = 3.0
+ACUTE_COURSES_PER_YEAR = 2.6  # mean, before age and person propensity
+ACUTE_PROPENSITY_SHAPE = 0.4  # gamma shape: small = heavy tail
+CHRONIC_BACKGROUND_PER_PERSON = 1.6  # mean long-term background drugs started per 10 resident years
+CHRONIC_BACKGROUND_MEAN_YEARS = 4.0

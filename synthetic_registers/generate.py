@@ -30,7 +30,9 @@ FIRST_YEAR, LAST_YEAR = 1995, 2030
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)
 
 
-def data_version(persons: int, seed: int, start_year: int, end_year: int) -> str:
+def data_version(
+    persons: int, seed: int, start_year: int, end_year: int, chunk_persons: int = CHUNK_PERSONS
+) -> str:
     """Stable identifier of an extract: a hash of everything that determines its content."""
     key = json.dumps(
         {
@@ -39,15 +41,17 @@ def data_version(persons: int, seed: int, start_year: int, end_year: int) -> str
             "start_year": start_year,
             "end_year": end_year,
             "generator": GENERATOR_VERSION,
-            "chunk_persons": CHUNK_PERSONS,
+            "chunk_persons": chunk_persons,
         },
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def plan_chunks(persons: int, start_year: int, end_year: int) -> list[ChunkPlan]:
-    bounds = [*list(range(0, persons, CHUNK_PERSONS)), persons]
+def plan_chunks(
+    persons: int, start_year: int, end_year: int, chunk_persons: int = CHUNK_PERSONS
+) -> list[ChunkPlan]:
+    bounds = [*range(0, persons, chunk_persons), persons]
     return [
         ChunkPlan(i, persons, lo, hi, start_year, end_year)
         for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
@@ -77,12 +81,15 @@ def generate_registers(
     end_year: int = 2024,
     progress: Progress | None = None,
     workers: int | None = None,
+    chunk_persons: int = CHUNK_PERSONS,
 ) -> Catalog:
     """Write every register table as Parquet parts under ``out_dir`` plus ``catalog.json``.
 
     ``persons`` is the size of the population resident on 1 January 2024 (the calibration date);
     everyone born, arriving, dying or leaving during the years is generated around it, so the
-    person table holds somewhat more rows. Existing tables in ``out_dir`` are replaced.
+    person table holds somewhat more rows. Existing tables in ``out_dir`` are replaced. Each
+    chunk of ``chunk_persons`` is seeded from (seed, chunk index), so the chunk size is part of
+    what the data depends on; the number of worker processes is not.
     """
     _check(persons, seed, start_year, end_year)
     out = Path(out_dir)
@@ -90,7 +97,9 @@ def generate_registers(
     for table in TABLES:
         shutil.rmtree(out / table.name, ignore_errors=True)
     (out / CATALOG_FILE).unlink(missing_ok=True)
-    plans = plan_chunks(persons, start_year, end_year)
+    if chunk_persons < 1000:
+        raise ValueError("chunk_persons must be at least 1000")
+    plans = plan_chunks(persons, start_year, end_year, chunk_persons)
     workers = min(workers or os.cpu_count() or 1, len(plans))
     rows: dict[str, int] = {}
     done = 0
@@ -113,7 +122,7 @@ def generate_registers(
                 if progress:
                     progress(done, len(plans))
     metadata = {
-        "data_version": data_version(persons, seed, start_year, end_year),
+        "data_version": data_version(persons, seed, start_year, end_year, chunk_persons),
         "generator_version": GENERATOR_VERSION,
         "persons": persons,
         "seed": seed,
@@ -122,6 +131,7 @@ def generate_registers(
         "reference_date": f"{REFERENCE_YEAR}-01-01",
         "sampling_fraction": persons / NATIONAL_POPULATION,
         "chunks": len(plans),
+        "chunk_persons": chunk_persons,
         "layout": "one directory per table holding Parquet parts part-NNNNN.parquet",
     }
     catalog = Catalog.build(metadata, rows)

@@ -141,6 +141,10 @@ def _interp_year(table: dict[int, float], years: np.ndarray) -> np.ndarray:
 def _background_contacts(rng, people: ChunkPeople, build: _Builder, chronic_count) -> None:
     book = code_book()
     propensity = rng.gamma(hp.PROPENSITY_SHAPE, 1 / hp.PROPENSITY_SHAPE, len(people))
+    # admissions concentrate in fewer persons than contacts do (1.8 admissions per admitted patient)
+    admission_propensity = rng.gamma(
+        hp.ADMISSION_PROPENSITY_SHAPE, 1 / hp.ADMISSION_PROPENSITY_SHAPE, len(people)
+    )
     for year in people.years:
         lo = np.maximum(people.entry, day(year))
         hi = np.minimum(people.exit, day(year + 1))
@@ -166,6 +170,8 @@ def _background_contacts(rng, people: ChunkPeople, build: _Builder, chronic_coun
         person, start, planned = person[~covid], start[~covid], planned[~covid]
         age = (start - people.birth[person]) / DAYS_PER_YEAR
         admit_p = np.interp(age, *zip(*hp.ADMISSION_SHARE, strict=True))
+        admit_p = admit_p * np.where(people.sex[person] == 2, hp.WOMEN_ADMISSION_FACTOR, 1.0)
+        admit_p = admit_p * admission_propensity[person]
         kind = np.where(
             ~planned,
             KIND_EMERGENCY,

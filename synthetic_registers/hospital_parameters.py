@@ -9,17 +9,19 @@ activity in spring 2020.
 
 from __future__ import annotations
 
-CONTACTS_PER_YEAR = 1.47  # mean background contacts per resident-year at age factor 1
-PROPENSITY_SHAPE = 0.42  # gamma shape of the persistent per-person propensity (heavy tail)
+CONTACTS_PER_YEAR = 1.5  # mean background contacts per resident-year at age factor 1
+PROPENSITY_SHAPE = 0.32  # gamma shape of the persistent per-person propensity (heavy tail)
 CHRONIC_EXTRA = 0.30  # relative extra background contacts per present chronic condition
 # relative contact rate by age (knots) and the women's excess in fertile/adult ages
 AGE_KNOTS = (0, 1, 3, 10, 18, 30, 45, 60, 70, 80, 90, 105)
 AGE_RATE = (1.6, 1.0, 0.75, 0.6, 0.7, 0.8, 0.9, 1.15, 1.45, 1.7, 1.7, 1.6)
 WOMEN_FACTOR = 1.15
+WOMEN_ADMISSION_FACTOR = 0.8  # women's extra contacts are mostly outpatient (births are added apart)
 # calendar: outpatient activity grew through the 2000s-2010s
 YEAR_FACTOR = {2005: 0.75, 2010: 0.85, 2015: 0.93, 2019: 0.98, 2022: 1.0, 2030: 1.02}
 COVID_THINNING = 0.35  # share of planned contacts dropped 11 March - 31 May 2020
-ADMISSION_SHARE = ((0, 0.06), (1, 0.04), (18, 0.045), (65, 0.07), (80, 0.1), (105, 0.1))
+ADMISSION_SHARE = ((0, 0.058), (1, 0.037), (18, 0.039), (65, 0.062), (80, 0.092), (105, 0.092))
+ADMISSION_PROPENSITY_SHAPE = 0.3
 EMERGENCY_SHARE = 0.10
 VIRTUAL_SHARE = {2019: 0.08, 2020: 0.2, 2021: 0.17, 2022: 0.14, 2023: 0.13, 2030: 0.13}  # LPR3 ALCA10
 B_DIAGNOSES_LPR2 = (0.48, 0.3, 0.14, 0.08)  # probabilities of 0, 1, 2, 3 secondary diagnoses

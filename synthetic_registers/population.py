@@ -44,6 +44,12 @@ class ChunkPlan:
     def simulation_end_year(self) -> int:
         return max(self.end_year, dp.REFERENCE_YEAR)
 
+    @property
+    def exit_horizon_year(self) -> int:
+        """Deaths are drawn a few years past the window so that illness before them (diagnosed
+        inside the window) is as common near the window's end as earlier on."""
+        return self.simulation_end_year + 5
+
 
 @dataclass
 class Persons:
@@ -239,12 +245,28 @@ def _stock_leavers(
     }
 
 
-def _residence(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _residence(
+    rng: np.random.Generator, plan: ChunkPlan, resident_at_reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Region and municipality. Residents on the reference date get exactly the chunk's share of
+    each region's population (so regional margins hold at any scale); others are drawn by share."""
     table = municipalities()
-    weights = np.array([m.population_thousands for m in table])
-    pick = rng.choice(len(table), size=n, p=weights / weights.sum())
-    kom = np.array([m.kom for m in table], dtype=np.uint16)[pick]
-    reg = np.array([m.reg for m in table], dtype=np.uint16)[pick]
+    regions = np.array(sorted(dp.REGION_2024), dtype=np.uint16)
+    shares = np.array([dp.REGION_2024[r] for r in regions], dtype=float)
+    n = len(resident_at_reference)
+    reg = regions[rng.choice(len(regions), size=n, p=shares / shares.sum())]
+    exact = np.repeat(regions, [plan.allocate(dp.REGION_2024[r]) for r in regions])
+    residents = np.flatnonzero(resident_at_reference)
+    exact = rng.permutation(exact)[: len(residents)]
+    reg[residents[: len(exact)]] = exact
+    kom = np.zeros(n, dtype=np.uint16)
+    for region in regions:
+        here = np.flatnonzero(reg == region)
+        options = [m for m in table if m.reg == region]
+        weights = np.array([m.population_thousands for m in options])
+        kom[here] = np.array([m.kom for m in options], dtype=np.uint16)[
+            rng.choice(len(options), size=len(here), p=weights / weights.sum())
+        ]
     return reg, kom
 
 
@@ -256,7 +278,10 @@ def build_population(rng: np.random.Generator, plan: ChunkPlan) -> Persons:
     parts.append(_stock_residents(rng, plan, ref_day, start_day, so_far))
     parts.append(_stock_leavers(rng, plan, start_day, so_far))
     columns = {k: np.concatenate([p[k] for p in parts]).astype(parts[0][k].dtype) for k in parts[0]}
-    reg, kom = _residence(rng, len(columns["sex"]))
+    arrived = np.where(columns["immigration"] == NEVER, -(2**31) + 1, columns["immigration"])
+    at_reference = (columns["birth"] <= ref_day) & (arrived <= ref_day)
+    at_reference &= (columns["death"] > ref_day) & (columns["emigration"] > ref_day)
+    reg, kom = _residence(rng, plan, at_reference)
     return Persons(region=reg, municipality=kom, **columns)
 
 
@@ -282,7 +307,7 @@ def draw_exits_after_reference(
     start_day = day(plan.start_year)
     died_late = np.zeros(len(persons), dtype=bool)
     emig_age = dp.emigration_age_distribution()
-    for year in range(dp.REFERENCE_YEAR, plan.simulation_end_year + 1):
+    for year in range(dp.REFERENCE_YEAR, plan.exit_horizon_year + 1):
         first = day(year)
         alive = np.flatnonzero(persons.resident_at(first, start_day))
         age = age_years(persons.birth[alive], first)

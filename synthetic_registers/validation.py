@@ -71,24 +71,17 @@ class _Extract:
             self.db.execute(
                 f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet('{_source(data_dir, table.name)}')"
             )
+        prefixes = ("DE1", "DI4", "DI2", "DI5", "DI1", "DI6", "DJ4", "DF0", "DG3", "DM0", "DM8", "DN1")
+        relevant = "substr(code, 1, 3) IN (" + ", ".join(f"'{p}'" for p in prefixes) + ")"
         self.db.execute(
-            """
-            CREATE TEMP TABLE dx AS
-            SELECT a.pnr, a.d_inddto AS d, g.c_diag AS code FROM lpr_adm a JOIN lpr_diag g USING (recnum)
-            UNION ALL
-            SELECT k.pnr, CAST(k.kont_starttidspunkt AS DATE), g.diag_kode FROM lpr3_kontakter k
-            JOIN lpr3_diagnoser g USING (dw_ek_kontakt) WHERE g.senere_afkraeftet IS DISTINCT FROM 'Ja'
-            """
-        )
-        self.db.execute(
-            """
+            f"""
             CREATE TEMP TABLE dx_first AS
             SELECT pnr, CASE
                 WHEN code LIKE 'DE10%' THEN 'dm1'
                 WHEN regexp_matches(code, '^DE1[1-4]') THEN 'dm'
                 WHEN code LIKE 'DI48%' THEN 'af'
                 WHEN regexp_matches(code, '^DI2[0-5]') THEN 'ihd'
-                WHEN code LIKE 'DI50%' OR code LIKE 'DI110%' OR code LIKE 'DI42%' THEN 'hf'
+                WHEN code LIKE 'DI50%' OR code LIKE 'DI110%' THEN 'hf'
                 WHEN regexp_matches(code, '^DI6[134]') THEN 'stroke'
                 WHEN code LIKE 'DJ44%' THEN 'copd'
                 WHEN code LIKE 'DJ45%' OR code LIKE 'DJ46%' THEN 'asthma'
@@ -97,29 +90,39 @@ class _Extract:
                 WHEN code LIKE 'DM80%' OR code LIKE 'DM81%' THEN 'osteoporosis'
                 WHEN code LIKE 'DN18%' THEN 'ckd'
                 END AS what, min(d) AS first
-            FROM dx GROUP BY ALL HAVING what IS NOT NULL
+            FROM (
+                SELECT a.pnr, a.d_inddto AS d, g.code FROM lpr_adm a
+                JOIN (SELECT recnum, c_diag AS code FROM lpr_diag
+                      WHERE {relevant.replace("code", "c_diag")}) g
+                USING (recnum)
+                UNION ALL
+                SELECT k.pnr, CAST(k.kont_starttidspunkt AS DATE), g.code FROM lpr3_kontakter k
+                JOIN (SELECT dw_ek_kontakt, diag_kode AS code FROM lpr3_diagnoser
+                      WHERE {relevant.replace("code", "diag_kode")}
+                      AND senere_afkraeftet IS DISTINCT FROM 'Ja') g USING (dw_ek_kontakt)
+            )
+            GROUP BY ALL HAVING what IS NOT NULL
             """
         )
-        self.db.execute(
-            """
-            CREATE TEMP TABLE rx AS
-            SELECT l.pnr, l.eksd AS d, l.atc, l.vnr, b.koen,
-                   date_part('year', age(l.eksd, b.foed_dag)) AS age
-            FROM lmdb l JOIN bef b USING (pnr)
-            """
-        )
+        self.db.execute("CREATE VIEW rx AS SELECT pnr, eksd AS d, atc, vnr FROM lmdb")
         self.db.execute(
             """
             CREATE TEMP TABLE rx_first AS
             SELECT pnr, CASE
                 WHEN atc LIKE 'A10A%' THEN 'insulin'
                 WHEN atc LIKE 'A10B%' AND atc NOT LIKE 'A10BJ%' AND atc NOT IN ('A10BK01', 'A10BK03')
-                     AND NOT (atc = 'A10BA02' AND koen = 2 AND age < 40) THEN 'oral_dm'
+                     AND NOT (atc = 'A10BA02' AND young_woman) THEN 'oral_dm'
                 WHEN atc LIKE 'R03BB%' OR atc LIKE 'R03AL%' THEN 'copd_rx'
                 WHEN atc LIKE 'N06D%' THEN 'dementia_rx'
                 WHEN atc LIKE 'M05BA%' OR atc = 'M05BX04' THEN 'osteoporosis_rx'
                 END AS what, min(d) AS first
-            FROM rx GROUP BY ALL HAVING what IS NOT NULL
+            FROM (
+                SELECT l.pnr, l.eksd AS d, l.atc,
+                       (b.koen = 2 AND date_diff('day', b.foed_dag, l.eksd) < 40 * 365.25) AS young_woman
+                FROM lmdb l JOIN bef b USING (pnr)
+                WHERE l.atc LIKE 'A10%' OR l.atc LIKE 'R03%' OR l.atc LIKE 'N06D%' OR l.atc LIKE 'M05B%'
+            )
+            GROUP BY ALL HAVING what IS NOT NULL
             """
         )
 
@@ -283,9 +286,10 @@ def _glp1_users(
     x: _Extract, year: int, products: tuple[str, ...], adults: bool, where: str = "TRUE"
 ) -> float:
     vnrs = ", ".join(str(PRODUCT_VNR[p][1]) for p in products)
-    age = "AND age >= 18" if adults else ""
+    age = "AND date_diff('day', b.foed_dag, rx.d) >= 18 * 365.25" if adults else ""
     return x.value(
-        f"SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = {year} AND vnr IN ({vnrs}) {age} AND {where}"
+        f"SELECT count(DISTINCT pnr) FROM rx JOIN bef b USING (pnr) "
+        f"WHERE year(d) = {year} AND vnr IN ({vnrs}) {age} AND {where}"
     )
 
 
@@ -419,7 +423,7 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
         else None
     )
     f["glp1", "weight_loss_drug_share_women"] = lambda x: (
-        _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True, where="koen = 2")
+        _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True, where="b.koen = 2")
         / _glp1_users(x, 2023, ("Wegovy", "Saxenda"), adults=True)
         if x.covers(2023)
         else None

@@ -1,0 +1,259 @@
+"""Invariants of the generated registers, checked with DuckDB over the Parquet parts."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from synthetic_registers.schema import TABLES
+from synthetic_registers.writer import arrow_schema
+
+# person-level event tables and the date of the event in each
+EVENTS = {
+    "lpr_adm": "d_inddto",
+    "lpr3_kontakter": "CAST(kont_starttidspunkt AS DATE)",
+    "lmdb": "eksd",
+    "doedsaarsag": "d_dodsdto",
+    "biobank": "sample_date",
+}
+
+
+@pytest.fixture(scope="module")
+def db(small_registers):
+    connection = duckdb.connect()
+    for table in TABLES:
+        connection.execute(
+            f"CREATE VIEW {table.name} AS "
+            f"SELECT * FROM read_parquet('{small_registers}/{table.name}/*.parquet')"
+        )
+    return connection
+
+
+def count(db, sql: str) -> int:
+    return db.execute(sql).fetchone()[0]
+
+
+def test_every_table_has_rows_with_exactly_the_schema_columns(db, small_registers):
+    for table in TABLES:
+        part = next((small_registers / table.name).glob("*.parquet"))
+        schema = pq.read_schema(part)
+        assert schema.names == [c.name for c in table.columns]
+        expected = arrow_schema(table.name)
+        for field in expected:
+            assert schema.field(field.name).type == field.type, (table.name, field.name)
+        assert count(db, f"SELECT count(*) FROM {table.name}") > 0
+
+
+@pytest.mark.parametrize("table", sorted(EVENTS))
+def test_no_event_before_birth_or_after_death_or_emigration(db, table):
+    when = EVENTS[table]
+    bad = count(
+        db,
+        f"""SELECT count(*) FROM {table} t JOIN bef b USING (pnr)
+            WHERE {when} < b.foed_dag OR {when} > b.doed_dato OR {when} >= b.udvandret_dato""",
+    )
+    assert bad == 0
+    orphans = count(db, f"SELECT count(*) FROM {table} WHERE pnr NOT IN (SELECT pnr FROM bef)")
+    assert orphans == 0
+
+
+def test_no_health_records_before_arrival_in_the_window(db):
+    for table in ("lpr_adm", "lmdb", "lpr3_kontakter"):
+        when = EVENTS[table]
+        assert (
+            count(db, f"SELECT count(*) FROM {table} JOIN bef USING (pnr) WHERE {when} < indvandret_dato")
+            == 0
+        )
+        assert count(db, f"SELECT count(*) FROM {table} WHERE year({when}) NOT BETWEEN 2005 AND 2024") == 0
+
+
+def test_population_table_is_consistent(db):
+    assert count(db, "SELECT count(*) - count(DISTINCT pnr) FROM bef") == 0
+    assert count(db, "SELECT count(*) FROM bef WHERE reg NOT BETWEEN 1081 AND 1085") == 0
+    assert count(db, "SELECT count(*) FROM bef WHERE koen NOT IN (1, 2)") == 0
+    assert count(db, "SELECT count(*) FROM bef WHERE doed_dato < foed_dag OR udvandret_dato < foed_dag") == 0
+    assert (
+        count(db, "SELECT count(*) FROM bef WHERE doed_dato IS NOT NULL AND udvandret_dato IS NOT NULL") == 0
+    )
+    # every death in the window has its cause-of-death record, and only deaths do
+    assert count(db, "SELECT count(*) FROM bef WHERE doed_dato IS NOT NULL") == count(
+        db, "SELECT count(*) FROM doedsaarsag"
+    )
+    # pseudonyms are not a running number
+    sequential = count(
+        db, "SELECT count(*) FROM (SELECT pnr - lag(pnr) OVER (ORDER BY pnr) AS d FROM bef) WHERE d = 1"
+    )
+    assert sequential < 0.01 * count(db, "SELECT count(*) FROM bef")
+
+
+def test_record_ids_are_unique_and_join(db):
+    assert count(db, "SELECT count(*) - count(DISTINCT recnum) FROM lpr_adm") == 0
+    assert count(db, "SELECT count(*) - count(DISTINCT dw_ek_kontakt) FROM lpr3_kontakter") == 0
+    assert count(db, "SELECT count(*) FROM lpr_diag WHERE recnum NOT IN (SELECT recnum FROM lpr_adm)") == 0
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM lpr3_diagnoser "
+            "WHERE dw_ek_kontakt NOT IN (SELECT dw_ek_kontakt FROM lpr3_kontakter)",
+        )
+        == 0
+    )
+    one_action = (
+        "SELECT count(*) FROM (SELECT recnum FROM lpr_diag WHERE c_diagtype = 'A' "
+        "GROUP BY recnum HAVING count(*) <> 1)"
+    )
+    assert count(db, one_action) == 0
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM lpr_adm a JOIN lpr_diag d USING (recnum) "
+            "WHERE d.c_diagtype = 'A' AND d.c_diag <> a.c_adiag",
+        )
+        == 0
+    )
+
+
+def test_lpr2_until_2018_and_lpr3_from_2019(db):
+    assert count(db, "SELECT count(*) FROM lpr_adm WHERE d_inddto >= DATE '2019-01-01'") == 0
+    assert (
+        count(db, "SELECT count(*) FROM lpr3_kontakter WHERE kont_starttidspunkt < TIMESTAMP '2019-01-01'")
+        == 0
+    )
+    assert count(db, "SELECT count(*) FROM lpr_adm WHERE d_uddto < d_inddto") == 0
+    assert (
+        count(db, "SELECT count(*) FROM lpr3_kontakter WHERE kont_sluttidspunkt <= kont_starttidspunkt") == 0
+    )
+
+
+def test_code_formats(db):
+    assert (
+        count(db, "SELECT count(*) FROM lpr_diag WHERE NOT regexp_matches(c_diag, '^D[A-Z][0-9]{2,3}$')") == 0
+    )
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM lpr3_diagnoser WHERE NOT regexp_matches(diag_kode, '^D[A-Z][0-9]{2,3}$')",
+        )
+        == 0
+    )
+    assert (
+        count(db, "SELECT count(*) FROM doedsaarsag WHERE NOT regexp_matches(c_dod1, '^D[A-Z][0-9]{2,3}$')")
+        == 0
+    )
+    assert count(db, "SELECT count(*) FROM cancer WHERE NOT regexp_matches(c_icd10, '^C[0-9]{2,3}$')") == 0
+    assert count(db, "SELECT count(*) FROM cancer WHERE NOT regexp_matches(c_morfo3, '^M[0-9]{5}$')") == 0
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM lmdb WHERE NOT regexp_matches(atc, '^[A-Z][0-9]{2}[A-Z]{2}([0-9]{2})?$')",
+        )
+        == 0
+    )
+    assert (
+        count(
+            db, "SELECT count(*) FROM lmdb WHERE indo IS NOT NULL AND NOT regexp_matches(indo, '^[0-9]{7}$')"
+        )
+        == 0
+    )
+    assert count(db, "SELECT count(DISTINCT c_diag) FROM lpr_diag") > 1000
+    assert (
+        count(
+            db, "SELECT count(DISTINCT senere_afkraeftet) FROM lpr3_diagnoser WHERE senere_afkraeftet = 'Ja'"
+        )
+        == 1
+    )
+
+
+def test_sex_specific_codes_only_in_the_right_sex(db):
+    diagnoses = """
+        SELECT b.koen, g.c_diag AS code FROM lpr_adm a JOIN lpr_diag g USING (recnum) JOIN bef b USING (pnr)
+        UNION ALL SELECT b.koen, g.diag_kode FROM lpr3_kontakter k JOIN lpr3_diagnoser g USING (dw_ek_kontakt)
+        JOIN bef b USING (pnr)"""
+    female_only = "regexp_matches(code, '^D(O|C5[3-6]|Z3[3-79]|N[7-9])')"
+    assert count(db, f"SELECT count(*) FROM ({diagnoses}) WHERE koen = 1 AND {female_only}") == 0
+    assert (
+        count(
+            db,
+            f"SELECT count(*) FROM ({diagnoses}) "
+            "WHERE koen = 2 AND regexp_matches(code, '^D(C6[12]|N4[0-9])')",
+        )
+        == 0
+    )
+    assert (
+        count(db, "SELECT count(*) FROM cancer JOIN bef USING (pnr) WHERE koen = 2 AND c_icd10 LIKE 'C61%'")
+        == 0
+    )
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM cancer JOIN bef USING (pnr) "
+            "WHERE koen = 1 AND regexp_matches(c_icd10, '^C5[3-6]')",
+        )
+        == 0
+    )
+    assert count(db, f"SELECT count(*) FROM ({diagnoses}) WHERE koen = 2 AND code LIKE 'DO80%'") > 0
+
+
+def test_drugs_respect_market_dates(db):
+    assert count(db, "SELECT count(*) FROM lmdb WHERE atc LIKE 'A10BK%' AND eksd < DATE '2013-01-01'") == 0
+    assert count(db, "SELECT count(*) FROM lmdb WHERE atc LIKE 'B01AF%' AND eksd < DATE '2011-01-01'") == 0
+    assert count(db, "SELECT count(*) FROM lmdb WHERE atc = 'A10BJ06' AND eksd < DATE '2018-01-01'") == 0
+    glp1 = {y: n for y, n in db.execute(
+        "SELECT year(eksd), count(DISTINCT pnr) FROM lmdb WHERE atc LIKE 'A10BJ%' GROUP BY 1"
+    ).fetchall()}  # fmt: skip
+    assert glp1[2023] > 2 * glp1[2019]  # the GLP-1 surge
+    doac = (
+        "SELECT count(DISTINCT pnr) FROM lmdb WHERE (atc LIKE 'B01AF%' OR atc = 'B01AE07') AND year(eksd) = "
+    )
+    warfarin = "SELECT count(DISTINCT pnr) FROM lmdb WHERE atc = 'B01AA03' AND year(eksd) = "
+    assert count(db, doac + "2022") > count(db, warfarin + "2022")
+    assert count(db, warfarin + "2008") > count(db, doac + "2008")
+
+
+def test_type2_diabetes_drugs_follow_diagnoses(db):
+    # among persons with a hospital type 2 diabetes code, most also buy glucose-lowering drugs
+    share = db.execute(
+        """SELECT avg(CASE WHEN pnr IN (SELECT pnr FROM lmdb WHERE atc LIKE 'A10%') THEN 1.0 ELSE 0 END)
+           FROM (SELECT DISTINCT a.pnr FROM lpr_adm a JOIN lpr_diag g USING (recnum)
+                 WHERE g.c_diag LIKE 'DE11%')"""
+    ).fetchone()[0]
+    assert share > 0.7
+    # and many metformin users have no hospital diabetes code at all (diagnosed by their GP)
+    gp_only = db.execute(
+        """SELECT avg(CASE WHEN pnr IN (SELECT a.pnr FROM lpr_adm a JOIN lpr_diag g USING (recnum)
+                                        WHERE g.c_diag LIKE 'DE1%') THEN 0.0 ELSE 1.0 END)
+           FROM (SELECT DISTINCT pnr FROM lmdb WHERE atc = 'A10BA02' AND year(eksd) <= 2018)"""
+    ).fetchone()[0]
+    assert gp_only > 0.3
+
+
+def test_biobank_spots_for_births_since_1982_and_tissue_after_cancer(db):
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM biobank JOIN bef USING (pnr) "
+            "WHERE sample_type = 'dried_blood_spot' AND foed_dag < DATE '1982-01-01'",
+        )
+        == 0
+    )
+    tissue_cancer = db.execute(
+        """SELECT avg(CASE WHEN pnr IN (SELECT pnr FROM cancer) THEN 1.0 ELSE 0 END) FROM biobank
+           WHERE sample_type = 'tissue'"""
+    ).fetchone()[0]
+    assert tissue_cancer > 0.5
+    assert count(db, "SELECT count(DISTINCT sample_type) FROM biobank") == 6
+
+
+def test_lpr3_diagnosis_spike_and_covid_dip(db):
+    per_contact = dict(db.execute(
+        """SELECT year(k.kont_starttidspunkt), count(*) / count(DISTINCT k.dw_ek_kontakt)
+           FROM lpr3_kontakter k JOIN lpr3_diagnoser USING (dw_ek_kontakt) GROUP BY 1"""
+    ).fetchall())  # fmt: skip
+    lpr2 = db.execute("SELECT count(*) / count(DISTINCT recnum) FROM lpr_diag").fetchone()[0]
+    assert per_contact[2019] > per_contact[2022] > lpr2
+    spring = (
+        "SELECT count(*) FROM lpr3_kontakter "
+        "WHERE month(kont_starttidspunkt) IN (4, 5) AND year(kont_starttidspunkt) = "
+    )
+    assert count(db, spring + "2020") < 0.85 * count(db, spring + "2019")
