@@ -25,24 +25,24 @@ REQUIRE_PG = os.environ.get("STATSERVICE_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-0123456789abcdef"
 
 
-_PG_TEMPLATE: list[str] = []
-
-
 def _pg_admin():
     return create_engine(PG_URL, isolation_level="AUTOCOMMIT")
 
 
-def _pg_template() -> str:
+@pytest.fixture(scope="session")
+def pg_template():
     """A migrated database that every PostgreSQL test database is copied from (CREATE ... TEMPLATE)."""
-    if not _PG_TEMPLATE:
-        name = f"ss_template_{uuid.uuid4().hex[:8]}"
-        admin = _pg_admin()
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+    name = f"ss_template_{uuid.uuid4().hex[:8]}"
+    admin = _pg_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
         upgrade(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-        _PG_TEMPLATE.append(name)
-    return _PG_TEMPLATE[0]
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def postgres_database(request: pytest.FixtureRequest) -> str:
@@ -53,7 +53,7 @@ def postgres_database(request: pytest.FixtureRequest) -> str:
         pytest.skip("PostgreSQL not configured (set STATSERVICE_TEST_POSTGRES_URL)")
     name = f"ss_test_{uuid.uuid4().hex[:12]}"
     try:
-        template = _pg_template()
+        template = request.getfixturevalue("pg_template")
         admin = _pg_admin()
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))

@@ -1,0 +1,75 @@
+"""A customer never sees another organisation's queries, results, invoices or budget: every endpoint
+probed with a key of another organisation answers 404 (not 403, which would reveal existence) for
+resources of the first, and lists show nothing of it."""
+
+from __future__ import annotations
+
+import re
+
+from tests.service.helpers import cohort
+
+# How to fill each path parameter with a resource of organisation A. A new route with a parameter
+# not listed here fails the test until it is added (so new routers are probed too).
+PARAMETERS = {
+    "release_id": lambda ids: ids["release_id"],
+    "run_id": lambda ids: ids["run_id"],
+    "organisation_id": lambda ids: ids["organisation_id"],
+}
+# Parameters that name public things (register names, code lists) or admin-only resources.
+NOT_ORGANISATION_SCOPED = {"name", "key_id"}
+
+
+def test_every_endpoint_hides_other_organisations(data_api):
+    api = data_api
+    release = api.post("/v1/queries/runs", api.customer, json=cohort()).json()
+    ids = {
+        "release_id": release["id"],
+        "run_id": release["run_id"],
+        "organisation_id": api.customer.organisation_id,
+    }
+    probed = []
+    for route_path, operations in api.client.app.openapi()["paths"].items():
+        if "get" not in operations:
+            continue
+        params = re.findall(r"{(\w+)}", route_path)
+        if not params or set(params) <= NOT_ORGANISATION_SCOPED:
+            continue
+        missing = set(params) - set(PARAMETERS)
+        assert not missing, f"{route_path}: say how to probe {missing}"
+        path = route_path
+        for param in params:
+            path = path.replace("{" + param + "}", PARAMETERS[param](ids))
+        own = api.get(path, api.customer)
+        assert own.status_code == 200, (path, own.status_code)
+        foreign = api.get(path, api.foreign)
+        assert foreign.status_code == 404, (path, foreign.status_code)
+        assert foreign.headers["content-type"] == "application/problem+json"
+        # indistinguishable from a resource that does not exist at all
+        absent_path = route_path
+        for param in params:
+            absent_path = absent_path.replace("{" + param + "}", "x" * len(PARAMETERS[param](ids)))
+        absent = api.get(absent_path, api.foreign)
+        assert absent.status_code == 404
+        normalised = foreign.text
+        for value in ids.values():
+            normalised = normalised.replace(value, "x" * len(value))
+        assert normalised == absent.text
+        probed.append(route_path)
+    assert {
+        "/v1/releases/{release_id}",
+        "/v1/releases/{release_id}/result",
+        "/v1/queries/runs/{run_id}",
+    } <= set(probed)
+    # query parameters naming the organisation
+    for path in ("/v1/budgets",):
+        assert (
+            api.get(path, api.foreign, params={"organisation_id": ids["organisation_id"]}).status_code == 404
+        )
+    # collections: nothing of organisation A
+    for path in ("/v1/releases", "/v1/history"):
+        body = api.get(path, api.foreign).json()
+        assert body["total"] == 0 and body["items"] == []
+    assert [o["id"] for o in api.get("/v1/organisations", api.foreign).json()] == [
+        api.foreign.organisation_id
+    ]
+    assert api.get("/v1/budgets", api.foreign).json()["organisation_id"] == api.foreign.organisation_id
