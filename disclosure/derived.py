@@ -7,7 +7,7 @@ suppressed, or when the complement (denominator minus numerator) is a count of 1
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from disclosure.table import AggregateTable, Coordinate
 
@@ -43,9 +43,19 @@ def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:
         return (PERCENT_OF_FIRST_STEP, PERCENT_OF_PREVIOUS_STEP)
     if table.kind == "treatment_uptake":
         return (CUMULATIVE_SHARE,)
-    if table.kind == "incidence_prevalence" and any("person_years" in c.measures for c in table.cells):
+    if table.kind == "biobank_availability":
+        return (PERCENT,)
+    if table.kind == "incidence_prevalence" and any(_person_years(c.measures) for c in table.cells):
         return (RATE_PER_1000_PERSON_YEARS,)
     return ()
+
+
+def _person_years(measures: Mapping[str, float]) -> float | None:
+    """Time at risk for incident cells, person-time for prevalent ones (public denominators)."""
+    for name in ("person_years_at_risk", "person_years"):
+        if name in measures:
+            return measures[name]
+    return None
 
 
 def _share_dimension(table: AggregateTable) -> int | None:
@@ -64,19 +74,25 @@ def compute(
     coordinates: Sequence[tuple[Coordinate, ...]],
     released: Sequence[int | None],
     threshold: int,
+    cohort_total: int | None = None,
 ) -> list[dict[str, float | None]]:
-    """Derived values per row; ``released`` holds the protected values (None when suppressed)."""
+    """Derived values per row; ``released`` holds the protected values (None when suppressed).
+
+    ``cohort_total`` is the released cohort size from the release's total table; it is the
+    denominator of shares whose table carries no margin of its own (characteristics, uptake).
+    """
     columns = derived_columns_for(table)
     rows: list[dict[str, float | None]] = [{} for _ in coordinates]
     if not columns:
         return rows
     value_at = dict(zip(coordinates, released, strict=True))
+    measures_at = {cell.coordinates: cell.measures for cell in table.cells}
     d = _share_dimension(table)
     for row, coords in zip(rows, coordinates, strict=True):
         value = value_at[coords]
         if RATE_PER_1000_PERSON_YEARS in columns:
-            cell = table.cell(*coords) if coords in {c.coordinates for c in table.cells} else None
-            person_years = cell.measures.get("person_years") if cell is not None else None
+            measures = measures_at.get(coords)
+            person_years = _person_years(measures) if measures is not None else None
             row[RATE_PER_1000_PERSON_YEARS] = rate_per_1000(value, person_years)
         if d is None:
             continue
@@ -85,7 +101,8 @@ def compute(
                 if name != RATE_PER_1000_PERSON_YEARS:
                     row[name] = None
             continue
-        parent = value_at.get((*coords[:d], None, *coords[d + 1 :]))
+        parent_coordinates = (*coords[:d], None, *coords[d + 1 :])
+        parent = value_at.get(parent_coordinates, cohort_total)
         if PERCENT in columns:
             row[PERCENT] = share(value, parent, threshold)
         if CUMULATIVE_SHARE in columns:

@@ -235,6 +235,7 @@ def protect(
     table_reports: list[TableReport] = []
     cell_audits: list[CellAudit] = []
     records: list[ReleasedTableRecord] = []
+    cohort_total = _released_cohort_total(structures, cell_nodes, nodes, suppressed, base)
     for t, (table, structure) in enumerate(zip(tables, structures, strict=True)):
         table_nodes = cell_nodes[t]
         released_values: list[int | None] = [
@@ -242,7 +243,7 @@ def protect(
             for i in range(len(structure.cells))
         ]
         coordinates = [cell.coordinates for cell in structure.cells]
-        derived_rows = derived.compute(structure.table, coordinates, released_values, threshold)
+        derived_rows = derived.compute(structure.table, coordinates, released_values, threshold, cohort_total)
         rows = tuple(
             ProtectedRow(
                 coordinates=coords,
@@ -370,6 +371,21 @@ def protect(
         notes=sorted(set(notes), key=notes.index),
     )
     return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
+
+
+def _released_cohort_total(
+    structures: Sequence[TableStructure],
+    cell_nodes: Sequence[Sequence[int]],
+    nodes: Sequence[Node],
+    suppressed: set[int],
+    base: int | None,
+) -> int | None:
+    """The released value of the release's cohort total (a table without dimensions), if any."""
+    for structure, table_nodes in zip(structures, cell_nodes, strict=True):
+        if not structure.table.dimensions and table_nodes:
+            node = table_nodes[0]
+            return None if node in suppressed else rounded(nodes[node].value, base)
+    return None
 
 
 def _record_bounds(value: int | None, base: int | None) -> tuple[int | None, int | None]:
