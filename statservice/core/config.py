@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     sync_wait_seconds: float = Field(
         20.0, ge=0, description="how long a run request waits for its result before answering 202"
     )
+    release_time_bucket_ms: int = Field(
+        250, ge=0, le=10_000, description="finished runs are answered at a multiple of this time (0: off)"
+    )
     customer_segment_default: str = Field(
         "public_research", description="billing segment of organisations created without one"
     )
