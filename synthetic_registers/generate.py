@@ -24,7 +24,7 @@ from synthetic_registers.population import ChunkPlan
 from synthetic_registers.schema import TABLES
 
 GENERATOR_VERSION = "1.0.0"
-CHUNK_PERSONS = 100_000
+CHUNK_PERSONS = 50_000
 FIRST_YEAR, LAST_YEAR = 1995, 2030
 
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)

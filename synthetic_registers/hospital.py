@@ -38,7 +38,7 @@ class CodeBook:
     min_age: np.ndarray
     max_age: np.ndarray
     background_codes: np.ndarray  # ids of category+digit codes drawn as background diagnoses
-    background_cdf: np.ndarray
+    background_lookup: np.ndarray  # inverse CDF tabulated on 2**20 points: sampling is one gather
     specialty: np.ndarray  # index into SPECIALTIES by the code's chapter
     index: dict[str, int]
 
@@ -72,7 +72,11 @@ def code_book() -> CodeBook:
         min_age=np.array([c.min_age for c in cat_of], dtype=np.int16),
         max_age=np.array([c.max_age for c in cat_of], dtype=np.int16),
         background_codes=np.array(background, dtype=np.int32),
-        background_cdf=np.minimum(np.cumsum(p_arr / p_arr.sum()), 1.0 - 1e-12),
+        background_lookup=np.array(background, dtype=np.int32)[
+            np.searchsorted(np.cumsum(p_arr / p_arr.sum()), (np.arange(2**20) + 0.5) / 2**20).clip(
+                0, len(p) - 1
+            )
+        ],
         specialty=spec,
         index=index,
     )
@@ -124,9 +128,9 @@ def _valid(book: CodeBook, code: np.ndarray, sex: np.ndarray, age: np.ndarray) -
 
 def _background_codes(rng, book: CodeBook, sex: np.ndarray, age: np.ndarray) -> np.ndarray:
     """Background diagnoses valid for each person's sex and age (two tries, then observation)."""
-    code = book.background_codes[np.searchsorted(book.background_cdf, rng.random(len(sex)))]
+    code = book.background_lookup[rng.integers(0, len(book.background_lookup), len(sex))]
     bad = ~_valid(book, code, sex, age)
-    retry = book.background_codes[np.searchsorted(book.background_cdf, rng.random(int(bad.sum())))]
+    retry = book.background_lookup[rng.integers(0, len(book.background_lookup), int(bad.sum()))]
     code[bad] = retry
     still = ~_valid(book, code, sex, age)
     code[still] = book.index["DZ039"]

@@ -24,6 +24,7 @@ _ARROW_TYPES = {
 
 
 _REPEATING = {pa.string(), pa.date32(), pa.uint8(), pa.uint16()}
+_LOW_CARDINALITY = {"apk", "volume", "vnr"}
 
 
 def arrow_schema(table_name: str) -> pa.Schema:
@@ -65,7 +66,9 @@ def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.
     directory = out_dir / table_name
     directory.mkdir(parents=True, exist_ok=True)
     # dictionary pages only where values repeat (codes, dates, small integers), not for keys and amounts
-    repeating = [f.name for f in schema if f.type in _REPEATING]
+    repeating = [f.name for f in schema if f.type in _REPEATING or f.name in _LOW_CARDINALITY]
+    # min/max statistics where readers prune on them (dates, times), not on keys and amounts
+    dated = [f.name for f in schema if f.type in (pa.date32(), pa.timestamp("us"))]
     pq.write_table(
         table,
         directory / f"part-{part:05d}.parquet",
@@ -74,5 +77,6 @@ def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.
         store_schema=False,
         row_group_size=1_000_000,
         use_dictionary=repeating,
+        write_statistics=dated or False,
     )
     return table.num_rows
