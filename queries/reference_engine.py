@@ -55,8 +55,12 @@ class ReferenceEngine:
         self.cancers = read_rows(self.data_dir, "cancer")
         self.deaths = read_rows(self.data_dir, "doedsaarsag")
         self.samples = read_rows(self.data_dir, "biobank")
-        self.education = read_rows(self.data_dir, "udda")
-        self.income = read_rows(self.data_dir, "ind")
+        self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in read_rows(self.data_dir, "udda"):
+            self.education[row["pnr"]].append(row)
+        self.income: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in read_rows(self.data_dir, "ind"):
+            self.income[row["pnr"]].append(row)
 
     def _diagnoses(self) -> list[Event]:
         events: list[Event] = []
@@ -143,15 +147,15 @@ class ReferenceEngine:
 
     def education_level(self, pnr: int, year: int) -> int | None:
         best = None
-        for row in self.education:
-            if row["pnr"] == pnr and row["aar"] <= year and (best is None or row["aar"] > best["aar"]):
+        for row in self.education.get(pnr, []):
+            if row["aar"] <= year and (best is None or row["aar"] > best["aar"]):
                 best = row
         return None if best is None else best["udd_niveau"]
 
     def income_value(self, pnr: int, year: int, measure: str) -> float | None:
         column = "perindkialt" if measure == "personal" else "famaekvivadisp"
-        for row in self.income:
-            if row["pnr"] == pnr and row["aar"] == year:
+        for row in self.income.get(pnr, []):
+            if row["aar"] == year:
                 return row[column]
         return None
 

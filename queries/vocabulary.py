@@ -1,25 +1,29 @@
 """The code lists and coverage that validation checks a query against.
 
-``Vocabulary`` is what validation needs from a catalog: the known codes per code system, a
-nearest-code suggestion, and the calendar years the extract covers. ``vocabulary_of`` adapts the
-register catalog (``synthetic_registers.catalog.Catalog``) when there is one; otherwise the
-vocabulary is read from the extract itself (distinct codes, first and last event years).
+``Vocabulary`` is what validation needs: the known codes per code system, nearest known codes
+for an unknown prefix, and the calendar years the extract covers. ``vocabulary_of`` adapts the
+register catalog (``synthetic_registers.catalog.Catalog``); extracts without a catalog (the
+hand-written test registers) get a vocabulary read from the data itself.
 """
 
 from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from synthetic_registers.catalog import CANCER_CODES, CATALOG_FILE, Catalog
 
 ICD10_LPR = "icd10_lpr"  # diagnoses and causes of death: ICD-10 with the LPR "D" prefix
 ICD10_CANCER = "icd10_cancer"  # cancer register: ICD-10 without the prefix
 ATC = "atc"
+
+# catalog code list name -> our code system
+CATALOG_SYSTEMS = {"ICD-10": ICD10_LPR, "ATC": ATC, CANCER_CODES: ICD10_CANCER}
 
 
 @dataclass(frozen=True)
@@ -82,66 +86,33 @@ def vocabulary_from_extract(data_dir: Path) -> Vocabulary:
 
 
 def vocabulary_of(catalog: Any) -> Vocabulary | None:
-    """A Vocabulary from whatever the caller holds: a Vocabulary, a register catalog, or None."""
+    """A Vocabulary from what the caller holds: a Vocabulary, a register catalog, or None."""
     if catalog is None or isinstance(catalog, Vocabulary):
         return catalog
-    adapt = getattr(catalog, "vocabulary", None)
-    if isinstance(adapt, Vocabulary):
-        return adapt
-    return catalog_vocabulary(catalog)
+    if isinstance(catalog, Catalog):
+        return catalog_vocabulary(catalog)
+    raise TypeError(f"cannot validate codes against {type(catalog).__name__}")
 
 
-def catalog_vocabulary(catalog: Any) -> Vocabulary:
-    """Adapt ``synthetic_registers.catalog.Catalog``: its code lists per code system and its years."""
-    codes: dict[str, list[str]] = {ICD10_LPR: [], ATC: [], ICD10_CANCER: []}
-    for system, values in catalog_code_lists(catalog).items():
-        codes.setdefault(system, []).extend(values)
-    first, last = catalog_years(catalog)
-    return Vocabulary.of(codes, first, last)
+@functools.lru_cache(maxsize=8)
+def _catalog_codes(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    codes: dict[str, list[str]] = {}
+    for name, code_list in catalog.code_lists.items():
+        system = CATALOG_SYSTEMS.get(name)
+        if system is not None:
+            codes.setdefault(system, []).extend(code.code for code in code_list.codes)
+    return {system: tuple(sorted(set(values))) for system, values in codes.items()}
 
 
-def catalog_code_lists(catalog: Any) -> dict[str, list[str]]:
-    lists: dict[str, list[str]] = {}
-    code_lists = getattr(catalog, "code_lists", {}) or {}
-    items = code_lists.items() if isinstance(code_lists, Mapping) else ((cl.name, cl) for cl in code_lists)
-    for name, code_list in items:
-        system = _system_of(
-            str(getattr(code_list, "system", None) or getattr(code_list, "code_system", None) or name)
-        )
-        if system is None:
-            continue
-        entries = getattr(code_list, "codes", code_list)
-        values = entries.keys() if isinstance(entries, Mapping) else entries
-        lists.setdefault(system, []).extend(str(getattr(v, "code", v)) for v in values)
-    return lists
+def catalog_vocabulary(catalog: Catalog) -> Vocabulary:
+    """The register catalog's code lists (diagnoses and causes of death in LPR form, cancer codes
+    without the D, ATC) and its covered years."""
+    return Vocabulary(_catalog_codes(catalog), catalog.first_year, catalog.last_year)
 
 
-def _system_of(name: str) -> str | None:
-    lowered = name.lower()
-    if "atc" in lowered:
-        return ATC
-    if "cancer" in lowered or "without" in lowered:
-        return ICD10_CANCER
-    if "icd" in lowered or "diag" in lowered or "death" in lowered:
-        return ICD10_LPR
-    return None
-
-
-def catalog_years(catalog: Any) -> tuple[int | None, int | None]:
-    years = getattr(catalog, "years", None)
-    if years is not None:
-        years = tuple(years)
-        return (min(years), max(years)) if years else (None, None)
-    return getattr(catalog, "first_year", None), getattr(catalog, "last_year", None)
-
-
-def load_catalog(data_dir: Path) -> Any:
-    """The register catalog of an extract when the generator provides one, else its own vocabulary."""
-    try:
-        from synthetic_registers.catalog import Catalog  # type: ignore[import-not-found]
-    except ImportError:
-        return vocabulary_from_extract(data_dir)
-    try:
+def load_catalog(data_dir: Path) -> Catalog | Vocabulary:
+    """The register catalog of an extract (``catalog.json``) when it has one, else a vocabulary read
+    from the extract itself (hand-written test registers have no catalog)."""
+    if (Path(data_dir) / CATALOG_FILE).exists():
         return Catalog.load(data_dir)
-    except (FileNotFoundError, duckdb.Error, ValueError):
-        return vocabulary_from_extract(data_dir)
+    return vocabulary_from_extract(Path(data_dir))

@@ -113,3 +113,14 @@ SPEC_REGISTERS = {
 @pytest.fixture(scope="session")
 def spec_registers(tmp_path_factory):
     return write_registers(tmp_path_factory.mktemp("spec-registers"), SPEC_REGISTERS)
+
+
+@pytest.fixture(scope="session")
+def generated_registers(tmp_path_factory):
+    """10,000 persons from the synthetic register generator, with its catalog (small enough for the
+    reference engine, large enough that every example finds persons)."""
+    from synthetic_registers.generate import generate_registers
+
+    directory = tmp_path_factory.mktemp("generated-registers")
+    generate_registers(directory, persons=10_000, seed=11, workers=1)
+    return directory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from disclosure.table import AggregateTable
 from queries.engine import DuckDBEngine
 from queries.model import Query
 from queries.reference_engine import ReferenceEngine
+from queries.storage import data_version_of
 
 
 def summary(table: AggregateTable) -> dict[str, Any]:
@@ -39,13 +41,19 @@ def assert_same_tables(ours: list[AggregateTable], reference: list[AggregateTabl
             assert cell.count == len(cell.persons)
 
 
+@functools.lru_cache(maxsize=4)
+def reference_engine(data_dir: Path, data_version: str) -> ReferenceEngine:
+    """One reference engine per extract (it reads every table into memory)."""
+    return ReferenceEngine(data_dir)
+
+
 def run_both(
     data_dir: Path, query: Query | dict, storages: tuple[str, ...] = ("parquet",)
 ) -> list[AggregateTable]:
     """The DuckDB engine's tables, after checking the reference engine returns the same."""
     if isinstance(query, dict):
         query = Query.model_validate(query)
-    reference = ReferenceEngine(data_dir).run(query)
+    reference = reference_engine(Path(data_dir), data_version_of(Path(data_dir))).run(query)
     result = None
     for storage in storages:
         engine = DuckDBEngine(data_dir, storage=storage)
