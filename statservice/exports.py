@@ -25,6 +25,13 @@ def _label(value: Any) -> Any:
     return TOTAL_LABEL if value is None else value
 
 
+def _cell_text(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula (=, +, -, @ first) is written as plain text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def flatten(tables: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """One row per cell of every table, with a column per dimension name (union over tables)."""
     dimension_names: list[str] = []
@@ -42,11 +49,15 @@ def flatten(tables: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any
     for index, table in enumerate(tables, start=1):
         names = table.get("dimensions", [])
         for cell in table.get("cells", []):
-            row: dict[str, Any] = {"table": index, "title": table.get("title"), "kind": table.get("kind")}
+            row: dict[str, Any] = {
+                "table": index,
+                "title": _cell_text(table.get("title")),
+                "kind": table.get("kind"),
+            }
             for name in dimension_names:
                 row[name] = None
             for name, value in zip(names, cell.get("coordinates", []), strict=False):
-                row[name] = _label(value)
+                row[name] = _cell_text(_label(value))
             row["value"] = cell.get("value")
             row["status"] = cell.get("status")
             for name in extra_names:
@@ -95,7 +106,7 @@ def to_xlsx(tables: list[dict[str, Any]]) -> bytes:
     workbook.remove(workbook.active)
     for index, table in enumerate(tables, start=1):
         sheet = workbook.create_sheet(title=f"Table {index}")
-        sheet.append([table.get("title") or f"Table {index}"])
+        sheet.append([_cell_text(table.get("title")) or f"Table {index}"])
         columns, rows = flatten([table])
         sheet.append(columns)
         for row in rows:
