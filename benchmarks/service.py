@@ -176,14 +176,15 @@ async def drive(base: str, keys: list[str], total: int, seconds: float, max_runs
     budget = {"left": total}
     deadline = time.monotonic() + seconds
     runs_left = [max_runs]
+    refused = [0]
     started = time.perf_counter()
     await asyncio.gather(
         *(
-            client_loop(n, base, key, budget, results, errors, deadline, runs_left)
+            client_loop(n, base, key, budget, results, errors, deadline, runs_left, refused)
             for n, key in enumerate(keys)
         )
     )
-    return results, errors, time.perf_counter() - started
+    return results, errors, refused[0], time.perf_counter() - started
 
 
 def main() -> None:

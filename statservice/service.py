@@ -256,9 +256,9 @@ class Service:
     def close(self) -> None:
         self.admission.shutdown(wait=False)
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # a run in progress finishes (or rolls back)
         if self._engine is not None:
             self._engine.close()
         self.db.dispose()
