@@ -88,8 +88,13 @@ class IntervalModel:
         self._solver.setOptionValue("simplex_strategy", 4)
         self._objective_column: int | None = None
         self._milp: highspy.Highs | None = None
+        self._lower_array = np.asarray(lower, dtype=np.float64)
+        # Columns seen at their lower bound in some optimal (hence feasible) solution: their
+        # minimum is that bound, no LP needed. A feasible point is proof enough.
+        self._seen_at_lower = np.zeros(self._n, dtype=bool)
         self.solves = 0
         self.integer_solves = 0
+        self.skipped_minimisations = 0
 
     def _set_objective(self, solver: highspy.Highs, column: int, sign: float, previous: int | None) -> None:
         if previous is not None and previous != column:
@@ -104,6 +109,8 @@ class IntervalModel:
         self.solves += 1
         status = solver.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
+            values = np.asarray(solver.getSolution().col_value)
+            self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
             return sign * solver.getInfo().objective_function_value
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return -sign * INF if sign > 0 else INF
@@ -137,14 +144,18 @@ class IntervalModel:
     ) -> list[tuple[int, float]]:
         """The attacker's tightest integer interval (low, high) per column; high may be inf.
 
-        Each column's min and max are solved back to back from the previous optimum (measured
-        faster here than all minima first). A ``known_minimum`` skips its minimisation (a true
-        zero: zero is feasible and is the lower bound).
+        A ``known_minimum`` skips its minimisation (a true zero: zero is feasible and is the lower
+        bound), and so does any column already seen at its lower bound in an earlier optimum.
         """
+        # Maximise everything first: those optima put many other columns at their lower bound,
+        # which then proves their minimum without an LP.
+        highs = [self._bound(column, -1.0) for column in columns]
         result = []
-        for column, known in zip(columns, known_minimums, strict=True):
+        for column, known, high in zip(columns, known_minimums, highs, strict=True):
+            if known is None and self._seen_at_lower[column]:
+                known = self._lower[column]
+                self.skipped_minimisations += 1
             low = known if known is not None else self._bound(column, 1.0)
-            high = self._bound(column, -1.0)
             low_int = math.ceil(low - _TOLERANCE) if math.isfinite(low) else 0
             high_int = math.floor(high + _TOLERANCE) if math.isfinite(high) else INF
             result.append((int(low_int), high_int))

@@ -290,26 +290,29 @@ class Neighbourhoods:
 
 def _local_deviation(
     system: ReleaseSystem,
-    relations_of: Mapping[int, list[int]],
+    terms_of: Mapping[int, list[tuple[int, float]]],
     node: int,
     candidates: set[int],
     requirement: int,
     costs: Mapping[int, float],
 ) -> tuple[list[tuple[int, float]] | None, int]:
-    """Cheapest deviation lifting ``node`` by ``requirement`` moving only ``candidates``."""
+    """Cheapest deviation lifting ``node`` by ``requirement`` moving only ``candidates``.
+
+    ``terms_of[n]`` lists (relation, coefficient) for node n; rows are built from the members'
+    terms only, so a margin with 98 categories costs nothing when two of them are candidates.
+    """
     members = sorted(candidates)
-    columns = {n: position for position, n in enumerate(members)}
-    relation_indexes = sorted({r for n in members for r in relations_of.get(n, ())})
+    by_relation: dict[int, dict[int, float]] = {}
+    for position, n in enumerate(members):
+        for relation, coefficient in terms_of.get(n, ()):
+            row = by_relation.setdefault(relation, {})
+            row[position] = row.get(position, 0.0) + coefficient
     rows: list[Row] = []
-    for r in relation_indexes:
-        parent, children = system.relations[r]
-        coefficients: dict[int, float] = {}
-        for n, sign in ((parent, 1.0), *((child, -1.0) for child in children)):
-            if n in columns:
-                coefficients[columns[n]] = coefficients.get(columns[n], 0.0) + sign
-        coefficients = {c: v for c, v in coefficients.items() if v != 0.0}
+    for relation in sorted(by_relation):
+        coefficients = {c: v for c, v in by_relation[relation].items() if v != 0.0}
         if coefficients:
             rows.append((coefficients, 0.0, 0.0))
+    columns = {n: position for position, n in enumerate(members)}
     model = DeviationModel([system.nodes[n].value for n in members], [costs[n] for n in members], rows)
     moving = model.moving_nodes(columns[node], requirement)
     if moving is None:
@@ -337,10 +340,11 @@ def suppress_and_audit(
     # Nodes already known exactly from earlier releases cannot move; everything else current can.
     movable = [i for i in current if nodes[i].known_low != nodes[i].known_high]
     movable_set = set(movable)
-    relations_of: dict[int, list[int]] = {}
+    terms_of: dict[int, list[tuple[int, float]]] = {}
     for r, (parent, children) in enumerate(system.relations):
-        for n in {parent, *children}:
-            relations_of.setdefault(n, []).append(r)
+        terms_of.setdefault(parent, []).append((r, 1.0))
+        for child in children:
+            terms_of.setdefault(child, []).append((r, -1.0))
     suppressed = set(must_hide)
     costs = {i: (0.0 if i in suppressed else information_loss(nodes[i])) for i in movable}
     secondary: set[int] = set()
@@ -364,6 +368,10 @@ def suppress_and_audit(
         for added, amount in moving:
             hide(added)
             lifted[added] = max(lifted.get(added, 0.0), amount)
+        # The opposite deviation is feasible too when no cell it lowers would go below zero.
+        if all(nodes[n].value - amount >= -1e-9 for n, amount in moving if amount > 0):
+            for n, amount in moving:
+                lifted[n] = max(lifted.get(n, 0.0), -amount)
 
     def protect_node(node: int, requirement: int) -> None:
         nonlocal whole, solves
@@ -373,7 +381,7 @@ def suppress_and_audit(
             for per_dimension in (2, 6):
                 candidates = neighbourhoods.around(node, suppressed, nodes, per_dimension) & movable_set
                 candidates.add(node)
-                moving, used = _local_deviation(system, relations_of, node, candidates, requirement, costs)
+                moving, used = _local_deviation(system, terms_of, node, candidates, requirement, costs)
                 solves += used
                 if moving is not None:
                     accept(moving)
