@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 BUDGET_EXCEEDED_MESSAGE = "The privacy budget for this data version does not allow this release."
+CONCURRENT_DIFFERENCE_MESSAGE = "This request conflicts with a release made at the same time; please retry."
 NOT_PROTECTABLE_MESSAGE = "This table cannot be released without disclosing small groups of persons."
 
 

@@ -312,7 +312,7 @@ def protect(
         if any(cell.structural_zero for cell in structure.cells):
             notes.append(_STRUCTURAL_ZERO_NOTE)
 
-    changes = StateChanges()
+    changes = StateChanges(differencing_threshold=threshold)
     released_nodes = sorted({i for i in current if i not in suppressed and nodes[i].true_count > 0})
     for scope in (org_scope, GLOBAL_SCOPE):
         for i in released_nodes:

@@ -136,4 +136,5 @@ class Policy(BaseModel):
         )
 
     def width_for(self, threshold: int) -> int:
-        return self.protection_width if self.protection_width is not None else threshold
+        """Protection width w: k by default; configuration may widen it, never narrow it below k."""
+        return max(threshold, self.protection_width or threshold)

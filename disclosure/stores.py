@@ -22,7 +22,12 @@ from typing import Protocol
 
 from pyroaring import BitMap
 
-from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, BudgetExceeded
+from disclosure.errors import (
+    BUDGET_EXCEEDED_MESSAGE,
+    CONCURRENT_DIFFERENCE_MESSAGE,
+    BudgetExceeded,
+    ReleaseRefused,
+)
 
 GLOBAL_SCOPE = "global"
 
@@ -97,6 +102,9 @@ class StateChanges:
     # Budget of each scope charged in ``rho_spends``: the caller re-checks spent + rho <= limit under
     # its lock when it persists, so concurrent releases can never overdraw a ledger together.
     rho_limits: list[tuple[str, float]] = field(default_factory=list)  # (scope, limit)
+    # Threshold k of the release: the caller re-runs the differencing guard for ``person_sets``
+    # against what was stored meanwhile (concurrent releases never saw each other's sets).
+    differencing_threshold: int | None = None
 
     def is_empty(self) -> bool:
         return not (self.person_sets or self.rho_spends or self.noise_draws or self.released_tables)
@@ -134,20 +142,35 @@ class InMemoryStores:
                 if not record.fingerprints().isdisjoint(fingerprints)
             ]
 
+    def _recheck_differencing(self, data_version: str, changes: StateChanges) -> None:
+        reach = changes.differencing_threshold - 1 if changes.differencing_threshold else 0
+        for scope, persons in changes.person_sets:
+            size = len(persons)
+            for stored in self.sets_with_size_between(data_version, scope, size - reach, size + reach):
+                if 1 <= persons.symmetric_difference_cardinality(stored) <= reach:
+                    raise ReleaseRefused(CONCURRENT_DIFFERENCE_MESSAGE)
+
     def apply(self, data_version: str, changes: StateChanges) -> None:
-        """Persist one release atomically; refuses (changing nothing) if a ledger would be overdrawn."""
+        """Persist one release atomically; refuses (changing nothing) if a ledger would be overdrawn
+        or a released set now differs by 1..k-1 persons from one stored by a concurrent release."""
         with self._lock:
             limits = dict(changes.rho_limits)
             for scope, rho in changes.rho_spends:
                 spent = self._rho.get((data_version, scope), 0.0)
                 if scope in limits and spent + rho > limits[scope] + 1e-12:
                     raise BudgetExceeded(BUDGET_EXCEEDED_MESSAGE)
+            if changes.differencing_threshold is not None:
+                self._recheck_differencing(data_version, changes)
+            for key, value in changes.noise_draws:
+                # A concurrent release drew for the same cell first: this release answered with
+                # another draw, and two answers for one person set would be averaged. Retry instead.
+                if self._noise.get((data_version, key), value) != value:
+                    raise ReleaseRefused(CONCURRENT_DIFFERENCE_MESSAGE)
             for scope, persons in changes.person_sets:
                 self._sets.setdefault((data_version, scope), []).append(BitMap(persons))
             for scope, rho in changes.rho_spends:
                 self._rho[(data_version, scope)] = self._rho.get((data_version, scope), 0.0) + rho
             for key, value in changes.noise_draws:
-                # First draw wins: a concurrent second draw for the same key is discarded by the caller.
                 self._noise.setdefault((data_version, key), value)
             for scope, record in changes.released_tables:
                 self._tables.setdefault((data_version, scope), []).append(record)
