@@ -190,7 +190,11 @@ def protect(
     }
     guard = differencing_guard(system, structures, cell_nodes, candidates, earlier, threshold)
 
-    published = {i: rounding_interval(rounded(nodes[i].value, base), base) for i in current}
+    # The audit lets the attacker know every published value exactly, even when it is shown rounded:
+    # a stronger attacker than the real one (who learns only the rounding interval), so a pattern
+    # that passes is safe for rounded output too, and the LP keeps only hidden cells as unknowns.
+    # Earlier releases enter with what the customer actually saw (rounding intervals).
+    published = {i: (nodes[i].value, nodes[i].value) for i in current}
     must_hide = primary | guard.hidden
     neighbourhoods = Neighbourhoods(
         [[cell.coordinates for cell in structure.cells] for structure in structures],
@@ -312,6 +316,11 @@ def protect(
         if any(cell.structural_zero for cell in structure.cells):
             notes.append(_STRUCTURAL_ZERO_NOTE)
 
+    if base is not None:
+        notes.append(
+            f"Counts are rounded to the nearest multiple of {base}, totals on their own, so rounded "
+            "cells need not add up to the rounded totals."
+        )
     changes = StateChanges(differencing_threshold=threshold)
     released_nodes = sorted({i for i in current if i not in suppressed and nodes[i].true_count > 0})
     for scope in (org_scope, GLOBAL_SCOPE):
