@@ -134,3 +134,30 @@ def test_budgets_are_never_exceeded(per_table, organisations, organisation_budge
     for o in range(organisations):
         assert stores.rho_spent("dv1", f"org:org-{o}") <= organisation_budget + 1e-9
     assert stores.rho_spent("dv1", "global") <= global_budget + 1e-9
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(frame=person_frames(), mechanism=st.sampled_from(["discrete_gaussian", "discrete_laplace"]))
+def test_noisy_releases_are_thresholded_on_true_and_noisy_values_and_add_up(frame, mechanism):
+    privacy = (
+        DifferentialPrivacy()
+        if mechanism == "discrete_gaussian"
+        else DifferentialPrivacy(mechanism="discrete_laplace", rho=None, epsilon=1.0)
+    )
+    table = table_of(frame, ["sex", "region"])
+    try:
+        release = protect([table], Policy(differential_privacy=privacy), context(), InMemoryStores())
+    except ReleaseRefused:
+        return
+    protected = release.tables[0]
+    for row in protected.rows:
+        if not row.suppressed:
+            assert row.value >= 5 and table.cell(*row.coordinates).count >= 5
+    for sex in SEXES:
+        parts = [protected.row(sex, region).value for region in REGIONS]
+        margin = protected.row(sex, None).value
+        if margin is not None and None not in parts:
+            assert margin == sum(parts)
+    attacker = Attacker()
+    attacker.learn(protected)
+    assert attacker.breaches() == {}

@@ -1,0 +1,87 @@
+"""Derived numbers come from released counts only and are hidden with their numerator or complement."""
+
+from __future__ import annotations
+
+from pyroaring import BitMap
+
+from disclosure import derived
+from disclosure.pipeline import protect
+from disclosure.policy import Policy
+from disclosure.release import ReleaseContext
+from disclosure.stores import InMemoryStores
+from disclosure.table import AggregateTable, Cell, Dimension
+from tests.disclosure.tables import subsets_table
+
+SECRET = b"derived-test-secret-of-32-bytes!"
+
+
+def context(**options) -> ReleaseContext:
+    return ReleaseContext("dv1", "org-a", SECRET, **options)
+
+
+def test_share_rules():
+    assert derived.share(50, 200, 5) == 25.0
+    assert derived.share(None, 200, 5) is None  # numerator suppressed
+    assert derived.share(50, None, 5) is None  # denominator suppressed
+    assert derived.share(197, 200, 5) is None  # complement of 3 persons
+    assert derived.share(200, 200, 5) == 100.0  # complement 0 discloses no one beyond the counts
+    assert derived.share(195, 200, 5) == 97.5
+    assert derived.share(3, 0, 5) is None
+
+
+def test_rate_uses_released_count_and_public_person_time():
+    assert derived.rate_per_1000(12, 2400.0) == 5.0
+    assert derived.rate_per_1000(None, 2400.0) is None
+    assert derived.rate_per_1000(12, 0.0) is None
+
+
+def test_uptake_shares_use_the_released_cohort_total_and_the_rounded_counts():
+    cohort = BitMap(range(1, 501))
+    total = AggregateTable("cohort_count", "cohort", (), (Cell((), 500, cohort),), frozenset({"lmdb"}))
+    uptake = subsets_table(
+        {"30 days": BitMap(range(1, 62)), "365 days": BitMap(range(1, 133))},
+        cohort,
+        kind="treatment_uptake",
+        dimension="within",
+        ordered=True,
+    )
+    uptake = AggregateTable(
+        kind="treatment_uptake",
+        title="uptake",
+        dimensions=uptake.dimensions,
+        cells=uptake.cells[:-1],
+        registers=frozenset({"lmdb"}),
+        max_cells_per_person=2,
+        ordered_dimension="within",
+    )
+    release = protect([total, uptake], Policy.default(), context(rounding_base=5), InMemoryStores())
+    rows = {row.coordinates[0]: row for row in release.tables[1].rows}
+    assert rows["30 days"].value == 60  # 61 rounded
+    assert rows["30 days"].derived["cumulative_share_percent"] == 12.0  # 60 / 500, not 61 / 500
+    assert rows["365 days"].derived["cumulative_share_percent"] == round(100 * 130 / 500, 1)
+
+
+def test_incidence_rates_are_hidden_with_their_counts():
+    cells = []
+    for year, count in ((2019, 40), (2020, 3)):
+        persons = BitMap(range(year * 1000, year * 1000 + count))
+        cells.append(Cell((year, "incident"), count, persons, {"person_years_at_risk": 10_000.0}))
+    table = AggregateTable(
+        kind="incidence_prevalence",
+        title="incidence",
+        dimensions=(
+            Dimension("year", (2019, 2020), has_total=False),
+            Dimension("measure", ("incident",), has_total=False),
+        ),
+        cells=tuple(cells),
+        registers=frozenset({"lpr"}),
+        max_cells_per_person=1,
+        ordered_dimension="year",
+    )
+    release = protect([table], Policy.default(), context(), InMemoryStores())
+    rows = {row.coordinates[0]: row for row in release.tables[0].rows}
+    assert rows[2019].derived["rate_per_1000_person_years"] == 4.0
+    assert rows[2020].suppressed and rows[2020].derived["rate_per_1000_person_years"] is None
+    frame = release.tables[0].to_polars()
+    assert frame.columns == ["year", "measure", "value", "suppressed", "rate_per_1000_person_years"]
+    assert frame["suppressed"].to_list() == [False, True]
