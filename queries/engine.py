@@ -381,7 +381,7 @@ def incidence_prevalence_table(
         dimensions=tuple(dimensions),
         cells=tuple(cells),
         registers=registers | frozenset({"CPR/BEF"}),
-        max_cells_per_person=2 * len(years),
+        max_cells_per_person=len(years) + 1,  # prevalent every year, incident once
         ordered_dimension="year",
     )
 

@@ -537,7 +537,7 @@ class ReferenceEngine:
             tuple(dimensions),
             tuple(cells),
             registers,
-            2 * len(years),
+            len(years) + 1,  # prevalent every year, incident once
             "year",
         )
 
