@@ -27,13 +27,28 @@ def _new_highs() -> highspy.Highs:
     return solver
 
 
+def csr_rows(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows as HiGHS wants them: lower, upper, row starts, column indices, values."""
+    lengths = np.fromiter((len(coefficients) for coefficients, _, _ in rows), dtype=np.int32, count=len(rows))
+    starts = np.zeros(len(rows), dtype=np.int32)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    indices = np.fromiter((column for coefficients, _, _ in rows for column in coefficients), dtype=np.int32)
+    values = np.fromiter(
+        (value for coefficients, _, _ in rows for value in coefficients.values()), dtype=np.float64
+    )
+    row_lower = np.fromiter((low for _, low, _ in rows), dtype=np.float64, count=len(rows))
+    row_upper = np.fromiter((high for _, _, high in rows), dtype=np.float64, count=len(rows))
+    return row_lower, row_upper, starts, indices, values
+
+
 def build_model(
-    costs: Sequence[float],
-    lower: Sequence[float],
-    upper: Sequence[float],
-    rows: Sequence[Row],
+    costs: Sequence[float] | np.ndarray,
+    lower: Sequence[float] | np.ndarray,
+    upper: Sequence[float] | np.ndarray,
+    rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     integer: bool = False,
 ) -> highspy.Highs:
+    """One HiGHS model; ``rows`` as (coefficients, lower, upper) triples or already in CSR form."""
     solver = _new_highs()
     n = len(costs)
     solver.addCols(
@@ -46,24 +61,10 @@ def build_model(
         np.zeros(0, dtype=np.int32),
         np.zeros(0, dtype=np.float64),
     )
-    if rows:
-        starts, indices, values, row_lower, row_upper = [], [], [], [], []
-        for coefficients, low, high in rows:
-            starts.append(len(indices))
-            for column, coefficient in sorted(coefficients.items()):
-                indices.append(column)
-                values.append(coefficient)
-            row_lower.append(low)
-            row_upper.append(high)
-        solver.addRows(
-            len(rows),
-            np.asarray(row_lower, dtype=np.float64),
-            np.asarray(row_upper, dtype=np.float64),
-            len(indices),
-            np.asarray(starts, dtype=np.int32),
-            np.asarray(indices, dtype=np.int32),
-            np.asarray(values, dtype=np.float64),
-        )
+    csr = rows if isinstance(rows, tuple) else csr_rows(rows) if rows else None
+    if csr is not None and len(csr[0]):
+        row_lower, row_upper, starts, indices, values = csr
+        solver.addRows(len(row_lower), row_lower, row_upper, len(indices), starts, indices, values)
     if integer and n:
         solver.changeColsIntegrality(
             n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
@@ -175,17 +176,25 @@ class DeviationModel:
     def __init__(self, values: Sequence[int], costs: Sequence[float], rows: Sequence[Row]) -> None:
         n = len(values)
         self._n = n
-        column_costs = [c for cost in costs for c in (cost, cost)]
-        lower = [0.0] * (2 * n)
-        upper = [u for value in values for u in (INF, float(value))]
-        deviation_rows: list[Row] = []
-        for coefficients, _, _ in rows:
-            expanded: dict[int, float] = {}
-            for node, coefficient in coefficients.items():
-                expanded[2 * node] = coefficient
-                expanded[2 * node + 1] = -coefficient
-            deviation_rows.append((expanded, 0.0, 0.0))
-        self._solver = build_model(column_costs, lower, upper, deviation_rows)
+        column_costs = np.repeat(np.asarray(costs, dtype=np.float64), 2)
+        lower = np.zeros(2 * n)
+        upper = np.empty(2 * n)
+        upper[0::2] = INF
+        upper[1::2] = np.asarray(values, dtype=np.float64)
+        _, _, starts, indices, coefficients = csr_rows(rows)
+        zeros = np.zeros(len(rows))
+        # Column j of a row becomes up_j (2j, same sign) and down_j (2j + 1, opposite sign).
+        expanded_indices = np.column_stack([2 * indices, 2 * indices + 1]).ravel()
+        expanded_values = np.column_stack([coefficients, -coefficients]).ravel()
+        csr = (
+            np.zeros_like(row_lower),
+            np.zeros_like(row_upper),
+            2 * starts,
+            expanded_indices,
+            expanded_values,
+        )
+        del row_lower, row_upper
+        self._solver = build_model(column_costs, lower, upper, csr)
         self.solves = 0
 
     def make_free(self, node: int) -> None:

@@ -22,12 +22,12 @@ def canonical_bytes(persons: BitMap) -> bytes:
 
 def keyed_digest(secret: bytes, *parts: bytes | str) -> str:
     """HMAC-SHA256 over length-prefixed parts (so no two part lists collide)."""
-    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    chunks = []
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
-        mac.update(len(data).to_bytes(8, "big"))
-        mac.update(data)
-    return mac.hexdigest()
+        chunks.append(len(data).to_bytes(8, "big"))
+        chunks.append(data)
+    return hmac.new(secret, b"".join(chunks), hashlib.sha256).hexdigest()
 
 
 def fingerprint(secret: bytes, data_version: str, persons: BitMap) -> str:

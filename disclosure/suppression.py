@@ -249,36 +249,48 @@ class Neighbourhoods:
     ) -> None:
         self._tables = []
         self._home: dict[int, tuple[int, int]] = {}
+        self._lines: dict[tuple[int, int], list[tuple[object, int]]] = {}
         for t, (coords, table_nodes) in enumerate(zip(coordinates, cell_nodes, strict=True)):
             lookup = {tuple(c): table_nodes[i] for i, c in enumerate(coords)}
             self._tables.append((coords, lookup, categories[t], summable[t]))
             for i, node in enumerate(table_nodes):
                 self._home.setdefault(node, (t, i))
 
+    def _line(self, node: int, d: int, nodes: Sequence[Node]) -> list[tuple[object, int]]:
+        """Other categories of dimension d in the node's line, largest cell first (cached)."""
+        key = (node, d)
+        if key not in self._lines:
+            t, i = self._home[node]
+            coords, lookup, categories, _ = self._tables[t]
+            own = tuple(coords[i])
+            line = []
+            for alternative in categories[d]:
+                if alternative == own[d]:
+                    continue
+                neighbour = lookup.get((*own[:d], alternative, *own[d + 1 :]))
+                if neighbour is not None:
+                    line.append((-nodes[neighbour].value, str(alternative), alternative, neighbour))
+            line.sort(key=lambda entry: entry[:2])
+            self._lines[key] = [(alternative, neighbour) for _, _, alternative, neighbour in line]
+        return self._lines[key]
+
     def around(self, node: int, suppressed: set[int], nodes: Sequence[Node], per_dimension: int) -> set[int]:
         if node not in self._home:
             return {node}
         t, i = self._home[node]
-        coords, lookup, categories, summable = self._tables[t]
+        coords, lookup, _, summable = self._tables[t]
         own = tuple(coords[i])
         options: list[list[object]] = []
         for d, category in enumerate(own):
-            ranked = []
-            for alternative in categories[d]:
-                if alternative == category:
-                    continue
-                neighbour = lookup.get((*own[:d], alternative, *own[d + 1 :]))
-                if neighbour is None:
-                    continue
-                hidden = neighbour in suppressed
-                ranked.append((not hidden, -nodes[neighbour].value, str(alternative), alternative))
-            ranked.sort(key=lambda r: r[:3])
-            chosen: list[object] = [category, *(r[3] for r in ranked[:per_dimension])]
+            line = self._line(node, d, nodes)
+            # Already hidden neighbours first (free to move), then the largest.
+            ranked = [a for a, n in line if n in suppressed] + [a for a, n in line if n not in suppressed]
+            chosen: list[object] = [category, *ranked[:per_dimension]]
             if summable[d] and category is not None:
                 chosen.append(None)
             if category is None:
                 # A margin moves only if some of its categories move: offer them too.
-                chosen.extend(r[3] for r in ranked[per_dimension : 2 * per_dimension])
+                chosen.extend(ranked[per_dimension : 2 * per_dimension])
             options.append(chosen)
         result: set[int] = set()
         for combination in itertools.product(*options):
