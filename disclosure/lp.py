@@ -186,14 +186,7 @@ class DeviationModel:
         # Column j of a row becomes up_j (2j, same sign) and down_j (2j + 1, opposite sign).
         expanded_indices = np.column_stack([2 * indices, 2 * indices + 1]).ravel()
         expanded_values = np.column_stack([coefficients, -coefficients]).ravel()
-        csr = (
-            np.zeros_like(row_lower),
-            np.zeros_like(row_upper),
-            2 * starts,
-            expanded_indices,
-            expanded_values,
-        )
-        del row_lower, row_upper
+        csr = (zeros, zeros, 2 * starts, expanded_indices, expanded_values)
         self._solver = build_model(column_costs, lower, upper, csr)
         self.solves = 0
 
