@@ -183,9 +183,13 @@ def protect(
 
     # Differencing guard against earlier releases (organisation and global) and within the release.
     candidates = {i for i in current if i not in primary and nodes[i].true_count > 0}
-    largest = max((nodes[i].true_count for i in candidates), default=0)
+    windows = _size_windows(sorted({nodes[i].true_count for i in candidates}), threshold - 1)
     earlier = {
-        scope: list(stores.sets_with_size_between(data_version, scope, 1, largest + threshold - 1))
+        scope: [
+            persons
+            for low, high in windows
+            for persons in stores.sets_with_size_between(data_version, scope, low, high)
+        ]
         for scope in (org_scope, GLOBAL_SCOPE)
     }
     guard = differencing_guard(system, structures, cell_nodes, candidates, earlier, threshold)
@@ -380,6 +384,18 @@ def protect(
         notes=sorted(set(notes), key=notes.index),
     )
     return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
+
+
+def _size_windows(sizes: Sequence[int], reach: int) -> list[tuple[int, int]]:
+    """Merged size ranges [s - reach, s + reach]: only stored sets in them can differ by 1..reach."""
+    windows: list[tuple[int, int]] = []
+    for size in sizes:
+        low, high = max(1, size - reach), size + reach
+        if windows and low <= windows[-1][1] + 1:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+        else:
+            windows.append((low, high))
+    return windows
 
 
 def _released_cohort_total(

@@ -129,3 +129,32 @@ def test_cumulative_uptake_windows_and_year_to_year_series_go_through_the_guard(
     release = protect([windows], Policy.default(), context("org-new"), InMemoryStores())
     values = {row.coordinates[0]: row.value for row in release.tables[0].rows}
     assert values["30 days"] is None or values["90 days"] is None
+
+
+def test_year_to_year_prevalence_differing_by_few_persons_is_masked():
+    from disclosure.table import Dimension
+
+    prevalent_2019 = BitMap(range(1, 101))
+    prevalent_2020 = prevalent_2019 | BitMap([500, 501])  # two new cases, nobody left
+    prevalent_2021 = prevalent_2020 | BitMap(range(600, 620))
+    cells = tuple(
+        Cell((year, "prevalent"), len(persons), persons, {"person_years": 5000.0})
+        for year, persons in ((2019, prevalent_2019), (2020, prevalent_2020), (2021, prevalent_2021))
+    )
+    table = AggregateTable(
+        kind="incidence_prevalence",
+        title="prevalence",
+        dimensions=(
+            Dimension("year", (2019, 2020, 2021), has_total=False),
+            Dimension("measure", ("prevalent",), has_total=False),
+        ),
+        cells=cells,
+        registers=frozenset({"lpr"}),
+        max_cells_per_person=3,
+        ordered_dimension="year",
+    )
+    release = protect([table], Policy.default(), context(), InMemoryStores())
+    values = {row.coordinates[0]: row.value for row in release.tables[0].rows}
+    assert (values[2019] is None) != (values[2020] is None)
+    assert values[2021] == 122
+    assert release.report.guard.hidden_within_release == 1
