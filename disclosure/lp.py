@@ -72,6 +72,29 @@ def build_model(
     return solver
 
 
+def implied_upper_bounds(n: int, lower: np.ndarray, rows: Sequence[Row]) -> np.ndarray:
+    """Upper bounds implied by single rows whose coefficients all have one sign.
+
+    A row sum(a_j y_j) = b with every a_j > 0 (a published margin minus its published categories:
+    the hidden categories add up to a known number) caps each y_t at (b - sum_{j != t} a_j lower_j) / a_t.
+    Used only to recognise an optimum without solving: if some feasible solution already reached
+    the cap, the cap is the maximum.
+    """
+    upper = np.full(n, INF)
+    for coefficients, low, high in rows:
+        if low != high:
+            continue
+        signs = {value > 0 for value in coefficients.values()}
+        if len(signs) != 1:
+            continue
+        sign = 1.0 if signs.pop() else -1.0
+        total = sign * low - sum(abs(v) * lower[c] for c, v in coefficients.items())
+        for column, value in coefficients.items():
+            cap = (total + abs(value) * lower[column]) / abs(value)
+            upper[column] = min(upper[column], cap)
+    return upper
+
+
 class IntervalModel:
     """min and max of single variables over one polyhedron, one warm-started HiGHS model.
 
@@ -93,6 +116,10 @@ class IntervalModel:
         # Columns seen at their lower bound in some optimal (hence feasible) solution: their
         # minimum is that bound, no LP needed. A feasible point is proof enough.
         self._seen_at_lower = np.zeros(self._n, dtype=bool)
+        # Likewise the largest value seen per column: reaching a valid upper bound proves the maximum.
+        self._seen_max = np.full(self._n, -INF)
+        self._implied_upper = implied_upper_bounds(self._n, self._lower_array, self._rows)
+        self.skipped_maximisations = 0
         self.solves = 0
         self.integer_solves = 0
         self.skipped_minimisations = 0
@@ -112,6 +139,7 @@ class IntervalModel:
         if status == highspy.HighsModelStatus.kOptimal:
             values = np.asarray(solver.getSolution().col_value)
             self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
+            np.maximum(self._seen_max, values, out=self._seen_max)
             return sign * solver.getInfo().objective_function_value
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return -sign * INF if sign > 0 else INF
@@ -150,7 +178,14 @@ class IntervalModel:
         """
         # Maximise everything first: those optima put many other columns at their lower bound,
         # which then proves their minimum without an LP.
-        highs = [self._bound(column, -1.0) for column in columns]
+        highs = []
+        for column in columns:
+            bound = min(self._implied_upper[column], self._upper[column])
+            if math.isfinite(bound) and self._seen_max[column] >= bound - _TOLERANCE:
+                self.skipped_maximisations += 1
+                highs.append(bound)
+            else:
+                highs.append(self._bound(column, -1.0))
         result = []
         for column, known, high in zip(columns, known_minimums, highs, strict=True):
             if known is None and self._seen_at_lower[column]:
