@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from billing.errors import BillingError
 from billing.ledger import charge_release
 from billing.pricing import PricedShape
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
@@ -29,7 +30,7 @@ from disclosure.stores import GLOBAL_SCOPE, organisation_scope
 from statservice import audit
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
-from statservice.core.errors import PROBLEM_BASE, NotFound
+from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
 from statservice.service import Service
 from statservice.stores import BudgetOverdrawn, SqlStores
@@ -58,6 +59,10 @@ class Prepared:
     quote: Any  # billing.pricing.Quote
     segment: str
     rho: float
+    # billing hooks (optional): charge the release at a stored quote's price, or attach it to a
+    # bespoke order in progress; both are checked again inside the release transaction
+    quote_id: str | None = None
+    order_id: str | None = None
 
 
 def canonical_query(query: Any) -> dict[str, Any]:
@@ -248,6 +253,22 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
             _problem(409, "release-refused", "Release refused", message, run_id),
         )
         return "refused"
+    except BillingError as error:  # e.g. the quote was used by a concurrent run: rolled back
+        _finish_unreleased(
+            service,
+            run_id,
+            requester,
+            prepared,
+            "failed",
+            _problem(
+                error.http_status,
+                STATUS_ERRORS.get(error.http_status, Conflict).slug,
+                STATUS_ERRORS.get(error.http_status, Conflict).title,
+                error.message,
+                run_id,
+            ),
+        )
+        return "failed"
     except Exception as error:  # nothing was committed: the transaction rolled back
         # frames only: an exception's message could quote data, the frames cannot
         frames = "".join(traceback.format_tb(error.__traceback__))
@@ -338,6 +359,8 @@ def commit_release(
             segment=prepared.segment,
             description=f"{prepared.priced.result_kind} analysis, release {release_id}",
             price_list=service.price_list,
+            quote_id=prepared.quote_id,
+            order_id=prepared.order_id,
         )
         record.price = line.net_amount
         record.invoice_line_ref = str(line.id)

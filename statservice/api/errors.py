@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from billing.errors import BillingError
+from billing.errors import BillingError, IllegalTransition
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
 from queries.validation import field_path
@@ -135,7 +135,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BillingError)
     async def _billing(request: Request, exc: BillingError):
         cls = STATUS_ERRORS.get(exc.http_status, Conflict)
-        return problem_response(request, exc.http_status, cls.title, exc.message, PROBLEM_BASE + cls.slug)
+        errors = None
+        if isinstance(exc, IllegalTransition):  # the current state and where it may go, machine-readable
+            errors = [
+                {
+                    "field": "state",
+                    "message": f"the order is {exc.current}; it cannot become {exc.requested}",
+                    "valid": ", ".join(exc.allowed) if exc.allowed else "none (final state)",
+                }
+            ]
+        return problem_response(
+            request, exc.http_status, cls.title, exc.message, PROBLEM_BASE + cls.slug, errors
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from billing.models import Base as BillingBase
 from statservice.db.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+# both branches' tables: autogenerate must never propose dropping billing's
+target_metadata = [Base.metadata, BillingBase.metadata]
 
 
 def run_migrations_offline() -> None:

@@ -14,9 +14,40 @@ PARAMETERS = {
     "release_id": lambda ids: ids["release_id"],
     "run_id": lambda ids: ids["run_id"],
     "organisation_id": lambda ids: ids["organisation_id"],
+    "quote_id": lambda ids: ids["quote_id"],
+    "invoice_id": lambda ids: ids["invoice_id"],
+    "credit_note_id": lambda ids: ids["credit_note_id"],
+    "order_id": lambda ids: ids["order_id"],
 }
 # Parameters that name public things (register names, code lists) or admin-only resources.
 NOT_ORGANISATION_SCOPED = {"name", "key_id"}
+
+
+def billing_ids(api) -> dict[str, str]:
+    """A stored quote, an invoice (with a billing account, so its UBL downloads), a credit note and a
+    bespoke order of organisation A."""
+    import datetime as dt
+
+    account = {"legal_name": "Customer A", "cvr": "31119103"}
+    api.client.put("/v1/billing-account", headers=api.customer.headers, json=account)
+    quote = api.post("/v1/quotes", api.customer, json=cohort(title="quoted")).json()
+    api.post("/v1/queries/runs", api.customer, json=cohort(title="quoted"), params={"quote_id": quote["id"]})
+    today = dt.datetime.now(dt.UTC).date()
+    after = dt.date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    issued = api.post(
+        "/v1/invoices/issue",
+        api.staff,
+        json={"year": today.year, "month": today.month, "issue_date": after.isoformat()},
+    )
+    invoice = issued.json()["invoices"][0]["display_number"]
+    note = api.post(f"/v1/invoices/{invoice}/credit-notes", api.staff, json={"reason": "goodwill"}).json()
+    order = api.post("/v1/orders", api.customer, json={"title": "t", "request_text": "r"}).json()
+    return {
+        "quote_id": quote["id"],
+        "invoice_id": invoice,
+        "credit_note_id": note["display_number"],
+        "order_id": order["id"],
+    }
 
 
 def test_every_endpoint_hides_other_organisations(data_api):
@@ -26,6 +57,7 @@ def test_every_endpoint_hides_other_organisations(data_api):
         "release_id": release["id"],
         "run_id": release["run_id"],
         "organisation_id": api.customer.organisation_id,
+        **billing_ids(api),
     }
     probed = []
     for route_path, operations in api.client.app.openapi()["paths"].items():

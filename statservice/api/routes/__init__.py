@@ -3,13 +3,17 @@
 
 from statservice.api.routes import (
     audit,
+    billing_account,
     budgets,
     catalog,
     health,
     history,
+    invoices,
     keys,
+    orders,
     organisations,
     queries,
+    quotes,
     releases,
 )
 
@@ -23,4 +27,9 @@ ROUTERS = [
     audit.router,
     organisations.router,
     keys.router,
+    quotes.router,
+    invoices.router,
+    invoices.credit_notes_router,
+    billing_account.router,
+    orders.router,
 ]

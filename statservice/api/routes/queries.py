@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from queries.model import Query
 from statservice import pipeline
+from statservice.api import billing_runs
 from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
@@ -153,9 +154,17 @@ def run_public(run: QueryRun) -> RunPublic:
         202: {"model": RunPublic, "description": "accepted; poll Location (/v1/queries/runs/{id})"},
     },
 )
-def run_query(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep):
+def run_query(
+    query: QueryBody,
+    principal: CurrentPrincipal,
+    service: ServiceDep,
+    quote_id: billing_runs.QuoteIdParam = None,
+    order_id: billing_runs.OrderIdParam = None,
+):
+    principal = billing_runs.run_principal(service, principal, order_id)
     segment = pipeline.segment_of(service, principal.organisation_id)
     prepared = pipeline.prepare(service, _payload(query), segment)
+    prepared = billing_runs.attach(service, principal, prepared, quote_id=quote_id, order_id=order_id)
     requester = requester_of(principal)
     run_id = pipeline.create_run(service, requester, prepared)
     try:

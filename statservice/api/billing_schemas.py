@@ -1,0 +1,211 @@
+"""Request and response models of the billing resources (quotes, invoices, credit notes, billing
+account, bespoke orders, history). Public models of billing's own records are billing's (``billing.*
+Public``), so there is one definition of each; money is ``Decimal`` and leaves as a JSON string."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.invoicing import InvoicePublic
+
+# PostgreSQL text cannot hold NUL; refuse it in the request instead of failing in the database
+TEXT = r"^[^\x00]*$"
+
+
+# --- invoices and credit notes -------------------------------------------------------------
+
+
+class InvoiceIssueCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"year": 2026, "month": 10}]},
+    )
+
+    year: int = Field(ge=2000, le=9999, description="the closed month's year")
+    month: int = Field(ge=1, le=12)
+    issue_date: dt.date | None = Field(
+        None, description="default today (UTC); must be after the month has ended"
+    )
+
+
+class InvoiceIssuePublic(BaseModel):
+    year: int
+    month: int
+    invoices: list[InvoicePublic] = Field(description="one per organisation with lines to invoice")
+
+
+class CreditNoteCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "release re-run at our expense", "net_amount": "250.00"}]},
+    )
+
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT)
+    net_amount: Decimal | None = Field(
+        None,
+        gt=0,
+        max_digits=14,
+        decimal_places=2,
+        description="net DKK to credit; default everything not yet credited",
+    )
+
+
+class BillingAccountUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "legal_name": "Aarhus Universitet",
+                    "cvr": "31119103",
+                    "street": "Nordre Ringgade 1",
+                    "city": "Aarhus C",
+                    "postal_code": "8000",
+                    "country_code": "DK",
+                    "email": "faktura@au.dk",
+                }
+            ]
+        },
+    )
+
+    legal_name: str = Field(min_length=1, max_length=256, pattern=TEXT)
+    cvr: str | None = Field(None, pattern=r"^[0-9]{8}$", description="Danish CVR number (UBL needs it)")
+    street: str | None = Field(None, max_length=256, pattern=TEXT)
+    city: str | None = Field(None, max_length=128, pattern=TEXT)
+    postal_code: str | None = Field(None, max_length=16, pattern=TEXT)
+    country_code: str = Field("DK", pattern=r"^[A-Z]{2}$")
+    email: str | None = Field(None, max_length=256, pattern=TEXT)
+
+
+class BillingAccountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    organisation_id: str
+    legal_name: str
+    cvr: str | None
+    street: str | None
+    city: str | None
+    postal_code: str | None
+    country_code: str
+    email: str | None
+
+
+# --- bespoke orders ------------------------------------------------------------------------
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Statin persistence after first MI, by region",
+                    "request_text": "Persistence of statin use 1 and 3 years after a first myocardial "
+                    "infarction 2012-2018, by region and sex.",
+                    "draft_query": {
+                        "index": {
+                            "concept": {"type": "diagnosis", "codes": ["DI21"]},
+                            "period": {"start": "2012-01-01", "end": "2018-12-31"},
+                        }
+                    },
+                }
+            ]
+        },
+    )
+
+    title: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    request_text: str = Field(min_length=1, max_length=20_000, pattern=TEXT)
+    draft_query: dict[str, Any] | None = Field(
+        None, description="optional draft query JSON (not validated: staff refine it)"
+    )
+
+
+class FixedElementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=500, pattern=TEXT)
+    net_amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="net DKK")
+
+
+class OrderEstimateCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "hours": "12.50",
+                    "fixed_elements": [
+                        {"description": "Data management plan review", "net_amount": "1500.00"}
+                    ],
+                    "note": "includes two rounds of revisions",
+                }
+            ]
+        },
+    )
+
+    hours: Decimal = Field(ge=0, le=100_000, max_digits=8, decimal_places=2)
+    fixed_elements: list[FixedElementCreate] = Field(default_factory=list, max_length=50)
+    note: str | None = Field(None, max_length=2000, pattern=TEXT)
+
+
+class OrderNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=2000, pattern=TEXT)
+
+
+class OrderDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "cells too small"}]})
+
+    reason: str = Field(min_length=1, max_length=2000, pattern=TEXT)
+
+
+class HourLogCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"work_date": "2026-11-20", "hours": "3.25", "note": "cohort"}]},
+    )
+
+    work_date: dt.date
+    hours: Decimal = Field(gt=0, le=24, max_digits=4, decimal_places=2)
+    note: str | None = Field(None, max_length=2000, pattern=TEXT)
+
+
+class OrderInvoiceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issue_date: dt.date | None = Field(None, description="default today (UTC)")
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+class TimelineItem(BaseModel):
+    """One thing in an organisation's history: a query run (with its release and price), or a billing
+    record (quote, invoice line not of a run, order, invoice, credit note)."""
+
+    kind: str = Field(
+        description="query_run | quote | invoice_line | order | invoice | credit_note",
+        examples=["query_run"],
+    )
+    id: str
+    organisation_id: str | None = None
+    occurred_at: dt.datetime
+    description: str | None = None
+    status: str | None = None
+    net_amount: Decimal | None = None
+    gross_amount: Decimal | None = None
+    references: dict[str, str] = Field(default_factory=dict)
+    # query runs (kind == "query_run"), as before
+    run_id: str | None = None
+    title: str | None = None
+    query_hash: str | None = None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    release_id: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None

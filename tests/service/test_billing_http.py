@@ -1,0 +1,396 @@
+"""Billing over HTTP, end to end on the real app, the real engine and the real database (SQLite and
+PostgreSQL): a stored quote pays exactly its price for one run, a refused query is not charged, the
+month closes, staff issue the invoice, and the customer downloads it as CSV, PDF and Peppol UBL (read
+back and checked); other organisations get 404 on every billing resource."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from alembic import command
+from lxml import etree
+from peppol.rules import check_rules
+from peppol.xsd import validate_xsd
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from billing.models import InvoiceLine, IssuedQuote
+from billing.money import format_dkk, vat_on
+from statservice.db.migrate import alembic_config
+from statservice.db.models import QueryRun
+from tests.service.helpers import assert_consistent, cohort, counts
+
+NS = {
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "inv": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+}
+ACCOUNT = {
+    "legal_name": "Aarhus Universitet, Klinisk Epidemiologi",
+    "cvr": "31119103",
+    "street": "Olof Palmes Allé 43-45",
+    "city": "Aarhus N",
+    "postal_code": "8200",
+    "email": "faktura@au.example",
+}
+PROBLEM = "application/problem+json"
+
+
+def put(api, path, actor, **kwargs):
+    return api.client.put(path, headers={**actor.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+
+def act_for(actor, organisation_id: str) -> dict[str, str]:
+    return {**actor.headers, "X-Act-For-Organisation": organisation_id}
+
+
+def next_month_start(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+def issue_month(api, actor, day: dt.date, **extra):
+    return api.post(
+        "/v1/invoices/issue",
+        actor,
+        json={"year": day.year, "month": day.month, "issue_date": next_month_start(day).isoformat(), **extra},
+    )
+
+
+def test_quote_run_refusal_month_invoice_and_downloads(data_api):
+    api = data_api
+    customer, staff = api.customer, api.staff
+    today = dt.datetime.now(dt.UTC).date()
+    account = put(api, "/v1/billing-account", customer, json=ACCOUNT)
+    assert account.status_code == 200, account.text
+    assert api.get("/v1/billing-account", customer).json()["cvr"] == ACCOUNT["cvr"]
+
+    # a stored quote: the price of /v1/queries/quote, valid 28 days, money as strings
+    estimate = api.post("/v1/queries/quote", customer, json=cohort()).json()
+    created = api.post("/v1/quotes", customer, json=cohort())
+    assert created.status_code == 201, created.text
+    quote = created.json()
+    assert isinstance(quote["net_amount"], str) and Decimal(quote["net_amount"]) == Decimal(
+        estimate["price"]["amount"]
+    )
+    assert Decimal(quote["gross_amount"]) == Decimal(quote["net_amount"]) + vat_on(
+        Decimal(quote["net_amount"])
+    )
+    assert dt.date.fromisoformat(quote["valid_until"]) == today + dt.timedelta(days=28)
+    assert quote["organisation_id"] == customer.organisation_id and quote["used_at"] is None
+    assert api.get(f"/v1/quotes/{quote['id']}", customer).json()["id"] == quote["id"]
+    assert [q["id"] for q in api.get("/v1/quotes", customer).json()["items"]] == [quote["id"]]
+    price = Decimal(quote["net_amount"])
+
+    # the run with the quote is charged exactly the quoted price, and uses the quote up
+    ran = api.post("/v1/queries/runs", customer, json=cohort(), params={"quote_id": quote["id"]})
+    assert ran.status_code == 201, ran.text
+    release = ran.json()
+    assert Decimal(release["invoice_line"]["amount"]) == price
+    used = api.get(f"/v1/quotes/{quote['id']}", customer).json()
+    assert used["used_by_release_id"] == release["id"] and used["used_at"] is not None
+    with api.service.db.session() as session:
+        line = session.scalars(select(InvoiceLine).where(InvoiceLine.release_id == release["id"])).one()
+        assert (line.quote_id, line.net_amount) == (quote["id"], price)
+    before = counts(api.service)
+    reused = api.post("/v1/queries/runs", customer, json=cohort(), params={"quote_id": quote["id"]})
+    assert "already paid" in assert_problem(reused, 409)["detail"]
+    # a quote of another shape cannot pay for this run; another organisation's quote is not found
+    other_shape = api.post(
+        "/v1/quotes", customer, json=cohort(title="by age", result={"kind": "cohort_count"})
+    )
+    assert other_shape.status_code == 201, other_shape.text
+    mismatch = api.post(
+        "/v1/queries/runs", customer, json=cohort(title="x"), params={"quote_id": other_shape.json()["id"]}
+    )
+    assert_problem(mismatch, 409)
+    foreign_run = api.post("/v1/queries/runs", api.foreign, json=cohort(), params={"quote_id": quote["id"]})
+    assert_problem(foreign_run, 404)
+    assert counts(api.service) == before
+
+    # a refused query is not charged, and its quote stays unused
+    refused_query = cohort(title="rounded to ten", disclosure={"rounding": 10})
+    refused_quote = api.post("/v1/quotes", customer, json=refused_query).json()
+    refused = api.post(
+        "/v1/queries/runs", customer, json=refused_query, params={"quote_id": refused_quote["id"]}
+    )
+    assert_problem(refused, 409)
+    assert counts(api.service) == before
+    assert api.get(f"/v1/quotes/{refused_quote['id']}", customer).json()["used_at"] is None
+
+    # a run without a quote is charged the list price
+    plain = api.post("/v1/queries/runs", customer, json=cohort(title="plain"))
+    assert plain.status_code == 201, plain.text
+    list_price = Decimal(plain.json()["invoice_line"]["amount"])
+    assert list_price == Decimal(estimate["price"]["amount"])
+    assert_consistent(api.service)
+
+    # the month is not over yet: nothing can be invoiced; customers cannot issue invoices
+    too_early = api.post("/v1/invoices/issue", staff, json={"year": today.year, "month": today.month})
+    assert_problem(too_early, 422)
+    assert_problem(issue_month(api, customer, today), 403)
+    assert api.get("/v1/invoices", customer).json()["total"] == 0
+
+    # the month closes: staff issue one invoice per organisation with lines
+    issued = issue_month(api, staff, today)
+    assert issued.status_code == 201, issued.text
+    invoices = issued.json()["invoices"]
+    assert [i["organisation_id"] for i in invoices] == [customer.organisation_id]
+    invoice = invoices[0]
+    assert re.fullmatch(r"F\d{7}", invoice["display_number"])
+    assert Decimal(invoice["net_total"]) == price + list_price
+    assert Decimal(invoice["gross_total"]) == price + list_price + vat_on(price + list_price)
+    assert {line["release_id"] for line in invoice["lines"]} == {release["id"], plain.json()["id"]}
+    assert invoice["issue_date"] == next_month_start(today).isoformat()
+    # issuing again invoices nothing twice
+    assert issue_month(api, staff, today).json()["invoices"] == []
+
+    listed = api.get("/v1/invoices", customer).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == invoice["id"]
+    assert api.get(f"/v1/invoices/{invoice['display_number']}", customer).json() == invoice
+    assert api.get("/v1/invoices", api.foreign).json()["total"] == 0
+
+    # CSV: one row per line and a total row
+    got = api.get(f"/v1/invoices/{invoice['display_number']}.csv", customer)
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert f'filename="{invoice["display_number"]}.csv"' in got.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(got.text)))
+    lines = [r for r in rows if r["row_type"] == "line"]
+    (total,) = [r for r in rows if r["row_type"] == "total"]
+    assert {r["release_id"] for r in lines} == {release["id"], plain.json()["id"]}
+    assert sorted(Decimal(r["net_amount"]) for r in lines) == sorted([price, list_price])
+    assert {r["document_number"] for r in rows} == {invoice["display_number"]}
+    assert Decimal(total["net_amount"]) == Decimal(invoice["net_total"])
+    assert Decimal(total["gross_amount"]) == Decimal(invoice["gross_total"])
+
+    # PDF: read the text back
+    got = api.get(f"/v1/invoices/{invoice['display_number']}.pdf", customer)
+    assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(got.content)).pages)
+    assert invoice["display_number"] in text
+    assert format_dkk(Decimal(invoice["gross_total"])) in text
+    assert ACCOUNT["cvr"] in text
+
+    # UBL: Peppol BIS 3.0, schema-valid, totals as issued
+    got = api.get(f"/v1/invoices/{invoice['display_number']}.xml", customer)
+    assert got.status_code == 200 and got.headers["content-type"].startswith("application/xml")
+    valid, errors = validate_xsd(got.content)
+    assert valid, errors
+    assert [str(f) for f in check_rules(got.content) if f.severity == "fatal"] == []
+    tree = etree.fromstring(got.content)
+    assert tree.xpath("/inv:Invoice/cbc:ID/text()", namespaces=NS) == [invoice["display_number"]]
+    total_path = "/inv:Invoice/cac:LegalMonetaryTotal/cbc:{}/text()"
+    assert Decimal(tree.xpath(total_path.format("TaxExclusiveAmount"), namespaces=NS)[0]) == Decimal(
+        invoice["net_total"]
+    )
+    assert Decimal(tree.xpath(total_path.format("PayableAmount"), namespaces=NS)[0]) == Decimal(
+        invoice["gross_total"]
+    )
+    assert tree.xpath("//cac:AccountingCustomerParty//cbc:EndpointID/text()", namespaces=NS) == [
+        ACCOUNT["cvr"]
+    ]
+    assert len(tree.xpath("//cac:InvoiceLine", namespaces=NS)) == 2
+
+    # a credit note (staff) with its own number, downloadable; more than is left is a conflict
+    assert_problem(
+        api.post(f"/v1/invoices/{invoice['display_number']}/credit-notes", customer, json={"reason": "x"}),
+        403,
+    )
+    note = api.post(
+        f"/v1/invoices/{invoice['display_number']}/credit-notes",
+        staff,
+        json={"reason": "re-run at our expense", "net_amount": "1.00"},
+    )
+    assert note.status_code == 201, note.text
+    note = note.json()
+    assert re.fullmatch(r"K\d{7}", note["display_number"]) and note["net_total"] == "1.00"
+    too_much = api.post(
+        f"/v1/invoices/{invoice['display_number']}/credit-notes",
+        staff,
+        json={"reason": "too much", "net_amount": str(Decimal(invoice["net_total"]) + 1)},
+    )
+    assert_problem(too_much, 409)
+    assert api.get("/v1/credit-notes", customer).json()["items"][0]["id"] == note["id"]
+    assert (
+        api.get(f"/v1/invoices/{invoice['display_number']}", customer).json()["credit_notes"][0]["id"]
+        == note["id"]
+    )
+    got = api.get(f"/v1/credit-notes/{note['display_number']}.xml", customer)
+    assert got.status_code == 200 and validate_xsd(got.content)[0]
+    assert etree.fromstring(got.content).xpath("/cn:CreditNote/cbc:ID/text()", namespaces=NS) == [
+        note["display_number"]
+    ]
+
+    # the history shows what was asked, quoted, received and invoiced, newest first
+    history = api.get("/v1/history", customer, params={"limit": 500}).json()
+    kinds = [item["kind"] for item in history["items"]]
+    assert {"query_run", "quote", "invoice", "credit_note"} <= set(kinds)
+    assert history["total"] == len(history["items"])
+    moments = [dt.datetime.fromisoformat(item["occurred_at"]) for item in history["items"]]
+    assert moments == sorted(moments, reverse=True)
+    runs = {item["release_id"]: item for item in history["items"] if item["kind"] == "query_run"}
+    assert runs[release["id"]]["references"]["quote_id"] == quote["id"]
+    assert runs[release["id"]]["references"]["invoice_number"] == invoice["display_number"]
+    assert "invoice_line" not in kinds  # a run's line is shown on the run
+    refused_runs = [i for i in history["items"] if i["kind"] == "query_run" and i["status"] != "released"]
+    assert refused_runs and all(i["price"] is None for i in refused_runs)
+    assert api.get("/v1/history", customer, params={"kind": "invoice"}).json()["total"] == 1
+    assert api.get("/v1/history", api.foreign).json()["total"] == 0
+    # staff see the customer's history by acting for it
+    acting = api.client.get(
+        "/v1/history", headers=act_for(staff, customer.organisation_id), params={"limit": 500}
+    )
+    assert acting.json()["total"] == history["total"]
+
+
+def test_ubl_needs_the_buyer_cvr_and_staff_act_for_customers(data_api):
+    api = data_api
+    today = dt.datetime.now(dt.UTC).date()
+    assert api.post("/v1/queries/runs", api.customer, json=cohort()).status_code == 201
+    # staff acting for the customer issue only its invoice (the foreign organisation has a line too)
+    assert api.post("/v1/queries/runs", api.foreign, json=cohort()).status_code == 201
+    issued = api.client.post(
+        "/v1/invoices/issue",
+        headers=act_for(api.staff, api.customer.organisation_id),
+        json={"year": today.year, "month": today.month, "issue_date": next_month_start(today).isoformat()},
+    )
+    assert issued.status_code == 201, issued.text
+    (invoice,) = issued.json()["invoices"]
+    assert invoice["organisation_id"] == api.customer.organisation_id
+    # no billing account: CSV and PDF work, UBL explains what is missing
+    assert api.get(f"/v1/invoices/{invoice['display_number']}.csv", api.customer).status_code == 200
+    assert (
+        "CVR"
+        in assert_problem(api.get(f"/v1/invoices/{invoice['display_number']}.xml", api.customer), 422)[
+            "detail"
+        ]
+    )
+    # staff set the billing details for the customer by acting for it; the issued invoice keeps its buyer
+    put_for = api.client.put(
+        "/v1/billing-account", headers=act_for(api.staff, api.customer.organisation_id), json=ACCOUNT
+    )
+    assert put_for.status_code == 200 and put_for.json()["organisation_id"] == api.customer.organisation_id
+    assert api.get("/v1/billing-account", api.customer).json()["legal_name"] == ACCOUNT["legal_name"]
+    assert_problem(api.get("/v1/billing-account", api.foreign), 404)
+    assert_problem(put(api, "/v1/billing-account", api.customer, json={**ACCOUNT, "cvr": "123"}), 422)
+    # the foreign organisation's line is still waiting for its invoice
+    rest = issue_month(api, api.staff, today).json()["invoices"]
+    assert [i["organisation_id"] for i in rest] == [api.foreign.organisation_id]
+
+
+def test_foreign_organisation_gets_404_on_every_billing_resource(data_api):
+    api = data_api
+    today = dt.datetime.now(dt.UTC).date()
+    put(api, "/v1/billing-account", api.customer, json=ACCOUNT)
+    quote = api.post("/v1/quotes", api.customer, json=cohort()).json()
+    assert (
+        api.post(
+            "/v1/queries/runs", api.customer, json=cohort(), params={"quote_id": quote["id"]}
+        ).status_code
+        == 201
+    )
+    (invoice,) = issue_month(api, api.staff, today).json()["invoices"]
+    note = api.post(
+        f"/v1/invoices/{invoice['display_number']}/credit-notes", api.staff, json={"reason": "goodwill"}
+    ).json()
+    order = api.post("/v1/orders", api.customer, json={"title": "t", "request_text": "r"}).json()
+    ids = {
+        "invoice_id": invoice["display_number"],
+        "credit_note_id": note["display_number"],
+        "quote_id": quote["id"],
+        "order_id": order["id"],
+    }
+    billing_prefixes = ("/v1/invoices", "/v1/credit-notes", "/v1/quotes", "/v1/orders")
+    probed = []
+    for template, operations in api.client.app.openapi()["paths"].items():
+        params = re.findall(r"{(\w+)}", template)
+        if not template.startswith(billing_prefixes) or not params:
+            continue
+        for method in sorted(operations):
+            path = template
+            for param in params:
+                path = path.replace("{" + param + "}", ids[param])
+            response = api.client.request(method.upper(), path, headers=api.foreign.headers, json={})
+            # customer and any-role endpoints answer 404; staff-only ones refuse the role first
+            assert response.status_code in (404, 403), (method, path, response.status_code)
+            assert response.headers["content-type"] == PROBLEM
+            assert api.customer.organisation_id not in response.text
+            if method == "get":
+                assert response.status_code == 404, (method, path)
+                assert api.client.get(path, headers=api.customer.headers).status_code == 200, path
+            probed.append((method, template))
+    assert len({p for m, p in probed if m == "get"}) == 11 and len(probed) > 20
+    # a staff key acting for the foreign organisation sees none of it either
+    for path in (
+        f"/v1/invoices/{invoice['display_number']}",
+        f"/v1/orders/{order['id']}",
+        f"/v1/quotes/{quote['id']}",
+    ):
+        response = api.client.get(path, headers=act_for(api.staff, api.foreign.organisation_id))
+        assert response.status_code == 404, path
+    for path in ("/v1/invoices", "/v1/credit-notes", "/v1/quotes", "/v1/orders"):
+        assert api.get(path, api.foreign).json()["total"] == 0, path
+        assert api.get(path, api.customer).json()["total"] == 1, path
+    with api.service.db.session() as session:
+        assert session.scalars(select(IssuedQuote.organisation_id)).all() == [api.customer.organisation_id]
+
+
+def test_autogenerate_proposes_nothing_for_either_branch(database_url):
+    """Alembic's env compares the database with the service's and billing's metadata: on a migrated
+    database autogenerate proposes nothing (with only the service's, it would drop billing's tables)."""
+    command.check(alembic_config(database_url))  # raises AutogenerateDiffsDetected otherwise
+
+
+def test_two_runs_racing_for_one_quote_charge_it_once(data_api, monkeypatch):
+    """Both runs pass the early quote check; inside the release transaction billing lets one use the
+    quote and the other's transaction rolls back: one release, one 409, the quote charged once."""
+    api = data_api
+    quote = api.post("/v1/quotes", api.customer, json=cohort()).json()
+    barrier = threading.Barrier(2, timeout=60)
+    engine_run = api.service.engine.run
+
+    def run_together(query):  # the real engine, once both runs have got past the early check
+        barrier.wait()
+        return engine_run(query)
+
+    monkeypatch.setattr(api.service.engine, "run", run_together)
+    before = counts(api.service)
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(
+            pool.map(
+                lambda title: api.post(
+                    "/v1/queries/runs",
+                    api.customer,
+                    json=cohort(title=title),
+                    params={"quote_id": quote["id"]},
+                ),
+                ("first", "second"),
+            )
+        )
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    (lost,) = [r for r in responses if r.status_code == 409]
+    assert lost.headers["content-type"] == PROBLEM and "already paid" in lost.json()["detail"]
+    after = counts(api.service)
+    assert (
+        after["releases"] == before["releases"] + 1 and after["invoice_lines"] == before["invoice_lines"] + 1
+    )
+    with api.service.db.session() as session:
+        (line,) = session.scalars(select(InvoiceLine).where(InvoiceLine.quote_id == quote["id"])).all()
+        assert line.net_amount == Decimal(quote["net_amount"])
+        statuses = sorted(session.scalars(select(QueryRun.status)).all())
+    assert statuses == ["failed", "released"]
+    assert_consistent(api.service)
