@@ -208,14 +208,27 @@ class DeviationModel:
     then the attacker's LP can reach value + requirement because that very deviation stays feasible.
     """
 
-    def __init__(self, values: Sequence[int], costs: Sequence[float], rows: Sequence[Row]) -> None:
+    def __init__(
+        self,
+        values: Sequence[int],
+        costs: Sequence[float],
+        rows: Sequence[Row],
+        known_ranges: Sequence[tuple[float, float]] | None = None,
+    ) -> None:
+        """``known_ranges`` (per node): what the customer already knows of it from earlier releases;
+        a deviation must stay inside, or the attacker could rule it out."""
         n = len(values)
         self._n = n
         column_costs = np.repeat(np.asarray(costs, dtype=np.float64), 2)
         lower = np.zeros(2 * n)
         upper = np.empty(2 * n)
+        value_array = np.asarray(values, dtype=np.float64)
         upper[0::2] = INF
-        upper[1::2] = np.asarray(values, dtype=np.float64)
+        upper[1::2] = value_array
+        if known_ranges is not None:
+            ranges = np.asarray(known_ranges, dtype=np.float64).reshape(n, 2)
+            upper[0::2] = np.maximum(0.0, ranges[:, 1] - value_array)
+            upper[1::2] = np.maximum(0.0, np.minimum(value_array, value_array - ranges[:, 0]))
         _, _, starts, indices, coefficients = csr_rows(rows)
         zeros = np.zeros(len(rows))
         # Column j of a row becomes up_j (2j, same sign) and down_j (2j + 1, opposite sign).

@@ -215,12 +215,13 @@ def audit(
         found = model.intervals([local[global_columns[t]] for t in component_targets], known_minimums)
         intervals.update(zip(component_targets, found, strict=True))
         lps += model.solves
-    # A cell the customer already has exactly from an earlier release discloses nothing new.
+    # A safe cell the customer already has from an earlier release (exactly, or as a rounded value)
+    # discloses nothing new by being hidden now: it needs no width of its own.
     failing = [
         t
         for t in targets
         if not interval_passes(*intervals[t], threshold, width)
-        and system.nodes[t].known_low != system.nodes[t].known_high
+        and not (system.nodes[t].known_high < INF and system.nodes[t].value >= threshold)
     ]
     return AuditResult(intervals=intervals, failing=failing, lps=lps)
 
@@ -331,7 +332,12 @@ def _local_deviation(
         if coefficients:
             rows.append((coefficients, 0.0, 0.0))
     columns = {n: position for position, n in enumerate(members)}
-    model = DeviationModel([system.nodes[n].value for n in members], [costs[n] for n in members], rows)
+    model = DeviationModel(
+        [system.nodes[n].value for n in members],
+        [costs[n] for n in members],
+        rows,
+        [(system.nodes[n].known_low, system.nodes[n].known_high) for n in members],
+    )
     moving = model.moving_nodes(columns[node], requirement)
     if moving is None:
         return None, model.solves
@@ -386,8 +392,10 @@ def suppress_and_audit(
         for added, amount in moving:
             hide(added)
             lifted[added] = max(lifted.get(added, 0.0), amount)
-        # The opposite deviation is feasible too when no cell it lowers would go below zero.
-        if all(nodes[n].value - amount >= -1e-9 for n, amount in moving if amount > 0):
+        # The opposite deviation is feasible too when no cell it lowers would go below zero (and
+        # no earlier release bounds the cells it moves).
+        unbounded = all(nodes[n].known_low == 0 and nodes[n].known_high == INF for n, _ in moving)
+        if unbounded and all(nodes[n].value - amount >= -1e-9 for n, amount in moving if amount > 0):
             for n, amount in moving:
                 lifted[n] = max(lifted.get(n, 0.0), -amount)
 
@@ -410,6 +418,7 @@ def suppress_and_audit(
                 [nodes[i].value for i in movable],
                 [costs[i] for i in movable],
                 system.rows(whole_columns, fixed_values),
+                [(nodes[i].known_low, nodes[i].known_high) for i in movable],
             )
         moving_columns = whole.moving_nodes(whole_columns[node], requirement)
         solves += 1

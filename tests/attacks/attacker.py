@@ -132,10 +132,15 @@ class Attacker:
         return result[0], result[1]
 
     def breaches(self) -> dict[Key, tuple[float, float]]:
-        """Hidden cells whose range is one value, lies within 1..k-1, or is narrower than w."""
+        """Hidden cells that could be small and whose range is one value, lies within 1..k-1, or is
+        narrower than w. A range entirely at or above k only says "at least k persons", which is
+        what publishing the cell would have said (it is how a cell rounded in an earlier release
+        and hidden in a later one looks)."""
         found = {}
         for key in sorted(self.hidden, key=repr):
             low, high = self.interval(key)
+            if low >= THRESHOLD:
+                continue
             if low == high or high - low < WIDTH or (low >= 1 and high <= THRESHOLD - 1):
                 found[key] = (low, high)
         return found

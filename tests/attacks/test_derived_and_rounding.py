@@ -91,3 +91,19 @@ def test_rounding_alone_never_publishes_a_small_count():
     values = {row.coordinates: row.value for row in release.tables[0].rows}
     assert values[("M",)] is None  # 3 would round to 5: rounding never replaces suppression
     assert all(v is None or v % 5 == 0 for v in values.values())
+
+
+def test_rounded_and_exact_releases_of_one_cohort_combined_stay_safe():
+    from tests.disclosure.tables import synthetic_persons
+
+    persons = synthetic_persons(220, seed=31)
+    stores = InMemoryStores()
+    attacker = Attacker()
+    for dims, rounding in ((["sex", "region"], 5), (["region"], None), (["sex", "region", "age_band"], None)):
+        release = protect(
+            [crosstab(persons, dims)], Policy.default(), context(rounding_base=rounding), stores
+        )
+        stores.apply("dv1", release.changes)
+        attacker.learn(release.tables[0])
+    assert attacker.hidden
+    assert attacker.breaches() == {}
