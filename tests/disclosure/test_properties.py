@@ -161,3 +161,33 @@ def test_noisy_releases_are_thresholded_on_true_and_noisy_values_and_add_up(fram
     attacker = Attacker()
     attacker.learn(protected)
     assert attacker.breaches() == {}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(
+    frame=person_frames(dims=3),
+    sequence=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [("sex",), ("region",), ("sex", "region"), ("region", "age_band"), ("sex", "age_band")]
+            ),
+            st.sampled_from([None, 5]),
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+)
+def test_sequences_of_linked_releases_resist_the_combined_integer_attacker(frame, sequence):
+    stores = InMemoryStores()
+    attacker = Attacker()
+    for dims, rounding in sequence:
+        try:
+            release = protect(
+                [table_of(frame, list(dims))], Policy.default(), context(rounding_base=rounding), stores
+            )
+        except ReleaseRefused:
+            continue
+        stores.apply("dv1", release.changes)
+        attacker.learn(release.tables[0])
+    attacker.add_latent_cross_classification({"sex": SEXES, "region": REGIONS, "age_band": AGES})
+    assert attacker.breaches() == {}
