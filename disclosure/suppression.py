@@ -404,7 +404,7 @@ def suppress_and_audit(
         if lifted.get(node, 0.0) >= requirement - 1e-9:
             return
         if neighbourhoods is not None:
-            for per_dimension in (2, 6):
+            for per_dimension in (1, 6):
                 candidates = neighbourhoods.around(node, suppressed, nodes, per_dimension) & movable_set
                 candidates.add(node)
                 moving, used = _local_deviation(system, terms_of, node, candidates, requirement, costs)
