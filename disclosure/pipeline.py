@@ -21,7 +21,7 @@ from disclosure.errors import (
     ReleaseRefused,
 )
 from disclosure.guard import differencing_guard
-from disclosure.policy import DifferentialPrivacy, Policy
+from disclosure.policy import LARGE_EPSILON, LARGE_RHO, DifferentialPrivacy, Policy
 from disclosure.release import ProtectedRow, ProtectedTable, Release, ReleaseContext
 from disclosure.report import (
     AuditReport,
@@ -352,6 +352,11 @@ def protect(
             draws_new=draws_new,
             draws_reused=draws_reused,
         )
+        if privacy.rho_charged() > LARGE_RHO or (privacy.epsilon or 0.0) > LARGE_EPSILON:
+            notes.append(
+                f"The privacy loss per table is large (rho {privacy.rho_charged():g}); "
+                "the noise protects individuals only weakly."
+            )
         notes.append(
             "Counts carry differential-privacy noise; a cell is shown only if both its true and its noisy "
             "value reach the threshold; margins are sums of the noisy cells."

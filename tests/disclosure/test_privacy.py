@@ -201,3 +201,13 @@ def test_concurrent_noise_draws_for_one_cell_cannot_both_be_released():
             refused += 1
     assert refused >= 1
     assert all(stores.get("dv1", key) == value for key, value in changes[0].noise_draws)
+
+
+def test_large_losses_are_noted_in_the_report():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loose = Policy(
+            differential_privacy=DifferentialPrivacy(mechanism="discrete_laplace", rho=None, epsilon=6.0)
+        )
+    release = protect([breakdown()], loose, context(), InMemoryStores())
+    assert any("large" in note for note in release.report.customer_view()["notes"])
