@@ -221,3 +221,40 @@ def test_runs_execute_in_worker_processes_and_survive_a_dead_worker(database_url
     finally:
         api.client.__exit__(None, None, None)
         api.service.close()
+
+
+def test_finished_runs_are_answered_at_a_time_bucket(database_url, service_registers):
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(database_url, service_registers, release_time_bucket_ms=400))
+    try:
+        for query in (cohort(title="padded"), with_noise(cohort(title="padded noisy"))):
+            started = time.monotonic()
+            response = run(api, api.customer, query)
+            assert response.status_code in (201, 409)
+            assert time.monotonic() - started >= 0.4
+    finally:
+        api.client.__exit__(None, None, None)
+
+
+def test_pad_to_bucket_ends_on_a_multiple_of_the_bucket():
+    from statservice.api.routes.queries import pad_to_bucket
+
+    for work in (0.01, 0.13, 0.26):
+        started = time.monotonic()
+        time.sleep(work)
+        pad_to_bucket(started, 120)
+        elapsed = time.monotonic() - started
+        assert elapsed >= 0.12 and (elapsed % 0.12 < 0.03 or 0.12 - elapsed % 0.12 < 0.03), (work, elapsed)
+
+
+def test_spreadsheet_exports_do_not_run_formulas_from_titles(data_api):
+    api = data_api
+    release = run(api, api.customer, cohort(title='=HYPERLINK("http://x")')).json()
+    base = f"/v1/releases/{release['id']}/result"
+    rows = list(csv.DictReader(io.StringIO(api.get(base, api.customer, params={"format": "csv"}).text)))
+    assert all(row["title"].startswith("'=") for row in rows)
+    sheet = load_workbook(
+        io.BytesIO(api.get(base, api.customer, params={"format": "xlsx"}).content)
+    ).worksheets[0]
+    assert sheet["A1"].value.startswith("'=") and sheet["A1"].data_type == "s"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Annotated, Any
 
@@ -74,6 +76,16 @@ def requester_of(principal: Principal) -> pipeline.Requester:
         organisation_id=principal.organisation_id,
         actor=principal.actor,
     )
+
+
+def pad_to_bucket(started: float, bucket_ms: int) -> None:
+    """Answer a finished run only at the next multiple of the time bucket, so how long disclosure
+    control worked (an audit that ran longer, a refusal that came early) is not observable."""
+    if bucket_ms <= 0:
+        return
+    elapsed = time.monotonic() - started
+    bucket = bucket_ms / 1000
+    time.sleep(math.ceil(elapsed / bucket) * bucket - elapsed)
 
 
 def _payload(query: Query) -> dict[str, Any]:
@@ -161,6 +173,7 @@ def run_query(
     quote_id: billing_runs.QuoteIdParam = None,
     order_id: billing_runs.OrderIdParam = None,
 ):
+    started = time.monotonic()
     principal = billing_runs.run_principal(service, principal, order_id)
     segment = pipeline.segment_of(service, principal.organisation_id)
     prepared = pipeline.prepare(service, _payload(query), segment)
@@ -195,11 +208,15 @@ def run_query(
         if status == "released" and run.release_id:
             release = session.get(ReleaseRecord, run.release_id)
             body = release_public(release).model_dump(mode="json")
-            return JSONResponse(body, status_code=201, headers={"Location": f"/v1/releases/{release.id}"})
+            response = JSONResponse(body, status_code=201, headers={"Location": f"/v1/releases/{release.id}"})
+            pad_to_bucket(started, service.settings.release_time_bucket_ms)
+            return response
         if status in ("refused", "failed") and run.problem_json:
             problem = json.loads(run.problem_json)
             problem["instance"] = "/v1/queries/runs"
-            return ProblemResponse(problem, status_code=problem["status"])
+            response = ProblemResponse(problem, status_code=problem["status"])
+            pad_to_bucket(started, service.settings.release_time_bucket_ms)
+            return response
         body = run_public(run).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/queries/runs/{run_id}"})
 
