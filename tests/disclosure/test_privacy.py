@@ -207,7 +207,7 @@ def test_large_losses_are_noted_in_the_report():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loose = Policy(
-            differential_privacy=DifferentialPrivacy(mechanism="discrete_laplace", rho=None, epsilon=6.0)
+            differential_privacy=DifferentialPrivacy(mechanism="discrete_laplace", rho=None, epsilon=1.9)
         )
     release = protect([breakdown()], loose, context(), InMemoryStores())
     assert any("large" in note for note in release.report.customer_view()["notes"])
