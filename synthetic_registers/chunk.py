@@ -178,7 +178,10 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
     people, decedents, causes = build_people(rng, plan)
     pnr = person_keys(_running(plan, len(people)), seed)
     counts = {}
-    in_window = lambda d: np.where((d >= people.start_day) & (d < people.end_day), d, NEVER)  # noqa: E731
+
+    def in_window(days: np.ndarray) -> np.ndarray:
+        return np.where((days >= people.start_day) & (days < people.end_day), days, NEVER)
+
     counts["bef"] = write_part(
         out_dir,
         "bef",

@@ -82,7 +82,7 @@ TERMINAL_CANCER_YEARS = 5.0
 CONDITIONS: tuple[Condition, ...] = (
     Condition(
         "type2_diabetes",
-        (*_sub("DE11", main="9", main_weight=8.0), ("DE149", 0.5), ("DE139", 0.1)),
+        (*_sub("DE11", main="9", main_weight=8.0), ("DE149", 0.5)),
         _AGES,
         _scaled(_T2D, 1.111),
         _scaled(_T2D, 0.889),

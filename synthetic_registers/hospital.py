@@ -281,17 +281,17 @@ def _finish_contacts(rng, people: ChunkPeople, raw: dict[str, np.ndarray]) -> Co
     children = (age < 15) & ~np.isin(specialty, [SPECIALTIES.index(hp.SPECIALTY[c]) for c in "SOT"])
     specialty = np.where(children, SPECIALTIES.index(hp.PAEDIATRICS), specialty)
     specialty = np.where(kind == KIND_EMERGENCY, SPECIALTIES.index(hp.EMERGENCY_SPECIALTY), specialty)
-    order = slice(None)  # contacts stay in generation order, as unsorted as a real extract
+    # contacts stay in generation order, as unsorted as a real extract
     return Contacts(
-        person=raw["person"][order],
-        start=raw["start"][order],
-        start_minute=start_minute[order].astype(np.int16),
-        minutes=minutes[order].astype(np.int32),
-        kind=kind[order],
-        virtual=virtual[order],
-        acute=raw["acute"][order],
-        specialty=specialty[order].astype(np.int8),
-        a_code=raw["a_code"][order],
+        person=raw["person"],
+        start=raw["start"],
+        start_minute=start_minute.astype(np.int16),
+        minutes=minutes.astype(np.int32),
+        kind=kind,
+        virtual=virtual,
+        acute=raw["acute"],
+        specialty=specialty.astype(np.int8),
+        a_code=raw["a_code"],
     )
 
 

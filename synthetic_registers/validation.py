@@ -637,9 +637,10 @@ def compare_with_targets(data_dir: str | Path) -> list[Comparison]:
 
 def report_table(comparisons: list[Comparison]) -> Table:
     table = Table(title="synthetic registers against national targets (targets.toml)")
-    for column, justify in (("figure", "left"), ("target", "right"), ("synthetic", "right"),
-                            ("tolerance", "right"), ("ok", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("figure", overflow="fold", ratio=3)
+    for column in ("target", "synthetic", "tolerance"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("ok", overflow="fold", ratio=2)
     for c in comparisons:
         name = f"{c.section}.{c.key}" + (" (approx.)" if c.approximate else "")
         value = "—" if c.synthetic is None else f"{c.synthetic:,.4g}"

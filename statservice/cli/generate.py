@@ -56,4 +56,5 @@ def generate(
     if report:
         from synthetic_registers.validation import compare_with_targets, report_table
 
-        console.print(report_table(compare_with_targets(out)))
+        # wide enough for figure names and reasons even when the output is not a terminal
+        Console(width=max(console.width, 150)).print(report_table(compare_with_targets(out)))

@@ -257,3 +257,13 @@ def test_lpr3_diagnosis_spike_and_covid_dip(db):
         "WHERE month(kont_starttidspunkt) IN (4, 5) AND year(kont_starttidspunkt) = "
     )
     assert count(db, spring + "2020") < 0.85 * count(db, spring + "2019")
+
+
+def test_rare_conditions_leave_small_cells(db):
+    rare = db.execute(
+        """SELECT c_diag, count(DISTINCT pnr) FROM lpr_adm JOIN lpr_diag USING (recnum)
+           WHERE c_diag IN ('DE139', 'DE849', 'DG109', 'DG122', 'DQ909', 'DG310') GROUP BY 1"""
+    ).fetchall()
+    persons = dict(rare)
+    assert persons, "rare conditions should appear"
+    assert all(n < 25 for n in persons.values())  # a handful per code at 20,000 persons
