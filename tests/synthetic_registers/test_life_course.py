@@ -267,3 +267,18 @@ def test_rare_conditions_leave_small_cells(db):
     persons = dict(rare)
     assert persons, "rare conditions should appear"
     assert all(n < 25 for n in persons.values())  # a handful per code at 20,000 persons
+
+
+def test_diabetes_and_copd_drugs_are_commoner_with_less_education(db):
+    def share(drug_condition: str, levels: str) -> float:
+        return db.execute(
+            f"""WITH level AS (SELECT pnr, max(udd_niveau) AS top FROM udda GROUP BY pnr)
+                SELECT avg(CASE WHEN pnr IN (SELECT pnr FROM lmdb WHERE {drug_condition}) THEN 1.0 ELSE 0 END)
+                FROM bef JOIN level USING (pnr)
+                WHERE top IN ({levels}) AND foed_dag BETWEEN DATE '1945-01-01' AND DATE '1965-12-31'"""
+        ).fetchone()[0]
+
+    metformin = "atc = 'A10BA02'"
+    copd = "atc LIKE 'R03BB%' OR atc LIKE 'R03AL%'"
+    assert share(metformin, "10") > 1.2 * share(metformin, "60, 70, 80")
+    assert share(copd, "10") > 1.2 * share(copd, "60, 70, 80")
