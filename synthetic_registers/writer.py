@@ -45,8 +45,12 @@ def labels(ids: np.ndarray, dictionary: list[str] | tuple[str, ...]) -> pa.Array
     """Strings from integer ids into a dictionary; negative ids become null."""
     ids = np.asarray(ids, dtype=np.int32)
     missing = ids < 0
-    indices = pa.array(np.where(missing, 0, ids), mask=missing if missing.any() else None)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(dictionary), pa.string()))
+    # without nulls the ids go to Arrow as they are, without a copy
+    indices = pa.array(np.where(missing, 0, ids), mask=missing) if missing.any() else pa.array(ids)
+    if len(ids) and int(ids.max()) >= len(dictionary):
+        raise IndexError("label id outside its dictionary")
+    # ids were checked above, so Arrow need not validate them again
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(dictionary), pa.string()), safe=False)
 
 
 def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.ndarray], part: int) -> int:
