@@ -150,3 +150,45 @@ def test_table_whose_margin_is_not_its_sum_is_rejected():
     )
     with pytest.raises(InvalidTable):
         protect([table], Policy.default(), context(), InMemoryStores())
+
+
+def test_unprotectable_table_is_refused_with_a_message_that_does_not_depend_on_counts():
+    """A small cell an earlier (broken) release already pinned cannot be protected by any pattern:
+    secondary suppression and the total-only fallback both fail the audit, and the refusal reads the
+    same whatever the small count is."""
+    from disclosure.errors import NOT_PROTECTABLE_MESSAGE, ReleaseRefused
+    from disclosure.stores import GLOBAL_SCOPE, ReleasedCellRecord, ReleasedTableRecord, StateChanges
+    from disclosure.structure import fingerprint
+
+    messages = set()
+    for small in (1, 3):
+        frame = persons_from_counts(
+            {("M", "North"): small, ("M", "South"): 12, ("F", "North"): 8, ("F", "South"): 10}
+        )
+        table = crosstab(frame, ["sex", "region"])
+        leaked = table.cell("M", "North").persons
+        stores = InMemoryStores()
+        record = ReleasedTableRecord(
+            cells=(ReleasedCellRecord(fingerprint(SECRET, "dv1", leaked), small, small),), relations=()
+        )
+        stores.apply("dv1", StateChanges(released_tables=[(GLOBAL_SCOPE, record)]))
+        with pytest.raises(ReleaseRefused) as refused:
+            protect([table], Policy.default(), context(), stores)
+        messages.add(refused.value.message)
+    assert messages == {NOT_PROTECTABLE_MESSAGE}
+
+
+def test_only_the_total_remains_when_no_finer_pattern_is_wide_enough():
+    """With w = 30 no pattern below the total protects a cell of 3 in a table of 63; hiding every
+    cell but the total leaves each hidden cell anywhere in 0..63."""
+    frame = persons_from_counts(
+        {("M", "North"): 3, ("M", "South"): 20, ("F", "North"): 20, ("F", "South"): 20}
+    )
+    release = protect(
+        [crosstab(frame, ["sex", "region"])], Policy(protection_width=30), context(), InMemoryStores()
+    )
+    table = release.tables[0]
+    released = {row.coordinates: row.value for row in table.rows if not row.suppressed}
+    assert released in ({(None, None): 63}, {})
+    for cell in release.report.audit.cells:
+        assert cell.high is None or cell.high - cell.low >= 30
