@@ -160,10 +160,10 @@ def protect(
         for parent, children in structure.relations:
             system.add_relation(nodes_of_table[parent], [nodes_of_table[c] for c in children])
     linked = 0
+    earlier_records: list[ReleasedTableRecord] = []
     if hasattr(stores, "released_tables"):
-        linked = system.link_earlier(
-            stores.released_tables(data_version, GLOBAL_SCOPE, set(system.by_identity))
-        )
+        earlier_records = list(stores.released_tables(data_version, GLOBAL_SCOPE, set(system.by_identity)))
+        linked = system.link_earlier(earlier_records)
     else:
         notes.append("Earlier releases could not be linked into the audit (store without released tables).")
 
@@ -333,7 +333,11 @@ def protect(
                 persons = nodes[i].persons
                 assert persons is not None
                 changes.person_sets.append((scope, persons))
-    changes.released_tables.extend((GLOBAL_SCOPE, record) for record in records)
+    # A table released again exactly as before adds nothing to what the audit must know.
+    known_records = set(earlier_records)
+    changes.released_tables.extend(
+        (GLOBAL_SCOPE, record) for record in records if record not in known_records
+    )
     noise_report: NoiseReport | None = None
     if privacy is not None:
         changes.rho_spends.extend([(org_scope, rho_spent), (GLOBAL_SCOPE, rho_spent)])

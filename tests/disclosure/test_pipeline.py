@@ -192,3 +192,15 @@ def test_only_the_total_remains_when_no_finer_pattern_is_wide_enough():
     assert released in ({(None, None): 63}, {})
     for cell in release.report.audit.cells:
         assert cell.high is None or cell.high - cell.low >= 30
+
+
+def test_repeating_a_release_stores_nothing_new():
+    stores = InMemoryStores()
+    table = reference_two_by_two()
+    first = protect([table], Policy.default(), context(), stores)
+    stores.apply("dv1", first.changes)
+    again = protect([table], Policy.default(), context(), stores)
+    assert again.tables == first.tables
+    assert again.changes.released_tables == []
+    assert again.changes.person_sets == []
+    assert again.report.audit.linked_earlier_tables == 1
