@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from disclosure.stores import organisation_scope
-from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep
+from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep, run_db
 from statservice.api.openapi import problems
 from statservice.api.schemas import BudgetPublic
 from statservice.core.errors import NotFound
@@ -31,7 +31,7 @@ def budget_of(service, session, organisation_id: str) -> BudgetPublic:
 
 
 @router.get("", response_model=BudgetPublic, summary="Remaining privacy budget of an organisation")
-def get_budget(
+async def get_budget(
     principal: CurrentPrincipal,
     session: SessionDep,
     service: ServiceDep,
@@ -40,6 +40,10 @@ def get_budget(
     ] = None,
 ) -> BudgetPublic:
     organisation_id = organisation_id or principal.organisation_id
-    if not principal.may_see(organisation_id) or session.get(Organisation, organisation_id) is None:
-        raise NotFound(f"organisation {organisation_id} not found")
-    return budget_of(service, session, organisation_id)
+
+    def read() -> BudgetPublic:
+        if not principal.may_see(organisation_id) or session.get(Organisation, organisation_id) is None:
+            raise NotFound(f"organisation {organisation_id} not found")
+        return budget_of(service, session, organisation_id)
+
+    return await run_db(service, read)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from queries.model import Query
 from statservice import pipeline
 from statservice.api import billing_runs
-from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep
+from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
 from statservice.api.routes.budgets import budget_of
@@ -93,9 +93,14 @@ def _payload(query: Query) -> dict[str, Any]:
 
 
 @router.post("/validate", response_model=ValidationPublic, summary="Validate a query without running it")
-def validate_query(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep) -> ValidationPublic:
-    segment = pipeline.segment_of(service, principal.organisation_id)
-    prepared = pipeline.prepare(service, _payload(query), segment)
+async def validate_query(
+    query: QueryBody, principal: CurrentPrincipal, service: ServiceDep
+) -> ValidationPublic:
+    def work() -> pipeline.Prepared:
+        segment = pipeline.segment_of(service, principal.organisation_id)
+        return pipeline.prepare(service, _payload(query), segment)
+
+    prepared = await run_db(service, work)
     return ValidationPublic(
         valid=True,
         query_hash=prepared.query_hash,
@@ -107,12 +112,15 @@ def validate_query(query: QueryBody, principal: CurrentPrincipal, service: Servi
 @router.post(
     "/quote", response_model=QuotePublic, summary="Price and privacy cost of a query, without running it"
 )
-def quote_query(
+async def quote_query(
     query: QueryBody, principal: CurrentPrincipal, service: ServiceDep, session: SessionDep
 ) -> QuotePublic:
-    segment = pipeline.segment_of(service, principal.organisation_id)
-    prepared = pipeline.prepare(service, _payload(query), segment)
-    budget = budget_of(service, session, principal.organisation_id)
+    def work():
+        segment = pipeline.segment_of(service, principal.organisation_id)
+        prepared = pipeline.prepare(service, _payload(query), segment)
+        return prepared, budget_of(service, session, principal.organisation_id)
+
+    prepared, budget = await run_db(service, work)
     quote = prepared.quote
     return QuotePublic(
         query_hash=prepared.query_hash,
