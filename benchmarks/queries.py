@@ -94,6 +94,14 @@ STANDARD_QUERIES: dict[str, dict[str, Any]] = {
 
 # --- hand-written SQL: what an analyst would write for the same questions ------------------------
 
+
+def prefix(column: str, code: str) -> str:
+    """A code-prefix test as a range, the form that lets DuckDB skip row groups of the code-sorted
+    layout (an expert's hand-written SQL; ``LIKE 'DE11%'`` is slower on the layout)."""
+    upper = code[:-1] + chr(ord(code[-1]) + 1)
+    return f"({column} >= '{code}' AND {column} < '{upper}')"
+
+
 AGE = "(year(c.index_date) - year(p.birth_date) - CASE WHEN month(c.index_date) * 100 + day(c.index_date) < month(p.birth_date) * 100 + day(p.birth_date) THEN 1 ELSE 0 END)"  # noqa: E501
 RESIDENT = """p.birth_date <= c.index_date
       AND (p.death_date IS NULL OR p.death_date >= c.index_date)
@@ -102,7 +110,7 @@ RESIDENT = """p.birth_date <= c.index_date
 COHORT_1_SQL = f"""
 WITH first_t2d AS (
     SELECT pnr, min(event_date) AS index_date FROM diagnosis_events
-    WHERE code LIKE 'DE11%' GROUP BY pnr
+    WHERE {prefix("code", "DE11")} GROUP BY pnr
     HAVING min(event_date) BETWEEN DATE '2015-01-01' AND DATE '2020-12-31'),
 population AS (
     SELECT c.pnr, c.index_date, p.sex, p.region, {AGE} AS age
@@ -111,14 +119,14 @@ population AS (
 aged AS (SELECT * FROM population WHERE age BETWEEN 40 AND 70),
 glp1 AS (
     SELECT DISTINCT a.pnr FROM aged a JOIN prescription_events e ON e.pnr = a.pnr
-    WHERE e.atc LIKE 'A10BJ%' AND e.event_date BETWEEN a.index_date AND a.index_date + 365),
+    WHERE {prefix("e.atc", "A10BJ")} AND e.event_date BETWEEN a.index_date AND a.index_date + 365),
 cohort AS (SELECT * FROM aged WHERE pnr IN (SELECT pnr FROM glp1))
 """
 COHORT_2_SQL = COHORT_1_SQL.replace(
     "cohort AS (SELECT * FROM aged WHERE pnr IN (SELECT pnr FROM glp1))",
-    """cancer AS (
+    f"""cancer AS (
     SELECT DISTINCT a.pnr FROM aged a JOIN diagnosis_events e ON e.pnr = a.pnr
-    WHERE e.code LIKE 'DC%' AND e.event_date BETWEEN a.index_date - 1825 AND a.index_date - 1),
+    WHERE {prefix("e.code", "DC")} AND e.event_date BETWEEN a.index_date - 1825 AND a.index_date - 1),
 cohort AS (SELECT * FROM aged WHERE pnr IN (SELECT pnr FROM glp1) AND pnr NOT IN (SELECT pnr FROM cancer))""",
 )
 CUBE = """
@@ -128,9 +136,11 @@ FROM cohort GROUP BY CUBE (sex, region, age_band)"""
 
 def characteristics_sql() -> str:
     diagnosis_flags = ",\n    ".join(
-        f"bool_or(e.code LIKE '{code}%') AS d{k}" for k, code in enumerate(COMORBIDITIES)
+        f"bool_or({prefix('e.code', code)}) AS d{k}" for k, code in enumerate(COMORBIDITIES)
     )
-    drug_flags = ",\n    ".join(f"bool_or(e.atc LIKE '{atc}%') AS r{k}" for k, atc in enumerate(DRUGS))
+    drug_flags = ",\n    ".join(f"bool_or({prefix('e.atc', atc)}) AS r{k}" for k, atc in enumerate(DRUGS))
+    any_diagnosis = " OR ".join(prefix("e.code", code) for code in COMORBIDITIES)
+    any_drug = " OR ".join(prefix("e.atc", atc) for atc in DRUGS)
     counts = ", ".join(
         [f"count(*) FILTER (WHERE d.d{k})" for k in range(len(COMORBIDITIES))]
         + [f"count(*) FILTER (WHERE r.r{k})" for k in range(len(DRUGS))]
@@ -139,10 +149,12 @@ def characteristics_sql() -> str:
         COHORT_2_SQL
         + f""",
 dx AS (SELECT c.pnr, {diagnosis_flags}
-    FROM cohort c JOIN diagnosis_events e ON e.pnr = c.pnr AND e.event_date < c.index_date GROUP BY c.pnr),
+    FROM cohort c JOIN diagnosis_events e ON e.pnr = c.pnr AND e.event_date < c.index_date
+    WHERE {any_diagnosis} GROUP BY c.pnr),
 rx AS (SELECT c.pnr, {drug_flags}
     FROM cohort c JOIN prescription_events e ON e.pnr = c.pnr
-    AND e.event_date BETWEEN c.index_date - 365 AND c.index_date - 1 GROUP BY c.pnr)
+    AND e.event_date BETWEEN c.index_date - 365 AND c.index_date - 1
+    WHERE {any_drug} GROUP BY c.pnr)
 SELECT count(*), {counts}
 FROM cohort c LEFT JOIN dx d ON d.pnr = c.pnr LEFT JOIN rx r ON r.pnr = c.pnr"""
     )
@@ -150,7 +162,7 @@ FROM cohort c LEFT JOIN dx d ON d.pnr = c.pnr LEFT JOIN rx r ON r.pnr = c.pnr"""
 
 INCIDENCE_CASES = """
 WITH first_t2d AS (
-    SELECT pnr, min(event_date) AS first_date FROM diagnosis_events WHERE code LIKE 'DE11%' GROUP BY pnr),
+    SELECT pnr, min(event_date) AS first_date FROM diagnosis_events WHERE {prefix} GROUP BY pnr),
 people AS (
     SELECT p.pnr, p.sex, f.first_date,
            greatest(p.birth_date, coalesce(p.immigration_date, p.birth_date)) AS entry,
@@ -165,7 +177,7 @@ person_years AS (
     WHERE p.entry <= y.dec31 AND (p.leave IS NULL OR p.leave >= y.jan1))
 """
 INCIDENCE_RAW_SQL = (
-    INCIDENCE_CASES.format(people="persons", join="LEFT JOIN")
+    INCIDENCE_CASES.format(people="persons", join="LEFT JOIN", prefix=prefix("code", "DE11"))
     + """
 SELECT year, sex,
        count(*) FILTER (WHERE first_date BETWEEN jan1 AND dec31 AND first_date BETWEEN entry AND coalesce(leave, first_date)) AS incident,
@@ -176,7 +188,7 @@ SELECT year, sex,
 FROM person_years GROUP BY GROUPING SETS ((year, sex), (year)) ORDER BY year, sex"""  # noqa: E501
 )
 INCIDENCE_LAYOUT_SQL = (
-    INCIDENCE_CASES.format(people="persons", join="JOIN")
+    INCIDENCE_CASES.format(people="persons", join="JOIN", prefix=prefix("code", "DE11"))
     + """,
 cases AS (
     SELECT year, sex,

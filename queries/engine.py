@@ -324,51 +324,51 @@ def incidence_prevalence_table(
     not_at_risk_to = np.minimum(leave, last_day)
     year_starts = np.array([_epoch_day(dt.date(y, 1, 1)) - first_day for y in years])
 
-    strata_masks: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(persons), dtype=bool))]
+    # Every person falls in exactly one stratum of the breakdown, so the margin (None) is the union
+    # of the strata: computed per stratum, then combined with bitmap unions and sums.
     if breakdown:
-        strata_masks += [(category, strata == k) for k, category in enumerate(categories)]
-    cells: list[Cell] = []
+        strata_masks = [(category, strata == k) for k, category in enumerate(categories)]
+    else:
+        strata_masks = [(None, np.ones(len(persons), dtype=bool))]
+    per_stratum: dict[Any, tuple[list[BitMap], list[BitMap], np.ndarray]] = {}
     for stratum, selected in strata_masks:
-        extra = (stratum,) if breakdown else ()
+        chosen = selected & prevalent
         removed = _days_per_year(
-            not_at_risk_from[selected & prevalent],
-            not_at_risk_to[selected & prevalent],
-            last_day - first_day,
-            first_day,
+            not_at_risk_from[chosen], not_at_risk_to[chosen], last_day - first_day, first_day
         )
         removed_per_year = np.add.reduceat(removed, year_starts) if len(removed) else np.zeros(len(years))
         incident_sets = _group_bitmaps(
             persons[selected & incident], incident_year[selected & incident], years
         )
-        chosen = selected & prevalent
         arrivals = _group_bitmaps(persons[chosen], prevalent_from[chosen], years)
         departures = _group_bitmaps(persons[chosen], prevalent_to[chosen], years)
-        current = BitMap()
-        for k, year in enumerate(years):
+        prevalent_sets, current = [], BitMap()
+        for k in range(len(years)):
             current |= arrivals[k]
+            prevalent_sets.append(BitMap(current))
+            current -= departures[k]
+        per_stratum[stratum] = (incident_sets, prevalent_sets, removed_per_year)
+    if breakdown:
+        per_stratum[None] = (
+            [BitMap.union(*(v[0][k] for v in per_stratum.values())) for k in range(len(years))],
+            [BitMap.union(*(v[1][k] for v in per_stratum.values())) for k in range(len(years))],
+            np.sum([v[2] for v in per_stratum.values()], axis=0),
+        )
+    cells: list[Cell] = []
+    for stratum, (incident_sets, prevalent_sets, removed_per_year) in per_stratum.items():
+        extra = (stratum,) if breakdown else ()
+        for k, year in enumerate(years):
             if stratum is None:
                 resident, days = _sum_population(population_by_key, year)
             else:
                 resident, days = population_by_key.get((year, stratum), (0, 0))
             at_risk_years = (days - int(removed_per_year[k])) / DAYS_PER_YEAR
+            measures = {"person_years_at_risk": at_risk_years, "population": float(resident)}
+            cells.append(Cell((year, "incident", *extra), len(incident_sets[k]), incident_sets[k], measures))
+            measures = {"person_years": days / DAYS_PER_YEAR, "population": float(resident)}
             cells.append(
-                Cell(
-                    (year, "incident", *extra),
-                    len(incident_sets[k]),
-                    incident_sets[k],
-                    {"person_years_at_risk": at_risk_years, "population": float(resident)},
-                )
+                Cell((year, "prevalent", *extra), len(prevalent_sets[k]), prevalent_sets[k], measures)
             )
-            snapshot = BitMap(current)
-            cells.append(
-                Cell(
-                    (year, "prevalent", *extra),
-                    len(snapshot),
-                    snapshot,
-                    {"person_years": days / DAYS_PER_YEAR, "population": float(resident)},
-                )
-            )
-            current -= departures[k]
     dimensions = [
         Dimension("year", tuple(years), has_total=False),
         Dimension("measure", ("incident", "prevalent"), has_total=False),
