@@ -235,6 +235,18 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
         note["display_number"]
     ]
 
+    # staff billing actions are in the audit chain, by key and organisation
+    records = api.get(
+        "/v1/audit/records", api.auditor, params={"organisation_id": customer.organisation_id, "limit": 500}
+    ).json()["items"]
+    by_action = {r["action"]: r for r in records}
+    assert by_action["invoice.issue"]["payload"]["invoice"] == invoice["display_number"]
+    assert by_action["invoice.issue"]["payload"]["gross_total"] == invoice["gross_total"]
+    assert by_action["credit_note.issue"]["payload"]["credit_note"] == note["display_number"]
+    assert staff.key_id in by_action["credit_note.issue"]["actor"]
+    assert customer.key_id in by_action["billing_account.update"]["actor"]
+    assert api.get("/v1/audit/verify", api.auditor).json()["ok"] is True
+
     # the history shows what was asked, quoted, received and invoiced, newest first
     history = api.get("/v1/history", customer, params={"limit": 500}).json()
     kinds = [item["kind"] for item in history["items"]]

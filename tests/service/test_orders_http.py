@@ -181,6 +181,29 @@ def test_bespoke_order_from_request_to_invoice(data_api):
         else:
             assert customer.key_id in event["actor"] and "for org:" not in event["actor"]
 
+    # the audit chain has every step, staff steps recorded as both the staff key and the customer
+    records = api.get(
+        "/v1/audit/records", api.auditor, params={"organisation_id": customer.organisation_id, "limit": 500}
+    ).json()["items"]
+    steps = sorted((r for r in records if r["action"].startswith("order.")), key=lambda r: r["sequence"])
+    assert [r["action"] for r in steps] == [
+        "order.requested",
+        "order.estimated",
+        "order.accepted",
+        "order.in_progress",
+        "order.hours",
+        "order.delivered",
+        "order.invoiced",
+    ]
+    assert all(r["payload"]["order_id"] == oid for r in steps)
+    assert steps[-1]["payload"]["invoice"] == invoice["display_number"]
+    for step in steps:
+        if step["action"] in ("order.requested", "order.accepted"):
+            assert customer.key_id in step["actor"] and "for org:" not in step["actor"]
+        else:
+            assert staff.key_id in step["actor"] and f"for org:{customer.organisation_id}" in step["actor"]
+    assert api.get("/v1/audit/verify", api.auditor).json()["ok"] is True
+
     # the customer sees its order everywhere; another organisation sees nothing of it
     assert [o["id"] for o in api.get("/v1/orders", customer).json()["items"]] == [oid]
     assert api.get("/v1/orders", customer, params={"state": "invoiced"}).json()["total"] == 1

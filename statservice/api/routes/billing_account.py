@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body
 from billing.errors import NotFound
 from billing.invoicing import set_billing_account
 from billing.models import BillingAccount
+from statservice.api import billing_audit
 from statservice.api.billing_schemas import BillingAccountPublic, BillingAccountUpdate
 from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
@@ -36,4 +37,7 @@ def put_billing_account(
         raise Forbidden("auditors read; they do not change billing details")
     with service.db.write() as session:
         account = set_billing_account(session, principal.organisation_id, **body.model_dump())
+        billing_audit.record(
+            session, principal, principal.organisation_id, "billing_account.update", body.model_dump()
+        )
         return BillingAccountPublic.model_validate(account)

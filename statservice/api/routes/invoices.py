@@ -21,6 +21,7 @@ from billing.invoicing import (
     issue_monthly_invoices,
 )
 from billing.models import CreditNote, Invoice, format_credit_note_number
+from statservice.api import billing_audit
 from statservice.api.billing_schemas import CreditNoteCreate, InvoiceIssueCreate, InvoiceIssuePublic
 from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, StaffPrincipal
 from statservice.api.openapi import problems
@@ -136,6 +137,19 @@ def issue_invoices(
             organisation_id=principal.visible_organisation(),
         )
         invoices = [InvoicePublic.model_validate(stored(session, invoice)) for invoice in issued]
+        for invoice in invoices:
+            billing_audit.record(
+                session,
+                principal,
+                invoice.organisation_id,
+                "invoice.issue",
+                {
+                    "invoice": invoice.display_number,
+                    "period": f"{body.year}-{body.month:02d}",
+                    "net_total": str(invoice.net_total),
+                    "gross_total": str(invoice.gross_total),
+                },
+            )
     return InvoiceIssuePublic(year=body.year, month=body.month, invoices=invoices)
 
 
@@ -184,7 +198,20 @@ def create_credit_note(
             net_amount=body.net_amount,
             organisation_id=principal.visible_organisation(),
         )
-        return CreditNotePublic.model_validate(stored(session, note))
+        public = CreditNotePublic.model_validate(stored(session, note))
+        billing_audit.record(
+            session,
+            principal,
+            public.organisation_id,
+            "credit_note.issue",
+            {
+                "credit_note": public.display_number,
+                "invoice": invoice.display_number,
+                "reason": public.reason,
+                "net_total": str(public.net_total),
+            },
+        )
+        return public
 
 
 # --- credit notes ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from billing import orders
 from billing.invoicing import InvoicePublic
 from billing.models import Order
 from billing.orders import FixedElement, HourLogPublic, OrderEventPublic, OrderPublic
+from statservice.api import billing_audit
 from statservice.api.billing_schemas import (
     HourLogCreate,
     OrderCreate,
@@ -43,6 +44,18 @@ ORDERING_ROLES = ("customer", "staff", "admin")
 def for_order(principal: Principal, order: Order) -> Principal:
     """The principal acting for the order's organisation: its ``actor`` names both."""
     return dataclasses.replace(principal, organisation_id=order.organisation_id)
+
+
+def _done(session, principal: Principal, order: Order, payload: dict | None = None) -> OrderPublic:
+    """Audit the transition just made (``order.<new state>``) and answer with the order."""
+    billing_audit.record(
+        session,
+        for_order(principal, order),
+        order.organisation_id,
+        f"order.{order.state}",
+        {"order_id": order.id, **(payload or {})},
+    )
+    return orders.order_public(session, order)
 
 
 def _visible(session, principal: Principal, order_id: str) -> Order:
@@ -81,7 +94,7 @@ def request_order(
             principal.actor,
             draft_query=body.draft_query,
         )
-        return orders.order_public(session, order)
+        return _done(session, principal, order, {"title": body.title})
 
 
 @router.get("", response_model=Page[OrderPublic], summary="Bespoke orders of the caller's organisation")
@@ -140,7 +153,7 @@ def estimate(
 ) -> OrderPublic:
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
-        orders.estimate_order(
+        quote = orders.estimate_order(
             session,
             order.id,
             for_order(principal, order).actor,
@@ -149,7 +162,12 @@ def estimate(
             note=body.note,
             price_list=service.price_list,
         )
-        return orders.order_public(session, order)
+        return _done(
+            session,
+            principal,
+            order,
+            {"quote_id": quote.id, "hours": str(body.hours), "net_amount": str(quote.net_amount)},
+        )
 
 
 @router.post(
@@ -161,7 +179,7 @@ def accept(order_id: OrderId, principal: CurrentPrincipal, service: ServiceDep) 
     with service.db.write() as session:
         order = _customer_side(session, principal, order_id)
         orders.accept_order(session, order.id, principal.actor, organisation_id=order.organisation_id)
-        return orders.order_public(session, order)
+        return _done(session, principal, order, {"quote_id": order.quote_id})
 
 
 @router.post("/{order_id}/cancel", response_model=OrderPublic, summary="Customer: withdraw the order")
@@ -180,7 +198,7 @@ def cancel(
             reason=body.note if body else None,
             organisation_id=order.organisation_id,
         )
-        return orders.order_public(session, order)
+        return _done(session, principal, order)
 
 
 @router.post("/{order_id}/decline", response_model=OrderPublic, summary="Staff: decline a request")
@@ -190,7 +208,7 @@ def decline(
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
         orders.decline_order(session, order.id, for_order(principal, order).actor, body.reason)
-        return orders.order_public(session, order)
+        return _done(session, principal, order, {"reason": body.reason})
 
 
 @router.post(
@@ -200,7 +218,7 @@ def start(order_id: OrderId, principal: StaffPrincipal, service: ServiceDep) -> 
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
         orders.start_order(session, order.id, for_order(principal, order).actor)
-        return orders.order_public(session, order)
+        return _done(session, principal, order)
 
 
 @router.post(
@@ -238,6 +256,13 @@ def log_hours(
         entry = orders.log_hours(
             session, order.id, for_order(principal, order).actor, body.work_date, body.hours, note=body.note
         )
+        billing_audit.record(
+            session,
+            for_order(principal, order),
+            order.organisation_id,
+            "order.hours",
+            {"order_id": order.id, "work_date": body.work_date.isoformat(), "hours": str(body.hours)},
+        )
         return HourLogPublic.model_validate(entry)
 
 
@@ -253,7 +278,7 @@ def deliver(
         orders.deliver_order(
             session, order.id, for_order(principal, order).actor, note=body.note if body else None
         )
-        return orders.order_public(session, order)
+        return _done(session, principal, order)
 
 
 @router.post(
@@ -275,4 +300,11 @@ def invoice(
         issued = orders.invoice_order(
             session, order.id, for_order(principal, order).actor, issue_date=body.issue_date if body else None
         )
-        return InvoicePublic.model_validate(stored(session, issued))
+        public = InvoicePublic.model_validate(stored(session, issued))
+        _done(
+            session,
+            principal,
+            order,
+            {"invoice": public.display_number, "net_total": str(public.net_total)},
+        )
+        return public
