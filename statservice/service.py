@@ -222,8 +222,18 @@ class Service:
             return self._pool
 
     def warm_up(self) -> None:
-        """Start the run workers (and open the engine in them) before the first run arrives."""
-        if self.settings.run_executor == "process" and self.settings.data_dir.is_dir():
+        """Load the catalog, policy and price list, and start the run workers (opening the engine in
+        them), before the first request arrives instead of inside it."""
+        if not self.settings.data_dir.is_dir():
+            return
+        try:
+            self.query_catalog  # noqa: B018
+            self.policy  # noqa: B018
+            self.price_list  # noqa: B018
+            self.code_lists()
+        except Exception as error:  # the first request will report it properly
+            log.warning("warm-up failed: %s", type(error).__name__)
+        if self.settings.run_executor == "process":
             pool = self._process_pool()
             for _ in range(self.settings.max_concurrent_runs):
                 pool.submit(_worker_warm)
