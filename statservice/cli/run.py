@@ -28,13 +28,22 @@ DEMO_ORGANISATION = "Demo organisation"
 
 def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED) -> bool:
     """Generate the registers unless an extract is already there. Returns True if it generated."""
-    if (data_dir.is_dir() and any(data_dir.glob("*.parquet"))) or any(data_dir.glob("**/*.parquet")):
+    if data_dir.is_dir() and any(data_dir.rglob("*.parquet")):
         return False
+    from rich.progress import Progress
+
     from synthetic_registers.generate import generate_registers
 
-    console.print(f"generating {persons:,} synthetic persons into {data_dir} (first run only)…")
     data_dir.mkdir(parents=True, exist_ok=True)
-    generate_registers(data_dir, persons=persons, seed=seed)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"generating {persons:,} synthetic persons (first run only)", total=None)
+        generate_registers(
+            data_dir,
+            persons=persons,
+            seed=seed,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"generated {persons:,} synthetic persons into {data_dir}")
     return True
 
 

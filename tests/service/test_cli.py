@@ -69,3 +69,18 @@ def test_run_sets_up_demo_keys_once_and_reprints_them(env, tmp_path):
     with db.session() as session:
         assert session.execute(select(ApiKey)).scalars().all().__len__() == len(ROLES)
     db.dispose()
+
+
+def test_run_generates_the_registers_when_missing(monkeypatch, sqlite_url, tmp_path):
+    data_dir = tmp_path / "data" / "registers"
+    monkeypatch.setenv("STATSERVICE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("STATSERVICE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("STATSERVICE_DEMO_KEYS_FILE", str(tmp_path / "var" / "demo-keys.json"))
+    get_settings.cache_clear()
+    try:
+        result = invoke("run", "--no-serve", "--persons", "2000")
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "catalog.json").is_file() and any(data_dir.rglob("*.parquet"))
+    assert "generated 2,000 synthetic persons" in result.output
