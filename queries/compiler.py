@@ -2,16 +2,21 @@
 
 Passes, in the order the SQL composes them:
 
-1. ``concept_events``: the dated events of a concept, over the logical relations of
-   ``queries.storage`` (code prefixes become range predicates on sorted columns);
+1. ``concept_row_condition`` / ``concept_events``: the dated events of a concept, over the
+   logical relations of ``queries.storage`` (code prefixes become range predicates, which skip
+   row groups of the code-sorted layout);
 2. ``index_events``: one index date per person (first-ever, or first in the period);
-3. ``attributes_at_index``: education level and income at the index date;
+3. ``education_at_index`` / ``income_at_index``: attributes at the index date;
 4. ``population_base``: index persons with their demographics and the ``eligible`` flag
    (population constraints: age, sex, region, alive and resident at index);
-5. ``criterion_leaves`` / ``criterion_condition``: one CTE per windowed criterion leaf
-   (persons with at least ``min_count`` event days in the window), combined by all/any/not;
-6. a result pass per result kind, selecting per-person rows (person key plus the cell
-   coordinates) that the engine turns into person-set bitmaps.
+5. ``criterion_condition``: criteria as boolean expressions; every windowed event leaf becomes
+   one aggregate column of its relation's ``leaf_group`` (one scan and one join per relation,
+   however many leaves), combined by all/any/not;
+6. ``cohort_members`` and a result pass per result kind (``compile_cohort_rows``,
+   ``compile_attrition``, ``compile_flags``, ``compile_treatment_uptake``,
+   ``compile_incidence_cases``, ``compile_population_years``), selecting per-person rows (person
+   key plus cell coordinates) that the engine turns into person-set bitmaps; result items are
+   evaluated over the materialised cohort only.
 
 Every user-supplied value (codes, dates, offsets, counts) enters as a literal expression;
 nothing is spliced into SQL text.
