@@ -73,6 +73,20 @@ def query_hash_of(canonical: dict[str, Any]) -> str:
     return sha256_hex(canonical_json(canonical))
 
 
+def _without_wording(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_wording(v) for k, v in value.items() if k not in ("title", "name")}
+    if isinstance(value, list):
+        return [_without_wording(v) for v in value]
+    return value
+
+
+def semantic_hash_of(canonical: dict[str, Any]) -> str:
+    """The query without its wording (title, criterion and item names): near-identical queries that
+    differ only in how they are labelled share it."""
+    return sha256_hex(canonical_json(_without_wording(canonical)))
+
+
 def _shape_field(shape: Any, *names: str, default: Any = None) -> Any:
     for name in names:
         if hasattr(shape, name):
@@ -196,6 +210,7 @@ def create_run(service: Service, requester: Requester, prepared: Prepared) -> st
                 status="queued",
                 query_json=canonical_json(prepared.canonical),
                 query_hash=prepared.query_hash,
+                semantic_hash=semantic_hash_of(prepared.canonical),
                 title=getattr(prepared.query, "title", None),
                 created_at=utcnow(),
             )
@@ -387,11 +402,50 @@ def commit_release(
         )
         if entry.sequence != sequence:  # the chain moved under us: impossible while we hold the lock
             raise RuntimeError("audit chain head moved during a release")
+        _alert_on_repetition(service, session, run_id, requester, prepared, data_version)
         run = session.get(QueryRun, run_id)
         run.status = "released"
         run.release_id = release_id
         run.finished_at = utcnow()
     return release_id
+
+
+def _alert_on_repetition(
+    service: Service, session: Any, run_id: str, requester: Requester, prepared: Prepared, data_version: str
+) -> None:
+    """Repeated near-identical releases to one organisation raise an alert for review in the audit log
+    (i2b2-style review, not a silent lockout); the release itself is unaffected."""
+    from sqlalchemy import func, select
+
+    threshold = service.settings.repeat_alert_threshold
+    if threshold <= 0:
+        return
+    semantic = semantic_hash_of(prepared.canonical)
+    released = session.execute(
+        select(func.count())
+        .select_from(QueryRun)
+        .join(ReleaseRecord, ReleaseRecord.run_id == QueryRun.id)
+        .where(
+            QueryRun.organisation_id == requester.organisation_id,
+            QueryRun.semantic_hash == semantic,
+            ReleaseRecord.data_version == data_version,
+        )
+    ).scalar_one()
+    if released >= threshold:  # this release included (its row is already in the transaction)
+        audit.append(
+            session,
+            actor="statservice",
+            organisation_id=requester.organisation_id,
+            action="alert.repeated_query",
+            query_hash=prepared.query_hash,
+            payload={
+                "run_id": run_id,
+                "semantic_hash": semantic,
+                "releases_of_this_query": released,
+                "threshold": threshold,
+                "data_version": data_version,
+            },
+        )
 
 
 def run_status(service: Service, run_id: str) -> QueryRun | None:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     release_time_bucket_ms: int = Field(
         250, ge=0, le=10_000, description="finished runs are answered at a multiple of this time (0: off)"
     )
+    repeat_alert_threshold: int = Field(
+        7, ge=0, description="releases of one near-identical query to one organisation that raise an alert"
+    )
     customer_segment_default: str = Field(
         "public_research", description="billing segment of organisations created without one"
     )

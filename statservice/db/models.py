@@ -98,6 +98,8 @@ class QueryRun(Base):
     status: Mapped[str] = mapped_column(String(20))
     query_json: Mapped[str] = mapped_column(Text)
     query_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # the query without its wording (titles, criterion names): equal for near-identical queries
+    semantic_hash: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -258,3 +258,21 @@ def test_spreadsheet_exports_do_not_run_formulas_from_titles(data_api):
         io.BytesIO(api.get(base, api.customer, params={"format": "xlsx"}).content)
     ).worksheets[0]
     assert sheet["A1"].value.startswith("'=") and sheet["A1"].data_type == "s"
+
+
+def test_repeated_near_identical_queries_raise_an_alert_for_review(database_url, service_registers):
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(database_url, service_registers, repeat_alert_threshold=3))
+    try:
+        for i in range(4):
+            response = run(api, api.customer, cohort(title=f"the same question, worded {i}"))
+            assert response.status_code == 201  # an alert never blocks
+        run(api, api.foreign, cohort(title="another organisation"))
+        alerts = api.get("/v1/audit/records", api.auditor, params={"action": "alert.repeated_query"}).json()
+        assert alerts["total"] == 2  # the third and the fourth release
+        assert [a["payload"]["releases_of_this_query"] for a in alerts["items"]] == [3, 4]
+        assert {a["organisation_id"] for a in alerts["items"]} == {api.customer.organisation_id}
+        assert api.get("/v1/audit/verify", api.auditor).json()["ok"]
+    finally:
+        api.client.__exit__(None, None, None)
