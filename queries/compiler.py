@@ -341,10 +341,16 @@ class Leaves:
     """The windowed event leaves found so far, grouped by relation."""
 
     source: str = "base"  # "base" (eligible persons, for criteria) or "cohort" (for result items)
+    period: m.Period | None = None  # the index period: every index date lies in it
     groups: dict[str, LeafGroup] = field(default_factory=dict)
     registers: set[str] = field(default_factory=set)
 
-    def add(self, concept: m.Model, aggregate: Callable[[exp.Expression], exp.Expression]) -> exp.Column:
+    def add(
+        self,
+        concept: m.Model,
+        aggregate: Callable[[exp.Expression], exp.Expression],
+        window: m.Window | None = None,
+    ) -> exp.Column:
         """Register a leaf; ``aggregate(row_condition)`` builds its per-person aggregate over the
         group's rows (``e``) joined with the base (``b``). Returns the column holding the result."""
         relation = concept_relation(concept)
@@ -354,7 +360,7 @@ class Leaves:
             group = self.groups[relation] = LeafGroup(relation, alias)
         row_condition = concept_row_condition(concept, "e")
         name = f"hit_{len(group.aggregates)}"
-        group.row_conditions.append(row_condition)
+        group.row_conditions.append(exp.and_(row_condition, calendar_bounds(self.period, window)))
         group.aggregates.append(exp.alias_(aggregate(row_condition.copy()), name))
         return col(name, group.alias)
 
@@ -371,6 +377,22 @@ class Leaves:
                 copy=False,
             )
         return select
+
+
+def calendar_bounds(period: m.Period | None, window: m.Window | None) -> exp.Expression:
+    """Constant dates no event in the window can lie outside, whatever the index date in the
+    period: redundant with the window, but a constant lets DuckDB skip row groups by date."""
+    if period is None or window is None:
+        return exp.true()
+    bounds: list[exp.Expression] = []
+    event_date = col("event_date", "e")
+    if window.start is not None:
+        earliest = period.start + dt.timedelta(days=window.start)
+        bounds.append(exp.GTE(this=event_date.copy(), expression=date_literal(earliest)))
+    if window.end is not None:
+        latest = period.end + dt.timedelta(days=window.end)
+        bounds.append(exp.LTE(this=event_date.copy(), expression=date_literal(latest)))
+    return exp.and_(*bounds) if bounds else exp.true()
 
 
 def leaf_group(group: LeafGroup, source: str) -> exp.Select:
@@ -422,7 +444,7 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         )
         return exp.GTE(this=distinct_days, expression=number(min_count))
 
-    return exp.func("coalesce", leaves.add(concept, aggregate), exp.false())
+    return exp.func("coalesce", leaves.add(concept, aggregate, window), exp.false())
 
 
 def attribute_condition(concept: m.Model) -> exp.Expression:
@@ -594,7 +616,7 @@ def cohort_condition(query: m.Query, leaves: Leaves) -> exp.Expression:
 def compile_cohort_rows(query: m.Query, dimension_columns: tuple[str, ...]) -> CompiledQuery:
     """Cohort members with the columns the breakdowns need."""
     needs = needs_of(query)
-    leaves = Leaves()
+    leaves = Leaves(period=query.index.period)
     condition = cohort_condition(query, leaves)
     select = sqlglot.select(col("pnr", B), *[col(c, B) for c in dimension_columns]).from_(
         exp.alias_(exp.to_table("base"), B, table=True)
@@ -608,7 +630,7 @@ def compile_cohort_rows(query: m.Query, dimension_columns: tuple[str, ...]) -> C
 def compile_attrition(query: m.Query) -> CompiledQuery:
     """Every index person with ``eligible`` and one flag per top-level criterion."""
     needs = needs_of(query)
-    leaves = Leaves()
+    leaves = Leaves(period=query.index.period)
     flags = [criterion_condition(c, leaves) for c in query.criteria]
     names = tuple(f"step_{k}" for k in range(len(flags)))
     select = sqlglot.select(
@@ -629,9 +651,9 @@ def compile_attrition(query: m.Query) -> CompiledQuery:
 def compile_flags(query: m.Query, flags: list[tuple[m.Model, m.Window | None, int]]) -> CompiledQuery:
     """Cohort members with one boolean per (concept, window, min_count): characteristics, biobank."""
     needs = needs_of(query)
-    leaves = Leaves()
+    leaves = Leaves(period=query.index.period)
     cohort = cohort_members(query, leaves)
-    items = Leaves(source="cohort")
+    items = Leaves(source="cohort", period=query.index.period)
     expressions = [
         exp.alias_(exp.func("coalesce", concept_condition(c, w, n, items), exp.false()), f"flag_{k}")
         for k, (c, w, n) in enumerate(flags)
@@ -649,9 +671,9 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
     """Cohort members with, per drug group, the day (offset from index) of the first dispensing in
     0..max(days), NULL for none or for prevalent users (a dispensing in the washout before index)."""
     needs = needs_of(query)
-    leaves = Leaves()
+    leaves = Leaves(period=query.index.period)
     cohort = cohort_members(query, leaves)
-    items = Leaves(source="cohort")
+    items = Leaves(source="cohort", period=query.index.period)
     event_date = col("event_date", "e")
     offset = exp.Sub(this=event_date.copy(), expression=col("index_date", B))
     follow_up = m.Window(start=0, end=max(result.days))
@@ -664,6 +686,7 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
                 this=exp.Min(this=offset.copy()),
                 expression=exp.Where(this=exp.and_(row, window_condition(event_date, follow_up))),
             ),
+            follow_up,
         )
         if result.washout_days is not None:
             washout = m.Window(start=-result.washout_days, end=-1)

@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from synthetic_registers.schema import TABLES
 
-LAYOUT_FORMAT = 4  # bump when the layout's tables or sort orders change
+LAYOUT_FORMAT = 5  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
 
 # Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers.
@@ -99,12 +99,12 @@ RELATION_SQL: dict[str, str] = {
     """,
 }
 
-# Sort order of each materialised relation: code first so prefix ranges prune row groups,
-# then person so a cohort's events sit together.
+# Sort order of each materialised relation: code first so prefix ranges prune row groups, then
+# date so the calendar bounds of a window prune within a code's rows.
 LAYOUT_ORDER: dict[str, str] = {
     "persons": "pnr",
-    "diagnosis_events": "code, pnr, event_date",
-    "prescription_events": "atc, pnr, event_date",
+    "diagnosis_events": "code, event_date, pnr",
+    "prescription_events": "atc, event_date, pnr",
     "cancer_events": "code, pnr",
     "death_cause_events": "code, pnr",
     "biobank_samples": "sample_type, pnr",
