@@ -317,5 +317,5 @@ PCOS_INDICATIONS = ("0000092", "0000276", "0000781")
 # skin) and long-term use (PPI, levothyroxine, contraceptives ...), heavy-tailed per person.
 ACUTE_COURSES_PER_YEAR = 2.6  # mean, before age and person propensity
 ACUTE_PROPENSITY_SHAPE = 0.4  # gamma shape: small = heavy tail
-CHRONIC_BACKGROUND_PER_PERSON = 1.6  # mean long-term background drugs started per 10 resident years
-CHRONIC_BACKGROUND_MEAN_YEARS = 4.0
+CHRONIC_BACKGROUND_PER_PERSON = 2.4  # mean long-term background drugs started per 10 resident years
+CHRONIC_BACKGROUND_MEAN_YEARS = 5.0
