@@ -51,6 +51,24 @@ def test_413_body_limit(api):
     assert_problem(response, 413)
 
 
+def test_413_chunked_body_without_content_length(api):
+    limit = api.service.settings.max_body_bytes
+
+    def chunks():
+        yield b'{"title": "'
+        for _ in range(limit // 1024 + 2):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = api.client.post(
+        "/v1/queries/validate",
+        content=chunks(),
+        headers={**api.customer.headers, "Content-Type": "application/json"},
+    )
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+
+
 def test_422_names_the_field_and_what_is_valid(api):
     query = {
         "index": {
