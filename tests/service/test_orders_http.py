@@ -229,6 +229,7 @@ def test_declined_cancelled_and_acting_for_the_customer(data_api):
     assert declined.status_code == 200 and declined.json()["state"] == "declined", declined.text
     illegal(api.post(f"/v1/orders/{declined_id}/estimate", staff, json=ESTIMATE), "declined")
     # staff place an order for the customer by acting for it, and the customer cancels it
+    assert_problem(api.post("/v1/orders", staff, json=REQUEST), 403)  # for whom?
     placed = api.client.post(
         "/v1/orders",
         headers=act_for(staff, customer.organisation_id),

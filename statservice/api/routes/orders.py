@@ -19,6 +19,7 @@ from billing import orders
 from billing.invoicing import InvoicePublic
 from billing.models import Order
 from billing.orders import FixedElement, HourLogPublic, OrderEventPublic, OrderPublic
+from statservice import pipeline
 from statservice.api import billing_audit
 from statservice.api.billing_schemas import (
     HourLogCreate,
@@ -74,15 +75,16 @@ def _customer_side(session, principal: Principal, order_id: str) -> Order:
     status_code=201,
     response_model=OrderPublic,
     summary="Ask for bespoke work",
-    description="Free text and, optionally, a draft query. Staff answer with an estimate.",
+    description="Free text and, optionally, a draft query. Staff answer with an estimate. Staff place an "
+    "order for a customer by acting for it (X-Act-For-Organisation).",
 )
 def request_order(
     body: Annotated[OrderCreate, Body()], principal: CurrentPrincipal, service: ServiceDep
 ) -> OrderPublic:
     if principal.role not in ORDERING_ROLES:
         raise Forbidden("this needs one of the roles: customer, staff, admin")
-    from statservice import pipeline
-
+    if principal.role != "customer" and not principal.acting_for:
+        raise Forbidden("staff place an order for a customer by acting for it (X-Act-For-Organisation)")
     segment = pipeline.segment_of(service, principal.organisation_id)
     with service.db.write() as session:
         order = orders.request_order(
