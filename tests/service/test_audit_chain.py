@@ -7,7 +7,8 @@ import itertools
 import json
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from statservice import audit
@@ -26,6 +27,14 @@ def append_some(service, n: int = 5) -> None:
                 query_hash=f"{i:064x}",
                 payload={"i": i, "text": "æøå"},
             )
+
+
+def as_intruder(service) -> None:
+    """Someone with DDL rights: drop the append-only triggers, so records can be edited at all."""
+    on = " ON ss_audit_log" if service.db.dialect == "postgresql" else ""
+    with service.db.write() as session:
+        for event in ("update", "delete"):
+            session.execute(text(f"DROP TRIGGER IF EXISTS ss_audit_log_no_{event}{on}"))
 
 
 def verify(api) -> dict:
@@ -75,6 +84,7 @@ def test_each_record_hash_covers_its_content_and_predecessor(api):
 )
 def test_edited_record_is_detected(api, monkeypatch, column, value):
     append_some(api.service)
+    as_intruder(api.service)
     with api.service.db.write() as session:
         session.execute(update(AuditRecord).where(AuditRecord.sequence == 3).values({column: value}))
     result = verify(api)
@@ -85,6 +95,7 @@ def test_edited_record_is_detected(api, monkeypatch, column, value):
 
 def test_deleted_record_is_detected(api, monkeypatch):
     append_some(api.service)
+    as_intruder(api.service)
     with api.service.db.write() as session:
         session.execute(delete(AuditRecord).where(AuditRecord.sequence == 4))
     result = verify(api)
@@ -95,6 +106,7 @@ def test_deleted_record_is_detected(api, monkeypatch):
 
 def test_deleted_last_record_is_detected(api):
     append_some(api.service)
+    as_intruder(api.service)
     with api.service.db.write() as session:
         last = (
             session.execute(select(AuditRecord.sequence).order_by(AuditRecord.sequence.desc()))
@@ -109,6 +121,7 @@ def test_deleted_last_record_is_detected(api):
 
 def test_reordered_records_are_detected(api, monkeypatch):
     append_some(api.service)
+    as_intruder(api.service)
     with api.service.db.write() as session:
         a = session.get(AuditRecord, 3)
         b = session.get(AuditRecord, 4)
@@ -132,6 +145,17 @@ def test_reordered_records_are_detected(api, monkeypatch):
     assert result["ok"] is False
     assert {p["sequence"] for p in result["problems"]} & {3, 4, 5}
     assert cli_verify(api, monkeypatch) == 1
+
+
+def test_the_database_refuses_edits_and_deletions(api):
+    append_some(api.service, 2)
+    for statement in (
+        update(AuditRecord).where(AuditRecord.sequence == 1).values(actor="x"),
+        delete(AuditRecord).where(AuditRecord.sequence == 2),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), api.service.db.write() as session:
+            session.execute(statement)
+    assert verify(api)["ok"] is True
 
 
 def test_export_is_the_chain_as_json_lines(api, monkeypatch, tmp_path):
