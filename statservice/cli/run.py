@@ -27,8 +27,14 @@ DEMO_ORGANISATION = "Demo organisation"
 
 
 def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED) -> bool:
-    """Generate the registers unless an extract is already there. Returns True if it generated."""
-    if data_dir.is_dir() and any(data_dir.rglob("*.parquet")):
+    """Generate the registers unless a complete extract is already there. Returns True if it generated.
+
+    The generator writes ``catalog.json`` last, so its presence (not merely some Parquet parts) marks
+    a finished extract: a first run interrupted halfway is regenerated instead of being served.
+    """
+    from synthetic_registers.catalog import CATALOG_FILE
+
+    if (data_dir / CATALOG_FILE).is_file():
         return False
     from rich.progress import Progress
 

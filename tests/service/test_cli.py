@@ -84,3 +84,17 @@ def test_run_generates_the_registers_when_missing(monkeypatch, sqlite_url, tmp_p
     assert result.exit_code == 0, result.output
     assert (data_dir / "catalog.json").is_file() and any(data_dir.rglob("*.parquet"))
     assert "generated 2,000 synthetic persons" in result.output
+
+
+def test_run_regenerates_an_extract_that_a_first_run_left_half_written(tmp_path):
+    from statservice.cli.run import ensure_registers
+    from synthetic_registers.catalog import CATALOG_FILE, Catalog
+
+    data_dir = tmp_path / "registers"
+    (data_dir / "bef").mkdir(parents=True)
+    (data_dir / "bef" / "part-00000.parquet").write_bytes(b"interrupted")  # no catalog.json: unfinished
+
+    assert ensure_registers(data_dir, persons=2000) is True
+    catalog = Catalog.load(data_dir)
+    assert catalog is not None and (data_dir / CATALOG_FILE).is_file()
+    assert ensure_registers(data_dir, persons=2000) is False  # complete now: left alone
