@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from billing.history import HistoryEntryPublic, customer_history
 from statservice.api.billing_schemas import TimelineItem
-from statservice.api.deps import CurrentPrincipal, SessionDep
+from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
+from statservice.api.routes.releases import visible_finish
 from statservice.api.schemas import Page
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord
 
@@ -53,6 +54,7 @@ def _billing_item(organisation_id: str, entry: HistoryEntryPublic) -> TimelineIt
 def history(
     principal: CurrentPrincipal,
     session: SessionDep,
+    service: ServiceDep,
     status: Annotated[str | None, Query(max_length=20, examples=["released"])] = None,
     kind: Annotated[Kind | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -96,7 +98,10 @@ def history(
                 title=run.title,
                 query_hash=run.query_hash,
                 created_at=run.created_at,
-                finished_at=run.finished_at,
+                # bucket granularity only, like the run status (see visible_finish)
+                finished_at=visible_finish(
+                    run.created_at, run.finished_at, service.settings.release_time_bucket_ms
+                ),
                 release_id=release.id if release else None,
                 price=release.price if release else None,
                 currency=release.currency if release else None,

@@ -18,7 +18,7 @@ from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, Sessio
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
 from statservice.api.routes.budgets import budget_of
-from statservice.api.routes.releases import release_public
+from statservice.api.routes.releases import release_public, visible_finish
 from statservice.api.schemas import (
     PricePublic,
     PrivacyCostPublic,
@@ -146,7 +146,8 @@ async def quote_query(
     )
 
 
-def run_public(run: QueryRun) -> RunPublic:
+def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
+    """A run as its customer sees it: ``finished_at`` only at bucket granularity (``visible_finish``)."""
     return RunPublic(
         id=run.id,
         status=run.status,
@@ -154,7 +155,7 @@ def run_public(run: QueryRun) -> RunPublic:
         query_hash=run.query_hash,
         title=run.title,
         created_at=run.created_at,
-        finished_at=run.finished_at,
+        finished_at=visible_finish(run.created_at, run.finished_at, bucket_ms),
         release_id=run.release_id,
         release_url=f"/v1/releases/{run.release_id}" if run.release_id else None,
         problem=Problem(**json.loads(run.problem_json)) if run.problem_json else None,
@@ -215,7 +216,9 @@ def run_query(
         run = session.get(QueryRun, run_id)
         if status == "released" and run.release_id:
             release = session.get(ReleaseRecord, run.release_id)
-            body = release_public(release).model_dump(mode="json")
+            body = release_public(release, run, service.settings.release_time_bucket_ms).model_dump(
+                mode="json"
+            )
             response = JSONResponse(body, status_code=201, headers={"Location": f"/v1/releases/{release.id}"})
             pad_to_bucket(started, service.settings.release_time_bucket_ms)
             return response
@@ -225,18 +228,21 @@ def run_query(
             response = ProblemResponse(problem, status_code=problem["status"])
             pad_to_bucket(started, service.settings.release_time_bucket_ms)
             return response
-        body = run_public(run).model_dump(mode="json")
+        body = run_public(run, service.settings.release_time_bucket_ms).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/queries/runs/{run_id}"})
 
 
 @router.get("/runs/{run_id}", response_model=RunPublic, summary="Status of a run (poll after 202)")
 def get_run(
-    run_id: Annotated[str, Path(max_length=40)], principal: CurrentPrincipal, session: SessionDep
+    run_id: Annotated[str, Path(max_length=40)],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    service: ServiceDep,
 ) -> RunPublic:
     run = session.get(QueryRun, run_id)
     if run is None or not principal.may_see(run.organisation_id):
         raise NotFound(f"run {run_id} not found")
-    return run_public(run)
+    return run_public(run, service.settings.release_time_bucket_ms)
 
 
 @router.get("/schema", summary="The JSON Schema of a query", response_model=dict[str, Any])
