@@ -5,9 +5,16 @@ minus count(A without x), trackers that pad a rare set with a large known one, n
 steps, cumulative windows, a characteristic against its cohort). The guard compares every cell
 about to be released with the other cells of the release and with every set released earlier on
 this data version (per organisation and globally) and hides the cell when the symmetric
-difference is in 1..k-1. Only sets whose sizes differ by at most k-1 can fail, which prunes the
-comparisons; within a table, summable dimensions partition persons, so only cells on one
-ancestor line are compared.
+difference is in 1..k-1. Only sets whose sizes differ by at most k-1 can fail that test, which
+prunes the comparisons against earlier releases and across tables.
+
+Within a table, on one ancestor line, the guard also hides a cell when two sets share, or do not share,
+1..k-1 persons (|A ∩ B|, |A − B| or |B − A|): characteristics, drug groups and sample types are
+overlapping categories, and an item that is the union of two others (or an "any of these" cell)
+turns count(A) + count(B) - count(A ∪ B) into the size of the overlap. Summable dimensions
+partition persons, so only cells on one ancestor line are compared, all of them whatever their
+sizes; for nested and disjoint sets the overlap rule says exactly what the symmetric difference
+says, so it adds no suppression to ordinary breakdowns.
 """
 
 from __future__ import annotations
@@ -39,20 +46,34 @@ def _unsafe(a: BitMap, b: BitMap, threshold: int) -> bool:
     return 1 <= difference <= threshold - 1
 
 
+def _overlap_unsafe(a: BitMap, b: BitMap, threshold: int) -> bool:
+    """True when the overlap of two cells of one table, or either's remainder, is 1..k-1 persons.
+
+    Used for cells on one ancestor line of a table, which differ only in overlapping (non-summable)
+    categories or are nested: nothing in the audit relates overlapping categories, so their
+    intersection is as good as published once an item equal to their union is. For nested sets
+    the remainder is the symmetric difference, so this includes the plain differencing test.
+    """
+    shared = a.intersection_cardinality(b)
+    return any(1 <= part <= threshold - 1 for part in (shared, len(a) - shared, len(b) - shared))
+
+
 def _candidate_pairs(
     system: ReleaseSystem,
     structures: Sequence[TableStructure],
     cell_nodes: Sequence[Sequence[int]],
     candidates: set[int],
     threshold: int,
-) -> set[tuple[int, int]]:
-    pairs: set[tuple[int, int]] = set()
+) -> dict[tuple[int, int], bool]:
+    """Pairs of candidate nodes to compare, each mapped to whether the overlap rule applies."""
+    pairs: dict[tuple[int, int], bool] = {}
     nodes = system.nodes
 
-    def consider(a: int, b: int) -> None:
-        close = abs(nodes[a].true_count - nodes[b].true_count) <= threshold - 1
+    def consider(a: int, b: int, same_line: bool = False) -> None:
+        close = same_line or abs(nodes[a].true_count - nodes[b].true_count) <= threshold - 1
         if a != b and a in candidates and b in candidates and close:
-            pairs.add((min(a, b), max(a, b)))
+            key = (min(a, b), max(a, b))
+            pairs[key] = pairs.get(key, False) or same_line
 
     for structure, table_nodes in zip(structures, cell_nodes, strict=True):
         groups = comparable_groups(structure)
@@ -60,7 +81,8 @@ def _candidate_pairs(
             related = [m for ancestor in ancestor_keys(key) for m in groups.get(ancestor, [])]
             for i in members:
                 for j in related:
-                    consider(table_nodes[i], table_nodes[j])
+                    # A small overlap can hide between two large cells: no size window here.
+                    consider(table_nodes[i], table_nodes[j], same_line=True)
     # Across tables nothing is known about how categories relate: compare by size window.
     for t, first in enumerate(cell_nodes):
         for second in cell_nodes[t + 1 :]:
@@ -109,13 +131,15 @@ def differencing_guard(
     released -= result.hidden_against_earlier
 
     # Within the release: of an unsafe pair hide the cell that loses less information.
-    for a, b in sorted(_candidate_pairs(system, structures, cell_nodes, released, threshold)):
+    pairs = _candidate_pairs(system, structures, cell_nodes, released, threshold)
+    for (a, b), same_line in sorted(pairs.items()):
         if a not in released or b not in released:
             continue
         persons_a, persons_b = nodes[a].persons, nodes[b].persons
         assert persons_a is not None and persons_b is not None
         result.comparisons += 1
-        if _unsafe(persons_a, persons_b, threshold):
+        unsafe = _overlap_unsafe if same_line else _unsafe
+        if unsafe(persons_a, persons_b, threshold):
             loser = min((a, b), key=lambda n: (information_loss(nodes[n]), -n))
             result.hidden_within_release.add(loser)
             released.discard(loser)
