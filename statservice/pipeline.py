@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from billing.errors import BillingError
+from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
 from billing.pricing import PricedShape
+from billing.quotes import check_quote_for_run, get_quote
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
@@ -248,11 +249,24 @@ def _finish_unreleased(
         )
 
 
+def check_quote_usable(session: Any, requester: Requester, prepared: Prepared) -> None:
+    """Raise a BillingError unless the run's quote (if any) exists, is the organisation's, fits the run,
+    is unexpired and unused. Checked before the engine and before ``protect``: a run whose quote cannot
+    pay must fail without the customer learning whether protection would have refused it."""
+    if prepared.quote_id is None:
+        return
+    quote = get_quote(session, prepared.quote_id, requester.organisation_id)
+    if quote.used_at is not None:
+        raise QuoteAlreadyUsed(f"quote {quote.id} has already paid for a run")
+    check_quote_for_run(quote, requester.organisation_id, prepared.priced, prepared.segment, utcnow().date())
+
+
 def execute_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> str:
     """Run and release; returns the final run status (released, refused or failed)."""
     try:
         with service.db.write() as session:
             session.get(QueryRun, run_id).status = "running"
+            check_quote_usable(session, requester, prepared)
         tables = service.engine.run(prepared.query)
         release_id = commit_release(service, run_id, requester, prepared, tables)
         log.info("run %s released as %s", run_id, release_id)
@@ -343,6 +357,9 @@ def commit_release(
     }
     with service.db.write() as session:
         head = audit.lock_head(session)
+        # again under the chain lock (which serialises releases, hence quote use), before protect:
+        # a quote used meanwhile fails the run the same whether or not protect would refuse it
+        check_quote_usable(session, requester, prepared)
         stores = SqlStores(session)
         release = protect(tables, policy, context, stores)
         release_id = new_id("rel")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -405,4 +406,42 @@ def test_two_runs_racing_for_one_quote_charge_it_once(data_api, monkeypatch):
         assert line.net_amount == Decimal(quote["net_amount"])
         statuses = sorted(session.scalars(select(QueryRun.status)).all())
     assert statuses == ["failed", "released"]
+    assert_consistent(api.service)
+
+
+def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
+    """Finding S5: a run whose quote was used after the early check (by a concurrent run) fails on the
+    quote, never with protection's refusal, so it cannot learn for free whether protection would refuse."""
+    from statservice import pipeline
+    from statservice.api.billing_runs import attach
+    from statservice.api.deps import Principal
+    from statservice.api.routes.queries import requester_of
+
+    api = data_api
+    quote = api.post("/v1/quotes", api.customer, json=cohort()).json()
+    refused_query = cohort(title="rounded to ten", disclosure={"rounding": 10})
+    # without billing trouble protection refuses this query (409 release-refused)
+    assert (
+        "refused"
+        in assert_problem(api.post("/v1/queries/runs", api.customer, json=refused_query), 409)["type"]
+    )
+    # the refused query passes the early quote check (same priced shape), then the quote is used up
+    segment = pipeline.segment_of(api.service, api.customer.organisation_id)
+    prepared = pipeline.prepare(api.service, refused_query, segment)
+    customer = api.customer
+    principal = Principal(customer.key_id, customer.role, customer.organisation_id, customer.organisation_id)
+    prepared = attach(api.service, principal, prepared, quote_id=quote["id"])
+    used = api.post("/v1/queries/runs", api.customer, json=cohort(), params={"quote_id": quote["id"]})
+    assert used.status_code == 201, used.text
+    before = counts(api.service)
+    requester = requester_of(principal)
+    run_id = pipeline.create_run(api.service, requester, prepared)
+    assert pipeline.execute_run(api.service, run_id, requester, prepared) == "failed"
+    with api.service.db.session() as session:
+        run = session.get(QueryRun, run_id)
+        problem = json.loads(run.problem_json)
+    assert problem["status"] == 409 and "already paid" in problem["detail"]
+    assert "refused" not in problem["type"]
+    after = counts(api.service)
+    assert (after["releases"], after["invoice_lines"]) == (before["releases"], before["invoice_lines"])
     assert_consistent(api.service)
