@@ -18,6 +18,10 @@ CUMULATIVE_SHARE = "cumulative_share_percent"
 RATE_PER_1000_PERSON_YEARS = "rate_per_1000_person_years"
 
 DECIMALS = 1
+# Person-time is a sum over persons: with a released count and a precise rate it can be recovered
+# to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
+# would then show how many cases left. Rates use person-years rounded to this base.
+PERSON_YEARS_ROUNDING = 100
 
 
 def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
@@ -31,9 +35,14 @@ def share(numerator: int | None, denominator: int | None, threshold: int) -> flo
 
 
 def rate_per_1000(count: int | None, person_years: float | None) -> float | None:
-    if count is None or person_years is None or person_years <= 0:
+    """Rate per 1,000 person-years from a released count and person-time rounded to
+    ``PERSON_YEARS_ROUNDING`` (so the rate never pins person-time more finely than that)."""
+    if count is None or person_years is None:
         return None
-    return round(1000.0 * count / person_years, 2)
+    rounded = PERSON_YEARS_ROUNDING * round(person_years / PERSON_YEARS_ROUNDING)
+    if rounded <= 0:
+        return None
+    return round(1000.0 * count / rounded, 2)
 
 
 def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:

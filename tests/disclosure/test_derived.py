@@ -35,6 +35,14 @@ def test_rate_uses_released_count_and_public_person_time():
     assert derived.rate_per_1000(12, 0.0) is None
 
 
+def test_rates_use_person_time_rounded_so_it_cannot_be_recovered_from_count_and_rate():
+    """Two strata whose person-time differs by the time of one person who left (0.7 years) give
+    the same rate: count / rate no longer tells their person-time apart."""
+    assert derived.rate_per_1000(12, 2400.0) == derived.rate_per_1000(12, 2400.7) == 5.0
+    assert derived.rate_per_1000(12, 2349.0) == 5.22  # 12 per 2300 person-years
+    assert derived.rate_per_1000(3, 40.0) is None  # rounds to no person-time: no rate
+
+
 def test_uptake_shares_use_the_released_cohort_total_and_the_rounded_counts():
     cohort = BitMap(range(1, 501))
     total = AggregateTable("cohort_count", "cohort", (), (Cell((), 500, cohort),), frozenset({"lmdb"}))
