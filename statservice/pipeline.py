@@ -360,6 +360,7 @@ def commit_release(
         # again under the chain lock (which serialises releases, hence quote use), before protect:
         # a quote used meanwhile fails the run the same whether or not protect would refuse it
         check_quote_usable(session, requester, prepared)
+        requested_at = session.get(QueryRun, run_id).created_at
         stores = SqlStores(session)
         release = protect(tables, policy, context, stores)
         release_id = new_id("rel")
@@ -393,6 +394,9 @@ def commit_release(
             price_list=service.price_list,
             quote_id=prepared.quote_id,
             order_id=prepared.order_id,
+            # Dated when the question was asked, not when protection finished: the line's and the
+            # quote's timestamps are shown to the customer and must not time disclosure control.
+            now=requested_at,
         )
         record.price = line.net_amount
         record.invoice_line_ref = str(line.id)

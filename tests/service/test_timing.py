@@ -71,3 +71,30 @@ def test_customer_sees_finish_times_only_at_bucket_granularity(database_url, ser
     finally:
         api.client.__exit__(None, None, None)
         api.service.close()
+
+
+def test_the_invoice_line_and_the_used_quote_are_dated_when_the_question_was_asked(
+    database_url, service_registers
+):
+    """Their timestamps are customer-visible too: dated at the end of the run they would time
+    disclosure control to the microsecond."""
+    from billing.models import InvoiceLine
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(database_url, service_registers, release_time_bucket_ms=BUCKET_MS))
+    try:
+        quote = api.post("/v1/quotes", api.customer, json=cohort(title="quoted")).json()
+        ran = api.post(
+            "/v1/queries/runs", api.customer, json=cohort(title="quoted"), params={"quote_id": quote["id"]}
+        )
+        assert ran.status_code == 201, ran.text
+        with api.service.db.session() as session:
+            run = session.get(QueryRun, ran.json()["run_id"])
+            line = session.query(InvoiceLine).filter_by(release_id=ran.json()["id"]).one()
+            assert run.finished_at > run.created_at
+            assert line.created_at == run.created_at
+        used = api.get(f"/v1/quotes/{quote['id']}", api.customer).json()
+        assert at(used["used_at"]) == run.created_at
+    finally:
+        api.client.__exit__(None, None, None)
+        api.service.close()
