@@ -302,25 +302,13 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
         # frames only: an exception's message could quote data, the frames cannot
         frames = "".join(traceback.format_tb(error.__traceback__))
         log.error("run %s failed: %s\n%s", run_id, type(error).__name__, frames)
-        _finish_unreleased(
-            service,
-            run_id,
-            requester,
-            prepared,
-            "failed",
-            _problem(
-                500,
-                "internal",
-                "Internal server error",
-                "the run failed; nothing was released or charged",
-                run_id,
-            ),
-        )
+        fail_run(service, run_id, requester, prepared)
         return "failed"
 
 
 def fail_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> None:
-    """Record a run failed whose worker died before finishing (nothing was committed for it)."""
+    """Record a run failed that raised or whose worker died before finishing (nothing was committed
+    for it); the problem says nothing of the cause, which could quote data."""
     _finish_unreleased(
         service,
         run_id,
