@@ -12,9 +12,9 @@ Within a table, on one ancestor line, the guard also hides a cell when two sets 
 1..k-1 persons (|A ∩ B|, |A − B| or |B − A|): characteristics, drug groups and sample types are
 overlapping categories, and an item that is the union of two others (or an "any of these" cell)
 turns count(A) + count(B) - count(A ∪ B) into the size of the overlap. Summable dimensions
-partition persons, so only cells on one ancestor line are compared, all of them whatever their
-sizes; for nested and disjoint sets the overlap rule says exactly what the symmetric difference
-says, so it adds no suppression to ordinary breakdowns.
+partition persons, so only cells on one ancestor line are compared; in a table with overlapping
+categories all of them whatever their sizes. For nested and disjoint sets the overlap rule says
+exactly what the symmetric difference says, so it adds no suppression to ordinary breakdowns.
 """
 
 from __future__ import annotations
@@ -76,13 +76,16 @@ def _candidate_pairs(
             pairs[key] = pairs.get(key, False) or same_line
 
     for structure, table_nodes in zip(structures, cell_nodes, strict=True):
+        # Only overlapping (non-summable) categories can hide a small overlap between two large
+        # cells; in a table of summable dimensions cells on one ancestor line are nested, where the
+        # size window is exact.
+        overlapping = len(structure.summable_dimensions) < len(structure.table.dimensions)
         groups = comparable_groups(structure)
         for key, members in groups.items():
             related = [m for ancestor in ancestor_keys(key) for m in groups.get(ancestor, [])]
             for i in members:
                 for j in related:
-                    # A small overlap can hide between two large cells: no size window here.
-                    consider(table_nodes[i], table_nodes[j], same_line=True)
+                    consider(table_nodes[i], table_nodes[j], same_line=overlapping)
     # Across tables nothing is known about how categories relate: compare by size window.
     for t, first in enumerate(cell_nodes):
         for second in cell_nodes[t + 1 :]:
