@@ -32,6 +32,7 @@ from queries.storage import (
     raw_parquet_connection,
 )
 from queries.validation import check_structure
+from queries.vocabulary import require_catalog
 
 COHORT_TITLE = "Cohort"
 COMPILED_CACHE_SIZE = 256
@@ -49,6 +50,7 @@ class DuckDBEngine:
         if storage not in {"layout", "parquet"}:
             raise ValueError("storage must be 'layout' or 'parquet'")
         self.data_dir = Path(data_dir)
+        require_catalog(self.data_dir)  # never serve an extract whose vocabulary would come from rows
         self.storage = storage
         self.data_version = data_version_of(self.data_dir)
         self._connection: duckdb.DuckDBPyConnection | None = None

@@ -2,8 +2,12 @@
 
 ``Vocabulary`` is what validation needs: the known codes per code system, nearest known codes
 for an unknown prefix, and the calendar years the extract covers. ``vocabulary_of`` adapts the
-register catalog (``synthetic_registers.catalog.Catalog``); extracts without a catalog (the
-hand-written test registers) get a vocabulary read from the data itself.
+register catalog (``synthetic_registers.catalog.Catalog``), whose code lists are package data.
+
+The vocabulary never comes from the rows themselves: the set of codes present in an extract is
+information about persons (a code only one person has would be revealed by appearing among the
+"nearest known codes" of a validation error). An extract without ``catalog.json`` is therefore
+refused (``MissingCatalogError``) rather than served with a vocabulary read from its data.
 """
 
 from __future__ import annotations
@@ -58,33 +62,6 @@ class Vocabulary:
         return difflib.get_close_matches(prefix, candidates, n=limit, cutoff=0.0)
 
 
-def vocabulary_from_extract(data_dir: Path) -> Vocabulary:
-    """Known codes and covered years read from the Parquet extract."""
-    from queries.storage import raw_parquet_connection
-
-    connection = raw_parquet_connection(data_dir)
-    try:
-
-        def distinct(sql: str) -> list[str]:
-            return [row[0] for row in connection.execute(sql).fetchall() if row[0] is not None]
-
-        lpr = distinct(
-            "SELECT DISTINCT code FROM diagnosis_events UNION SELECT DISTINCT code FROM death_cause_events"
-        )
-        atc = distinct("SELECT DISTINCT atc FROM prescription_events")
-        cancer = distinct("SELECT DISTINCT code FROM cancer_events")
-        first, last = connection.execute(
-            "SELECT min(y), max(y) FROM ("
-            "SELECT year(min(event_date)) y FROM diagnosis_events UNION ALL "
-            "SELECT year(max(event_date)) FROM diagnosis_events UNION ALL "
-            "SELECT year(min(event_date)) FROM prescription_events UNION ALL "
-            "SELECT year(max(event_date)) FROM prescription_events)"
-        ).fetchone()
-    finally:
-        connection.close()
-    return Vocabulary.of({ICD10_LPR: lpr, ATC: atc, ICD10_CANCER: cancer}, first, last)
-
-
 def vocabulary_of(catalog: Any) -> Vocabulary | None:
     """A Vocabulary from what the caller holds: a Vocabulary, a register catalog, or None."""
     if catalog is None or isinstance(catalog, Vocabulary):
@@ -110,9 +87,28 @@ def catalog_vocabulary(catalog: Catalog) -> Vocabulary:
     return Vocabulary(_catalog_codes(catalog), catalog.first_year, catalog.last_year)
 
 
-def load_catalog(data_dir: Path) -> Catalog | Vocabulary:
-    """The register catalog of an extract (``catalog.json``) when it has one, else a vocabulary read
-    from the extract itself (hand-written test registers have no catalog)."""
-    if (Path(data_dir) / CATALOG_FILE).exists():
-        return Catalog.load(data_dir)
-    return vocabulary_from_extract(Path(data_dir))
+class MissingCatalogError(FileNotFoundError):
+    """The extract has no ``catalog.json``: not a finished extract, and nothing to validate against."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        super().__init__(
+            f"the register extract in {self.data_dir} has no {CATALOG_FILE}, so it is unfinished or not "
+            "an extract at all; code lists and coverage come only from the catalog, never from the "
+            "rows. Regenerate it (statservice generate --out DIR, or make run, which regenerates an "
+            "extract lacking its catalog)."
+        )
+
+
+def require_catalog(data_dir: str | Path) -> Path:
+    """The path of the extract's ``catalog.json``, or ``MissingCatalogError``."""
+    path = Path(data_dir) / CATALOG_FILE
+    if not path.is_file():
+        raise MissingCatalogError(Path(data_dir))
+    return path
+
+
+def load_catalog(data_dir: str | Path) -> Catalog:
+    """The register catalog of an extract (``catalog.json``); ``MissingCatalogError`` without one."""
+    require_catalog(data_dir)
+    return Catalog.load(data_dir)

@@ -118,8 +118,10 @@ class Service:
         with self._engine_lock:
             if self._engine is None:
                 from queries.engine import DuckDBEngine
+                from synthetic_registers.catalog import CATALOG_FILE
 
-                if not self.settings.data_dir.is_dir():
+                # an extract without its catalog is unfinished (the engine would refuse it anyway)
+                if not (self.settings.data_dir / CATALOG_FILE).is_file():
                     raise ServiceUnavailable("no register extract is loaded; try again later")
                 self._engine = DuckDBEngine(self.settings.data_dir)
             return self._engine

@@ -144,7 +144,10 @@ def run(
     from statservice.db.migrate import upgrade
 
     settings = get_settings()
-    ensure_registers(settings.data_dir, persons=persons)
+    ensure_registers(settings.data_dir, persons=persons)  # regenerates an extract lacking catalog.json
+    from statservice.cli.checks import require_register_catalog
+
+    require_register_catalog(settings.data_dir)
     upgrade(settings.database_url)
     keys = ensure_demo_keys(settings)
     from queries.engine import DuckDBEngine

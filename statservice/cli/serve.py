@@ -15,13 +15,15 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="upgrade the database first")] = True,
     log_level: Annotated[str, typer.Option()] = "warning",
 ) -> None:
-    """Serve the API (migrating the database first)."""
+    """Serve the API (migrating the database first); refuses an extract without its catalog."""
     import uvicorn
 
     from statservice.api.app import create_app
+    from statservice.cli.checks import require_register_catalog
     from statservice.db.migrate import upgrade
 
     settings = get_settings()
+    require_register_catalog(settings.data_dir)
     if migrate:
         upgrade(settings.database_url)
     app = create_app(settings)
