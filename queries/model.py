@@ -24,8 +24,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 QUERY_MODEL_VERSION = 1
+# Shape limits of the disclosure policy (reference policy §4 rule 14). The disclosure ``Policy``
+# holds no shape limits, so they live here, with the model they constrain; validation enforces them.
 MAX_BREAKDOWNS = 3
-MIN_AGE_BAND_WIDTH = 5
+MIN_AGE_BAND_WIDTH = 5  # years, also for the last closed band below ``top``
+MIN_PERIOD_MONTHS = 1  # calendar periods: the index period and each calendar year's part of it
 
 Sex = Literal["male", "female"]
 ContactType = Literal["inpatient", "outpatient", "emergency"]
@@ -200,7 +203,9 @@ def is_event_concept(concept: object) -> bool:
 
 
 class Period(Model):
-    """A calendar period, both dates inclusive."""
+    """A calendar period, both dates inclusive, at least one month long. When the result has a row
+    per calendar year (incidence and prevalence, an ``index_year`` breakdown) the period's part of
+    each year must be at least one month too."""
 
     start: dt.date
     end: dt.date
@@ -295,7 +300,8 @@ class SexBreakdown(Model):
 
 
 class AgeBandBreakdown(Model):
-    """Age at the index date in bands of ``width`` years; the last band is open (``90+``)."""
+    """Age at the index date in bands of ``width`` years; the last band is open (``90+``). The band
+    below ``top`` is cut at ``top`` and must still span at least 5 years."""
 
     by: Literal["age_band"] = "age_band"
     width: int = Field(10, ge=MIN_AGE_BAND_WIDTH, le=50)

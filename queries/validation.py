@@ -5,13 +5,17 @@ Three layers, all reported in one ``QueryValidationError`` with dotted field pat
 1. the pydantic model (types, enums, unknown fields), its errors rewritten to our shape;
 2. structural rules needing more than one field (``check_structure``; also run by the engines,
    so a ``Query`` built in code cannot bypass them): inverted windows and ranges, windows on
-   attributes, too many breakdowns, code prefix syntax;
+   attributes, code prefix syntax, and the shape limits of the disclosure policy (§4 rule 14: at
+   most three breakdowns, age bands of at least five years, calendar periods of at least one
+   month; see ``shape_problems``);
 3. catalog rules: unknown code prefixes (with the nearest known codes) and periods outside the
    years the registers cover.
 """
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -229,16 +233,9 @@ def structural_problems(query: m.Query) -> list[Problem]:
                     if system == ICD10_LPR and re.match(r"^[A-Z][0-9]", prefix):
                         hint += f" (LPR codes carry a D: D{prefix})"
                     problems.append(problem(f"{base}.{k}", f"{prefix!r} is not a valid code prefix", hint))
+    problems += shape_problems(query)
     result = query.result
     breakdowns = getattr(result, "breakdowns", ())
-    if len(breakdowns) > m.MAX_BREAKDOWNS:
-        problems.append(
-            problem(
-                "result.breakdowns",
-                f"{len(breakdowns)} breakdowns; at most {m.MAX_BREAKDOWNS} are allowed",
-                f"at most {m.MAX_BREAKDOWNS} of sex, age_band, region, index_year, education",
-            )
-        )
     names = [b.by for b in breakdowns]
     for k, name in enumerate(names):
         if name in names[:k]:
@@ -262,6 +259,124 @@ def structural_problems(query: m.Query) -> list[Problem]:
             )
     if isinstance(result, m.TreatmentUptakeResult) and len(set(result.days)) != len(result.days):
         problems.append(problem("result.days", "a number of days is listed twice", "distinct days"))
+    return problems
+
+
+# --- shape limits (reference policy §4 rule 14) -----------------------------------------------------
+#
+# "Periods" in the sense of the rule are calendar periods that decide which slice of time a
+# published count covers: the index period, and, when the result has a row per calendar year, the
+# index period's part of each year. Windows relative to the index date (criteria, characteristics,
+# biobank windows, uptake days, washout) are not: they are criteria on each person's own timeline,
+# which standard protocols set to a day or a week (same-day, 0..7 days); counts they produce still
+# pass the threshold, suppression and the differencing guard (rule 9), which is what covers
+# "0..30 versus 0..31 days" differencing.
+
+
+def months_after(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months later, on the month's last day if it is shorter
+    (31 January + 1 month = 28 or 29 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def earliest_end(start: dt.date) -> dt.date:
+    """The first inclusive end date that makes a period from ``start`` at least the minimum length."""
+    return months_after(start, m.MIN_PERIOD_MONTHS) - dt.timedelta(days=1)
+
+
+def has_year_rows(result: m.Model) -> bool:
+    """Whether the result is tabulated per calendar year of the index period."""
+    return isinstance(result, m.IncidencePrevalenceResult) or any(
+        isinstance(b, m.IndexYearBreakdown) for b in getattr(result, "breakdowns", ())
+    )
+
+
+def period_problems(query: m.Query) -> list[Problem]:
+    period = query.index.period
+    start, end = period.start, period.end
+    if start > end:
+        return []  # reported as inverted
+    minimum = "one month" if m.MIN_PERIOD_MONTHS == 1 else f"{m.MIN_PERIOD_MONTHS} months"
+    if end < earliest_end(start):
+        return [
+            problem(
+                "index.period.end",
+                f"the index period {start}..{end} is {(end - start).days + 1} days; "
+                f"periods must be at least {minimum}",
+                f"an end on or after {earliest_end(start)} ({minimum} from the start)",
+            )
+        ]
+    if not has_year_rows(query.result) or start.year == end.year:
+        return []
+    rows = (
+        "incidence and prevalence have"
+        if isinstance(query.result, m.IncidencePrevalenceResult)
+        else ("an index_year breakdown has")
+    )
+    problems: list[Problem] = []
+    first_year_end = dt.date(start.year, 12, 31)
+    if first_year_end < earliest_end(start):
+        problems.append(
+            problem(
+                "index.period.start",
+                f"{rows} a row per calendar year and the index period covers only "
+                f"{(first_year_end - start).days + 1} days of {start.year}; "
+                f"each year's part must be at least {minimum}",
+                f"a start on or before {months_after(dt.date(start.year + 1, 1, 1), -m.MIN_PERIOD_MONTHS)}, "
+                f"or {start.year + 1}-01-01 to leave {start.year} out",
+            )
+        )
+    last_year_start = dt.date(end.year, 1, 1)
+    if end < earliest_end(last_year_start):
+        problems.append(
+            problem(
+                "index.period.end",
+                f"{rows} a row per calendar year and the index period covers only "
+                f"{(end - last_year_start).days + 1} days of {end.year}; "
+                f"each year's part must be at least {minimum}",
+                f"an end on or after {earliest_end(last_year_start)}, "
+                f"or {end.year - 1}-12-31 to leave {end.year} out",
+            )
+        )
+    return problems
+
+
+def age_band_problems(path: str, band: m.AgeBandBreakdown) -> list[Problem]:
+    """The band below ``top`` is cut at ``top``: with ``width`` 5 and ``top`` 92 it would be 90-91.
+    (``width`` itself has a lower bound in the model.)"""
+    last = band.top % band.width
+    if last == 0 or last >= m.MIN_AGE_BAND_WIDTH:
+        return []
+    return [
+        problem(
+            f"{path}.top",
+            f"with width {band.width} and top {band.top} the band below {band.top}+ is "
+            f"{band.top - last}-{band.top - 1}, {last} years; age bands must span at least "
+            f"{m.MIN_AGE_BAND_WIDTH} years",
+            f"a top that is a multiple of the width ({band.top - last} or {band.top - last + band.width}), "
+            f"or at least {m.MIN_AGE_BAND_WIDTH} years above one",
+        )
+    ]
+
+
+def shape_problems(query: m.Query) -> list[Problem]:
+    """At most ``MAX_BREAKDOWNS`` breakdowns, age bands of at least ``MIN_AGE_BAND_WIDTH`` years,
+    calendar periods of at least ``MIN_PERIOD_MONTHS`` months."""
+    problems = period_problems(query)
+    breakdowns = getattr(query.result, "breakdowns", ())
+    if len(breakdowns) > m.MAX_BREAKDOWNS:
+        problems.append(
+            problem(
+                "result.breakdowns",
+                f"{len(breakdowns)} breakdowns; at most {m.MAX_BREAKDOWNS} are allowed",
+                f"at most {m.MAX_BREAKDOWNS} of sex, age_band, region, index_year, education",
+            )
+        )
+    for k, breakdown in enumerate(breakdowns):
+        if isinstance(breakdown, m.AgeBandBreakdown):
+            problems += age_band_problems(f"result.breakdowns.{k}", breakdown)
     return problems
 
 

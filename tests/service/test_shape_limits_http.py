@@ -1,0 +1,49 @@
+"""S4 over HTTP: a query whose calendar period is shorter than a month is a 422 problem that names
+the field and what would be valid, before anything is priced or run."""
+
+from __future__ import annotations
+
+from tests.service.conftest import build_api, make_settings
+
+PROBLEM = "application/problem+json"
+
+
+def _query(start: str, end: str, result: dict) -> dict:
+    return {
+        "index": {
+            "concept": {"type": "diagnosis", "codes": ["DE11"]},
+            "period": {"start": start, "end": end},
+        },
+        "result": result,
+    }
+
+
+def test_a_too_short_period_is_a_422_naming_the_field(sqlite_url, service_registers):
+    api = build_api(make_settings(sqlite_url, service_registers))
+    try:
+        short = api.post(
+            "/v1/queries/validate",
+            api.customer,
+            json=_query("2016-03-01", "2016-03-14", {"kind": "cohort_count"}),
+        )
+        year_part = api.post(
+            "/v1/queries/quote",
+            api.customer,
+            json=_query("2015-01-01", "2018-01-05", {"kind": "incidence_prevalence"}),
+        )
+        month = api.post(
+            "/v1/queries/validate",
+            api.customer,
+            json=_query("2016-03-01", "2016-03-31", {"kind": "cohort_count"}),
+        )
+    finally:
+        api.client.__exit__(None, None, None)
+    for response, valid in [(short, "2016-03-31"), (year_part, "2018-01-31")]:
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM
+        body = response.json()
+        assert body["status"] == 422
+        (error,) = body["errors"]
+        assert error["field"] == "index.period.end"
+        assert valid in error["valid"] and "month" in error["message"]
+    assert month.status_code == 200, month.text
