@@ -286,6 +286,10 @@ def earliest_end(start: dt.date) -> dt.date:
     return months_after(start, m.MIN_PERIOD_MONTHS) - dt.timedelta(days=1)
 
 
+def days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
+
+
 def has_year_rows(result: m.Model) -> bool:
     """Whether the result is tabulated per calendar year of the index period."""
     return isinstance(result, m.IncidencePrevalenceResult) or any(
@@ -303,7 +307,7 @@ def period_problems(query: m.Query) -> list[Problem]:
         return [
             problem(
                 "index.period.end",
-                f"the index period {start}..{end} is {(end - start).days + 1} days; "
+                f"the index period {start}..{end} is {days((end - start).days + 1)}; "
                 f"periods must be at least {minimum}",
                 f"an end on or after {earliest_end(start)} ({minimum} from the start)",
             )
@@ -313,7 +317,7 @@ def period_problems(query: m.Query) -> list[Problem]:
     rows = (
         "incidence and prevalence have"
         if isinstance(query.result, m.IncidencePrevalenceResult)
-        else ("an index_year breakdown has")
+        else "an index_year breakdown has"
     )
     problems: list[Problem] = []
     first_year_end = dt.date(start.year, 12, 31)
@@ -322,7 +326,7 @@ def period_problems(query: m.Query) -> list[Problem]:
             problem(
                 "index.period.start",
                 f"{rows} a row per calendar year and the index period covers only "
-                f"{(first_year_end - start).days + 1} days of {start.year}; "
+                f"{days((first_year_end - start).days + 1)} of {start.year}; "
                 f"each year's part must be at least {minimum}",
                 f"a start on or before {months_after(dt.date(start.year + 1, 1, 1), -m.MIN_PERIOD_MONTHS)}, "
                 f"or {start.year + 1}-01-01 to leave {start.year} out",
@@ -334,7 +338,7 @@ def period_problems(query: m.Query) -> list[Problem]:
             problem(
                 "index.period.end",
                 f"{rows} a row per calendar year and the index period covers only "
-                f"{(end - last_year_start).days + 1} days of {end.year}; "
+                f"{days((end - last_year_start).days + 1)} of {end.year}; "
                 f"each year's part must be at least {minimum}",
                 f"an end on or after {earliest_end(last_year_start)}, "
                 f"or {end.year - 1}-12-31 to leave {end.year} out",

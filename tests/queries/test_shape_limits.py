@@ -113,7 +113,7 @@ BY_INDEX_YEAR = {"kind": "cohort_count", "breakdowns": [{"by": "sex"}, {"by": "i
 def test_a_short_last_year_is_refused_when_years_are_rows(result):
     found = problems(query("2015-01-01", "2019-01-01", result))
     assert set(found) == {"index.period.end"}
-    assert "1 days of 2019" in found["index.period.end"]["message"]
+    assert "1 day of 2019" in found["index.period.end"]["message"]
     assert (
         "2019-01-31" in found["index.period.end"]["valid"]
         and "2018-12-31" in found["index.period.end"]["valid"]
