@@ -176,6 +176,46 @@ class IntervalModel:
             self.integer_solves += 1
         return value
 
+    def push_down(self, columns: Sequence[int]) -> None:
+        """Solve once minimising the sum of ``columns``: at that vertex most of them sit at their lower
+        bound, which proves their minimum without an LP each (see ``proven_at_lower``)."""
+        if not columns:
+            return
+        solver = self._solver
+        if self._objective_column is not None:
+            solver.changeColCost(self._objective_column, 0.0)
+            self._objective_column = None
+        index = np.asarray(sorted(set(columns)), dtype=np.int32)
+        solver.changeColsCost(len(index), index, np.ones(len(index)))
+        solver.run()
+        self.solves += 1
+        if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            values = np.asarray(solver.getSolution().col_value)
+            self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
+            np.maximum(self._seen_max, values, out=self._seen_max)
+        solver.changeColsCost(len(index), index, np.zeros(len(index)))
+
+    def proven_at_lower(self, column: int) -> bool:
+        return bool(self._seen_at_lower[column])
+
+    def minimum(self, column: int) -> float:
+        """The attacker's integer lower bound of one column (an LP, a MILP if the LP's is fractional)."""
+        if self._seen_at_lower[column]:
+            self.skipped_minimisations += 1
+            return self._lower[column]
+        return self._bound(column, 1.0)
+
+    def maximum(self, column: int) -> float:
+        return self._bound(column, -1.0)
+
+    def binding_rows(self) -> list[int]:
+        """Rows with a non-zero dual in the last LP optimum: the constraints that prove its bound."""
+        solution = self._solver.getSolution()
+        if not solution.dual_valid:
+            return []
+        duals = np.asarray(solution.row_dual)
+        return [int(r) for r in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
+
     def intervals(
         self, columns: Sequence[int], known_minimums: Sequence[float | None]
     ) -> list[tuple[int, float]]:

@@ -13,7 +13,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from pyroaring import BitMap
+
 from disclosure import derived, noise
+from disclosure.atoms import AtomAuditResult, KnownCount, audit_atoms
 from disclosure.errors import (
     BUDGET_EXCEEDED_MESSAGE,
     NOT_PROTECTABLE_MESSAGE,
@@ -35,6 +38,7 @@ from disclosure.report import (
 from disclosure.stores import (
     GLOBAL_SCOPE,
     ReleasedCellRecord,
+    ReleasedCount,
     ReleasedTableRecord,
     StateChanges,
     organisation_scope,
@@ -47,9 +51,13 @@ from disclosure.suppression import (
     ReleaseSystem,
     audit,
     finite,
+    information_loss,
     suppress_and_audit,
 )
 from disclosure.table import AggregateTable
+
+# Rounds of hiding one current count per failing Venn atom before falling back to the totals.
+ATOM_REPAIR_ROUNDS = 4
 
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
@@ -206,14 +214,39 @@ def protect(
         [[d.has_total for d in structure.table.dimensions] for structure in structures],
         cell_nodes,
     )
-    outcome = suppress_and_audit(
-        system, must_hide, published, threshold, width, policy.max_suppression_rounds, neighbourhoods
-    )
+    # Earlier exact counts that share persons with this release, for the Venn-atom audit.
+    earlier_counts = _earlier_counts(stores, data_version, system, current) if privacy is None else []
+    atom_hidden: set[int] = set()
+    atom_lps = 0
+    atom_result = AtomAuditResult()
+    audit_lps = 0
+    for _ in range(ATOM_REPAIR_ROUNDS):
+        outcome = suppress_and_audit(
+            system,
+            must_hide | atom_hidden,
+            published,
+            threshold,
+            width,
+            policy.max_suppression_rounds,
+            neighbourhoods,
+        )
+        audit_lps += outcome.audit.lps
+        if not outcome.passed:
+            break
+        atom_result = _atom_audit(
+            system, current, outcome.suppressed, earlier_counts, threshold, width, privacy
+        )
+        atom_lps += atom_result.lps
+        if atom_result.passed:
+            break
+        repairs = _cheapest_culprits(atom_result, nodes, outcome.suppressed)
+        if not repairs:
+            break
+        atom_hidden |= repairs
     suppressed = outcome.suppressed
     audit_result: AuditResult = outcome.audit
     total_only = False
-    audit_lps = outcome.audit.lps
-    if not outcome.passed:
+    if not (outcome.passed and atom_result.passed):
         # Fallback: the grand total of each table only (if it is itself safe).
         total_only = True
         totals = {
@@ -222,17 +255,21 @@ def protect(
             for i in range(len(structure.cells))
             if structure.is_grand_total(i)
         }
-        suppressed = (set(current) - totals) | must_hide
+        suppressed = (set(current) - totals) | must_hide | atom_hidden
         audit_result = audit(system, suppressed, published, threshold, width)
         audit_lps += audit_result.lps
         if audit_result.failing:
+            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+        atom_result = _atom_audit(system, current, suppressed, earlier_counts, threshold, width, privacy)
+        atom_lps += atom_result.lps
+        if not atom_result.passed:
             raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
         notes.append("Only the total could be released for this request.")
 
     def reason(i: int) -> SuppressionReason:
         if i in primary:
             return "primary"
-        if i in guard.hidden:
+        if i in guard.hidden or i in atom_hidden:
             return "differencing"
         if i in outcome.secondary and not total_only:
             return "secondary"
@@ -333,6 +370,17 @@ def protect(
                 persons = nodes[i].persons
                 assert persons is not None
                 changes.person_sets.append((scope, persons))
+    if privacy is None:
+        known_counts = {count.fingerprint: count for count in earlier_counts}
+        for i in released_nodes:
+            persons = nodes[i].persons
+            assert persons is not None
+            low, high = rounding_interval(rounded(nodes[i].value, base), base)
+            old = known_counts.get(nodes[i].fingerprint)
+            if old is None or low > old.low or high < old.high:
+                changes.released_counts.append(
+                    (GLOBAL_SCOPE, ReleasedCount(nodes[i].fingerprint, persons, low, high))
+                )
     # A table released again exactly as before adds nothing to what the audit must know.
     known_records = set(earlier_records)
     changes.released_tables.extend(
@@ -388,11 +436,70 @@ def protect(
             audit_lps=audit_lps,
             deviation_lps=outcome.deviation_lps,
             linked_earlier_tables=linked,
+            atoms=atom_result.atoms,
+            small_atoms=atom_result.small_atoms,
+            atom_lps=atom_lps,
+            earlier_counts=len(earlier_counts),
+            hidden_by_atom_audit=len(atom_hidden - must_hide),
             cells=cell_audits,
         ),
         notes=sorted(set(notes), key=notes.index),
     )
     return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
+
+
+def _earlier_counts(
+    stores: Any, data_version: str, system: ReleaseSystem, current: Sequence[int]
+) -> list[ReleasedCount]:
+    """Exact counts released before (to anyone: colluding customers are one attacker) that share persons
+    with this release. Counts disjoint from it cannot combine with it into a new atom."""
+    if not hasattr(stores, "released_counts"):
+        return []
+    sets = [system.nodes[i].persons for i in current if system.nodes[i].persons]
+    if not sets:
+        return []
+    reach = BitMap.union(*sets)
+    return [
+        count
+        for count in stores.released_counts(data_version, GLOBAL_SCOPE)
+        if count.persons.intersect(reach)
+    ]
+
+
+def _atom_audit(
+    system: ReleaseSystem,
+    current: Sequence[int],
+    suppressed: set[int],
+    earlier: Sequence[ReleasedCount],
+    threshold: int,
+    width: int,
+    privacy: DifferentialPrivacy | None,
+) -> AtomAuditResult:
+    """The Venn-atom audit of what would be published now together with earlier exact counts.
+
+    Under noise the published values are not sums of atom sizes (nor exact): the noise protects them.
+    Published values enter exactly, as in the cell audit (a stronger attacker than rounding allows).
+    """
+    if privacy is not None:
+        return AtomAuditResult()
+    nodes = system.nodes
+    counts = [KnownCount(c.persons, c.low, c.high) for c in earlier]
+    for i in current:
+        node = nodes[i]
+        if i in suppressed or node.true_count == 0 or node.persons is None:
+            continue
+        counts.append(KnownCount(node.persons, node.value, node.value, cell=i))
+    return audit_atoms(counts, threshold, width)
+
+
+def _cheapest_culprits(result: AtomAuditResult, nodes: Sequence[Node], suppressed: set[int]) -> set[int]:
+    """Per failing atom, the published count proving it that loses least information when hidden."""
+    chosen: set[int] = set()
+    for culprits in result.culprits:
+        open_culprits = [c for c in culprits if c not in suppressed]
+        if open_culprits:
+            chosen.add(min(open_culprits, key=lambda n: (information_loss(nodes[n]), n)))
+    return chosen
 
 
 def _size_windows(sizes: Sequence[int], reach: int) -> list[tuple[int, int]]:

@@ -70,6 +70,12 @@ class AuditReport(BaseModel):
     deviation_lps: int
     linked_earlier_tables: int
     cells: list[CellAudit]
+    # Venn-atom audit over this release and every earlier exact count sharing persons with it.
+    atoms: int = 0
+    small_atoms: int = 0
+    atom_lps: int = 0
+    earlier_counts: int = 0
+    hidden_by_atom_audit: int = 0
 
 
 class ReleaseReport(BaseModel):

@@ -85,6 +85,26 @@ class ReleasedTables(Protocol):
         ...
 
 
+@dataclass(frozen=True, eq=False)
+class ReleasedCount:
+    """An exact (not noised) released count: its person set and the sizes the customer can infer.
+
+    ``low == high`` for an exact value, a rounding interval otherwise. The Venn-atom audit combines
+    every such count on the data version, whatever the tables they appeared in.
+    """
+
+    fingerprint: str
+    persons: BitMap
+    low: int
+    high: int
+
+
+class ReleasedCounts(Protocol):
+    """Every exact released count of a scope, for the Venn-atom audit."""
+
+    def released_counts(self, data_version: str, scope: str) -> Iterable[ReleasedCount]: ...
+
+
 class NoiseCache(Protocol):
     """Noise drawn once per keyed cell and reused for every later identical cell."""
 
@@ -99,6 +119,7 @@ class StateChanges:
     rho_spends: list[tuple[str, float]] = field(default_factory=list)  # (scope, rho)
     noise_draws: list[tuple[str, int]] = field(default_factory=list)  # (key, value)
     released_tables: list[tuple[str, ReleasedTableRecord]] = field(default_factory=list)  # (scope, record)
+    released_counts: list[tuple[str, ReleasedCount]] = field(default_factory=list)  # (scope, count)
     # Budget of each scope charged in ``rho_spends``: the caller re-checks spent + rho <= limit under
     # its lock when it persists, so concurrent releases can never overdraw a ledger together.
     rho_limits: list[tuple[str, float]] = field(default_factory=list)  # (scope, limit)
@@ -107,7 +128,13 @@ class StateChanges:
     differencing_threshold: int | None = None
 
     def is_empty(self) -> bool:
-        return not (self.person_sets or self.rho_spends or self.noise_draws or self.released_tables)
+        return not (
+            self.person_sets
+            or self.rho_spends
+            or self.noise_draws
+            or self.released_tables
+            or self.released_counts
+        )
 
 
 class InMemoryStores:
@@ -119,6 +146,7 @@ class InMemoryStores:
         self._rho: dict[tuple[str, str], float] = {}
         self._noise: dict[tuple[str, str], int] = {}
         self._tables: dict[tuple[str, str], list[ReleasedTableRecord]] = {}
+        self._counts: dict[tuple[str, str], dict[str, ReleasedCount]] = {}
 
     def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> list[BitMap]:
         with self._lock:
@@ -141,6 +169,10 @@ class InMemoryStores:
                 for record in self._tables.get((data_version, scope), [])
                 if not record.fingerprints().isdisjoint(fingerprints)
             ]
+
+    def released_counts(self, data_version: str, scope: str) -> list[ReleasedCount]:
+        with self._lock:
+            return list(self._counts.get((data_version, scope), {}).values())
 
     def _recheck_differencing(self, data_version: str, changes: StateChanges) -> None:
         reach = changes.differencing_threshold - 1 if changes.differencing_threshold else 0
@@ -174,3 +206,13 @@ class InMemoryStores:
                 self._noise.setdefault((data_version, key), value)
             for scope, record in changes.released_tables:
                 self._tables.setdefault((data_version, scope), []).append(record)
+            for scope, count in changes.released_counts:
+                known = self._counts.setdefault((data_version, scope), {})
+                known[count.fingerprint] = merge_counts(known.get(count.fingerprint), count)
+
+
+def merge_counts(old: ReleasedCount | None, new: ReleasedCount) -> ReleasedCount:
+    """One set released twice: the customer knows the intersection of both intervals."""
+    if old is None:
+        return new
+    return ReleasedCount(new.fingerprint, new.persons, max(old.low, new.low), min(old.high, new.high))

@@ -22,6 +22,7 @@ from statservice.db.models import (
     NoiseDraw,
     PrivacyLedgerRow,
     PrivacySpend,
+    ReleasedCountRow,
     ReleasedFingerprint,
     ReleasedPersonSet,
     ReleasedTable,
@@ -49,7 +50,7 @@ def _table_record_from_json(text: str) -> object:
 
 
 class SqlStores:
-    """ReleasedPersonSets, PrivacyLedger, NoiseCache and ReleasedTables over one session."""
+    """ReleasedPersonSets, PrivacyLedger, NoiseCache, ReleasedTables and ReleasedCounts over one session."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -102,6 +103,23 @@ class SqlStores:
             .order_by(ReleasedTable.id)
         ).scalars()
         return [_table_record_from_json(text) for text in rows]
+
+    # ReleasedCounts
+    def released_counts(self, data_version: str, scope: str) -> list[disclosure_stores.ReleasedCount]:
+        rows = self.session.execute(
+            select(
+                ReleasedCountRow.fingerprint,
+                ReleasedCountRow.bitmap,
+                ReleasedCountRow.low,
+                ReleasedCountRow.high,
+            )
+            .where(ReleasedCountRow.data_version == data_version, ReleasedCountRow.scope == scope)
+            .order_by(ReleasedCountRow.id)
+        )
+        return [
+            disclosure_stores.ReleasedCount(fingerprint, BitMap.deserialize(blob), int(low), int(high))
+            for fingerprint, blob, low, high in rows
+        ]
 
     # Locking and persisting (inside the release transaction)
     def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
@@ -162,6 +180,32 @@ class SqlStores:
                     NoiseDraw(data_version=data_version, key=key, value=int(value), release_id=release_id)
                 )
                 self.session.flush()
+        for scope, count in changes.released_counts:
+            existing = self.session.execute(
+                select(ReleasedCountRow).where(
+                    ReleasedCountRow.data_version == data_version,
+                    ReleasedCountRow.scope == scope,
+                    ReleasedCountRow.fingerprint == count.fingerprint,
+                )
+            ).scalar_one_or_none()
+            if existing is not None:  # released again, maybe exactly after rounded: keep what is known
+                existing.low = max(existing.low, count.low)
+                existing.high = min(existing.high, count.high)
+                continue
+            bitmap = BitMap(count.persons)
+            bitmap.run_optimize()
+            self.session.add(
+                ReleasedCountRow(
+                    data_version=data_version,
+                    scope=scope,
+                    fingerprint=count.fingerprint,
+                    size=len(bitmap),
+                    low=count.low,
+                    high=count.high,
+                    bitmap=bitmap.serialize(),
+                    release_id=release_id,
+                )
+            )
         for scope, record in getattr(changes, "released_tables", []) or []:
             table = ReleasedTable(
                 data_version=data_version,

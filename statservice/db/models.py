@@ -200,6 +200,26 @@ class NoiseDraw(Base):
     release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"))
 
 
+class ReleasedCountRow(Base):
+    """An exact (not noised) released count: its person set and the interval the customer knows, for the
+    Venn-atom audit. One row per distinct person set; a later, tighter release narrows the interval."""
+
+    __tablename__ = "ss_released_counts"
+    __table_args__ = (
+        UniqueConstraint("data_version", "scope", "fingerprint", name="uq_ss_released_counts_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(80))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    low: Mapped[int] = mapped_column(BigInteger)
+    high: Mapped[int] = mapped_column(BigInteger)
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
+
+
 class ReleasedTable(Base):
     """What a customer saw of one released table (fingerprints, intervals, relations), for the LP audit."""
 
