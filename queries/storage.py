@@ -27,8 +27,10 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -162,6 +164,14 @@ def population_days(
     )
 
 
+def table_files(data_dir: Path, table_name: str) -> list[Path]:
+    """The Parquet files of a register table: ``DIR/<table>.parquet`` or a directory of parts."""
+    single = data_dir / f"{table_name}.parquet"
+    if single.exists():
+        return [single]
+    return sorted((data_dir / table_name).glob("*.parquet"))
+
+
 def parquet_source(data_dir: Path, table_name: str) -> str:
     """Where a register table lives: ``DIR/<table>.parquet`` or a directory of parts."""
     single = data_dir / f"{table_name}.parquet"
@@ -176,11 +186,7 @@ def parquet_source(data_dir: Path, table_name: str) -> str:
 def extract_files(data_dir: Path) -> list[Path]:
     files: list[Path] = []
     for name in REGISTER_TABLES:
-        single = data_dir / f"{name}.parquet"
-        if single.exists():
-            files.append(single)
-        else:
-            files.extend(sorted((data_dir / name).glob("*.parquet")))
+        files.extend(table_files(data_dir, name))
     return files
 
 
@@ -198,9 +204,28 @@ def data_version_of(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def register_table_views(connection: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+def _read_parquet(files: str | list[Path]) -> exp.Expression:
+    if isinstance(files, str):
+        return exp.func("read_parquet", exp.Literal.string(files))
+    return exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(str(f)) for f in files]))
+
+
+def register_table_views(
+    connection: duckdb.DuckDBPyConnection, data_dir: Path, sample_parts: int | None = None
+) -> None:
+    """A view per register table over its Parquet; with ``sample_parts``, over at most that many
+    parts, spread evenly and at the same positions in every table (the parts of one extract are
+    person chunks, so the contacts and diagnoses of a sampled part still join)."""
     for name in REGISTER_TABLES:
-        source = exp.func("read_parquet", exp.Literal.string(parquet_source(data_dir, name)))
+        if sample_parts is None:
+            source = _read_parquet(parquet_source(data_dir, name))
+        else:
+            files = table_files(data_dir, name)
+            if not files:
+                raise FileNotFoundError(f"register table {name!r} not found in {data_dir}")
+            count = min(len(files), sample_parts)
+            positions = sorted({round(k * (len(files) - 1) / max(1, count - 1)) for k in range(count)})
+            source = _read_parquet([files[k] for k in positions])
         view = exp.Create(
             this=exp.to_table(name),
             kind="VIEW",
@@ -220,14 +245,24 @@ def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
 
 def raw_parquet_connection(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory connection whose relations are views straight over the Parquet files."""
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"temp_directory": str(spill_directory(data_dir))})
     register_table_views(connection, data_dir)
     register_relation_views(connection)
     return connection
 
 
+def layout_directory(data_dir: Path) -> Path:
+    return data_dir / ".statservice"
+
+
 def layout_path(data_dir: Path, data_version: str) -> Path:
-    return data_dir / ".statservice" / f"layout-{data_version}-f{LAYOUT_FORMAT}.duckdb"
+    return layout_directory(data_dir) / f"layout-{data_version}-f{LAYOUT_FORMAT}.duckdb"
+
+
+def spill_directory(data_dir: Path) -> Path:
+    """Where DuckDB spills what does not fit in memory: beside the data (never in the working
+    directory, which may be a source checkout)."""
+    return layout_directory(data_dir) / "spill"
 
 
 @contextlib.contextmanager
@@ -241,11 +276,36 @@ def _exclusive_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_layout(data_dir: Path, data_version: str) -> Path:
+# --- building the layout ---------------------------------------------------------------------------
+
+# The build runs beside a serving process on a small shared machine: DuckDB gets a fixed memory
+# budget and spills the rest into the data directory. A relation larger than BUILD_CHUNK_ROWS is
+# sorted in code-range chunks of about that size (a full sort of a billion rows would spill tens of
+# gigabytes and take far longer than the sum of its chunks).
+BUILD_MEMORY_LIMIT = os.environ.get("STATSERVICE_LAYOUT_MEMORY_LIMIT", "4GB")
+BUILD_CHUNK_ROWS = 40_000_000
+SAMPLE_PARTS = 3  # parts per table read to choose the chunk boundaries
+SAMPLE_ROWS = 200_000
+
+# Told each step of a build: what it is doing, how many steps are done, how many there are.
+BuildProgress = Callable[[str, int, int], None]
+
+
+def _no_progress(description: str, done: int, total: int) -> None:
+    return None
+
+
+def build_layout(
+    data_dir: Path,
+    data_version: str,
+    progress: BuildProgress | None = None,
+    chunk_rows: int = BUILD_CHUNK_ROWS,
+) -> Path:
     """Materialise the relations into ``DIR/.statservice/layout-<version>.duckdb`` once.
 
     Concurrent processes serialise on a file lock; the database is written under a temporary name
-    and renamed, so a reader never opens a half-built layout.
+    and renamed, so a reader never opens a half-built layout. After a successful build, the
+    layouts of other data versions of this extract are deleted.
     """
     target = layout_path(data_dir, data_version)
     if target.exists():
@@ -254,25 +314,237 @@ def build_layout(data_dir: Path, data_version: str) -> Path:
         if target.exists():  # another process built it while we waited
             return target
         partial = target.with_name(target.name + f".building-{os.getpid()}")
-        partial.unlink(missing_ok=True)
+        staging = target.with_name(target.stem + f".staging-{os.getpid()}")
+        # leftovers of builds of this version that crashed (we hold the lock: nobody else builds it)
+        _remove(
+            *target.parent.glob(target.name + ".building-*"), *target.parent.glob(target.stem + ".staging-*")
+        )
+        staging.mkdir(parents=True)
         # the register views live in an in-memory database; only the tables go into the file
-        connection = duckdb.connect()
+        connection = duckdb.connect(
+            config={
+                "memory_limit": BUILD_MEMORY_LIMIT,
+                "temp_directory": str(staging / "spill"),
+                "preserve_insertion_order": True,  # chunks are appended in code order
+            }
+        )
+        built = False
         try:
             register_table_views(connection, data_dir)
             connection.execute(
                 exp.Attach(this=exp.alias_(exp.Literal.string(str(partial)), "layout")).sql("duckdb")
             )
-            for name, sql in RELATION_SQL.items():
-                ordered = sqlglot.select("*").from_(sqlglot.parse_one(sql, "duckdb").subquery("source"))
-                ordered = ordered.order_by(*LAYOUT_ORDER[name].split(", "))
-                create = exp.Create(this=exp.to_table(f"layout.{name}"), kind="TABLE", expression=ordered)
-                connection.execute(create.sql("duckdb"))
-            build_population_years(connection)
+            _LayoutBuild(connection, data_dir, staging, chunk_rows, progress or _no_progress).run()
             connection.execute("DETACH layout")
+            built = True
         finally:
             connection.close()
+            _remove(staging)
+            if not built:
+                _remove(partial, partial.with_name(partial.name + ".wal"))
         partial.rename(target)
+    remove_stale_layouts(data_dir, keep=target)
     return target
+
+
+class _LayoutBuild:
+    """The steps of one build: each relation either in one sorted pass or, when large, partitioned
+    by ranges of its sort key into Parquet once and then sorted and appended range by range."""
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        data_dir: Path,
+        staging: Path,
+        chunk_rows: int,
+        progress: BuildProgress,
+    ) -> None:
+        self.connection = connection
+        self.data_dir = data_dir
+        self.staging = staging
+        self.chunk_rows = chunk_rows
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    def step(self, description: str) -> None:
+        self.progress(description, self.done, self.total)
+
+    def finish_step(self) -> None:
+        self.done += 1
+        self.progress("", self.done, self.total)
+
+    def run(self) -> None:
+        plans = {name: self.boundaries(name) for name in RELATION_SQL}
+        # one step per partitioning pass and per chunk, one per small relation, one for person-time
+        self.total = sum(1 + len(b) + 1 if b else 1 for b in plans.values()) + 1
+        for name, boundaries in plans.items():
+            if boundaries:
+                self.build_chunked(name, boundaries)
+            else:
+                self.step(f"sorting {name}")
+                self.connection.execute(
+                    exp.Create(
+                        this=exp.to_table(f"layout.{name}"), kind="TABLE", expression=self.ordered(name)
+                    ).sql("duckdb")
+                )
+                self.finish_step()
+        self.step("person-time per year")
+        build_population_years(self.connection)
+        self.finish_step()
+
+    def ordered(self, name: str, source: exp.Expression | None = None) -> exp.Select:
+        source = source if source is not None else sqlglot.parse_one(RELATION_SQL[name], "duckdb").subquery()
+        return sqlglot.select("*").from_(source).order_by(*LAYOUT_ORDER[name].split(", "))
+
+    def boundaries(self, name: str) -> list[exp.Expression]:
+        """Sort-key values that cut the relation into chunks of about ``chunk_rows`` rows (none for
+        a relation that fits in one), chosen from a sample of its parts."""
+        sources = [t.name for t in sqlglot.parse_one(RELATION_SQL[name], "duckdb").find_all(exp.Table)]
+        source_rows = sum(self.parquet_rows(table) for table in dict.fromkeys(sources))
+        if source_rows <= self.chunk_rows:
+            return []
+        sample = duckdb.connect(config={"memory_limit": BUILD_MEMORY_LIMIT})
+        try:
+            register_table_views(sample, self.data_dir, sample_parts=SAMPLE_PARTS)
+            relation = sqlglot.parse_one(RELATION_SQL[name], "duckdb")
+            count = exp.Count(this=exp.Star())
+            sample_rows = _scalar(sample, sqlglot.select(count.copy()).from_(relation.subquery()))
+            sample_source_rows = sum(
+                _scalar(sample, sqlglot.select(count.copy()).from_(table)) for table in dict.fromkeys(sources)
+            )
+            estimated = source_rows * sample_rows // max(1, sample_source_rows)
+            chunks = -(-estimated // self.chunk_rows)
+            if chunks <= 1:
+                return []
+            key = LAYOUT_ORDER[name].split(", ")[0]
+            fractions = [exp.Literal.number(k / chunks) for k in range(1, chunks)]
+            reservoir = (
+                sqlglot.select(key)
+                .from_(relation.subquery())
+                .where(exp.Not(this=exp.Is(this=exp.column(key), expression=exp.null())))
+            )
+            quantiles = sqlglot.select(
+                exp.func("quantile_disc", exp.column(key), exp.Array(expressions=fractions))
+            ).from_(
+                exp.Subquery(
+                    this=reservoir,
+                    alias=exp.TableAlias(this=exp.to_identifier("s")),
+                    sample=exp.TableSample(size=exp.Literal.number(SAMPLE_ROWS), method=exp.var("reservoir")),
+                )
+            )
+            values = sample.execute(quantiles.sql("duckdb")).fetchone()[0] or []
+        finally:
+            sample.close()
+        return [_literal(v) for v in sorted(set(values))]
+
+    def parquet_rows(self, table: str) -> int:
+        """Rows of a register table, from the Parquet footers (nothing is scanned)."""
+        files = exp.Array(expressions=[exp.Literal.string(str(f)) for f in table_files(self.data_dir, table)])
+        metadata = exp.func("parquet_file_metadata", files)
+        total = self.connection.execute(
+            sqlglot.select(exp.Sum(this=exp.column("num_rows"))).from_(metadata).sql("duckdb")
+        ).fetchone()
+        return int(total[0] or 0)
+
+    def build_chunked(self, name: str, boundaries: list[exp.Expression]) -> None:
+        key = exp.column(LAYOUT_ORDER[name].split(", ")[0])
+        relation = sqlglot.parse_one(RELATION_SQL[name], "duckdb").subquery("source")
+        # chunk k holds boundaries[k-1] <= key < boundaries[k]; NULL keys go to the last chunk,
+        # as ORDER BY puts them last
+        bucket = exp.Case()
+        for k, boundary in enumerate(boundaries):
+            bucket = bucket.when(exp.LT(this=key.copy(), expression=boundary.copy()), exp.Literal.number(k))
+        bucket = bucket.else_(exp.Literal.number(len(boundaries)))
+        directory = self.staging / name
+        self.step(f"partitioning {name} into {len(boundaries) + 1} ranges")
+        self.connection.execute(
+            exp.Create(
+                this=exp.to_table(f"layout.{name}"),
+                kind="TABLE",
+                expression=sqlglot.select("*").from_(relation.copy()).limit(0),
+            ).sql("duckdb")
+        )
+        columns = [row[0] for row in self.connection.execute(f"DESCRIBE layout.{name}").fetchall()]
+        partitioned = sqlglot.select("*", exp.alias_(bucket, "layout_chunk")).from_(relation)
+        # the partitioning pass needs no order, and keeping one would buffer rows (memory)
+        self.connection.execute("SET preserve_insertion_order = false")
+        self.connection.execute(
+            exp.Copy(
+                this=partitioned.subquery(),
+                files=[exp.Literal.string(str(directory))],
+                params=[
+                    exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET")),
+                    exp.CopyParameter(
+                        this=exp.var("PARTITION_BY"), expression=exp.paren(exp.var("layout_chunk"))
+                    ),
+                ],
+            ).sql("duckdb")
+        )
+        self.connection.execute("SET preserve_insertion_order = true")
+        self.finish_step()
+        for k in range(len(boundaries) + 1):
+            self.step(f"sorting {name}, range {k + 1} of {len(boundaries) + 1}")
+            part = directory / f"layout_chunk={k}"
+            if part.is_dir():
+                chunk = exp.func(
+                    "read_parquet",
+                    exp.Literal.string(str(part / "*.parquet")),
+                    exp.EQ(this=exp.var("hive_partitioning"), expression=exp.false()),
+                )
+                rows = sqlglot.select(*columns).from_(chunk).order_by(*LAYOUT_ORDER[name].split(", "))
+                self.connection.execute(
+                    exp.Insert(this=exp.to_table(f"layout.{name}"), expression=rows).sql("duckdb")
+                )
+                _remove(part)  # free the disk as we go
+            self.finish_step()
+        self.connection.execute("CHECKPOINT layout")
+
+
+def _scalar(connection: duckdb.DuckDBPyConnection, select: exp.Select) -> int:
+    row = connection.execute(select.sql("duckdb")).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def _literal(value: object) -> exp.Expression:
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    raise TypeError(f"cannot chunk on a sort key of type {type(value).__name__}")
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def remove_stale_layouts(data_dir: Path, keep: Path) -> None:
+    """Delete the layouts (and leftovers of crashed builds) of other data versions or formats of
+    this extract. A version whose lock another process holds is being built: left alone. A process
+    still reading a deleted layout keeps its open file until it closes it."""
+    directory = layout_directory(data_dir)
+    for lock_path in directory.glob("layout-*.lock"):
+        stem = lock_path.stem  # layout-<version>-f<format>
+        if stem == keep.stem:
+            continue
+        with lock_path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            try:
+                _remove(*directory.glob(f"{stem}.duckdb*"), *directory.glob(f"{stem}.staging-*"))
+                lock_path.unlink(missing_ok=True)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    # completed layouts whose lock file is already gone
+    for path in directory.glob("layout-*.duckdb"):
+        if path != keep and not path.with_suffix(".lock").exists():
+            _remove(path, path.with_name(path.name + ".wal"))
 
 
 def build_population_years(connection: duckdb.DuckDBPyConnection) -> None:
@@ -313,5 +585,74 @@ def population_years_coverage(connection: duckdb.DuckDBPyConnection) -> tuple[in
     return (int(row[0]), int(row[1])) if row else None
 
 
-def layout_connection(data_dir: Path, data_version: str) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(build_layout(data_dir, data_version)), read_only=True)
+def layout_connection(
+    data_dir: Path, data_version: str, progress: BuildProgress | None = None
+) -> duckdb.DuckDBPyConnection:
+    path = build_layout(data_dir, data_version, progress)
+    return duckdb.connect(
+        str(path), read_only=True, config={"temp_directory": str(spill_directory(data_dir))}
+    )
+
+
+@contextlib.contextmanager
+def rich_build_progress(console: Any = None) -> Iterator[BuildProgress]:
+    """A rich progress display for a build started from a terminal (a national-scale build takes
+    many minutes and must not look hung): a spinner, the current step, steps done, elapsed time,
+    and one logged line per finished step with its duration."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = display.add_task("storage layout", total=None)
+    current: dict[str, Any] = {"description": "", "started": time.perf_counter()}
+
+    def report(description: str, done: int, total: int) -> None:
+        if not display.live.is_started:  # shown only once there is a build to show
+            display.start()
+        if description:
+            current.update(description=description, started=time.perf_counter())
+            display.update(task, description=description, completed=done, total=total)
+        else:
+            seconds = time.perf_counter() - current["started"]
+            display.console.log(f"{current['description']}: {seconds:.1f} s")
+            display.update(task, completed=done, total=total)
+
+    try:
+        yield report
+    finally:
+        if display.live.is_started:
+            display.stop()
+
+
+def main() -> None:
+    """``python -m queries.storage DIR``: build the layout of an extract, showing progress."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data_dir", type=Path)
+    args = parser.parse_args()
+    version = data_version_of(args.data_dir)
+    started = time.perf_counter()
+    with rich_build_progress() as progress:
+        path = build_layout(args.data_dir, version, progress)
+    print(f"layout {path} ready in {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -97,3 +97,56 @@ def test_a_code_that_is_not_a_code_never_reaches_sql(spec_registers):
     # and even if one did, it would be a string literal, not SQL
     sql = compiler.compile_cohort_rows(hostile, ()).sql()
     assert "'DE11'' OR 1=1 --'" in sql
+
+
+def test_a_layout_built_in_code_range_chunks_equals_one_built_in_one_sort(generated_registers, tmp_path):
+    """The national-scale build path (partition by sort-key ranges, sort each, append) gives the same
+    tables in the same order as one sort; forced here on small registers by a tiny chunk size."""
+    import shutil
+    from pathlib import Path
+
+    import duckdb
+
+    from queries.storage import LAYOUT_ORDER
+
+    chunked_dir = tmp_path / "chunked"
+    shutil.copytree(generated_registers, chunked_dir, ignore=shutil.ignore_patterns(".statservice"))
+    version = data_version_of(Path(generated_registers))
+    whole = build_layout(Path(generated_registers), version)
+    steps: list[tuple[str, int, int]] = []
+    chunked = build_layout(
+        chunked_dir, version, progress=lambda *step: steps.append(step), chunk_rows=200_000
+    )
+    assert any(description.startswith("sorting diagnosis_events, range 2") for description, _, _ in steps)
+    assert steps[-1][1] == steps[-1][2]  # every step reported done
+    connection = duckdb.connect()
+    connection.execute(f"ATTACH '{whole}' AS a (READ_ONLY)")
+    connection.execute(f"ATTACH '{chunked}' AS b (READ_ONLY)")
+    for name, order in LAYOUT_ORDER.items():
+        # rows equal as multisets, and the sort keys in the same sequence (ties may differ in order)
+        assert connection.execute(
+            f"SELECT count(*) FROM (SELECT * FROM a.{name} EXCEPT ALL SELECT * FROM b.{name})"
+        ).fetchone() == (0,)
+        assert (
+            connection.execute(f"SELECT {order} FROM a.{name}").fetchall()
+            == connection.execute(f"SELECT {order} FROM b.{name}").fetchall()
+        ), name
+    assert not list((chunked_dir / ".statservice").glob("*staging*"))
+
+
+def test_a_new_build_deletes_the_layouts_of_other_data_versions(tmp_path):
+    from tests.queries.conftest import SPEC_REGISTERS
+    from tests.queries.registers_text import write_registers
+
+    data = write_registers(tmp_path / "extract", SPEC_REGISTERS)
+    layout_dir = data / ".statservice"
+    stale = layout_dir / "layout-0123456789abcdef-f5.duckdb"
+    layout_dir.mkdir()
+    stale.write_bytes(b"old")
+    stale.with_suffix(".lock").touch()
+    (layout_dir / "layout-0123456789abcdef-f4.duckdb").write_bytes(b"older format")
+    current = build_layout(data, data_version_of(data))
+    assert sorted(p.name for p in layout_dir.iterdir() if p.is_file()) == [
+        current.name,
+        current.with_suffix(".lock").name,
+    ]
