@@ -32,7 +32,7 @@ from rich.table import Table
 
 from queries.engine import DuckDBEngine
 from queries.model import Query
-from queries.storage import raw_parquet_connection
+from queries.storage import raw_parquet_connection, rich_build_progress
 
 T2D = {"type": "diagnosis", "codes": ["DE11"]}
 COHORT_1 = {
@@ -269,7 +269,8 @@ def main() -> None:
 
     engine = DuckDBEngine(data_dir)
     started = time.perf_counter()
-    engine.prepare()
+    with rich_build_progress(console) as progress:
+        engine.prepare(progress)
     console.print(
         f"layout ready in {time.perf_counter() - started:.1f} s (data version {engine.data_version})"
     )

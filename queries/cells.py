@@ -14,10 +14,44 @@ from pyroaring import BitMap
 
 from disclosure.table import Cell, Coordinate
 
+# Roaring's portable serialisation without run containers (the format BitMap.deserialize reads).
+_NO_RUN_COOKIE = 12346
+_ARRAY_CONTAINER_MAX = 4096  # above this many keys a container is a bitset
+_SMALL = 256  # below this many keys building through add_many is as fast
+
 
 def bitmap(person_keys: np.ndarray) -> BitMap:
-    """A BitMap from a numpy array of keys, through the buffer protocol (fast path)."""
-    return BitMap(array.array("I", np.ascontiguousarray(person_keys, dtype=np.uint32).tobytes()))
+    """A BitMap from a numpy array of keys.
+
+    Person keys are spread over the whole 32-bit range, so a set of a few hundred thousand persons
+    spans tens of thousands of roaring containers of a few keys each, and building it is dominated
+    by per-container work. For sorted, distinct keys (what the engine's slices are) the portable
+    serialisation is written with a few vectorised numpy operations and deserialised in one call,
+    about twice as fast as adding the keys; other input goes through ``add_many``.
+    """
+    keys = np.ascontiguousarray(person_keys, dtype=np.uint32)
+    if len(keys) < _SMALL or not bool(np.all(keys[1:] > keys[:-1])):
+        return BitMap(array.array("I", keys.tobytes()))
+    high = keys >> 16
+    starts = np.flatnonzero(np.concatenate(([True], high[1:] != high[:-1])))
+    counts = np.diff(np.append(starts, len(keys)))
+    if int(counts.max()) > _ARRAY_CONTAINER_MAX:
+        return BitMap(array.array("I", keys.tobytes()))
+    containers = len(starts)
+    descriptions = np.empty(2 * containers, dtype="<u2")
+    descriptions[0::2] = high[starts]
+    descriptions[1::2] = counts - 1
+    first_byte = 8 + 8 * containers  # cookie, size, descriptions, offsets
+    offsets = (first_byte + 2 * (np.cumsum(counts) - counts)).astype("<u4")
+    serialized = b"".join(
+        (
+            np.array([_NO_RUN_COOKIE, containers], dtype="<u4").tobytes(),
+            descriptions.tobytes(),
+            offsets.tobytes(),
+            (keys & 0xFFFF).astype("<u2").tobytes(),
+        )
+    )
+    return BitMap.deserialize(serialized)
 
 
 def cube_cells(

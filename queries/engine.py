@@ -26,6 +26,7 @@ from queries import model as m
 from queries.cells import bitmap, cube_cells
 from queries.dimensions import BreakdownDimension, breakdown_dimension, uptake_day_label
 from queries.storage import (
+    BuildProgress,
     data_version_of,
     layout_connection,
     population_years_coverage,
@@ -68,15 +69,16 @@ class DuckDBEngine:
                 self._catalog = load_catalog(self.data_dir)
             return self._catalog
 
-    def prepare(self) -> None:
-        """Open the storage now (building the layout if needed) instead of on the first query."""
-        self._cursor().close()
+    def prepare(self, progress: BuildProgress | None = None) -> None:
+        """Open the storage now (building the layout if needed, telling ``progress`` each step)
+        instead of on the first query."""
+        self._cursor(progress).close()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    def _cursor(self, progress: BuildProgress | None = None) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._connection is None:
                 if self.storage == "layout":
-                    self._connection = layout_connection(self.data_dir, self.data_version)
+                    self._connection = layout_connection(self.data_dir, self.data_version, progress)
                 else:
                     self._connection = raw_parquet_connection(self.data_dir)
             return self._connection.cursor()
@@ -291,17 +293,22 @@ def incidence_prevalence_table(
     person-days per year (see ``IncidencePrevalenceResult`` for the definitions)."""
     period = query.index.period
     years = list(range(period.start.year, period.end.year + 1))
+    # Ordered by person key once, so that every person set below is a sorted slice of these
+    # arrays and becomes a bitmap in one call. With keys spread over the whole 32-bit range, each
+    # set touches tens of thousands of roaring containers: building each final set exactly once
+    # (no copies, unions or differences of bitmaps) is what keeps this cheap.
     persons = _keys(cases)
-    first = _days(cases.column("first_date"))
+    order = np.argsort(persons, kind="stable")
+    persons = persons[order]
+    first = _days(cases.column("first_date"))[order]
     birth = _days(cases.column("birth_date"))
-    immigration = _days(cases.column("immigration_date"), missing=birth)
-    entry = np.maximum(birth, immigration)
+    entry = np.maximum(birth, _days(cases.column("immigration_date"), missing=birth))[order]
     never = np.iinfo(np.int64).max
     leave = np.minimum(
         _days(cases.column("death_date"), missing=never),
         _days(cases.column("emigration_date"), missing=never),
-    )
-    strata = _category_indices(cases.column(breakdown.source_column), breakdown) if breakdown else None
+    )[order]
+    strata = _category_indices(cases.column(breakdown.source_column), breakdown)[order] if breakdown else None
     categories = breakdown.categories if breakdown else ()
     population_by_key: dict[tuple[int, Any], tuple[int, int]] = {}
     for row in population.to_pylist():
@@ -311,51 +318,43 @@ def incidence_prevalence_table(
         population_by_key[key] = (persons_count + row["persons"], days + int(row["person_days"]))
 
     first_day, last_day = _epoch_day(dt.date(years[0], 1, 1)), _epoch_day(dt.date(years[-1], 12, 31))
+    year_starts = np.array([_epoch_day(dt.date(y, 1, 1)) for y in years])
     leave = np.minimum(leave, last_day + 1)  # nothing after the last year matters
     incident = (first >= max(first_day, _epoch_day(period.start))) & (
         first <= min(last_day, _epoch_day(period.end))
     )
     incident &= (entry <= first) & (first <= leave)
-    incident_year = _year_of(first)
+    incident_year = _year_in(first, year_starts, years[0])
     # prevalent from the year of the first event (or arrival, if later) to the year of leaving
-    prevalent_from = np.maximum(np.maximum(_year_of(first), _year_of(entry)), years[0])
-    prevalent_to = _year_of(np.minimum(leave, last_day))
+    prevalent_from = np.maximum(np.maximum(incident_year, _year_in(entry, year_starts, years[0])), years[0])
+    prevalent_to = _year_in(np.minimum(leave, last_day), year_starts, years[0])
     prevalent = (first <= last_day) & (entry <= leave) & (prevalent_from <= prevalent_to)
     # days after the first event are not at risk: spread each case's [first + 1, leave] over the years
     not_at_risk_from = np.maximum(np.maximum(entry, first + 1), first_day)
     not_at_risk_to = np.minimum(leave, last_day)
-    year_starts = np.array([_epoch_day(dt.date(y, 1, 1)) - first_day for y in years])
 
-    # Every person falls in exactly one stratum of the breakdown, so the margin (None) is the union
-    # of the strata: computed per stratum, then combined with bitmap unions and sums.
+    # Every stratum and the margin (None, every person) straight from the per-person arrays.
+    strata_masks: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(persons), dtype=bool))]
     if breakdown:
-        strata_masks = [(category, strata == k) for k, category in enumerate(categories)]
-    else:
-        strata_masks = [(None, np.ones(len(persons), dtype=bool))]
+        assert strata is not None
+        strata_masks = [(category, strata == k) for k, category in enumerate(categories)] + strata_masks
     per_stratum: dict[Any, tuple[list[BitMap], list[BitMap], np.ndarray]] = {}
     for stratum, selected in strata_masks:
         chosen = selected & prevalent
         removed = _days_per_year(
             not_at_risk_from[chosen], not_at_risk_to[chosen], last_day - first_day, first_day
         )
-        removed_per_year = np.add.reduceat(removed, year_starts) if len(removed) else np.zeros(len(years))
+        removed_per_year = (
+            np.add.reduceat(removed, year_starts - first_day) if len(removed) else np.zeros(len(years))
+        )
         incident_sets = _group_bitmaps(
             persons[selected & incident], incident_year[selected & incident], years
         )
-        arrivals = _group_bitmaps(persons[chosen], prevalent_from[chosen], years)
-        departures = _group_bitmaps(persons[chosen], prevalent_to[chosen], years)
-        prevalent_sets, current = [], BitMap()
-        for k in range(len(years)):
-            current |= arrivals[k]
-            prevalent_sets.append(BitMap(current))
-            current -= departures[k]
+        chosen_persons, chosen_from, chosen_to = persons[chosen], prevalent_from[chosen], prevalent_to[chosen]
+        prevalent_sets = [
+            bitmap(chosen_persons[(chosen_from <= year) & (chosen_to >= year)]) for year in years
+        ]
         per_stratum[stratum] = (incident_sets, prevalent_sets, removed_per_year)
-    if breakdown:
-        per_stratum[None] = (
-            [BitMap.union(*(v[0][k] for v in per_stratum.values())) for k in range(len(years))],
-            [BitMap.union(*(v[1][k] for v in per_stratum.values())) for k in range(len(years))],
-            np.sum([v[2] for v in per_stratum.values()], axis=0),
-        )
     cells: list[Cell] = []
     for stratum, (incident_sets, prevalent_sets, removed_per_year) in per_stratum.items():
         extra = (stratum,) if breakdown else ()
@@ -391,9 +390,11 @@ def incidence_prevalence_table(
 # --- small helpers -------------------------------------------------------------------------------
 
 
-def _year_of(epoch_days: np.ndarray) -> np.ndarray:
-    clipped = np.clip(epoch_days, -719162, 2932896)  # years 1..9999
-    return clipped.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+def _year_in(epoch_days: np.ndarray, year_starts: np.ndarray, first_year: int) -> np.ndarray:
+    """Calendar year of each day, exact within the years whose 1 January are ``year_starts``;
+    earlier days give ``first_year - 1`` and later ones the year after the last (callers only
+    compare these with the years of the span)."""
+    return np.searchsorted(year_starts, epoch_days, side="right") - 1 + first_year
 
 
 def _days_per_year(starts: np.ndarray, ends: np.ndarray, span: int, origin: int) -> np.ndarray:
