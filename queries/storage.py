@@ -19,6 +19,11 @@ income                 pnr, year, personal, household_equivalised
 scale). ``build_layout`` materialises them once per data version into a DuckDB database file,
 sorted by code so that code-prefix range predicates skip almost every row group (DuckDB zone
 maps), which is what makes a query at 6 million persons take a fraction of a second.
+
+At national scale (a billion dispensings) one ``ORDER BY`` per relation does not finish on a small
+machine, so a large relation is partitioned once by ranges of its sort key (chosen from a sample)
+into Parquet beside the data, and each range is sorted and appended in order, under a fixed DuckDB
+memory limit that spills into the data directory (``python -m queries.storage DIR`` shows progress).
 """
 
 from __future__ import annotations
