@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 QUERY_MODEL_VERSION = 1
 # Shape limits of the disclosure policy (reference policy §4 rule 14). The disclosure ``Policy``
@@ -34,6 +34,18 @@ Sex = Literal["male", "female"]
 ContactType = Literal["inpatient", "outpatient", "emergency"]
 SampleType = Literal["dried_blood_spot", "serum", "plasma", "whole_blood", "dna", "tissue"]
 RegionCode = Literal[1081, 1082, 1083, 1084, 1085]
+
+
+def _each_once(values: tuple[int, ...]) -> tuple[int, ...]:
+    # A region listed twice would become two categories of one region in a breakdown.
+    if len(set(values)) != len(values):
+        raise ValueError("list each region once")
+    return values
+
+
+RegionCodes = Annotated[
+    tuple[RegionCode, ...], AfterValidator(_each_once), Field(json_schema_extra={"uniqueItems": True})
+]
 EducationLevel = Literal[10, 20, 30, 40, 50, 60, 70, 80]
 
 REGION_NAMES: dict[int, str] = {
@@ -155,7 +167,7 @@ class RegionConcept(Model):
     """Region of residence (1081 Nordjylland … 1085 Sjælland)."""
 
     type: Literal["region"] = "region"
-    regions: Annotated[tuple[RegionCode, ...], Field(min_length=1)]
+    regions: Annotated[RegionCodes, Field(min_length=1)]
 
 
 class EducationConcept(Model):
@@ -286,7 +298,7 @@ class Population(Model):
 
     age: AgeRange | None = None
     sex: Sex | None = None
-    regions: tuple[RegionCode, ...] | None = None
+    regions: RegionCodes | None = None
     alive_and_resident_at_index: bool = Field(
         True, description="Born, not dead, not emigrated and (if immigrated) arrived by the index date"
     )

@@ -240,7 +240,10 @@ def attribute_concepts() -> st.SearchStrategy[dict]:
         ),
         st.fixed_dictionaries({"type": st.just("sex"), "sex": st.sampled_from(["male", "female"])}),
         st.fixed_dictionaries(
-            {"type": st.just("region"), "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=3)}
+            {
+                "type": st.just("region"),
+                "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=3, unique=True),
+            }
         ),
         st.fixed_dictionaries(
             {"type": st.just("education"), "levels": st.lists(st.sampled_from([10, 30, 70]), min_size=1)}
@@ -363,7 +366,7 @@ def queries(draw) -> Query:
             {},
             optional={
                 "sex": st.sampled_from(["male", "female"]),
-                "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=3),
+                "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=3, unique=True),
                 "alive_and_resident_at_index": st.booleans(),
                 **(
                     {}
