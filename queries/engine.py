@@ -324,10 +324,14 @@ def incidence_prevalence_table(
         first <= min(last_day, _epoch_day(period.end))
     )
     incident &= (entry <= first) & (first <= leave)
-    incident_year = _year_in(first, year_starts, years[0])
+    # 1 January of every year of the span and of the year after it, so days after the span map to
+    # the year after the last (never into the last year: someone arriving on 1 January after the
+    # span is not prevalent in it).
+    bounds = np.append(year_starts, _epoch_day(dt.date(years[-1] + 1, 1, 1)))
+    incident_year = _year_in(first, bounds, years[0])
     # prevalent from the year of the first event (or arrival, if later) to the year of leaving
-    prevalent_from = np.maximum(np.maximum(incident_year, _year_in(entry, year_starts, years[0])), years[0])
-    prevalent_to = _year_in(np.minimum(leave, last_day), year_starts, years[0])
+    prevalent_from = np.maximum(np.maximum(incident_year, _year_in(entry, bounds, years[0])), years[0])
+    prevalent_to = _year_in(np.minimum(leave, last_day), bounds, years[0])
     prevalent = (first <= last_day) & (entry <= leave) & (prevalent_from <= prevalent_to)
     # days after the first event are not at risk: spread each case's [first + 1, leave] over the years
     not_at_risk_from = np.maximum(np.maximum(entry, first + 1), first_day)
@@ -391,9 +395,9 @@ def incidence_prevalence_table(
 
 
 def _year_in(epoch_days: np.ndarray, year_starts: np.ndarray, first_year: int) -> np.ndarray:
-    """Calendar year of each day, exact within the years whose 1 January are ``year_starts``;
-    earlier days give ``first_year - 1`` and later ones the year after the last (callers only
-    compare these with the years of the span)."""
+    """Calendar year of each day, exact within the years whose 1 January are ``year_starts`` (the
+    last entry closing the span); earlier days give ``first_year - 1`` and later ones the year after
+    the span (callers only compare these with the years of the span)."""
     return np.searchsorted(year_starts, epoch_days, side="right") - 1 + first_year
 
 

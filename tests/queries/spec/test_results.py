@@ -205,6 +205,34 @@ def test_incidence_and_prevalence_with_person_time(tmp_path):
     assert table.ordered_dimension == "year"
 
 
+ARRIVING_AFTER_THE_SPAN = {
+    **INCIDENCE_REGISTERS,
+    "bef": INCIDENCE_REGISTERS["bef"].rstrip()
+    + """
+        | 5   | 1    | 1965-01-01 |            | 2018-01-01      |                | 1081 | 851 |
+    """,
+    "lpr_adm": INCIDENCE_REGISTERS["lpr_adm"].rstrip()
+    + """
+        | 5   | 3      | 2011-03-03 | 2011-03-03 | 1         |
+    """,
+    "lpr_diag": INCIDENCE_REGISTERS["lpr_diag"].rstrip()
+    + """
+        | 3      | DE119  | A          |
+    """,
+}
+
+
+def test_a_case_arriving_on_1_january_after_the_span_is_not_prevalent_in_its_last_year(tmp_path):
+    # Found by the engine-vs-reference property test: days after the span were mapped to its last year.
+    data = write_registers(tmp_path, ARRIVING_AFTER_THE_SPAN)
+    query = {
+        "index": {"concept": T2D, "period": {"start": "2016-01-01", "end": "2017-12-31"}},
+        "result": {"kind": "incidence_prevalence", "breakdowns": []},
+    }
+    (table,) = run(data, query)
+    assert set(table.cell(2017, "prevalent").persons) == {1, 3}
+
+
 def test_layout_precomputes_the_population_denominators(tmp_path):
     from queries.engine import DuckDBEngine
 
