@@ -30,7 +30,8 @@ from scipy.sparse.csgraph import connected_components
 
 from disclosure.lp import INF, IntervalModel, Row
 
-_SIGNATURE_SEED = 0x5EED_A70E  # fixed: identical input gives identical atoms, run after run
+_SIGNATURE_SEED = 0x5EED_A70E
+_PUSH_DOWN_ROUNDS = 4  # fixed: identical input gives identical atoms, run after run
 
 
 @dataclass(frozen=True)
@@ -66,28 +67,38 @@ class AtomAuditResult:
         return not self.failing
 
 
-def _positions(persons: BitMap, universe: np.ndarray) -> np.ndarray:
-    return np.searchsorted(universe, np.frombuffer(persons.to_array(), dtype=np.uint32))
+# A dense key -> position table costs 4 bytes per possible key: worth it while keys are not much
+# sparser than the persons themselves; otherwise binary search.
+_DENSE_LOOKUP_SPREAD = 32
+
+
+def _positions_of(sets: Sequence[BitMap], universe: np.ndarray) -> list[np.ndarray]:
+    arrays = [np.frombuffer(persons.to_array(), dtype=np.uint32) for persons in sets]
+    largest = int(universe[-1]) if len(universe) else 0
+    if largest <= _DENSE_LOOKUP_SPREAD * len(universe) + 1_000_000:
+        lookup = np.zeros(largest + 1, dtype=np.int32)
+        lookup[universe] = np.arange(len(universe), dtype=np.int32)
+        return [lookup[array] for array in arrays]
+    return [np.searchsorted(universe, array) for array in arrays]
 
 
 def venn_atoms(sets: Sequence[BitMap]) -> VennAtoms:
     """The atoms of a family of person sets: persons grouped by which of the sets contain them.
 
-    Each set adds a random 128-bit key to the signature of its members, so equal membership gives
+    Each set adds a random 64-bit key to the signature of its members, so equal membership gives
     equal signatures; a collision (different membership, equal signature) is detected afterwards
     (some set would cover only part of an atom) and then the exact refinement is used instead.
     """
     if not sets:
         return VennAtoms(np.zeros(0, dtype=np.int64), [])
     universe = np.frombuffer(BitMap.union(*sets).to_array(), dtype=np.uint32)
-    positions = [_positions(persons, universe) for persons in sets]
+    positions = _positions_of(sets, universe)
     rng = np.random.default_rng(_SIGNATURE_SEED)
-    keys = rng.integers(0, np.iinfo(np.uint64).max, size=(len(sets), 2), dtype=np.uint64, endpoint=True)
-    signatures = np.zeros((len(universe), 2), dtype=np.uint64)
+    keys = rng.integers(0, np.iinfo(np.uint64).max, size=len(sets), dtype=np.uint64, endpoint=True)
+    signatures = np.zeros(len(universe), dtype=np.uint64)
     for key, where in zip(keys, positions, strict=True):
         signatures[where] += key  # wraps modulo 2**64, which is what a keyed sum needs
-    _, atom_of, sizes = np.unique(signatures, axis=0, return_inverse=True, return_counts=True)
-    atom_of = atom_of.ravel()
+    _, atom_of, sizes = np.unique(signatures, return_inverse=True, return_counts=True)
     members = _members(atom_of, sizes, positions)
     if members is None:
         atom_of, sizes = _refine_exactly(len(universe), positions)
@@ -136,50 +147,116 @@ def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> Ato
         return result
     atoms = venn_atoms([c.persons for c in counts])
     result.atoms = len(atoms.sizes)
-    small = np.flatnonzero(atoms.sizes < threshold)  # every atom has at least one person
+    small = set(np.flatnonzero(atoms.sizes < threshold).tolist())  # every atom has at least one person
     result.small_atoms = len(small)
-    if not len(small):
+    if not small:
         return result
+    system = _Presolved(atoms, counts)
 
-    # Components of atoms linked through counts; only those holding a small atom need an LP.
-    n_atoms, n_counts = len(atoms.sizes), len(counts)
-    row_index = np.concatenate([np.full(len(m), r) for r, m in enumerate(atoms.members)])
-    atom_index = np.concatenate(atoms.members)
-    graph = coo_matrix(
-        (np.ones(len(row_index)), (row_index + n_atoms, atom_index)),
-        shape=(n_atoms + n_counts, n_atoms + n_counts),
-    )
+    def fail(atom: int, provenance: set[int], fallback: set[int]) -> None:
+        culprits = {counts[r].cell for r in provenance if counts[r].cell is not None}
+        if not culprits:  # proven by an integer bound only: any current count it is linked to
+            culprits = {counts[r].cell for r in fallback if counts[r].cell is not None}
+        result.failing.append(atom)
+        result.culprits.append({c for c in culprits if c is not None})
+
+    for atom in sorted(small & system.fixed.keys()):
+        value, provenance = system.fixed[atom]
+        if not atom_passes(value, value, threshold, width):
+            fail(atom, provenance, provenance)
+
+    # Components of the atoms left unknown, linked through the rows left; only those holding a small
+    # atom need an LP.
+    unknown = sorted(set(range(len(atoms.sizes))) - system.fixed.keys())
+    position = {atom: i for i, atom in enumerate(unknown)}
+    live_rows = [r for r in range(len(counts)) if system.rows[r]]
+    n_unknown = len(unknown)
+    row_index = [n_unknown + i for i, r in enumerate(live_rows) for _ in system.rows[r]]
+    atom_index = [position[a] for r in live_rows for a in system.rows[r]]
+    size = n_unknown + len(live_rows)
+    graph = coo_matrix((np.ones(len(row_index)), (row_index, atom_index)), shape=(size, size))
     _, component = connected_components(graph, directed=False)
     small_by_component: dict[int, list[int]] = {}
-    for atom in small:
-        small_by_component.setdefault(int(component[atom]), []).append(int(atom))
+    for atom in sorted(small - system.fixed.keys()):
+        small_by_component.setdefault(int(component[position[atom]]), []).append(atom)
 
     for label, targets in sorted(small_by_component.items()):
-        members = np.flatnonzero(component[:n_atoms] == label)
-        local = {int(atom): position for position, atom in enumerate(members)}
-        rows: list[Row] = []
-        row_counts: list[int] = []
-        for r, covered in enumerate(atoms.members):
-            if component[n_atoms + r] != label:
-                continue
-            row_counts.append(r)
-            rows.append(({local[int(a)]: 1.0 for a in covered}, float(counts[r].low), float(counts[r].high)))
-        model = IntervalModel([0.0] * len(members), [INF] * len(members), rows)
+        members = [a for a in unknown if component[position[a]] == label]
+        local = {atom: i for i, atom in enumerate(members)}
+        component_rows = [r for i, r in enumerate(live_rows) if component[n_unknown + i] == label]
+        rows: list[Row] = [
+            ({local[a]: 1.0 for a in system.rows[r]}, system.low[r], system.high[r]) for r in component_rows
+        ]
+        model = IntervalModel([system.lower[a] for a in members], [system.upper[a] for a in members], rows)
         columns = [local[a] for a in targets]
-        model.push_down(columns)
+        # Each push-down proves more atoms possibly empty; repeat on the rest while it pays.
+        remaining = columns
+        for _ in range(_PUSH_DOWN_ROUNDS):
+            model.push_down(remaining)
+            left = [c for c in remaining if not model.proven_at_lower(c)]
+            if len(left) > len(remaining) // 2:
+                break
+            remaining = left
+        linked = set(component_rows).union(*(system.bound_provenance[a] for a in members))
         for atom, column in zip(targets, columns, strict=True):
             low = model.minimum(column)
             if low <= 1e-6:
                 continue
-            # The counts whose rows prove the lower bound: hiding one of them is what can free the atom.
-            binding = {row_counts[r] for r in model.binding_rows()}
+            # The counts that prove the lower bound: hiding one of them is what can free the atom.
+            binding: set[int] = set()
+            for r in model.binding_rows():
+                binding |= system.provenance[component_rows[r]]
+            for c in model.binding_columns():
+                binding |= system.bound_provenance[members[c]]
             high = model.maximum(column)
-            if atom_passes(math.ceil(low - 1e-6), high, threshold, width):
-                continue
-            result.failing.append(atom)
-            culprits = {counts[r].cell for r in binding if counts[r].cell is not None}
-            if not culprits:  # proven by an integer bound only: any current count of the component
-                culprits = {counts[r].cell for r in row_counts if counts[r].cell is not None}
-            result.culprits.append({c for c in culprits if c is not None})
+            if not atom_passes(math.ceil(low - 1e-6), high, threshold, width):
+                fail(atom, binding, linked)
         result.lps += model.solves
     return result
+
+
+class _Presolved:
+    """The atom system after resolving every count that covers a single unknown atom.
+
+    A published cell that is one atom (most inner cells of a breakdown) fixes that atom, which is
+    then a constant in every other row; repeating this leaves an LP over the atoms of hidden cells
+    only, a fraction of the whole. ``provenance`` remembers which counts each row's constant, and
+    each fixed atom, came from, to name the counts that prove a failing atom.
+    """
+
+    def __init__(self, atoms: VennAtoms, counts: Sequence[KnownCount]) -> None:
+        self.rows: list[set[int]] = [set(members.tolist()) for members in atoms.members]
+        self.low = [float(c.low) for c in counts]
+        self.high = [float(c.high) for c in counts]
+        self.provenance: list[set[int]] = [{r} for r in range(len(counts))]
+        n = len(atoms.sizes)
+        self.lower = [0.0] * n
+        self.upper = [INF] * n
+        self.bound_provenance: list[set[int]] = [set() for _ in range(n)]
+        self.fixed: dict[int, tuple[int, set[int]]] = {}
+        rows_of: dict[int, set[int]] = {}
+        for r, members in enumerate(self.rows):
+            for atom in members:
+                rows_of.setdefault(atom, set()).add(r)
+        queue = [r for r, members in enumerate(self.rows) if len(members) == 1]
+        while queue:
+            r = queue.pop()
+            if len(self.rows[r]) != 1:
+                continue
+            (atom,) = self.rows[r]
+            self.rows[r] = set()
+            rows_of[atom].discard(r)
+            self.lower[atom] = max(self.lower[atom], self.low[r])
+            self.upper[atom] = min(self.upper[atom], self.high[r])
+            self.bound_provenance[atom] |= self.provenance[r]
+            if self.lower[atom] != self.upper[atom]:
+                continue
+            value = self.lower[atom]
+            self.fixed[atom] = (int(value), self.bound_provenance[atom])
+            for other in rows_of.pop(atom):
+                self.rows[other].discard(atom)
+                self.low[other] -= value
+                self.high[other] -= value
+                self.provenance[other] |= self.bound_provenance[atom]
+                if len(self.rows[other]) == 1:
+                    queue.append(other)

@@ -216,6 +216,14 @@ class IntervalModel:
         duals = np.asarray(solution.row_dual)
         return [int(r) for r in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
 
+    def binding_columns(self) -> list[int]:
+        """Columns whose own bounds are binding (non-zero reduced cost) in the last LP optimum."""
+        solution = self._solver.getSolution()
+        if not solution.dual_valid:
+            return []
+        duals = np.asarray(solution.col_dual)
+        return [int(c) for c in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
+
     def intervals(
         self, columns: Sequence[int], known_minimums: Sequence[float | None]
     ) -> list[tuple[int, float]]:

@@ -58,6 +58,8 @@ from disclosure.table import AggregateTable
 
 # Rounds of hiding one current count per failing Venn atom before falling back to the totals.
 ATOM_REPAIR_ROUNDS = 4
+# Earlier exact counts one release's Venn-atom audit combines with it (the most entangled first).
+MAX_EARLIER_COUNTS = 400
 
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
@@ -451,19 +453,27 @@ def protect(
 def _earlier_counts(
     stores: Any, data_version: str, system: ReleaseSystem, current: Sequence[int]
 ) -> list[ReleasedCount]:
-    """Exact counts released before (to anyone: colluding customers are one attacker) that share persons
-    with this release. Counts disjoint from it cannot combine with it into a new atom."""
+    """Exact counts released before (to anyone: colluding customers are one attacker) that share
+    persons with this release, most entangled with it first, at most ``MAX_EARLIER_COUNTS``.
+
+    A count disjoint from the release cannot combine with it into a new atom. Among the rest, the
+    share of a count's persons inside this release ranks it: the counts of an inclusion–exclusion
+    attack on this release are sub- or near-sets of it (share near 1), while unrelated cohorts that
+    merely overlap the population score low. The cap bounds the audit's LP as history grows.
+    """
     if not hasattr(stores, "released_counts"):
         return []
     sets = [system.nodes[i].persons for i in current if system.nodes[i].persons]
     if not sets:
         return []
     reach = BitMap.union(*sets)
-    return [
-        count
-        for count in stores.released_counts(data_version, GLOBAL_SCOPE)
-        if count.persons.intersect(reach)
-    ]
+    scored = []
+    for position, count in enumerate(stores.released_counts(data_version, GLOBAL_SCOPE)):
+        shared = count.persons.intersection_cardinality(reach)
+        if shared:
+            scored.append((-shared / len(count.persons), -position, count))
+    scored.sort(key=lambda entry: entry[:2])
+    return [count for _, _, count in scored[:MAX_EARLIER_COUNTS]]
 
 
 def _atom_audit(
