@@ -112,10 +112,11 @@ def _members(
 ) -> list[np.ndarray] | None:
     members = []
     for where in positions:
-        covered = np.bincount(atom_of[where], minlength=len(sizes))
-        atoms = np.flatnonzero(covered)
-        if not np.array_equal(covered[atoms], sizes[atoms]):
-            return None  # a signature collision split nothing it should have: not atoms
+        atoms = np.unique(atom_of[where])
+        # Each touched atom holds at least as many persons as the set has in it, so the sizes add up
+        # to the set's size exactly when every touched atom lies wholly inside the set.
+        if int(sizes[atoms].sum()) != len(where):
+            return None  # a signature collision merged persons the set tells apart: not atoms
         members.append(atoms)
     return members
 
