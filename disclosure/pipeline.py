@@ -2,9 +2,11 @@
 
 Order: threshold (strictest register) → optional keyed noise (OpenDP) with budget checks →
 primary suppression → differencing guard → secondary suppression by cheapest deviation (HiGHS)
-→ attacker audit over this release and linked earlier ones (HiGHS, warm-started) → on failure,
-more suppression, finally the grand total only → rounding → derived numbers → report and state
-changes. Every step runs for every request, whatever the values (uniform work and responses).
+→ attacker audit over this release and linked earlier ones (HiGHS, warm-started) → Venn-atom
+audit over every exact count published now and released before (``disclosure.atoms``: catches
+inclusion–exclusion over three or more counts; a failing atom hides one more current count and
+suppression runs again) → on failure, more suppression, finally the grand total only → rounding
+→ derived numbers → report and state changes. Every step runs for every request, whatever the values (uniform work and responses).
 """
 
 from __future__ import annotations
