@@ -6,7 +6,8 @@ primary suppression → differencing guard → secondary suppression by cheapest
 audit over every exact count published now and released before (``disclosure.atoms``: catches
 inclusion–exclusion over three or more counts; a failing atom hides one more current count and
 suppression runs again) → on failure, more suppression, finally the grand total only → rounding
-→ derived numbers → report and state changes. Every step runs for every request, whatever the values (uniform work and responses).
+→ derived numbers → report and state changes. Every step runs for every request, whatever the
+values (uniform work and responses).
 """
 
 from __future__ import annotations
