@@ -496,10 +496,18 @@ def _atom_audit(
     if privacy is not None:
         return AtomAuditResult()
     nodes = system.nodes
+    published = {i for i in current if i not in suppressed}
+    # A margin whose categories are all published exactly adds neither an atom boundary (its set is
+    # their disjoint union) nor a row (its row is the sum of theirs): leave it out, losing nothing.
+    implied = {
+        parent
+        for parent, children in system.relations
+        if parent in published and all(child in published for child in children)
+    }
     counts = [KnownCount(c.persons, c.low, c.high) for c in earlier]
     for i in current:
         node = nodes[i]
-        if i in suppressed or node.true_count == 0 or node.persons is None:
+        if i not in published or i in implied or node.true_count == 0 or node.persons is None:
             continue
         counts.append(KnownCount(node.persons, node.value, node.value, cell=i))
     return audit_atoms(counts, threshold, width)
