@@ -53,11 +53,12 @@ def analyse(table: AggregateTable) -> TableStructure:
     width = len(table.dimensions)
     index: dict[tuple[Coordinate, ...], int] = {}
     cells: list[Cell] = []
+    known = [frozenset(dimension.categories) for dimension in table.dimensions]  # O(1) membership
     for cell in table.cells:
         if len(cell.coordinates) != width:
             raise InvalidTable(f"{table.title}: a cell has {len(cell.coordinates)} coordinates, not {width}")
-        for coordinate, dimension in zip(cell.coordinates, table.dimensions, strict=True):
-            if coordinate is not None and coordinate not in dimension.categories:
+        for coordinate, dimension, categories in zip(cell.coordinates, table.dimensions, known, strict=True):
+            if coordinate is not None and coordinate not in categories:
                 raise InvalidTable(f"{table.title}: unknown category in dimension {dimension.name}")
         if cell.coordinates in index:
             raise InvalidTable(f"{table.title}: duplicate cell")
