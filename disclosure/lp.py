@@ -102,7 +102,16 @@ class IntervalModel:
     ``solves`` counts every LP (and MILP) actually solved, for the benchmark and the report.
     """
 
-    def __init__(self, lower: Sequence[float], upper: Sequence[float], rows: Sequence[Row]) -> None:
+    def __init__(
+        self,
+        lower: Sequence[float],
+        upper: Sequence[float],
+        rows: Sequence[Row],
+        integral_proofs: bool = True,
+    ) -> None:
+        """``integral_proofs=False`` accepts LP (relaxed) bounds reached at fractional points: much
+        cheaper on large non-unimodular systems, but an attacker using whole numbers may know more."""
+        self._integral_proofs = integral_proofs
         self._lower = list(lower)
         self._upper = list(upper)
         self._rows = list(rows)
@@ -121,6 +130,7 @@ class IntervalModel:
         self._seen_max = np.full(self._n, -INF)
         self._implied_upper = implied_upper_bounds(self._n, self._lower_array, self._rows)
         self.skipped_maximisations = 0
+        self._last_integral = True
         self.solves = 0
         self.integer_solves = 0
         self.skipped_minimisations = 0
@@ -138,20 +148,23 @@ class IntervalModel:
         self.solves += 1
         status = solver.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
-            values = np.asarray(solver.getSolution().col_value)
-            self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
-            np.maximum(self._seen_max, values, out=self._seen_max)
+            self._observe(np.asarray(solver.getSolution().col_value))
             return sign * solver.getInfo().objective_function_value
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return -sign * INF if sign > 0 else INF
         raise RuntimeError(f"audit LP ended with status {status}")
 
-    def _solve_integer(self, column: int, sign: float) -> float:
-        """The exact bound when the LP optimum is fractional (tables of 3+ dimensions are not unimodular)."""
+    def _integer_model(self) -> highspy.Highs:
         if self._milp is None:
             self._milp = build_model([0.0] * self._n, self._lower, self._upper, self._rows, integer=True)
             self._milp.setOptionValue("mip_rel_gap", 0.0)
             self._milp.setOptionValue("time_limit", MILP_SECONDS)
+        return self._milp
+
+    def _solve_integer(self, column: int, sign: float) -> float:
+        """The exact bound when the LP optimum is fractional (tables of 3+ dimensions are not unimodular)."""
+        self._integer_model()
+        assert self._milp is not None
         costs = np.zeros(self._n)
         costs[column] = sign
         self._milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
@@ -168,10 +181,24 @@ class IntervalModel:
             return sign * self._milp.getInfo().objective_function_value
         raise RuntimeError(f"audit MILP ended with status {status}")
 
+    def _observe(self, values: np.ndarray) -> None:
+        """Remember what an optimal point proves, if it is a point the attacker can reach.
+
+        Only an integral point is a possible table: a fractional vertex at a column's lower bound proves
+        nothing about integer solutions (parity constraints can force the column above it).
+        """
+        self._last_integral = not self._integral_proofs or bool(
+            np.all(np.abs(values - np.round(values)) <= _TOLERANCE)
+        )
+        if self._last_integral:
+            self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
+            np.maximum(self._seen_max, values, out=self._seen_max)
+
     def _bound(self, column: int, sign: float) -> float:
         value = self._solve(column, sign)
-        if math.isfinite(value) and abs(value - round(value)) > _TOLERANCE:
-            # A fractional optimum (possible from 3 dimensions on): the integer bound is tighter.
+        if math.isfinite(value) and (abs(value - round(value)) > _TOLERANCE or not self._last_integral):
+            # A fractional optimum (possible from 3 dimensions on), or an integral optimum value reached
+            # only at a fractional point: the integer bound may be tighter.
             value = self._solve_integer(column, sign)
             self.integer_solves += 1
         return value
@@ -190,9 +217,7 @@ class IntervalModel:
         solver.run()
         self.solves += 1
         if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            values = np.asarray(solver.getSolution().col_value)
-            self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
-            np.maximum(self._seen_max, values, out=self._seen_max)
+            self._observe(np.asarray(solver.getSolution().col_value))
         solver.changeColsCost(len(index), index, np.zeros(len(index)))
 
     def proven_at_lower(self, column: int) -> bool:

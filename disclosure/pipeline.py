@@ -12,8 +12,9 @@ values (uniform work and responses).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyroaring import BitMap
@@ -225,51 +226,52 @@ def protect(
     atom_lps = 0
     atom_result = AtomAuditResult()
     audit_lps = 0
-    for _ in range(ATOM_REPAIR_ROUNDS):
-        outcome = suppress_and_audit(
-            system,
-            must_hide | atom_hidden,
-            published,
-            threshold,
-            width,
-            policy.max_suppression_rounds,
-            neighbourhoods,
-        )
-        audit_lps += outcome.audit.lps
-        if not outcome.passed:
-            break
-        atom_result = _atom_audit(
-            system, current, outcome.suppressed, earlier_counts, threshold, width, privacy
-        )
-        atom_lps += atom_result.lps
-        if atom_result.passed:
-            break
-        repairs = _cheapest_culprits(atom_result, nodes, outcome.suppressed)
-        if not repairs:
-            break
-        atom_hidden |= repairs
-    suppressed = outcome.suppressed
-    audit_result: AuditResult = outcome.audit
-    total_only = False
-    if not (outcome.passed and atom_result.passed):
-        # Fallback: the grand total of each table only (if it is itself safe).
-        total_only = True
-        totals = {
-            cell_nodes[t][i]
-            for t, structure in enumerate(structures)
-            for i in range(len(structure.cells))
-            if structure.is_grand_total(i)
-        }
-        suppressed = (set(current) - totals) | must_hide | atom_hidden
-        audit_result = audit(system, suppressed, published, threshold, width)
-        audit_lps += audit_result.lps
-        if audit_result.failing:
-            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
-        atom_result = _atom_audit(system, current, suppressed, earlier_counts, threshold, width, privacy)
-        atom_lps += atom_result.lps
-        if not atom_result.passed:
-            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
-        notes.append("Only the total could be released for this request.")
+    with _refusal_on_solver_failure():
+        for _ in range(ATOM_REPAIR_ROUNDS):
+            outcome = suppress_and_audit(
+                system,
+                must_hide | atom_hidden,
+                published,
+                threshold,
+                width,
+                policy.max_suppression_rounds,
+                neighbourhoods,
+            )
+            audit_lps += outcome.audit.lps
+            if not outcome.passed:
+                break
+            atom_result = _atom_audit(
+                system, current, outcome.suppressed, earlier_counts, threshold, width, privacy
+            )
+            atom_lps += atom_result.lps
+            if atom_result.passed:
+                break
+            repairs = _cheapest_culprits(atom_result, nodes, outcome.suppressed)
+            if not repairs:
+                break
+            atom_hidden |= repairs
+        suppressed = outcome.suppressed
+        audit_result: AuditResult = outcome.audit
+        total_only = False
+        if not (outcome.passed and atom_result.passed):
+            # Fallback: the grand total of each table only (if it is itself safe).
+            total_only = True
+            totals = {
+                cell_nodes[t][i]
+                for t, structure in enumerate(structures)
+                for i in range(len(structure.cells))
+                if structure.is_grand_total(i)
+            }
+            suppressed = (set(current) - totals) | must_hide | atom_hidden
+            audit_result = audit(system, suppressed, published, threshold, width)
+            audit_lps += audit_result.lps
+            if audit_result.failing:
+                raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+            atom_result = _atom_audit(system, current, suppressed, earlier_counts, threshold, width, privacy)
+            atom_lps += atom_result.lps
+            if not atom_result.passed:
+                raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+            notes.append("Only the total could be released for this request.")
 
     def reason(i: int) -> SuppressionReason:
         if i in primary:
@@ -453,30 +455,56 @@ def protect(
     return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
 
 
+@contextlib.contextmanager
+def _refusal_on_solver_failure() -> Iterator[None]:
+    """A solver that ends without an answer (a MILP out of time before any feasible point, a numerical
+    failure) means the release cannot be shown safe: refuse, never fail with a server error."""
+    try:
+        yield
+    except RuntimeError as error:
+        raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE) from error
+
+
 def _earlier_counts(
     stores: Any, data_version: str, system: ReleaseSystem, current: Sequence[int]
 ) -> list[ReleasedCount]:
-    """Exact counts released before (to anyone: colluding customers are one attacker) that share
-    persons with this release, most entangled with it first, at most ``MAX_EARLIER_COUNTS``.
+    """Exact counts released before (to anyone: colluding customers are one attacker) linked to this
+    release through chains of counts sharing persons, at most ``MAX_EARLIER_COUNTS``.
 
-    A count disjoint from the release cannot combine with it into a new atom. Among the rest, the
-    share of a count's persons inside this release ranks it: the counts of an inclusion–exclusion
-    attack on this release are sub- or near-sets of it (share near 1), while unrelated cohorts that
-    merely overlap the population score low. The cap bounds the audit's LP as history grows.
+    A count disjoint from the release still matters when it overlaps one that is not: (A∪Z) − Z is A.
+    So the counts are the closure over shared persons, reached in rounds from the release's persons.
+    Beyond the cap, those with the largest share of their persons inside the release come first. A cap
+    can be flooded (400 released subsets push the attack's counts out): an unbounded audit over a
+    persistent atom structure per data version is the fix, not built yet.
     """
     if not hasattr(stores, "released_counts"):
         return []
     sets = [system.nodes[i].persons for i in current if system.nodes[i].persons]
     if not sets:
         return []
-    reach = BitMap.union(*sets)
-    scored = []
-    for position, count in enumerate(stores.released_counts(data_version, GLOBAL_SCOPE)):
-        shared = count.persons.intersection_cardinality(reach)
-        if shared:
-            scored.append((-shared / len(count.persons), -position, count))
-    scored.sort(key=lambda entry: entry[:2])
-    return [count for _, _, count in scored[:MAX_EARLIER_COUNTS]]
+    release = BitMap.union(*sets)
+    reach = BitMap(release)
+    remaining = list(stores.released_counts(data_version, GLOBAL_SCOPE))
+    linked: list[ReleasedCount] = []
+    while remaining:
+        joined = [count.persons.intersect(reach) for count in remaining]
+        if not any(joined):
+            break
+        linked.extend(count for count, join in zip(remaining, joined, strict=True) if join)
+        reach = BitMap.union(
+            reach, *(count.persons for count, join in zip(remaining, joined, strict=True) if join)
+        )
+        remaining = [count for count, join in zip(remaining, joined, strict=True) if not join]
+    if len(linked) <= MAX_EARLIER_COUNTS:
+        return linked
+    # The share of a count's persons inside the release: the counts of an attack on it are sub- or
+    # near-sets of it; large cohorts that merely overlap it score low (and would multiply the atoms).
+    share = [
+        (-count.persons.intersection_cardinality(release) / len(count.persons), position)
+        for position, count in enumerate(linked)
+    ]
+    order = sorted(range(len(linked)), key=lambda position: share[position])
+    return [linked[position] for position in order[:MAX_EARLIER_COUNTS]]
 
 
 def _atom_audit(

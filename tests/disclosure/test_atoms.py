@@ -221,3 +221,29 @@ def test_atom_audit_runs_once_per_release_and_reports_its_work():
     again = release_all(stores, [crosstab(frame, ["sex", "region"])])
     assert [r.value for r in again.tables[0].rows] == [r.value for r in release.tables[0].rows]
     assert again.report.audit.earlier_counts == len(stores.released_counts("dv1", "global"))
+
+
+# -- review finding: counts linked to the release only through other counts --------------------------------
+
+
+def _released(stores: InMemoryStores, persons: BitMap, title: str) -> int | None:
+    try:
+        release = release_all(stores, [total_table(persons, title)])
+    except ReleaseRefused:
+        return None
+    return release.tables[0].rows[0].value
+
+
+def test_counts_disjoint_from_the_release_still_enter_through_the_counts_they_overlap():
+    # (A∪Z − Z) + (B∪Z2 − Z2) − (A∪B) = |A∩B| = 1, though Z and Z2 share nobody with A∪B.
+    people = iter(range(10_000))
+
+    def take(n: int) -> BitMap:
+        return BitMap([next(people) for _ in range(n)])
+
+    p, q, x, z, z2 = take(10), take(10), take(1), take(30), take(30)
+    a, b = p | x, q | x
+    stores = InMemoryStores()
+    for persons, title in ((z, "Z"), (z2, "Z2"), (a | z, "A or Z"), (b | z2, "B or Z2")):
+        assert _released(stores, persons, title) == len(persons)
+    assert _released(stores, a | b, "A or B") is None
