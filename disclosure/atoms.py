@@ -23,7 +23,7 @@ exponentially many combinations.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,8 +33,8 @@ from scipy.sparse.csgraph import connected_components
 
 from disclosure.lp import INF, IntervalModel, Row
 
-_SIGNATURE_SEED = 0x5EED_A70E
-_PUSH_DOWN_ROUNDS = 4  # fixed: identical input gives identical atoms, run after run
+_SIGNATURE_SEED = 0x5EED_A70E  # fixed: identical input gives identical atoms, run after run
+_PUSH_DOWN_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,17 @@ def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> Ato
         return result
     system = _Presolved(atoms, counts)
 
-    def fail(atom: int, provenance: set[int], fallback: set[int]) -> None:
+    def fail(atom: int, provenance: set[int], fallback: Callable[[], set[int]]) -> None:
         culprits = {counts[r].cell for r in provenance if counts[r].cell is not None}
-        if not culprits:  # proven by an integer bound only: any current count it is linked to
-            culprits = {counts[r].cell for r in fallback if counts[r].cell is not None}
+        if not culprits:  # no binding count known (no valid duals): any current count it is linked to
+            culprits = {counts[r].cell for r in fallback() if counts[r].cell is not None}
         result.failing.append(atom)
         result.culprits.append({c for c in culprits if c is not None})
 
     for atom in sorted(small & system.fixed.keys()):
         value, provenance = system.fixed[atom]
         if not atom_passes(value, value, threshold, width):
-            fail(atom, provenance, provenance)
+            fail(atom, provenance, lambda provenance=provenance: provenance)
 
     # Components of the atoms left unknown, linked through the rows left; only those holding a small
     # atom need an LP.
@@ -208,7 +208,11 @@ def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> Ato
             if len(left) > len(remaining) // 2:
                 break
             remaining = left
-        linked = set(component_rows).union(*(system.bound_provenance[a] for a in members))
+
+        def linked(component_rows: list[int] = component_rows, members: list[int] = members) -> set[int]:
+            # Every count of the component, only needed when no binding count is known.
+            return set(component_rows).union(*(system.bound_provenance[a] for a in members))
+
         for atom, column in zip(targets, columns, strict=True):
             low = model.minimum(column)
             if low <= 1e-6:

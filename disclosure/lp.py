@@ -163,22 +163,21 @@ class IntervalModel:
 
     def _solve_integer(self, column: int, sign: float) -> float:
         """The exact bound when the LP optimum is fractional (tables of 3+ dimensions are not unimodular)."""
-        self._integer_model()
-        assert self._milp is not None
+        milp = self._integer_model()
         costs = np.zeros(self._n)
         costs[column] = sign
-        self._milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
-        self._milp.run()
+        milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
+        milp.run()
         self.solves += 1
-        status = self._milp.getModelStatus()
+        status = milp.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
-            return sign * self._milp.getInfo().objective_function_value
+            return sign * milp.getInfo().objective_function_value
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return -sign * INF if sign > 0 else INF
-        if self._milp.getInfo().primal_solution_status == 2:  # stopped early with a feasible point
+        if milp.getInfo().primal_solution_status == 2:  # stopped early with a feasible point
             # The best point found is one the attacker can reach: judging by it narrows the interval,
             # never widens it, so a pattern that passes this way passes the exact test too.
-            return sign * self._milp.getInfo().objective_function_value
+            return sign * milp.getInfo().objective_function_value
         raise RuntimeError(f"audit MILP ended with status {status}")
 
     def _observe(self, values: np.ndarray) -> None:

@@ -487,24 +487,24 @@ def _earlier_counts(
     remaining = list(stores.released_counts(data_version, GLOBAL_SCOPE))
     linked: list[ReleasedCount] = []
     while remaining:
-        joined = [count.persons.intersect(reach) for count in remaining]
-        if not any(joined):
+        joined: list[ReleasedCount] = []
+        apart: list[ReleasedCount] = []
+        for count in remaining:
+            (joined if count.persons.intersect(reach) else apart).append(count)
+        if not joined:
             break
-        linked.extend(count for count, join in zip(remaining, joined, strict=True) if join)
-        reach = BitMap.union(
-            reach, *(count.persons for count, join in zip(remaining, joined, strict=True) if join)
-        )
-        remaining = [count for count, join in zip(remaining, joined, strict=True) if not join]
+        linked.extend(joined)
+        reach = BitMap.union(reach, *(count.persons for count in joined))
+        remaining = apart
     if len(linked) <= MAX_EARLIER_COUNTS:
         return linked
     # The share of a count's persons inside the release: the counts of an attack on it are sub- or
     # near-sets of it; large cohorts that merely overlap it score low (and would multiply the atoms).
-    share = [
-        (-count.persons.intersection_cardinality(release) / len(count.persons), position)
-        for position, count in enumerate(linked)
-    ]
-    order = sorted(range(len(linked)), key=lambda position: share[position])
-    return [linked[position] for position in order[:MAX_EARLIER_COUNTS]]
+    # The sort is stable: equal shares keep the order in which they were reached.
+    ranked = sorted(
+        linked, key=lambda count: -count.persons.intersection_cardinality(release) / len(count.persons)
+    )
+    return ranked[:MAX_EARLIER_COUNTS]
 
 
 def _atom_audit(
