@@ -357,6 +357,19 @@ def observe_all(
         )
 
 
+def observe_queries(
+    attacker: VennAttacker, asked: Sequence[Asked], members: Sequence[Member], by_sex: bool = False
+) -> None:
+    """``observe_all`` for each query in turn, the i-th covering ``members[i]`` (split by sex rows)."""
+    for i, (answer, member) in enumerate(zip(asked, members, strict=True)):
+        if by_sex:
+            observe_all(
+                attacker, answer, lambda coordinates, m=member: sex_filter(coordinates, m), f"Q{i + 1}"
+            )
+        else:
+            observe_all(attacker, answer, lambda _c, m=member: m, f"Q{i + 1}")
+
+
 def sex_filter(coordinates: tuple, member: Member) -> Member:
     sex = coordinates[0]
     if sex is None:
@@ -385,8 +398,7 @@ def attack_union_intersection(engine, rounding: int | None = None) -> None:
     assert guard_cannot_see(sets)  # only a higher-order combination isolates the atom
     attacker = VennAttacker(("A", "B"))
     members = [lambda x: x["A"], lambda x: x["B"], lambda x: x["A"] or x["B"]]
-    for i, (x, member) in enumerate(zip(asked, members, strict=True)):
-        observe_all(attacker, x, lambda _c, m=member: m, f"Q{i + 1}")
+    observe_queries(attacker, asked, members)
     assert_attack_fails(
         attacker, lambda x: x["A"] and x["B"], truth, f"|{facts.code} ∧ {a} ∧ {b}|", describe(queries)
     )
@@ -417,8 +429,7 @@ def attack_double_exclusion(engine) -> None:
         lambda x: not x["d"],
         lambda x: not x["c"] and not x["d"],
     ]
-    for i, (x, member) in enumerate(zip(asked, members, strict=True)):
-        observe_all(attacker, x, lambda _c, m=member: m, f"Q{i + 1}")
+    observe_queries(attacker, asked, members)
     assert_attack_fails(
         attacker, lambda x: x["c"] and x["d"], truth, f"|{facts.code} ∩ {c} ∩ {d}|", describe(queries)
     )
@@ -489,8 +500,7 @@ def attack_breakdown_cells(engine) -> None:
     assert guard_cannot_see([cell.persons for t in tables for cell in t.cells])
     attacker = VennAttacker(("A", "B", "male"))
     members = [lambda x: x["A"], lambda x: x["B"], lambda x: x["A"] or x["B"]]
-    for i, (x, member) in enumerate(zip(asked, members, strict=True)):
-        observe_all(attacker, x, lambda coordinates, m=member: sex_filter(coordinates, m), f"Q{i + 1}")
+    observe_queries(attacker, asked, members, by_sex=True)
     is_male = small_sex == "male"
     assert_attack_fails(
         attacker,
@@ -522,8 +532,7 @@ def attack_tracker(engine) -> None:
     assert guard_cannot_see(sets)
     attacker = VennAttacker(("R", "male"))
     members = [lambda x: x["R"] or x["male"], lambda x: x["R"] or not x["male"], lambda x: True]
-    for i, (x, member) in enumerate(zip(asked, members, strict=True)):
-        observe_all(attacker, x, lambda _c, m=member: m, f"Q{i + 1}")
+    observe_queries(attacker, asked, members)
     assert_attack_fails(
         attacker, lambda x: x["R"], truth, f"|{facts.code} ∧ R|, R = {rare_criterion}", describe(queries)
     )
@@ -638,8 +647,7 @@ def test_a_cohort_and_a_sub_cohort_with_large_differences_are_released_in_full(e
     for x in asked:
         released_in_full(x)
     attacker = VennAttacker(("A", "male"))
-    for i, (x, member) in enumerate(zip(asked, [lambda x: True, lambda x: x["A"]], strict=True)):
-        observe_all(attacker, x, lambda coordinates, m=member: sex_filter(coordinates, m), f"Q{i + 1}")
+    observe_queries(attacker, asked, [lambda x: True, lambda x: x["A"]], by_sex=True)
     for atom in attacker.atoms():
         low, high = attacker.bounds(lambda x, atom=atom: x == atom)
         assert not pins_small((low, high)) and (low >= K or low == 0 < high), (atom, low, high)
@@ -657,10 +665,7 @@ def test_a_sub_cohort_whose_atoms_are_only_a_range_including_0_is_released_in_fu
     for x in asked:
         released_in_full(x)
     attacker = VennAttacker(("A", "B"))
-    for i, (x, member) in enumerate(
-        zip(asked, [lambda x: True, lambda x: x["A"], lambda x: x["B"]], strict=True)
-    ):
-        observe_all(attacker, x, lambda _c, m=member: m, f"Q{i + 1}")
+    observe_queries(attacker, asked, [lambda x: True, lambda x: x["A"], lambda x: x["B"]])
     for atom in attacker.atoms():
         low, high = attacker.bounds(lambda x, atom=atom: x == atom)
         assert not pins_small((low, high)) and (low >= K or low == 0 < high), (atom, low, high)
