@@ -4,7 +4,10 @@ Passes, in the order the SQL composes them:
 
 1. ``concept_row_condition`` / ``concept_events``: the dated events of a concept, over the
    logical relations of ``queries.storage`` (code prefixes become range predicates, which skip
-   row groups of the code-sorted layout);
+   row groups of the code-sorted layout); a diagnosis or prescription concept with no condition
+   beyond its codes is read from the compacted ``*_spans`` relation (``span_relation``) for its
+   first dates, and for whether it occurred in a window wherever spans decide that exactly
+   (``spans_answer``);
 2. ``index_events``: one index date per person (first-ever, or first in the period);
 3. ``education_at_index`` / ``income_at_index``: attributes at the index date;
 4. ``population_base``: index persons with their demographics and the ``eligible`` flag
@@ -33,7 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from queries import model as m
-from queries.storage import RELATION_REGISTERS, population_days
+from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
 
@@ -149,6 +152,30 @@ def vital_status_column(concept: m.VitalStatusConcept) -> str:
     return "death_date" if concept.status == "died" else "emigration_date"
 
 
+def span_relation(concept: m.Model) -> str | None:
+    """The compacted relation holding every event of the concept (see ``storage.SPAN_RELATIONS``),
+    or None when the concept also conditions on event columns the spans do not keep."""
+    if isinstance(concept, m.DiagnosisConcept) and not concept.primary_only and concept.contact_type is None:
+        return "diagnosis_spans"
+    if isinstance(concept, m.PrescriptionConcept) and concept.min_packages is None:
+        return "prescription_spans"
+    return None
+
+
+def concept_first_events(concept: m.Model) -> exp.Select:
+    """``SELECT pnr, event_date`` with, per person, the same earliest date as ``concept_events``
+    (and no earlier one): from the spans' first dates where the concept has spans, which are
+    several times fewer rows than its events."""
+    relation = span_relation(concept)
+    if relation is None:
+        return concept_events(concept)
+    return (
+        sqlglot.select(col("pnr"), exp.alias_(col("first_date"), "event_date"))
+        .from_(relation)
+        .where(concept_row_condition(concept), copy=False)
+    )
+
+
 def concept_events(concept: m.Model) -> exp.Select:
     """``SELECT pnr, event_date`` of every event of an event concept."""
     relation = concept_relation(concept)
@@ -173,7 +200,10 @@ def concept_registers(concept: m.Model) -> frozenset[str]:
 
 def index_events(index: m.IndexEvent) -> exp.Select:
     """``SELECT pnr, index_date``: one row per person with an index event."""
-    events = concept_events(index.concept).subquery("e")
+    # the first-ever date needs only each code's first date; the first in the period needs all dates
+    events = (
+        concept_first_events(index.concept) if index.occurrence == "first" else concept_events(index.concept)
+    ).subquery("e")
     first = exp.Min(this=col("event_date"))
     in_period = lambda value: exp.Between(  # noqa: E731
         this=value, low=date_literal(index.period.start), high=date_literal(index.period.end)
@@ -350,17 +380,20 @@ class Leaves:
         concept: m.Model,
         aggregate: Callable[[exp.Expression], exp.Expression],
         window: m.Window | None = None,
+        relation: str | None = None,
     ) -> exp.Column:
         """Register a leaf; ``aggregate(row_condition)`` builds its per-person aggregate over the
-        group's rows (``e``) joined with the base (``b``). Returns the column holding the result."""
-        relation = concept_relation(concept)
+        group's rows (``e``) of ``relation`` (default: the concept's event relation) joined with the
+        base (``b``). Returns the column holding the result."""
+        relation = relation or concept_relation(concept)
         group = self.groups.get(relation)
         if group is None:
             alias = f"{self.source}_leaves_{len(self.groups)}"
             group = self.groups[relation] = LeafGroup(relation, alias)
         row_condition = concept_row_condition(concept, "e")
         name = f"hit_{len(group.aggregates)}"
-        group.row_conditions.append(exp.and_(row_condition, calendar_bounds(self.period, window)))
+        bounds = calendar_bounds(self.period, window, relation)
+        group.row_conditions.append(exp.and_(row_condition, bounds))
         group.aggregates.append(exp.alias_(aggregate(row_condition.copy()), name))
         return col(name, group.alias)
 
@@ -379,19 +412,28 @@ class Leaves:
         return select
 
 
-def calendar_bounds(period: m.Period | None, window: m.Window | None) -> exp.Expression:
+def calendar_bounds(period: m.Period | None, window: m.Window | None, relation: str) -> exp.Expression:
     """Constant dates no event in the window can lie outside, whatever the index date in the
-    period: redundant with the window, but a constant lets DuckDB skip row groups by date."""
+    period: redundant with the window, but a constant lets DuckDB skip row groups by date. On a
+    span relation: spans that end before the earliest or begin after the latest such date (and
+    yearly spans outside those years, which is what their sort order prunes)."""
     if period is None or window is None:
         return exp.true()
+    spans = relation in SPAN_RELATIONS
+    by_year = spans and SPAN_RELATIONS[relation][2]
     bounds: list[exp.Expression] = []
-    event_date = col("event_date", "e")
     if window.start is not None:
         earliest = period.start + dt.timedelta(days=window.start)
-        bounds.append(exp.GTE(this=event_date.copy(), expression=date_literal(earliest)))
+        column = col("last_date" if spans else "event_date", "e")
+        bounds.append(exp.GTE(this=column, expression=date_literal(earliest)))
+        if by_year:
+            bounds.append(exp.GTE(this=col("year", "e"), expression=number(earliest.year)))
     if window.end is not None:
         latest = period.end + dt.timedelta(days=window.end)
-        bounds.append(exp.LTE(this=event_date.copy(), expression=date_literal(latest)))
+        column = col("first_date" if spans else "event_date", "e")
+        bounds.append(exp.LTE(this=column, expression=date_literal(latest)))
+        if by_year:
+            bounds.append(exp.LTE(this=col("year", "e"), expression=number(latest.year)))
     return exp.and_(*bounds) if bounds else exp.true()
 
 
@@ -422,6 +464,38 @@ def window_condition(event_date: exp.Expression, window: m.Window | None) -> exp
     return exp.and_(*conditions) if conditions else exp.true()
 
 
+# A calendar year's first and last events cannot both lie outside a window of this many days or
+# more that lies between them (at most 364 days fit strictly inside a year), so yearly spans answer
+# such windows exactly; shorter windows need the events' own dates.
+YEARLY_SPAN_MIN_WINDOW_DAYS = 365
+
+
+def spans_answer(relation: str, window: m.Window | None, min_count: int) -> bool:
+    """Whether span rows decide "at least ``min_count`` days with an event in the window"."""
+    if min_count > 1:  # days of several codes may coincide: counting them needs the dates
+        return False
+    if window is None or window.start is None or window.end is None:
+        return True
+    _, _, by_year = SPAN_RELATIONS[relation]
+    return by_year and window.end - window.start + 1 >= YEARLY_SPAN_MIN_WINDOW_DAYS
+
+
+def span_window_condition(window: m.Window | None) -> exp.Expression:
+    """Over a span row (``e``): it has an event in the window (see ``spans_answer`` for when this
+    is exact): it begins by the window's end and ends by its start."""
+    index_date = col("index_date", B)
+    conditions: list[exp.Expression] = []
+    if window is not None and window.end is not None:
+        conditions.append(
+            exp.LTE(this=col("first_date", "e"), expression=offset_date(index_date, window.end))
+        )
+    if window is not None and window.start is not None:
+        conditions.append(
+            exp.GTE(this=col("last_date", "e"), expression=offset_date(index_date, window.start))
+        )
+    return exp.and_(*conditions) if conditions else exp.true()
+
+
 def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves) -> exp.Expression:
     """Eligible persons with at least ``min_count`` distinct days with an event in the window."""
     event_date = col("event_date", "e")
@@ -433,6 +507,15 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         return exp.and_(
             exp.Not(this=exp.Is(this=date.copy(), expression=exp.null())), window_condition(date, window)
         )
+    spans = span_relation(concept)
+    if spans is not None and spans_answer(spans, window, min_count):
+        hit = leaves.add(
+            concept,
+            lambda row: exp.func("bool_or", exp.and_(row, span_window_condition(window))),
+            window,
+            relation=spans,
+        )
+        return exp.func("coalesce", hit, exp.false())
 
     def aggregate(row_condition: exp.Expression) -> exp.Expression:
         condition = exp.and_(row_condition, window_condition(event_date, window))
@@ -706,7 +789,7 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
 def compile_incidence_cases(query: m.Query) -> CompiledQuery:
     """Every person who ever had the concept (first-ever event date), with residence dates, sex
     and region; the engine derives yearly incident and prevalent cases from these rows."""
-    events = concept_events(query.index.concept).subquery("e")
+    events = concept_first_events(query.index.concept).subquery("e")
     first = sqlglot.select(col("pnr"), exp.alias_(exp.Min(this=col("event_date")), "first_date")).from_(
         events
     )

@@ -13,7 +13,18 @@ death_cause_events     pnr, event_date, code, underlying
 biobank_samples        pnr, event_date, sample_type
 education              pnr, year, level
 income                 pnr, year, personal, household_equivalised
+diagnosis_spans        code, pnr, first_date, last_date
+prescription_spans     atc, year, pnr, first_date, last_date
 =====================  ===============================================================
+
+The two ``*_spans`` relations compact an event relation for the questions that need only whether a
+person had a code in a window: one row per code and person (diagnoses), or per code, person and
+calendar year (prescriptions: chronic drugs are dispensed several times a year), with the first and
+last event date. A span answers exactly "any event on or before / on or after a date" and a
+person's first date; a calendar-year span also answers "any event between two dates" for windows of
+365 days or more, which a year's first and last dates cannot both lie outside of. A national-scale
+characteristics table reads several times fewer rows there. Everything else (shorter windows,
+counts of days, conditions on other event columns) still reads the events.
 
 ``RawParquetStorage`` defines them as views over the Parquet extract (correct, slow at national
 scale). ``build_layout`` materialises them once per data version into a DuckDB database file,
@@ -24,6 +35,7 @@ At national scale (a billion dispensings) one ``ORDER BY`` per relation does not
 machine, so a large relation is partitioned once by ranges of its sort key (chosen from a sample)
 into Parquet beside the data, and each range is sorted and appended in order, under a fixed DuckDB
 memory limit that spills into the data directory (``python -m queries.storage DIR`` shows progress).
+The spans are then summarised from the sorted events, range by range.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from sqlglot import exp
 
 from synthetic_registers.schema import TABLES
 
-LAYOUT_FORMAT = 5  # bump when the layout's tables or sort orders change
+LAYOUT_FORMAT = 6  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
 
 # Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers.
@@ -56,6 +68,8 @@ RELATION_REGISTERS: dict[str, frozenset[str]] = {
     "biobank_samples": frozenset({"Danish National Biobank"}),
     "education": frozenset({"UDDA"}),
     "income": frozenset({"IND"}),
+    "diagnosis_spans": frozenset({"LPR2", "LPR3"}),
+    "prescription_spans": frozenset({"LMDB"}),
 }
 
 # The unification, written once as SQL over the register tables (constant text: no user input).
@@ -117,7 +131,37 @@ LAYOUT_ORDER: dict[str, str] = {
     "biobank_samples": "sample_type, pnr",
     "education": "pnr, year",
     "income": "pnr, year",
+    "diagnosis_spans": "code, pnr",
+    "prescription_spans": "atc, year, pnr",  # year after code: a window's years prune row groups
 }
+
+# The compacted relations: name -> (the event relation it summarises, its code column, whether a
+# span covers one calendar year rather than the whole history).
+SPAN_RELATIONS: dict[str, tuple[str, str, bool]] = {
+    "diagnosis_spans": ("diagnosis_events", "code", False),
+    # diagnoses of one code and person are rarely more than one a year: yearly spans would be as
+    # many rows as the events
+    "prescription_spans": ("prescription_events", "atc", True),
+}
+
+
+def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:
+    """One row per code and person (and calendar year) of an event relation, with the first and last
+    event date."""
+    events, code, by_year = SPAN_RELATIONS[name]
+    event_date = exp.column("event_date")
+    keys: list[exp.Expression] = [exp.column(code)]
+    if by_year:
+        keys.append(exp.alias_(exp.func("year", event_date.copy()), "year"))
+    keys.append(exp.column("pnr"))
+    select = sqlglot.select(
+        *keys,
+        exp.alias_(exp.Min(this=event_date.copy()), "first_date"),
+        exp.alias_(exp.Max(this=event_date.copy()), "last_date"),
+    ).from_(events)
+    if where is not None:
+        select = select.where(where)
+    return select.group_by(*[key.unalias() for key in keys])
 
 
 def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
@@ -245,6 +289,10 @@ def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
         view = exp.Create(
             this=exp.to_table(name), kind="VIEW", replace=True, expression=sqlglot.parse_one(sql, "duckdb")
         )
+        connection.execute(view.sql("duckdb"))
+    # over the event views above: correct, and as slow as the rest of the raw Parquet path
+    for name in SPAN_RELATIONS:
+        view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=span_sql(name))
         connection.execute(view.sql("duckdb"))
 
 
@@ -381,8 +429,10 @@ class _LayoutBuild:
 
     def run(self) -> None:
         plans = {name: self.boundaries(name) for name in RELATION_SQL}
-        # one step per partitioning pass and per chunk, one per small relation, one for person-time
+        # one step per partitioning pass and per chunk, one per small relation, one per range of
+        # each span relation (the ranges of its event relation), one for person-time
         self.total = sum(1 + len(b) + 1 if b else 1 for b in plans.values()) + 1
+        self.total += sum(len(plans[events]) + 1 for events, _, _ in SPAN_RELATIONS.values())
         for name, boundaries in plans.items():
             if boundaries:
                 self.build_chunked(name, boundaries)
@@ -394,9 +444,47 @@ class _LayoutBuild:
                     ).sql("duckdb")
                 )
                 self.finish_step()
+        for name, (events, _, _) in SPAN_RELATIONS.items():
+            self.build_spans(name, plans[events])
         self.step("person-time per year")
         build_population_years(self.connection)
         self.finish_step()
+
+    def build_spans(self, name: str, boundaries: list[exp.Expression]) -> None:
+        """Summarise the materialised event relation range by range of its code (the ranges it was
+        sorted in, so each group-by fits the memory limit and reads only its own row groups), and
+        append each range in the layout order (code first, for the zone maps)."""
+        events, code, _ = SPAN_RELATIONS[name]
+        key = exp.column(code)
+        self.connection.execute("USE layout")  # the spans read the events just materialised
+        try:
+            ranges = len(boundaries) + 1
+            for k in range(ranges):
+                self.step(
+                    f"summarising {events} into {name}"
+                    + (f", range {k + 1} of {ranges}" if ranges > 1 else "")
+                )
+                conditions: list[exp.Expression] = []
+                if k > 0:
+                    conditions.append(exp.GTE(this=key.copy(), expression=boundaries[k - 1].copy()))
+                if k < len(boundaries):
+                    conditions.append(exp.LT(this=key.copy(), expression=boundaries[k].copy()))
+                elif conditions:  # NULL codes sort last, as in the events' chunks
+                    conditions = [exp.or_(conditions[0], exp.Is(this=key.copy(), expression=exp.null()))]
+                rows = span_sql(name, exp.and_(*conditions) if conditions else None).order_by(
+                    *LAYOUT_ORDER[name].split(", ")
+                )
+                target = exp.to_table(name)
+                statement = (
+                    exp.Create(this=target, kind="TABLE", expression=rows)
+                    if k == 0
+                    else exp.Insert(this=target, expression=rows)
+                )
+                self.connection.execute(statement.sql("duckdb"))
+                self.finish_step()
+            self.connection.execute("CHECKPOINT layout")
+        finally:
+            self.connection.execute("USE memory")
 
     def ordered(self, name: str, source: exp.Expression | None = None) -> exp.Select:
         source = source if source is not None else sqlglot.parse_one(RELATION_SQL[name], "duckdb").subquery()
