@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.queries import HANDWRITTEN, STANDARD_QUERIES, engine_total, handwritten_total
+from benchmarks.queries import (
+    HANDWRITTEN,
+    STANDARD_QUERIES,
+    engine_characteristics,
+    engine_total,
+    handwritten_characteristics,
+    handwritten_total,
+)
 from queries.engine import DuckDBEngine
 from queries.model import Query
 from queries.storage import raw_parquet_connection
@@ -16,10 +23,12 @@ def test_handwritten_sql_and_engine_agree(name, generated_registers):
     raw = raw_parquet_connection(generated_registers)
     layout = engine._cursor()
     try:
-        ours = engine_total(engine.run(Query.model_validate(STANDARD_QUERIES[name])))
+        tables = engine.run(Query.model_validate(STANDARD_QUERIES[name]))
+        ours = engine_total(tables)
         raw_sql, layout_sql = HANDWRITTEN[name]
-        assert handwritten_total(name, layout.execute(layout_sql).fetchall()) == ours
-        assert handwritten_total(name, raw.execute(raw_sql).fetchall()) == ours
+        for rows in (layout.execute(layout_sql).fetchall(), raw.execute(raw_sql).fetchall()):
+            assert handwritten_total(name, rows) == ours
+            assert handwritten_characteristics(name, rows) == engine_characteristics(tables)
     finally:
         layout.close()
         raw.close()
