@@ -7,17 +7,29 @@ of C∧A∧B although no two of the three sets differ by fewer than k persons.
 
 Every released count is the sum of the sizes of the Venn atoms it covers, where an atom is a group of
 persons who are in exactly the same released sets. So the strongest linear attacker works with one
-unknown per atom: non-negative integers, one row per released count (exact, or a rounding interval).
-A release passes only if no atom of 1..k-1 persons can be proven non-empty within a window narrower
-than the protection width: the attacker may learn that an atom has at most a few persons (its
-minimum is 0, so nobody need be in it), never that a few persons are in it.
+unknown per atom: non-negative sizes, one row per released count (exact, or a rounding interval).
+Anything the attacker can name with the released sets ("in A or B but not C") is a union of atoms.
 
-What this does not cover: whole-number reasoning (an atom the LP relaxation can empty only at a
-fractional point, e.g. |X4| = 2·|X2| − 19 with |X2| in [9.5, 11]: whole numbers force |X4| ≥ 1; the
-cell audit, on smaller systems, does use integer proofs). And a union of several atoms (say "in A or
-B but not C") pinned to 1..k-1 while each of its atoms stays free. The pairwise guard covers the
-unions that are the difference of two released sets; general unions would need a search over
-exponentially many combinations.
+The rule, for every union of atoms holding 1..k-1 persons: the attacker may learn that it has at most
+a few persons (some consistent table empties it), or that it is non-empty only within a window of at
+least the width that reaches k; never that a few persons are in it. Unions of atoms that are
+themselves at least k persons are not protected: they are what any breakdown publishes.
+
+How it is checked, per connected part of the system that a current count takes part in:
+- single atoms: an LP minimum (and maximum when the minimum is positive), after push-down LPs that
+  show most atoms possibly empty at once;
+- unions: by cutting planes. Every feasible point the LPs meet empties a set of atoms together, and a
+  union is safe when one point empties all of it. A small MILP looks for a union of at most k-1
+  persons that every known point leaves non-empty; an LP then either finds a point emptying it (one
+  more cut) or the union's interval is judged by the rule. The search ends when no such union is
+  left. Unions holding an atom that is non-empty but wide, or a union judged safe, are not extended:
+  their supersets keep an upper bound of at least k (their width is not re-checked).
+
+What this does not cover: whole-number reasoning beyond rounding the LP bounds (a union the LP
+relaxation empties only at a fractional point while whole numbers keep it non-empty). The issue's
+attacker is the LP; the cell audit adds integer proofs on the smaller within-release systems, and the
+reviewer's parity triangle is caught here as a union (|X3 ∪ X4| ≥ 1.5 in the LP). The search fails
+closed: out of checks (``MAX_UNION_CHECKS``) or master time, the part counts as failing.
 """
 
 from __future__ import annotations
@@ -26,15 +38,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 from pyroaring import BitMap
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from disclosure.lp import INF, IntervalModel, Row
+from disclosure.lp import INF, IntervalModel, build_model
 
 _SIGNATURE_SEED = 0x5EED_A70E  # fixed: identical input gives identical atoms, run after run
 _PUSH_DOWN_ROUNDS = 4
+_ZERO = 1e-6  # LP values at most this are zero
+# Unions a component's search may judge before it fails closed, and seconds per master MILP.
+MAX_UNION_CHECKS = 200
+RANDOM_POINTS = 8
+MASTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +80,9 @@ class AtomAuditResult:
     atoms: int = 0
     small_atoms: int = 0
     lps: int = 0
-    failing: list[int] = field(default_factory=list)  # atom indices
-    culprits: list[set[int]] = field(default_factory=list)  # per failing atom: current cells covering it
+    union_checks: int = 0
+    failing: list[tuple[int, ...]] = field(default_factory=list)  # failing unions of atoms (indices)
+    culprits: list[set[int]] = field(default_factory=list)  # per failing union: current counts proving it
 
     @property
     def passed(self) -> bool:
@@ -144,90 +163,223 @@ def atom_passes(low: float, high: float, threshold: int, width: int) -> bool:
 
 
 def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> AtomAuditResult:
-    """Min (and if needed max) of every atom of 1..k-1 persons over all released counts."""
+    """Every union of atoms of 1..k-1 persons, over all released counts, against ``atom_passes``.
+
+    Only what the current counts (``cell`` set) take part in is audited: a system of earlier counts
+    alone was audited when they were released.
+    """
     result = AtomAuditResult()
     counts = [c for c in counts if len(c.persons) > 0]
     if not any(c.cell is not None for c in counts):
         return result
     atoms = venn_atoms([c.persons for c in counts])
     result.atoms = len(atoms.sizes)
-    small = set(np.flatnonzero(atoms.sizes < threshold).tolist())  # every atom has at least one person
-    result.small_atoms = len(small)
-    if not small:
+    small = atoms.sizes < threshold  # every atom has at least one person
+    result.small_atoms = int(small.sum())
+    if not result.small_atoms:
         return result
     system = _Presolved(atoms, counts)
 
-    def fail(atom: int, provenance: set[int], fallback: Callable[[], set[int]]) -> None:
-        culprits = {counts[r].cell for r in provenance if counts[r].cell is not None}
-        if not culprits:  # no binding count known (no valid duals): any current count it is linked to
-            culprits = {counts[r].cell for r in fallback() if counts[r].cell is not None}
-        result.failing.append(atom)
-        result.culprits.append({c for c in culprits if c is not None})
+    # A small atom fixed by counts one of which is current: pinned to its size, 1..k-1.
+    for atom in np.flatnonzero(system.fixed & small).tolist():
+        if system.atom_provenance[atom]:
+            result.failing.append((atom,))
+            result.culprits.append(set(system.atom_provenance[atom]))
 
-    for atom in sorted(small & system.fixed.keys()):
-        value, provenance = system.fixed[atom]
-        if not atom_passes(value, value, threshold, width):
-            fail(atom, provenance, lambda provenance=provenance: provenance)
-
-    # Components of the atoms left unknown, linked through the rows left; only those holding a small
-    # atom need an LP.
-    unknown = sorted(set(range(len(atoms.sizes))) - system.fixed.keys())
-    position = {atom: i for i, atom in enumerate(unknown)}
-    live_rows = [r for r in range(len(counts)) if system.rows[r]]
-    n_unknown = len(unknown)
-    row_index = [n_unknown + i for i, r in enumerate(live_rows) for _ in system.rows[r]]
-    atom_index = [position[a] for r in live_rows for a in system.rows[r]]
-    size = n_unknown + len(live_rows)
-    graph = coo_matrix((np.ones(len(row_index)), (row_index, atom_index)), shape=(size, size))
-    _, component = connected_components(graph, directed=False)
-    small_by_component: dict[int, list[int]] = {}
-    for atom in sorted(small - system.fixed.keys()):
-        small_by_component.setdefault(int(component[position[atom]]), []).append(atom)
-
-    for label, targets in sorted(small_by_component.items()):
-        members = [a for a in unknown if component[position[a]] == label]
-        local = {atom: i for i, atom in enumerate(members)}
-        component_rows = [r for i, r in enumerate(live_rows) if component[n_unknown + i] == label]
-        rows: list[Row] = [
-            ({local[a]: 1.0 for a in system.rows[r]}, system.low[r], system.high[r]) for r in component_rows
-        ]
-        # The LP relaxation: whole-number reasoning (parity) can pin an atom it leaves free; see the
-        # module docstring. Integer proofs per atom cost MILPs on thousands of columns per release.
-        model = IntervalModel(
-            [system.lower[a] for a in members],
-            [system.upper[a] for a in members],
-            rows,
-            integral_proofs=False,
-        )
-        columns = [local[a] for a in targets]
-        # Each push-down proves more atoms possibly empty; repeat on the rest while it pays.
-        remaining = columns
-        for _ in range(_PUSH_DOWN_ROUNDS):
-            model.push_down(remaining)
-            left = [c for c in remaining if not model.proven_at_lower(c)]
-            if len(left) > len(remaining) // 2:
-                break
-            remaining = left
-
-        def linked(component_rows: list[int] = component_rows, members: list[int] = members) -> set[int]:
-            # Every count of the component, only needed when no binding count is known.
-            return set(component_rows).union(*(system.bound_provenance[a] for a in members))
-
-        for atom, column in zip(targets, columns, strict=True):
-            low = model.minimum(column)
-            if low <= 1e-6:
-                continue
-            # The counts that prove the lower bound: hiding one of them is what can free the atom.
-            binding: set[int] = set()
-            for r in model.binding_rows():
-                binding |= system.provenance[component_rows[r]]
-            for c in model.binding_columns():
-                binding |= system.bound_provenance[members[c]]
-            high = model.maximum(column)
-            if not atom_passes(math.ceil(low - 1e-6), high, threshold, width):
-                fail(atom, binding, linked)
-        result.lps += model.solves
+    for component in system.components(small):
+        _audit_component(system, component, atoms.sizes, threshold, width, result)
     return result
+
+
+@dataclass(frozen=True)
+class _Component:
+    atoms: np.ndarray  # global atom indices (unknown ones)
+    rows: np.ndarray  # global row indices (live ones)
+    matrix: csr_matrix  # rows x atoms
+
+
+def _audit_component(
+    system: _Presolved,
+    component: _Component,
+    sizes: np.ndarray,
+    threshold: int,
+    width: int,
+    result: AtomAuditResult,
+) -> None:
+    matrix = component.matrix
+    csr = (
+        system.low[component.rows],
+        system.high[component.rows],
+        matrix.indptr[:-1].astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data.astype(np.float64),
+    )
+    # The LP relaxation: whole-number reasoning can pin a union it leaves free (see the module
+    # docstring); the issue's attacker is the LP, and the cell audit adds integer proofs on top.
+    model = IntervalModel(
+        system.lower[component.atoms],
+        system.upper[component.atoms],
+        csr,
+        integral_proofs=False,
+        record_points=True,
+    )
+    local_sizes = sizes[component.atoms]
+    targets = np.flatnonzero(local_sizes < threshold).tolist()
+
+    def provenance(rows: Sequence[int], columns: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for r in rows:
+            found |= system.row_provenance[component.rows[r]]
+        for c in columns:
+            found |= system.atom_provenance[component.atoms[c]]
+        return found
+
+    def fail(columns: Sequence[int], binding: set[int]) -> None:
+        culprits = binding or provenance(range(len(component.rows)), range(len(component.atoms)))
+        result.failing.append(tuple(int(component.atoms[c]) for c in columns))
+        result.culprits.append(culprits)
+
+    # Each push-down proves many atoms possibly empty at once; repeat on the rest while it pays.
+    remaining = targets
+    for _ in range(_PUSH_DOWN_ROUNDS):
+        model.push_down(remaining)
+        left = [c for c in remaining if not model.proven_at_lower(c)]
+        if len(left) > len(remaining) // 2:
+            break
+        remaining = left
+
+    # Single atoms.
+    settled: set[int] = set()  # atoms that cannot be emptied: failing, or non-empty but wide
+    for column in targets:
+        low = model.minimum(column)
+        if low <= _ZERO:
+            continue
+        settled.add(column)
+        binding = provenance(model.binding_rows(), model.binding_columns())
+        high = model.maximum(column)
+        if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+            fail([column], binding)
+
+    # Unions of atoms that each can be emptied, but perhaps not together.
+    candidates = [c for c in targets if c not in settled]
+    try:
+        _audit_unions(model, candidates, local_sizes, threshold, width, fail, provenance, result)
+    except _Undecided:  # not shown safe in time: treated as failing (the repair hides a count)
+        fail(candidates, set())
+    result.lps += model.solves
+
+
+def _audit_unions(
+    model: IntervalModel,
+    candidates: list[int],
+    sizes: np.ndarray,
+    threshold: int,
+    width: int,
+    fail: Callable[[Sequence[int], set[int]], None],
+    provenance: Callable[[Sequence[int], Sequence[int]], set[int]],
+    result: AtomAuditResult,
+) -> None:
+    """Search for a union of 1..k-1 persons no feasible point empties, by cutting planes.
+
+    Every feasible point the LPs met empties some atoms at once: a union is safe if one point
+    empties all of it. The master problem (a small MILP) looks for a union of candidate atoms of at
+    most k-1 persons in total that meets every point's non-empty atoms; for it, an LP looks for a
+    point emptying it (a new cut), and if there is none the union's interval is judged by the rule.
+    The search ends when no such union is left (every union is safe) or after ``MAX_UNION_CHECKS``
+    unions, which fails closed.
+    """
+    if len(candidates) < 2:
+        return
+    weights = sizes[candidates].astype(np.float64)
+    if np.sort(weights)[:2].sum() > threshold - 1:
+        return
+    index = np.asarray(candidates)
+
+    def non_empty(values: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(values[index] > _ZERO)
+
+    # Points that empty different atoms of each count: minimise randomly weighted sums. One point
+    # settles the unions inside every count at once, which is why a few of them replace hundreds of
+    # master iterations. The generator is seeded: identical input gives identical decisions.
+    rng = np.random.default_rng(len(candidates))
+    for _ in range(RANDOM_POINTS):
+        model.zero_point([], candidates, rng.exponential(size=len(candidates)))
+    hitting = [non_empty(point) for point in model.points]
+    cuts: list[np.ndarray] = []  # unions judged by the rule: no superset is proposed again
+    for _ in range(MAX_UNION_CHECKS):
+        chosen = _master(hitting, cuts, weights, threshold - 1)
+        if chosen is None:
+            return
+        union = [candidates[i] for i in chosen]
+        result.union_checks += 1
+        point = model.zero_point(union, candidates, rng.exponential(size=len(candidates)))
+        if point is not None:
+            hitting.append(non_empty(point))
+            continue
+        low, rows, columns = model.sum_bound(union, 1.0)
+        high, _, _ = model.sum_bound(union, -1.0)
+        if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+            fail(union, provenance(rows, columns))
+        # No superset need be proposed: it holds this union, so it is at least as large (its own
+        # upper bound reaches k whenever this one's does); a failing one is repaired as a whole.
+        cuts.append(chosen)
+    # Out of checks or time: not shown safe, so treated as failing (the repair hides a count).
+    fail(candidates, set())
+
+
+def _master(
+    hitting: list[np.ndarray], cuts: list[np.ndarray], weights: np.ndarray, budget: int
+) -> np.ndarray | None:
+    """A set of at least two candidates of total weight at most ``budget`` meeting every set in
+    ``hitting`` and holding no set in ``cuts``; None if there is none (raises if undecided in time)."""
+    if any(len(h) == 0 for h in hitting):
+        return None  # a point empties every candidate at once
+    n = len(weights)
+    hits = np.zeros(n, dtype=np.int64)
+    for h in hitting:
+        hits[h] += 1
+    # A union has at most ``budget`` atoms (each holds a person): unless the candidates meeting the
+    # most points can together meet all of them, no union can, and a candidate that cannot reach all
+    # points together with the best others is left out of the MILP.
+    most = np.sort(hits)[::-1][:budget]
+    if most.sum() < len(hitting):
+        return None
+    best_others = most[: budget - 1].sum()
+    keep = np.flatnonzero((hits + best_others >= len(hitting)) & (weights <= budget - 1))
+    if len(keep) < 2:
+        return None
+    position = np.full(n, -1, dtype=np.int64)
+    position[keep] = np.arange(len(keep))
+    m = len(keep)
+    master = build_model(np.zeros(m), np.zeros(m), np.ones(m), [], integer=True)
+    master.setOptionValue("time_limit", MASTER_SECONDS)
+    master.setOptionValue("presolve", "on")  # nothing to warm-start here; presolve shrinks the search
+    everything = np.arange(m, dtype=np.int32)
+    master.addRow(-INF, float(budget), m, everything, weights[keep])
+    master.addRow(2.0, INF, m, everything, np.ones(m))  # single atoms are audited already
+    for h in hitting:
+        columns = position[h]
+        columns = columns[columns >= 0].astype(np.int32)
+        if not len(columns):
+            return None
+        master.addRow(1.0, INF, len(columns), columns, np.ones(len(columns)))
+    for cut in cuts:
+        columns = position[cut]
+        if np.all(columns >= 0):
+            master.addRow(
+                -INF, float(len(columns) - 1), len(columns), columns.astype(np.int32), np.ones(len(columns))
+            )
+    master.run()
+    status = master.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return None
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise _Undecided
+    return keep[np.asarray(master.getSolution().col_value) > 0.5]
+
+
+class _Undecided(Exception):
+    """The master MILP ran out of time."""
 
 
 class _Presolved:
@@ -235,43 +387,87 @@ class _Presolved:
 
     A published cell that is one atom (most inner cells of a breakdown) fixes that atom, which is
     then a constant in every other row; repeating this leaves an LP over the atoms of hidden cells
-    only, a fraction of the whole. ``provenance`` remembers which counts each row's constant, and
-    each fixed atom, came from, to name the counts that prove a failing atom.
+    and of overlaps only, a fraction of the whole. Provenance remembers which current counts each
+    row's constant, and each atom's bounds, came from: only current counts can be hidden to repair.
     """
 
     def __init__(self, atoms: VennAtoms, counts: Sequence[KnownCount]) -> None:
-        self.rows: list[set[int]] = [set(members.tolist()) for members in atoms.members]
-        self.low = [float(c.low) for c in counts]
-        self.high = [float(c.high) for c in counts]
-        self.provenance: list[set[int]] = [{r} for r in range(len(counts))]
-        n = len(atoms.sizes)
-        self.lower = [0.0] * n
-        self.upper = [INF] * n
-        self.bound_provenance: list[set[int]] = [set() for _ in range(n)]
-        self.fixed: dict[int, tuple[int, set[int]]] = {}
-        rows_of: dict[int, set[int]] = {}
-        for r, members in enumerate(self.rows):
-            for atom in members:
-                rows_of.setdefault(atom, set()).add(r)
-        queue = [r for r, members in enumerate(self.rows) if len(members) == 1]
-        while queue:
-            r = queue.pop()
-            if len(self.rows[r]) != 1:
+        n_rows, n_atoms = len(counts), len(atoms.sizes)
+        lengths = np.fromiter((len(m) for m in atoms.members), dtype=np.int64, count=n_rows)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.concatenate(atoms.members).astype(np.int64)
+        self.matrix = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n_rows, n_atoms))
+        self.low = np.asarray([c.low for c in counts], dtype=np.float64)
+        self.high = np.asarray([c.high for c in counts], dtype=np.float64)
+        self.row_provenance: list[frozenset[int]] = [
+            frozenset() if c.cell is None else frozenset({c.cell}) for c in counts
+        ]
+        self.lower = np.zeros(n_atoms)
+        self.upper = np.full(n_atoms, INF)
+        self.atom_provenance: list[frozenset[int]] = [frozenset()] * n_atoms
+        self.fixed = np.zeros(n_atoms, dtype=bool)
+        self.alive = np.ones(n_rows, dtype=bool)
+        by_atom = self.matrix.tocsc()
+        while True:
+            unknown_per_row = self.matrix @ (~self.fixed).astype(np.float64)
+            self.alive &= unknown_per_row > 0.5  # a row of constants says nothing more
+            single = np.flatnonzero(self.alive & (unknown_per_row < 1.5))
+            if not len(single):
+                break
+            rows = self.matrix[single]
+            atom_of = rows.indices[~self.fixed[rows.indices]]  # one unknown atom per single row
+            np.maximum.at(self.lower, atom_of, self.low[single])
+            np.minimum.at(self.upper, atom_of, self.high[single])
+            self.alive[single] = False
+            for r, atom in zip(single.tolist(), atom_of.tolist(), strict=True):
+                if self.row_provenance[r]:
+                    self.atom_provenance[atom] = self.atom_provenance[atom] | self.row_provenance[r]
+            newly = np.unique(atom_of[self.lower[atom_of] >= self.upper[atom_of]])
+            if not len(newly):
                 continue
-            (atom,) = self.rows[r]
-            self.rows[r] = set()
-            rows_of[atom].discard(r)
-            self.lower[atom] = max(self.lower[atom], self.low[r])
-            self.upper[atom] = min(self.upper[atom], self.high[r])
-            self.bound_provenance[atom] |= self.provenance[r]
-            if self.lower[atom] != self.upper[atom]:
-                continue
-            value = self.lower[atom]
-            self.fixed[atom] = (int(value), self.bound_provenance[atom])
-            for other in rows_of.pop(atom):
-                self.rows[other].discard(atom)
-                self.low[other] -= value
-                self.high[other] -= value
-                self.provenance[other] |= self.bound_provenance[atom]
-                if len(self.rows[other]) == 1:
-                    queue.append(other)
+            self.fixed[newly] = True
+            values = np.zeros(n_atoms)
+            values[newly] = self.lower[newly]
+            shift = self.matrix @ values
+            self.low -= shift
+            self.high -= shift
+            for atom in newly.tolist():
+                if self.atom_provenance[atom]:
+                    for r in by_atom.indices[by_atom.indptr[atom] : by_atom.indptr[atom + 1]].tolist():
+                        self.row_provenance[r] = self.row_provenance[r] | self.atom_provenance[atom]
+
+    def components(self, small: np.ndarray) -> list[_Component]:
+        """Connected parts of the unknown atoms and live rows that hold a small atom and involve a
+        current count (a part made of earlier counts only passed when they were released)."""
+        unknown = np.flatnonzero(~self.fixed)
+        rows = np.flatnonzero(self.alive)
+        matrix = self.matrix[rows][:, unknown].tocsr()
+        n_u, n_r = len(unknown), len(rows)
+        coo = matrix.tocoo()
+        graph = coo_matrix((np.ones(coo.nnz), (coo.row + n_u, coo.col)), shape=(n_u + n_r, n_u + n_r))
+        _, label = connected_components(graph, directed=False)
+        atom_label, row_label = label[:n_u], label[n_u:]
+        involved = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
+        for i, r in enumerate(rows.tolist()):
+            if self.row_provenance[r]:
+                involved[row_label[i]] = True
+        for i, a in enumerate(unknown.tolist()):
+            if self.atom_provenance[a]:
+                involved[atom_label[i]] = True
+        holding_small = np.zeros_like(involved)
+        holding_small[atom_label[small[unknown]]] = True
+        wanted = np.flatnonzero(involved & holding_small)
+        atom_order = np.argsort(atom_label, kind="stable")
+        row_order = np.argsort(row_label, kind="stable")
+        atom_starts = np.searchsorted(atom_label[atom_order], wanted)
+        atom_ends = np.searchsorted(atom_label[atom_order], wanted, side="right")
+        row_starts = np.searchsorted(row_label[row_order], wanted)
+        row_ends = np.searchsorted(row_label[row_order], wanted, side="right")
+        parts = []
+        for a0, a1, r0, r1 in zip(atom_starts, atom_ends, row_starts, row_ends, strict=True):
+            local_atoms, local_rows = atom_order[a0:a1], row_order[r0:r1]
+            parts.append(
+                _Component(unknown[local_atoms], rows[local_rows], matrix[local_rows][:, local_atoms].tocsr())
+            )
+        return parts

@@ -106,16 +106,21 @@ class IntervalModel:
         self,
         lower: Sequence[float],
         upper: Sequence[float],
-        rows: Sequence[Row],
+        rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         integral_proofs: bool = True,
+        record_points: bool = False,
     ) -> None:
         """``integral_proofs=False`` accepts LP (relaxed) bounds reached at fractional points: much
-        cheaper on large non-unimodular systems, but an attacker using whole numbers may know more."""
+        cheaper on large non-unimodular systems, but an attacker using whole numbers may know more.
+        ``rows`` may come in CSR form (see ``csr_rows``). ``record_points`` keeps every optimal point
+        (see ``points``)."""
         self._integral_proofs = integral_proofs
         self._lower = list(lower)
         self._upper = list(upper)
-        self._rows = list(rows)
+        self._rows = rows if isinstance(rows, tuple) else list(rows)
         self._n = len(lower)
+        self._record_points = record_points
+        self.points: list[np.ndarray] = []
         self._solver = build_model([0.0] * self._n, lower, upper, rows)
         # Only the objective changes between solves, so the previous optimum stays primal feasible:
         # primal simplex continues from it (about ten times faster here than HiGHS's default dual).
@@ -128,12 +133,20 @@ class IntervalModel:
         self._seen_at_lower = np.zeros(self._n, dtype=bool)
         # Likewise the largest value seen per column: reaching a valid upper bound proves the maximum.
         self._seen_max = np.full(self._n, -INF)
-        self._implied_upper = implied_upper_bounds(self._n, self._lower_array, self._rows)
+        self._implied_upper_cache: np.ndarray | None = None
         self.skipped_maximisations = 0
         self._last_integral = True
         self.solves = 0
         self.integer_solves = 0
         self.skipped_minimisations = 0
+
+    @property
+    def _implied_upper(self) -> np.ndarray:
+        # Only ``intervals`` uses it, and only with rows given as triples.
+        if self._implied_upper_cache is None:
+            assert not isinstance(self._rows, tuple)
+            self._implied_upper_cache = implied_upper_bounds(self._n, self._lower_array, self._rows)
+        return self._implied_upper_cache
 
     def _set_objective(self, solver: highspy.Highs, column: int, sign: float, previous: int | None) -> None:
         if previous is not None and previous != column:
@@ -186,6 +199,8 @@ class IntervalModel:
         Only an integral point is a possible table: a fractional vertex at a column's lower bound proves
         nothing about integer solutions (parity constraints can force the column above it).
         """
+        if self._record_points:
+            self.points.append(values)
         self._last_integral = not self._integral_proofs or bool(
             np.all(np.abs(values - np.round(values)) <= _TOLERANCE)
         )
@@ -218,6 +233,69 @@ class IntervalModel:
         if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             self._observe(np.asarray(solver.getSolution().col_value))
         solver.changeColsCost(len(index), index, np.zeros(len(index)))
+
+    def _set_costs(self, columns: np.ndarray, costs: np.ndarray) -> None:
+        """Replace the objective by ``costs`` on ``columns`` (zero elsewhere)."""
+        solver = self._solver
+        if self._objective_column is not None:
+            solver.changeColCost(self._objective_column, 0.0)
+            self._objective_column = None
+        solver.changeColsCost(len(columns), columns, costs)
+
+    def zero_point(
+        self, zero: Sequence[int], push: Sequence[int], weights: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """A feasible point with every ``zero`` column at 0 (and the ``push`` columns as low as
+        possible, weighted, so the point empties as much else as it can), or None if there is none."""
+        solver = self._solver
+        zero_index = np.asarray(sorted(set(zero)), dtype=np.int32)
+        push_index = np.asarray(push, dtype=np.int32)
+        self._set_costs(push_index, np.ones(len(push_index)) if weights is None else weights)
+        lower = np.asarray([self._lower[c] for c in zero_index], dtype=np.float64)
+        upper = np.asarray([self._upper[c] for c in zero_index], dtype=np.float64)
+        solver.changeColsBounds(len(zero_index), zero_index, lower, np.zeros(len(zero_index)))
+        try:
+            if np.any(lower > 0):
+                return None
+            solver.run()
+            self.solves += 1
+            status = solver.getModelStatus()
+            if status == highspy.HighsModelStatus.kOptimal:
+                values = np.asarray(solver.getSolution().col_value)
+                self._observe(values)
+                return values
+            if status in (
+                highspy.HighsModelStatus.kInfeasible,
+                highspy.HighsModelStatus.kUnboundedOrInfeasible,
+            ):
+                return None
+            raise RuntimeError(f"audit LP ended with status {status}")
+        finally:
+            solver.changeColsBounds(len(zero_index), zero_index, lower, upper)
+            solver.changeColsCost(len(push_index), push_index, np.zeros(len(push_index)))
+
+    def sum_bound(self, columns: Sequence[int], sign: float) -> tuple[float, list[int], list[int]]:
+        """The LP minimum (sign 1) or maximum (sign -1) of the sum of ``columns``, with the rows and
+        columns whose constraints prove it (non-zero duals)."""
+        index = np.asarray(sorted(set(columns)), dtype=np.int32)
+        self._set_costs(index, np.full(len(index), sign))
+        solver = self._solver
+        try:
+            solver.run()
+            self.solves += 1
+            status = solver.getModelStatus()
+            if status == highspy.HighsModelStatus.kOptimal:
+                self._observe(np.asarray(solver.getSolution().col_value))
+                value = sign * solver.getInfo().objective_function_value
+                return value, self.binding_rows(), self.binding_columns()
+            if status in (
+                highspy.HighsModelStatus.kUnbounded,
+                highspy.HighsModelStatus.kUnboundedOrInfeasible,
+            ):
+                return (-sign * INF if sign > 0 else INF), [], []
+            raise RuntimeError(f"audit LP ended with status {status}")
+        finally:
+            solver.changeColsCost(len(index), index, np.zeros(len(index)))
 
     def proven_at_lower(self, column: int) -> bool:
         return bool(self._seen_at_lower[column])

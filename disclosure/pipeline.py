@@ -62,8 +62,6 @@ from disclosure.table import AggregateTable
 
 # Rounds of hiding one current count per failing Venn atom before falling back to the totals.
 ATOM_REPAIR_ROUNDS = 4
-# Earlier exact counts one release's Venn-atom audit combines with it (the most entangled first).
-MAX_EARLIER_COUNTS = 400
 
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
@@ -224,6 +222,7 @@ def protect(
     earlier_counts = _earlier_counts(stores, data_version, system, current) if privacy is None else []
     atom_hidden: set[int] = set()
     atom_lps = 0
+    union_checks = 0
     atom_result = AtomAuditResult()
     audit_lps = 0
     with _refusal_on_solver_failure():
@@ -244,6 +243,7 @@ def protect(
                 system, current, outcome.suppressed, earlier_counts, threshold, width, privacy
             )
             atom_lps += atom_result.lps
+            union_checks += atom_result.union_checks
             if atom_result.passed:
                 break
             repairs = _cheapest_culprits(atom_result, nodes, outcome.suppressed)
@@ -269,6 +269,7 @@ def protect(
                 raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
             atom_result = _atom_audit(system, current, suppressed, earlier_counts, threshold, width, privacy)
             atom_lps += atom_result.lps
+            union_checks += atom_result.union_checks
             if not atom_result.passed:
                 raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
             notes.append("Only the total could be released for this request.")
@@ -379,15 +380,25 @@ def protect(
                 changes.person_sets.append((scope, persons))
     if privacy is None:
         known_counts = {count.fingerprint: count for count in earlier_counts}
-        for i in released_nodes:
-            persons = nodes[i].persons
-            assert persons is not None
-            low, high = rounding_interval(rounded(nodes[i].value, base), base)
-            old = known_counts.get(nodes[i].fingerprint)
+        if base is None:
+            # Exact: margins are stored as their remainders over published categories (see
+            # ``_count_rows``), which keeps the stored history split by stratum.
+            stored = [
+                (persons, value, value, fingerprint(secret, data_version, persons))
+                for _, persons, value in _count_rows(system, set(released_nodes))
+            ]
+        else:
+            # Rounded: a margin's interval says more than the sum of its categories' intervals.
+            stored = []
+            for i in released_nodes:
+                persons = nodes[i].persons
+                assert persons is not None
+                low, high = rounding_interval(rounded(nodes[i].value, base), base)
+                stored.append((persons, low, high, nodes[i].fingerprint))
+        for persons, low, high, key in stored:
+            old = known_counts.get(key)
             if old is None or low > old.low or high < old.high:
-                changes.released_counts.append(
-                    (GLOBAL_SCOPE, ReleasedCount(nodes[i].fingerprint, persons, low, high))
-                )
+                changes.released_counts.append((GLOBAL_SCOPE, ReleasedCount(key, persons, low, high)))
     # A table released again exactly as before adds nothing to what the audit must know.
     known_records = set(earlier_records)
     changes.released_tables.extend(
@@ -446,6 +457,7 @@ def protect(
             atoms=atom_result.atoms,
             small_atoms=atom_result.small_atoms,
             atom_lps=atom_lps,
+            union_checks=union_checks,
             earlier_counts=len(earlier_counts),
             hidden_by_atom_audit=len(atom_hidden - must_hide),
             cells=cell_audits,
@@ -468,22 +480,22 @@ def _refusal_on_solver_failure() -> Iterator[None]:
 def _earlier_counts(
     stores: Any, data_version: str, system: ReleaseSystem, current: Sequence[int]
 ) -> list[ReleasedCount]:
-    """Exact counts released before (to anyone: colluding customers are one attacker) linked to this
-    release through chains of counts sharing persons, at most ``MAX_EARLIER_COUNTS``.
+    """Every exact count released before (to anyone: colluding customers are one attacker) linked to
+    this release through chains of counts sharing persons.
 
     A count disjoint from the release still matters when it overlaps one that is not: (A∪Z) − Z is A.
     So the counts are the closure over shared persons, reached in rounds from the release's persons.
-    Beyond the cap, those with the largest share of their persons inside the release come first. A cap
-    can be flooded (400 released subsets push the attack's counts out): an unbounded audit over a
-    persistent atom structure per data version is the fix, not built yet.
+    There is no cap: any rule choosing which linked counts to leave out can be flooded (release
+    hundreds of subsets so the attack's own counts fall outside it). What keeps the audit small is
+    that stored counts are not implied by others (exact margins are left out) and that the audit
+    only solves the parts of the system a current count takes part in.
     """
     if not hasattr(stores, "released_counts"):
         return []
     sets = [system.nodes[i].persons for i in current if system.nodes[i].persons]
     if not sets:
         return []
-    release = BitMap.union(*sets)
-    reach = BitMap(release)
+    reach = BitMap.union(*sets)
     remaining = list(stores.released_counts(data_version, GLOBAL_SCOPE))
     linked: list[ReleasedCount] = []
     while remaining:
@@ -496,15 +508,7 @@ def _earlier_counts(
         linked.extend(joined)
         reach = BitMap.union(reach, *(count.persons for count in joined))
         remaining = apart
-    if len(linked) <= MAX_EARLIER_COUNTS:
-        return linked
-    # The share of a count's persons inside the release: the counts of an attack on it are sub- or
-    # near-sets of it; large cohorts that merely overlap it score low (and would multiply the atoms).
-    # The sort is stable: equal shares keep the order in which they were reached.
-    ranked = sorted(
-        linked, key=lambda count: -count.persons.intersection_cardinality(release) / len(count.persons)
-    )
-    return ranked[:MAX_EARLIER_COUNTS]
+    return linked
 
 
 def _atom_audit(
@@ -523,22 +527,61 @@ def _atom_audit(
     """
     if privacy is not None:
         return AtomAuditResult()
-    nodes = system.nodes
     published = {i for i in current if i not in suppressed}
-    # A margin whose categories are all published exactly adds neither an atom boundary (its set is
-    # their disjoint union) nor a row (its row is the sum of theirs): leave it out, losing nothing.
-    implied = {
-        parent
-        for parent, children in system.relations
-        if parent in published and all(child in published for child in children)
-    }
     counts = [KnownCount(c.persons, c.low, c.high) for c in earlier]
-    for i in current:
-        node = nodes[i]
-        if i not in published or i in implied or node.true_count == 0 or node.persons is None:
-            continue
-        counts.append(KnownCount(node.persons, node.value, node.value, cell=i))
+    counts.extend(
+        KnownCount(persons, value, value, cell=i) for i, persons, value in _count_rows(system, published)
+    )
     return audit_atoms(counts, threshold, width)
+
+
+def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, BitMap, int]]:
+    """(node, persons, exact value) rows carrying everything the published nodes say, for the
+    Venn-atom audit and its history.
+
+    A margin enters as its remainder: the persons of the hidden cells under it (reached down the
+    margin relations, through hidden margins to their own published and hidden parts) and what they
+    add up to. The same knowledge, since the margin is that remainder plus published rows that are
+    there anyway; but a row over a few hidden cells instead of one spanning every stratum of the
+    table, which would tie the whole history into one system. A margin whose categories are all
+    published has an empty remainder and adds nothing.
+    """
+    nodes = system.nodes
+    relations: dict[int, list[tuple[int, ...]]] = {}
+    for parent, children in system.relations:
+        relations.setdefault(parent, []).append(children)
+
+    def hidden(node: int) -> bool:
+        return node not in published and nodes[node].true_count > 0 and nodes[node].persons is not None
+
+    def split(node: int, pieces: list[int], rest: list[BitMap]) -> None:
+        """Published pieces and hidden leftovers making up ``node``, by its relation with fewest
+        hidden children."""
+        choices = relations.get(node)
+        if not choices:
+            rest.append(nodes[node].persons)
+            return
+        children = min(choices, key=lambda group: sum(hidden(c) for c in group))
+        for child in children:
+            if child in published and nodes[child].true_count > 0:
+                pieces.append(child)
+            elif hidden(child):
+                split(child, pieces, rest)
+
+    rows: list[tuple[int, BitMap, int]] = []
+    for i in sorted(published):
+        node = nodes[i]
+        if node.true_count == 0 or node.persons is None:
+            continue
+        if i not in relations:
+            rows.append((i, node.persons, node.value))
+            continue
+        pieces: list[int] = []
+        rest: list[BitMap] = []
+        split(i, pieces, rest)
+        if rest:
+            rows.append((i, BitMap.union(*rest), node.value - sum(nodes[p].value for p in pieces)))
+    return rows
 
 
 def _cheapest_culprits(result: AtomAuditResult, nodes: Sequence[Node], suppressed: set[int]) -> set[int]:

@@ -74,6 +74,7 @@ class AuditReport(BaseModel):
     atoms: int = 0
     small_atoms: int = 0
     atom_lps: int = 0
+    union_checks: int = 0  # unions of atoms the cutting-plane search had to judge with an LP
     earlier_counts: int = 0
     hidden_by_atom_audit: int = 0
 

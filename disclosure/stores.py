@@ -15,6 +15,7 @@ because ledgers, fingerprints and noise secrets never carry over to a new data v
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ class InMemoryStores:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._sets: dict[tuple[str, str], list[BitMap]] = {}
+        self._sets: dict[tuple[str, str], tuple[list[int], list[BitMap]]] = {}
         self._rho: dict[tuple[str, str], float] = {}
         self._noise: dict[tuple[str, str], int] = {}
         self._tables: dict[tuple[str, str], list[ReleasedTableRecord]] = {}
@@ -150,7 +151,8 @@ class InMemoryStores:
 
     def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> list[BitMap]:
         with self._lock:
-            return [s for s in self._sets.get((data_version, scope), []) if low <= len(s) <= high]
+            sizes, sets = self._sets.get((data_version, scope), ([], []))
+            return sets[bisect.bisect_left(sizes, low) : bisect.bisect_right(sizes, high)]
 
     def rho_spent(self, data_version: str, scope: str) -> float:
         with self._lock:
@@ -199,7 +201,11 @@ class InMemoryStores:
                 if self._noise.get((data_version, key), value) != value:
                     raise ReleaseRefused(CONCURRENT_DIFFERENCE_MESSAGE)
             for scope, persons in changes.person_sets:
-                self._sets.setdefault((data_version, scope), []).append(BitMap(persons))
+                # Kept sorted by size: the guard asks for sets within a size window.
+                sizes, sets = self._sets.setdefault((data_version, scope), ([], []))
+                position = bisect.bisect_right(sizes, len(persons))
+                sizes.insert(position, len(persons))
+                sets.insert(position, BitMap(persons))
             for scope, rho in changes.rho_spends:
                 self._rho[(data_version, scope)] = self._rho.get((data_version, scope), 0.0) + rho
             for key, value in changes.noise_draws:

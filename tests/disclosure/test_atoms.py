@@ -3,6 +3,8 @@ attacker prove a group of 1..k-1 persons non-empty within a narrow window."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -153,8 +155,11 @@ def test_breakdown_of_the_completing_release_is_suppressed_not_leaked():
 # -- property: whatever is released, no atom is pinned to 1..k-1 -----------------------------------------
 
 
-def _attacker_atom_intervals(counts: list[tuple[BitMap, int, int]]) -> list[tuple[int, float, float]]:
-    """An independent attacker (scipy MILP over atoms by brute-force membership) for small universes."""
+def _attacker_atom_intervals(
+    counts: list[tuple[BitMap, int, int]], integrality_of=np.zeros
+) -> list[tuple[int, float, float]]:
+    """An independent attacker for small universes: atoms by brute-force membership, then scipy's LP
+    (``integrality_of=np.ones``: its MILP) bounds of every union of atoms of 1..k-1 persons."""
     universe = sorted(BitMap.union(*(s for s, _, _ in counts)))
     classes: dict[tuple[bool, ...], int] = {}
     for person in universe:
@@ -165,16 +170,29 @@ def _attacker_atom_intervals(counts: list[tuple[BitMap, int, int]]) -> list[tupl
     lows = np.array([low for _, low, _ in counts], dtype=float)
     highs = np.array([high for _, _, high in counts], dtype=float)
     constraint = LinearConstraint(matrix, lows, highs)
-    integrality = np.ones(len(signatures))
+    sizes = [classes[sig] for sig in signatures]
+    # Every union of atoms of at most k-1 persons in total (a single atom is a union of one).
+    small = [j for j, size in enumerate(sizes) if size < K]
+    unions = [
+        combination
+        for n in range(1, K)
+        for combination in itertools.combinations(small, n)
+        if sum(sizes[j] for j in combination) < K
+    ]
     result = []
-    for j, sig in enumerate(signatures):
+    for union in unions:
         bounds = []
         for sign in (1.0, -1.0):
             cost = np.zeros(len(signatures))
-            cost[j] = sign
-            solution = milp(cost, constraints=constraint, integrality=integrality, bounds=Bounds(0, np.inf))
+            cost[list(union)] = sign
+            solution = milp(
+                cost,
+                constraints=constraint,
+                integrality=integrality_of(len(signatures)),
+                bounds=Bounds(0, np.inf),
+            )
             bounds.append(sign * solution.fun if solution.status == 0 else (np.inf if sign < 0 else 0.0))
-        result.append((classes[sig], bounds[0], bounds[1]))
+        result.append((sum(sizes[j] for j in union), bounds[0], bounds[1]))
     return result
 
 
@@ -187,7 +205,7 @@ def _attacker_atom_intervals(counts: list[tuple[BitMap, int, int]]) -> list[tupl
     ),
     extra=st.lists(st.sets(st.integers(0, 120), min_size=5, max_size=60).map(BitMap), max_size=3),
 )
-def test_no_sequence_of_total_releases_pins_an_atom(releases, extra):
+def test_no_sequence_of_total_releases_pins_a_union_of_atoms(releases, extra):
     stores = InMemoryStores()
     released: list[tuple[BitMap, int, int]] = []
     for i, persons in enumerate([*releases, *extra]):
@@ -201,7 +219,7 @@ def test_no_sequence_of_total_releases_pins_an_atom(releases, extra):
             released.append((persons, row.value, row.value))
     if len(released) < 2:
         return
-    for size, low, high in _attacker_atom_intervals(released):
+    for size, low, high in _attacker_atom_intervals(released, np.ones):
         assert atom_passes(low, high, K, K) or size >= K, (size, low, high)
 
 
@@ -247,3 +265,113 @@ def test_counts_disjoint_from_the_release_still_enter_through_the_counts_they_ov
     for persons, title in ((z, "Z"), (z2, "Z2"), (a | z, "A or Z"), (b | z2, "B or Z2")):
         assert _released(stores, persons, title) == len(persons)
     assert _released(stores, a | b, "A or B") is None
+
+
+# -- review findings: flooding, unions of atoms, parity ----------------------------------------------------
+
+
+def test_flooding_the_history_with_subsets_does_not_hide_the_attack_counts():
+    # A and B share one person x. 400 released five-person blocks inside A∪B used to push A and B out
+    # of a capped audit, and then A + B − (A∪B) = 1.
+    people = iter(range(100_000))
+
+    def take(n: int) -> BitMap:
+        return BitMap([next(people) for _ in range(n)])
+
+    x = take(1)
+    a, b = take(1010) | x, take(1010) | x
+    stores = InMemoryStores()
+    assert _released(stores, a, "A") == 1011
+    assert _released(stores, b, "B") == 1011
+    # The blocks leave out a few persons of each cohort besides x, so they reveal nothing on their own.
+    blocks = list((a | b) - x - BitMap(list(a - x)[:7]) - BitMap(list(b - x)[:8]))
+    frame = pl.DataFrame(
+        {"pnr": blocks, "block": [f"b{i // 5:03d}" for i in range(len(blocks))]},
+        schema={"pnr": pl.UInt32, "block": pl.String},
+    )
+    flood = release_all(stores, [crosstab(frame, ["block"])])
+    assert not any(row.suppressed for row in flood.tables[0].rows)
+    assert len(stores.released_counts("dv1", "global")) > 400
+    assert _released(stores, a | b, "A or B") is None
+
+
+def test_a_union_of_atoms_is_protected_even_when_each_atom_is_free():
+    # S1 = {a1, a2} ∪ Y ∪ Z with Y, Z released; T and U split {a1, a2} into two atoms that can each be
+    # empty. But S1 − Y − Z = |{a1, a2}| = 2.
+    a1, a2 = BitMap([0]), BitMap([1])
+    y, z, t, u = BitMap(range(10, 20)), BitMap(range(30, 40)), BitMap(range(50, 60)), BitMap(range(70, 80))
+    stores = InMemoryStores()
+    for persons, title in ((y, "Y"), (z, "Z"), (a1 | t, "T"), (a2 | u, "U")):
+        assert _released(stores, persons, title) == len(persons)
+    assert _released(stores, a1 | a2 | y | z, "S1") is None
+
+
+def test_union_audit_on_sets_names_the_count_to_hide():
+    a1, a2 = BitMap([0]), BitMap([1])
+    y, z, t, u = BitMap(range(10, 20)), BitMap(range(30, 40)), BitMap(range(50, 60)), BitMap(range(70, 80))
+    counts = [KnownCount(s, len(s), len(s)) for s in (y, z, a1 | t, a2 | u)]
+    result = audit_atoms([*counts, KnownCount(a1 | a2 | y | z, 22, 22, cell=4)], K, K)
+    assert result.failing and all(culprits == {4} for culprits in result.culprits)
+    assert any(len(union) == 2 for union in result.failing)
+    assert result.union_checks >= 1
+
+
+def test_parity_triangle_is_caught_as_a_union():
+    # x1+x2 = 20, x2+x3 = 11, x1+x3+x4 = 12 (after the released P sets): the LP lets |X4| be 0 at
+    # x2 = 9.5, whole numbers force |X4| in {1, 3}; |X3 ∪ X4| has an LP minimum of 1.5.
+    people = iter(range(1000))
+
+    def take(n: int) -> BitMap:
+        return BitMap([next(people) for _ in range(n)])
+
+    x1, x2, x3, x4 = take(10), take(10), take(1), take(1)
+    p1, p2, p3 = take(6), take(6), take(6)
+    stores = InMemoryStores()
+    published = {
+        title: _released(stores, persons, title)
+        for persons, title in (
+            (p1, "P1"),
+            (p2, "P2"),
+            (p3, "P3"),
+            (x1 | x2 | p1, "R1"),
+            (x2 | x3 | p2, "R2"),
+            (x1 | x3 | x4 | p3, "R3"),
+        )
+    }
+    assert None in published.values()  # the last piece of the triangle is not released
+    assert all(v is None or v == len(p) for v, p in zip(published.values(), (p1, p2, p3), strict=False))
+
+
+def test_cells_made_of_small_atoms_pass_when_no_small_union_is_pinned():
+    # Two cohorts overlapping in every cell of a breakdown: the overlaps are small atoms, each cell is
+    # several of them, but only unions of at least k persons are pinned (the cells themselves).
+    cohort_a = BitMap(range(0, 600))
+    cohort_b = BitMap(range(300, 900))
+    stores = InMemoryStores()
+    for persons in (cohort_a, cohort_b):
+        frame = pl.DataFrame(
+            {"pnr": list(persons), "group": [f"g{p % 97:02d}" for p in persons]},
+            schema={"pnr": pl.UInt32, "group": pl.String},
+        )
+        release = release_all(stores, [crosstab(frame, ["group"])])
+        assert release.report.audit.hidden_by_atom_audit == 0
+        assert not any(row.suppressed for row in release.tables[0].rows)
+
+
+def test_exact_margins_over_exact_categories_are_not_stored_as_counts():
+    frame = pl.DataFrame(
+        {"pnr": list(range(400)), "sex": ["F" if p % 2 else "M" for p in range(400)]},
+        schema={"pnr": pl.UInt32, "sex": pl.String},
+    )
+    exact = protect(
+        [crosstab(frame, ["sex"])], Policy.default(), ReleaseContext("dv1", "o", SECRET), InMemoryStores()
+    )
+    assert sorted(len(c.persons) for _, c in exact.changes.released_counts) == [200, 200]
+    rounded = protect(
+        [crosstab(frame, ["sex"])],
+        Policy.default(),
+        ReleaseContext("dv1", "o", SECRET, rounding_base=5),
+        InMemoryStores(),
+    )
+    # Rounded, the total's interval says more than the sum of the categories' intervals: kept.
+    assert sorted(len(c.persons) for _, c in rounded.changes.released_counts) == [200, 200, 400]
