@@ -35,6 +35,7 @@ closed: out of checks (``MAX_UNION_CHECKS``) or master time, the part counts as 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -162,11 +163,18 @@ def atom_passes(low: float, high: float, threshold: int, width: int) -> bool:
     return high >= threshold and high - low >= width
 
 
-def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> AtomAuditResult:
+class AuditOutOfTime(RuntimeError):
+    """The audit could not show the release safe before its deadline: the caller refuses it."""
+
+
+def audit_atoms(
+    counts: Sequence[KnownCount], threshold: int, width: int, deadline: float | None = None
+) -> AtomAuditResult:
     """Every union of atoms of 1..k-1 persons, over all released counts, against ``atom_passes``.
 
     Only what the current counts (``cell`` set) take part in is audited: a system of earlier counts
-    alone was audited when they were released.
+    alone was audited when they were released. ``deadline`` (``time.monotonic()``) bounds the work:
+    past it ``AuditOutOfTime`` is raised, never a pass.
     """
     result = AtomAuditResult()
     counts = [c for c in counts if len(c.persons) > 0]
@@ -187,7 +195,8 @@ def audit_atoms(counts: Sequence[KnownCount], threshold: int, width: int) -> Ato
             result.culprits.append(set(system.atom_provenance[atom]))
 
     for component in system.components(small):
-        _audit_component(system, component, atoms.sizes, threshold, width, result)
+        _check_deadline(deadline)
+        _audit_component(system, component, atoms.sizes, threshold, width, result, deadline)
     return result
 
 
@@ -205,6 +214,7 @@ def _audit_component(
     threshold: int,
     width: int,
     result: AtomAuditResult,
+    deadline: float | None,
 ) -> None:
     matrix = component.matrix
     csr = (
@@ -263,7 +273,7 @@ def _audit_component(
     # Unions of atoms that each can be emptied, but perhaps not together.
     candidates = [c for c in targets if c not in settled]
     try:
-        _audit_unions(model, candidates, local_sizes, threshold, width, fail, provenance, result)
+        _audit_unions(model, candidates, local_sizes, threshold, width, fail, provenance, result, deadline)
     except _Undecided:  # not shown safe in time: treated as failing (the repair hides a count)
         fail(candidates, set())
     result.lps += model.solves
@@ -278,6 +288,7 @@ def _audit_unions(
     fail: Callable[[Sequence[int], set[int]], None],
     provenance: Callable[[Sequence[int], Sequence[int]], set[int]],
     result: AtomAuditResult,
+    deadline: float | None,
 ) -> None:
     """Search for a union of 1..k-1 persons no feasible point empties, by cutting planes.
 
@@ -307,6 +318,7 @@ def _audit_unions(
     hitting = [non_empty(point) for point in model.points]
     cuts: list[np.ndarray] = []  # unions judged by the rule: no superset is proposed again
     for _ in range(MAX_UNION_CHECKS):
+        _check_deadline(deadline)
         chosen = _master(hitting, cuts, weights, threshold - 1)
         if chosen is None:
             return
@@ -376,6 +388,11 @@ def _master(
     if status != highspy.HighsModelStatus.kOptimal:
         raise _Undecided
     return keep[np.asarray(master.getSolution().col_value) > 0.5]
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise AuditOutOfTime("Venn-atom audit past its deadline")
 
 
 class _Undecided(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -62,6 +63,9 @@ from disclosure.table import AggregateTable
 
 # Rounds of hiding one current count per failing Venn atom before falling back to the totals.
 ATOM_REPAIR_ROUNDS = 4
+# Seconds the Venn-atom audits of one release may take in all: past them the release is refused
+# (the audit grows with the history linked to a release; a release never passes unaudited).
+ATOM_AUDIT_SECONDS = 60.0
 
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
@@ -225,6 +229,7 @@ def protect(
     union_checks = 0
     atom_result = AtomAuditResult()
     audit_lps = 0
+    atom_deadline = time.monotonic() + ATOM_AUDIT_SECONDS
     with _refusal_on_solver_failure():
         for _ in range(ATOM_REPAIR_ROUNDS):
             outcome = suppress_and_audit(
@@ -240,7 +245,7 @@ def protect(
             if not outcome.passed:
                 break
             atom_result = _atom_audit(
-                system, current, outcome.suppressed, earlier_counts, threshold, width, privacy
+                system, current, outcome.suppressed, earlier_counts, threshold, width, privacy, atom_deadline
             )
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
@@ -267,7 +272,9 @@ def protect(
             audit_lps += audit_result.lps
             if audit_result.failing:
                 raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
-            atom_result = _atom_audit(system, current, suppressed, earlier_counts, threshold, width, privacy)
+            atom_result = _atom_audit(
+                system, current, suppressed, earlier_counts, threshold, width, privacy, atom_deadline
+            )
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
             if not atom_result.passed:
@@ -519,6 +526,7 @@ def _atom_audit(
     threshold: int,
     width: int,
     privacy: DifferentialPrivacy | None,
+    deadline: float | None = None,
 ) -> AtomAuditResult:
     """The Venn-atom audit of what would be published now together with earlier exact counts.
 
@@ -532,7 +540,7 @@ def _atom_audit(
     counts.extend(
         KnownCount(persons, value, value, cell=i) for i, persons, value in _count_rows(system, published)
     )
-    return audit_atoms(counts, threshold, width)
+    return audit_atoms(counts, threshold, width, deadline)
 
 
 def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, BitMap, int]]:

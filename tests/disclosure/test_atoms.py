@@ -4,15 +4,17 @@ attacker prove a group of 1..k-1 persons non-empty within a narrow window."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from disclosure.atoms import KnownCount, _refine_exactly, atom_passes, audit_atoms, venn_atoms
+from disclosure.atoms import AuditOutOfTime, KnownCount, _refine_exactly, atom_passes, audit_atoms, venn_atoms
 from disclosure.errors import ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import Policy
@@ -375,3 +377,13 @@ def test_exact_margins_over_exact_categories_are_not_stored_as_counts():
     )
     # Rounded, the total's interval says more than the sum of the categories' intervals: kept.
     assert sorted(len(c.persons) for _, c in rounded.changes.released_counts) == [200, 200, 400]
+
+
+def test_an_audit_past_its_deadline_raises_instead_of_passing():
+    a1, a2 = BitMap([0]), BitMap([1])
+    y, z, t, u = BitMap(range(10, 20)), BitMap(range(30, 40)), BitMap(range(50, 60)), BitMap(range(70, 80))
+    counts = [KnownCount(s, len(s), len(s)) for s in (y, z, a1 | t, a2 | u)]
+    counts.append(KnownCount(a1 | a2 | y | z | BitMap(range(90, 100)), 32, 32, cell=4))
+    with pytest.raises(AuditOutOfTime):
+        audit_atoms(counts, K, K, deadline=time.monotonic() - 1)
+    assert audit_atoms(counts, K, K, deadline=time.monotonic() + 60).atoms > 0
