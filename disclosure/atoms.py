@@ -313,6 +313,8 @@ def _audit_unions(
     # settles the unions inside every count at once, which is why a few of them replace hundreds of
     # master iterations. The generator is seeded: identical input gives identical decisions.
     rng = np.random.default_rng(len(candidates))
+    if any(len(non_empty(point)) == 0 for point in model.points):
+        return  # a point the single-atom LPs met already empties every candidate at once
     for _ in range(RANDOM_POINTS):
         model.zero_point([], candidates, rng.exponential(size=len(candidates)))
     hitting = [non_empty(point) for point in model.points]
