@@ -342,7 +342,12 @@ def incidence_prevalence_table(
     if breakdown:
         assert strata is not None
         strata_masks = [(category, strata == k) for k, category in enumerate(categories)] + strata_masks
-    per_stratum: dict[Any, tuple[list[BitMap], list[BitMap], np.ndarray]] = {}
+    # Year positions 0..len(years)-1 (clipped to -1 and len(years) outside the span) as int16: the
+    # per-year comparisons of every stratum then touch a quarter of the memory.
+    span = len(years)
+    from_position = np.clip(prevalent_from - years[0], -1, span).astype(np.int16)
+    to_position = np.clip(prevalent_to - years[0], -1, span).astype(np.int16)
+    per_stratum: dict[Any, tuple[list[tuple[BitMap, int]], list[tuple[BitMap, int]], np.ndarray]] = {}
     for stratum, selected in strata_masks:
         chosen = selected & prevalent
         removed = _days_per_year(
@@ -354,9 +359,9 @@ def incidence_prevalence_table(
         incident_sets = _group_bitmaps(
             persons[selected & incident], incident_year[selected & incident], years
         )
-        chosen_persons, chosen_from, chosen_to = persons[chosen], prevalent_from[chosen], prevalent_to[chosen]
+        chosen_persons, chosen_from, chosen_to = persons[chosen], from_position[chosen], to_position[chosen]
         prevalent_sets = [
-            bitmap(chosen_persons[(chosen_from <= year) & (chosen_to >= year)]) for year in years
+            _sized_bitmap(chosen_persons[(chosen_from <= k) & (chosen_to >= k)]) for k in range(span)
         ]
         per_stratum[stratum] = (incident_sets, prevalent_sets, removed_per_year)
     cells: list[Cell] = []
@@ -369,11 +374,12 @@ def incidence_prevalence_table(
                 resident, days = population_by_key.get((year, stratum), (0, 0))
             at_risk_years = (days - int(removed_per_year[k])) / DAYS_PER_YEAR
             measures = {"person_years_at_risk": at_risk_years, "population": float(resident)}
-            cells.append(Cell((year, "incident", *extra), len(incident_sets[k]), incident_sets[k], measures))
+            # sizes come with the sets: a bitmap's len walks its tens of thousands of containers
+            incident_set, incident_count = incident_sets[k]
+            cells.append(Cell((year, "incident", *extra), incident_count, incident_set, measures))
             measures = {"person_years": days / DAYS_PER_YEAR, "population": float(resident)}
-            cells.append(
-                Cell((year, "prevalent", *extra), len(prevalent_sets[k]), prevalent_sets[k], measures)
-            )
+            prevalent_set, prevalent_count = prevalent_sets[k]
+            cells.append(Cell((year, "prevalent", *extra), prevalent_count, prevalent_set, measures))
     dimensions = [
         Dimension("year", tuple(years), has_total=False),
         Dimension("measure", ("incident", "prevalent"), has_total=False),
@@ -412,12 +418,17 @@ def _days_per_year(starts: np.ndarray, ends: np.ndarray, span: int, origin: int)
     return np.cumsum(changes)[: span + 1]
 
 
-def _group_bitmaps(persons: np.ndarray, groups: np.ndarray, years: list[int]) -> list[BitMap]:
-    """One bitmap per year of the persons whose group is that year (others are ignored)."""
+def _group_bitmaps(persons: np.ndarray, groups: np.ndarray, years: list[int]) -> list[tuple[BitMap, int]]:
+    """One bitmap per year of the persons whose group is that year (others are ignored), with its
+    size."""
     order = np.argsort(groups, kind="stable")
     groups, persons = groups[order], persons[order]
     bounds = np.searchsorted(groups, np.arange(years[0], years[-1] + 2))
-    return [bitmap(persons[bounds[k] : bounds[k + 1]]) for k in range(len(years))]
+    return [_sized_bitmap(persons[bounds[k] : bounds[k + 1]]) for k in range(len(years))]
+
+
+def _sized_bitmap(sorted_distinct_keys: np.ndarray) -> tuple[BitMap, int]:
+    return bitmap(sorted_distinct_keys), len(sorted_distinct_keys)
 
 
 def _sum_population(population_by_key: dict[tuple[int, Any], tuple[int, int]], year: int) -> tuple[int, int]:
