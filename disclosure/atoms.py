@@ -34,6 +34,7 @@ closed: out of checks (``MAX_UNION_CHECKS``) or master time, the part counts as 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -362,6 +363,9 @@ def _master(
     keep = np.flatnonzero((hits + best_others >= len(hitting)) & (weights <= budget - 1))
     if len(keep) < 2:
         return None
+    chosen = _master_by_class(hitting, cuts, weights, budget, keep)
+    if chosen is not _UNRESOLVED:
+        return chosen
     position = np.full(n, -1, dtype=np.int64)
     position[keep] = np.arange(len(keep))
     m = len(keep)
@@ -390,6 +394,69 @@ def _master(
     if status != highspy.HighsModelStatus.kOptimal:
         raise _Undecided
     return keep[np.asarray(master.getSolution().col_value) > 0.5]
+
+
+_UNRESOLVED = np.zeros(0, dtype=np.int64)  # the class master could not answer: solve per atom
+_REPRESENTATIVE_TRIES = 200
+
+
+def _master_by_class(
+    hitting: list[np.ndarray], cuts: list[np.ndarray], weights: np.ndarray, budget: int, keep: np.ndarray
+) -> np.ndarray | None:
+    """The master problem over classes of interchangeable candidates: atoms meeting the same points,
+    with the same weight, differ only in the judged unions (cuts) they complete. One integer per
+    class (how many of its atoms the union takes) instead of one binary per atom: tens of thousands
+    of atoms fall into a few hundred classes. Returns ``_UNRESOLVED`` when every choice of atoms for
+    the class solution completes a judged union (then the per-atom MILP decides)."""
+    membership = np.zeros((len(hitting), len(keep)), dtype=bool)
+    position = np.full(len(weights), -1, dtype=np.int64)
+    position[keep] = np.arange(len(keep))
+    for row, h in enumerate(hitting):
+        columns = position[h]
+        membership[row, columns[columns >= 0]] = True
+    # One byte string per candidate (its points as bits, then its weight): np.unique on them is a
+    # 1-D sort, much cheaper than comparing rows.
+    packed = np.packbits(membership, axis=0).T
+    keys = np.ascontiguousarray(np.hstack([packed, weights[keep].astype(np.uint8)[:, None]]))
+    _, first, class_of, sizes = np.unique(
+        keys.view(np.dtype((np.void, keys.shape[1]))).ravel(),
+        return_index=True,
+        return_inverse=True,
+        return_counts=True,
+    )
+    class_of = class_of.ravel()
+    c = len(first)
+    class_members = membership[:, first]
+    class_weights = weights[keep][first].astype(np.float64)
+    master = build_model(
+        np.zeros(c), np.zeros(c), np.minimum(sizes, budget).astype(np.float64), [], integer=True
+    )
+    master.setOptionValue("time_limit", MASTER_SECONDS)
+    master.setOptionValue("presolve", "on")
+    everything = np.arange(c, dtype=np.int32)
+    master.addRow(-INF, float(budget), c, everything, class_weights)
+    master.addRow(2.0, INF, c, everything, np.ones(c))
+    for row in range(len(hitting)):
+        columns = np.flatnonzero(class_members[row]).astype(np.int32)
+        if not len(columns):
+            return None
+        master.addRow(1.0, INF, len(columns), columns, np.ones(len(columns)))
+    master.run()
+    status = master.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return None
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise _Undecided
+    taken = np.rint(np.asarray(master.getSolution().col_value)).astype(np.int64)
+    judged = [set(cut.tolist()) for cut in cuts]
+    pools = [
+        itertools.combinations(keep[class_of == k].tolist(), int(taken[k])) for k in np.flatnonzero(taken)
+    ]
+    for choice in itertools.islice(itertools.product(*pools), _REPRESENTATIVE_TRIES):
+        union = {atom for group in choice for atom in group}
+        if not any(cut <= union for cut in judged):
+            return np.asarray(sorted(union), dtype=np.int64)
+    return _UNRESOLVED
 
 
 def _check_deadline(deadline: float | None) -> None:
