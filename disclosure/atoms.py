@@ -53,7 +53,7 @@ _PUSH_DOWN_ROUNDS = 4
 _ZERO = 1e-6  # LP values at most this are zero
 # Unions a component's search may judge before it fails closed, and seconds per master MILP.
 MAX_UNION_CHECKS = 200
-RANDOM_POINTS = 8
+RANDOM_POINTS = 16
 MASTER_SECONDS = 5.0
 
 
