@@ -259,10 +259,37 @@ def _audit_component(
             break
         remaining = left
 
-    # Single atoms.
+    # Single atoms. The LPs run relaxed (cheap), but only a whole-number point proves an atom
+    # possibly empty: for one emptied only at fractional points, the first integer point emptying it
+    # is looked for (which empties many others too); if there is none, whole numbers pin it.
+    emptied = np.zeros(len(component.atoms), dtype=bool)
+    seen = 0
+
+    def note_points() -> None:
+        nonlocal seen
+        for point in model.points[seen:]:
+            if model.is_integral(point):
+                emptied[point <= _ZERO] = True
+        seen = len(model.points)
+
+    weight_rng = np.random.default_rng(len(targets))
     settled: set[int] = set()  # atoms that cannot be emptied: failing, or non-empty but wide
     for column in targets:
+        note_points()
+        if emptied[column]:
+            continue
         low = model.minimum(column)
+        note_points()
+        if low <= _ZERO and not emptied[column]:
+            point = model.integer_zero_point([column], targets, weight_rng.exponential(size=len(targets)))
+            note_points()
+            if point is None:
+                settled.add(column)
+                low = model.integer_sum_bound([column], 1.0)
+                high = model.integer_sum_bound([column], -1.0)
+                if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+                    fail([column], set())
+            continue
         if low <= _ZERO:
             continue
         settled.add(column)
@@ -314,11 +341,13 @@ def _audit_unions(
     # settles the unions inside every count at once, which is why a few of them replace hundreds of
     # master iterations. The generator is seeded: identical input gives identical decisions.
     rng = np.random.default_rng(len(candidates))
-    if any(len(non_empty(point)) == 0 for point in model.points):
+    # Only whole-number points are tables the attacker must consider possible: a union the LP
+    # empties only at a fractional point can still be non-empty in every integer solution.
+    if any(len(non_empty(point)) == 0 for point in model.points if model.is_integral(point)):
         return  # a point the single-atom LPs met already empties every candidate at once
     for _ in range(RANDOM_POINTS):
         model.zero_point([], candidates, rng.exponential(size=len(candidates)))
-    hitting = [non_empty(point) for point in model.points]
+    hitting = [non_empty(point) for point in model.points if model.is_integral(point)]
     cuts: list[np.ndarray] = []  # unions judged by the rule: no superset is proposed again
     for _ in range(MAX_UNION_CHECKS):
         _check_deadline(deadline)
@@ -327,7 +356,19 @@ def _audit_unions(
             return
         union = [candidates[i] for i in chosen]
         result.union_checks += 1
-        point = model.zero_point(union, candidates, rng.exponential(size=len(candidates)))
+        weights_now = rng.exponential(size=len(candidates))
+        point = model.zero_point(union, candidates, weights_now)
+        if point is not None and not model.is_integral(point):
+            point = model.integer_zero_point(union, candidates, weights_now)
+            if point is None:
+                # Empty only at fractional points: whole numbers keep it non-empty. Judge it by
+                # its whole-number bounds; no LP duals name the counts, so any current count may.
+                low = model.integer_sum_bound(union, 1.0)
+                high = model.integer_sum_bound(union, -1.0)
+                if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+                    fail(union, set())
+                cuts.append(chosen)
+                continue
         if point is not None:
             hitting.append(non_empty(point))
             continue

@@ -274,6 +274,65 @@ class IntervalModel:
             solver.changeColsBounds(len(zero_index), zero_index, lower, upper)
             solver.changeColsCost(len(push_index), push_index, np.zeros(len(push_index)))
 
+    @staticmethod
+    def is_integral(values: np.ndarray) -> bool:
+        return bool(np.all(np.abs(values - np.round(values)) <= _TOLERANCE))
+
+    def integer_zero_point(
+        self, zero: Sequence[int], push: Sequence[int], weights: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """``zero_point`` over whole numbers: the first integer point found with every ``zero``
+        column at 0, or None if there is none. Raises if the MILP stops without deciding."""
+        milp = self._integer_model()
+        zero_index = np.asarray(sorted(set(zero)), dtype=np.int32)
+        push_index = np.asarray(push, dtype=np.int32)
+        costs = np.zeros(self._n)
+        costs[push_index] = 1.0 if weights is None else weights
+        milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
+        lower = np.asarray([self._lower[c] for c in zero_index], dtype=np.float64)
+        upper = np.asarray([self._upper[c] for c in zero_index], dtype=np.float64)
+        if np.any(lower > 0):
+            return None
+        milp.changeColsBounds(len(zero_index), zero_index, lower, np.zeros(len(zero_index)))
+        # Costs are non-negative over non-negative columns: any point is within a gap of 1, so
+        # HiGHS stops at its first integer point (the push only makes that point emptier).
+        milp.setOptionValue("mip_rel_gap", 1.0)
+        try:
+            milp.run()
+            self.solves += 1
+            self.integer_solves += 1
+            status = milp.getModelStatus()
+            if status == highspy.HighsModelStatus.kInfeasible:
+                return None
+            if status == highspy.HighsModelStatus.kOptimal or milp.getInfo().primal_solution_status == 2:
+                values = np.asarray(milp.getSolution().col_value)
+                if self._record_points:
+                    self.points.append(np.round(values))
+                return values
+            raise RuntimeError(f"audit MILP ended with status {status}")
+        finally:
+            milp.setOptionValue("mip_rel_gap", 0.0)
+            milp.changeColsBounds(len(zero_index), zero_index, lower, upper)
+
+    def integer_sum_bound(self, columns: Sequence[int], sign: float) -> float:
+        """The whole-number minimum (sign 1) or maximum (sign -1) of the sum of ``columns``."""
+        milp = self._integer_model()
+        costs = np.zeros(self._n)
+        costs[np.asarray(sorted(set(columns)), dtype=np.int64)] = sign
+        milp.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), costs)
+        milp.run()
+        self.solves += 1
+        self.integer_solves += 1
+        status = milp.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            return sign * milp.getInfo().objective_function_value
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return -sign * INF if sign > 0 else INF
+        if milp.getInfo().primal_solution_status == 2 and sign < 0:
+            # Stopped early: the bound HiGHS proved is a safe (wider) upper bound for a maximum.
+            return -milp.getInfo().mip_dual_bound
+        raise RuntimeError(f"audit MILP ended with status {status}")
+
     def sum_bound(self, columns: Sequence[int], sign: float) -> tuple[float, list[int], list[int]]:
         """The LP minimum (sign 1) or maximum (sign -1) of the sum of ``columns``, with the rows and
         columns whose constraints prove it (non-zero duals)."""
