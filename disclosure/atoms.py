@@ -285,9 +285,7 @@ def _audit_component(
             note_points()
             if point is None:
                 settled.add(column)
-                low = model.integer_sum_bound([column], 1.0)
-                high = model.integer_sum_bound([column], -1.0)
-                if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+                if not _passes_over_whole_numbers(model, [column], threshold, width):
                     fail([column], set())
             continue
         if low <= _ZERO:
@@ -361,11 +359,9 @@ def _audit_unions(
         if point is not None and not model.is_integral(point):
             point = model.integer_zero_point(union, candidates, weights_now)
             if point is None:
-                # Empty only at fractional points: whole numbers keep it non-empty. Judge it by
-                # its whole-number bounds; no LP duals name the counts, so any current count may.
-                low = model.integer_sum_bound(union, 1.0)
-                high = model.integer_sum_bound(union, -1.0)
-                if not atom_passes(math.ceil(low - _ZERO), high, threshold, width):
+                # Empty only at fractional points: whole numbers keep it non-empty. No LP duals
+                # name the counts proving it, so any current count may be hidden.
+                if not _passes_over_whole_numbers(model, union, threshold, width):
                     fail(union, set())
                 cuts.append(chosen)
                 continue
@@ -381,6 +377,39 @@ def _audit_unions(
         cuts.append(chosen)
     # Out of checks or time: not shown safe, so treated as failing (the repair hides a count).
     fail(candidates, set())
+
+
+def _passes_over_whole_numbers(
+    model: IntervalModel, columns: Sequence[int], threshold: int, width: int
+) -> bool:
+    """The rule on the whole-number bounds of a union no integer point empties."""
+    low = model.integer_sum_bound(columns, 1.0)
+    high = model.integer_sum_bound(columns, -1.0)
+    return atom_passes(math.ceil(low - _ZERO), high, threshold, width)
+
+
+def _master_model(upper: np.ndarray, weights: np.ndarray, budget: int) -> highspy.Highs:
+    """The master MILP's columns (how many atoms of each candidate or class), its weight budget and
+    its "at least two atoms" row (single atoms are audited already)."""
+    n = len(upper)
+    master = build_model(np.zeros(n), np.zeros(n), upper.astype(np.float64), [], integer=True)
+    master.setOptionValue("time_limit", MASTER_SECONDS)
+    master.setOptionValue("presolve", "on")  # nothing to warm-start here; presolve shrinks the search
+    everything = np.arange(n, dtype=np.int32)
+    master.addRow(-INF, float(budget), n, everything, weights.astype(np.float64))
+    master.addRow(2.0, INF, n, everything, np.ones(n))
+    return master
+
+
+def _solve_master(master: highspy.Highs) -> np.ndarray | None:
+    """The master's solution values, None if infeasible; raises ``_Undecided`` if out of time."""
+    master.run()
+    status = master.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return None
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise _Undecided
+    return np.asarray(master.getSolution().col_value)
 
 
 def _master(
@@ -404,18 +433,12 @@ def _master(
     keep = np.flatnonzero((hits + best_others >= len(hitting)) & (weights <= budget - 1))
     if len(keep) < 2:
         return None
-    chosen = _master_by_class(hitting, cuts, weights, budget, keep)
-    if chosen is not _UNRESOLVED:
-        return chosen
     position = np.full(n, -1, dtype=np.int64)
     position[keep] = np.arange(len(keep))
-    m = len(keep)
-    master = build_model(np.zeros(m), np.zeros(m), np.ones(m), [], integer=True)
-    master.setOptionValue("time_limit", MASTER_SECONDS)
-    master.setOptionValue("presolve", "on")  # nothing to warm-start here; presolve shrinks the search
-    everything = np.arange(m, dtype=np.int32)
-    master.addRow(-INF, float(budget), m, everything, weights[keep])
-    master.addRow(2.0, INF, m, everything, np.ones(m))  # single atoms are audited already
+    chosen = _master_by_class(hitting, cuts, weights, budget, keep, position)
+    if chosen is not _UNRESOLVED:
+        return chosen
+    master = _master_model(np.ones(len(keep)), weights[keep], budget)
     for h in hitting:
         columns = position[h]
         columns = columns[columns >= 0].astype(np.int32)
@@ -428,13 +451,8 @@ def _master(
             master.addRow(
                 -INF, float(len(columns) - 1), len(columns), columns.astype(np.int32), np.ones(len(columns))
             )
-    master.run()
-    status = master.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return None
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise _Undecided
-    return keep[np.asarray(master.getSolution().col_value) > 0.5]
+    values = _solve_master(master)
+    return None if values is None else keep[values > 0.5]
 
 
 _UNRESOLVED = np.zeros(0, dtype=np.int64)  # the class master could not answer: solve per atom
@@ -442,7 +460,12 @@ _REPRESENTATIVE_TRIES = 200
 
 
 def _master_by_class(
-    hitting: list[np.ndarray], cuts: list[np.ndarray], weights: np.ndarray, budget: int, keep: np.ndarray
+    hitting: list[np.ndarray],
+    cuts: list[np.ndarray],
+    weights: np.ndarray,
+    budget: int,
+    keep: np.ndarray,
+    position: np.ndarray,
 ) -> np.ndarray | None:
     """The master problem over classes of interchangeable candidates: atoms meeting the same points,
     with the same weight, differ only in the judged unions (cuts) they complete. One integer per
@@ -450,8 +473,6 @@ def _master_by_class(
     of atoms fall into a few hundred classes. Returns ``_UNRESOLVED`` when every choice of atoms for
     the class solution completes a judged union (then the per-atom MILP decides)."""
     membership = np.zeros((len(hitting), len(keep)), dtype=bool)
-    position = np.full(len(weights), -1, dtype=np.int64)
-    position[keep] = np.arange(len(keep))
     for row, h in enumerate(hitting):
         columns = position[h]
         membership[row, columns[columns >= 0]] = True
@@ -466,29 +487,17 @@ def _master_by_class(
         return_counts=True,
     )
     class_of = class_of.ravel()
-    c = len(first)
     class_members = membership[:, first]
-    class_weights = weights[keep][first].astype(np.float64)
-    master = build_model(
-        np.zeros(c), np.zeros(c), np.minimum(sizes, budget).astype(np.float64), [], integer=True
-    )
-    master.setOptionValue("time_limit", MASTER_SECONDS)
-    master.setOptionValue("presolve", "on")
-    everything = np.arange(c, dtype=np.int32)
-    master.addRow(-INF, float(budget), c, everything, class_weights)
-    master.addRow(2.0, INF, c, everything, np.ones(c))
+    master = _master_model(np.minimum(sizes, budget), weights[keep][first], budget)
     for row in range(len(hitting)):
         columns = np.flatnonzero(class_members[row]).astype(np.int32)
         if not len(columns):
             return None
         master.addRow(1.0, INF, len(columns), columns, np.ones(len(columns)))
-    master.run()
-    status = master.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:
+    values = _solve_master(master)
+    if values is None:
         return None
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise _Undecided
-    taken = np.rint(np.asarray(master.getSolution().col_value)).astype(np.int64)
+    taken = np.rint(values).astype(np.int64)
     judged = [set(cut.tolist()) for cut in cuts]
     pools = [
         itertools.combinations(keep[class_of == k].tolist(), int(taken[k])) for k in np.flatnonzero(taken)

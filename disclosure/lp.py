@@ -369,21 +369,20 @@ class IntervalModel:
     def maximum(self, column: int) -> float:
         return self._bound(column, -1.0)
 
-    def binding_rows(self) -> list[int]:
-        """Rows with a non-zero dual in the last LP optimum: the constraints that prove its bound."""
+    def _non_zero_duals(self, kind: str) -> list[int]:
         solution = self._solver.getSolution()
         if not solution.dual_valid:
             return []
-        duals = np.asarray(solution.row_dual)
-        return [int(r) for r in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
+        duals = np.asarray(getattr(solution, kind))
+        return [int(i) for i in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
+
+    def binding_rows(self) -> list[int]:
+        """Rows with a non-zero dual in the last LP optimum: the constraints that prove its bound."""
+        return self._non_zero_duals("row_dual")
 
     def binding_columns(self) -> list[int]:
         """Columns whose own bounds are binding (non-zero reduced cost) in the last LP optimum."""
-        solution = self._solver.getSolution()
-        if not solution.dual_valid:
-            return []
-        duals = np.asarray(solution.col_dual)
-        return [int(c) for c in np.flatnonzero(np.abs(duals) > _TOLERANCE)]
+        return self._non_zero_duals("col_dual")
 
     def intervals(
         self, columns: Sequence[int], known_minimums: Sequence[float | None]
