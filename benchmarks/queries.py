@@ -321,7 +321,7 @@ def main() -> None:
         f"layout ready in {time.perf_counter() - started:.1f} s (data version {engine.data_version})"
     )
     layout = engine._cursor()
-    raw = raw_parquet_connection(data_dir)
+    raw = raw_parquet_connection(data_dir, numbered=False)
 
     table = Table(title=f"cohort queries, {args.persons:,} persons, p50 of {args.repeat} warm runs (ms)")
     for column in (

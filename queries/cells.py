@@ -1,7 +1,7 @@
 """Per-person rows → cells with person-set bitmaps, vectorised with numpy.
 
-The DuckDB engine fetches (person key, category index per dimension) as Arrow arrays and groups
-them here; the person keys never take any other form outside DuckDB than these bitmaps.
+The DuckDB engine fetches (person number, category index per dimension) as Arrow arrays and groups
+them here; the person numbers never take any other form outside DuckDB than these bitmaps.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from disclosure.table import Cell, Coordinate
 # Roaring's portable serialisation without run containers (the format BitMap.deserialize reads).
 _NO_RUN_COOKIE = 12346
 _ARRAY_CONTAINER_MAX = 4096  # above this many keys a container is a bitset
+_BITSET_BYTES = 8192
 _SMALL = 256  # below this many keys building through add_many is as fast
 
 
 def bitmap(person_keys: np.ndarray) -> BitMap:
-    """A BitMap from a numpy array of keys.
+    """A BitMap from a numpy array of person numbers.
 
-    Person keys are spread over the whole 32-bit range, so a set of a few hundred thousand persons
-    spans tens of thousands of roaring containers of a few keys each, and building it is dominated
-    by per-container work. For sorted, distinct keys (what the engine's slices are) the portable
-    serialisation is written with a few vectorised numpy operations and deserialised in one call,
-    about twice as fast as adding the keys; other input goes through ``add_many``.
+    For sorted, distinct keys (what the engine's slices are) the portable serialisation is written
+    with a few vectorised numpy operations (array containers as their low halves, bitset containers
+    by ``packbits``) and deserialised in one call: several times faster than adding the keys, which
+    goes container by container. Other input goes through ``add_many``.
     """
     keys = np.ascontiguousarray(person_keys, dtype=np.uint32)
     if len(keys) < _SMALL or not bool(np.all(keys[1:] > keys[:-1])):
@@ -35,23 +35,30 @@ def bitmap(person_keys: np.ndarray) -> BitMap:
     high = keys >> 16
     starts = np.flatnonzero(np.concatenate(([True], high[1:] != high[:-1])))
     counts = np.diff(np.append(starts, len(keys)))
-    if int(counts.max()) > _ARRAY_CONTAINER_MAX:
-        return BitMap(array.array("I", keys.tobytes()))
+    low = (keys & 0xFFFF).astype("<u2")
+    dense = counts > _ARRAY_CONTAINER_MAX
     containers = len(starts)
     descriptions = np.empty(2 * containers, dtype="<u2")
     descriptions[0::2] = high[starts]
     descriptions[1::2] = counts - 1
+    sizes = np.where(dense, _BITSET_BYTES, 2 * counts)
     first_byte = 8 + 8 * containers  # cookie, size, descriptions, offsets
-    offsets = (first_byte + 2 * (np.cumsum(counts) - counts)).astype("<u4")
-    serialized = b"".join(
-        (
-            np.array([_NO_RUN_COOKIE, containers], dtype="<u4").tobytes(),
-            descriptions.tobytes(),
-            offsets.tobytes(),
-            (keys & 0xFFFF).astype("<u2").tobytes(),
-        )
-    )
-    return BitMap.deserialize(serialized)
+    offsets = (first_byte + np.cumsum(sizes) - sizes).astype("<u4")
+    if dense.any():
+        parts = []
+        for k in range(containers):
+            chunk = low[starts[k] : starts[k] + counts[k]]
+            if dense[k]:
+                bits = np.zeros(1 << 16, dtype=bool)
+                bits[chunk] = True
+                parts.append(np.packbits(bits, bitorder="little").tobytes())
+            else:
+                parts.append(chunk.tobytes())
+        payload = b"".join(parts)
+    else:
+        payload = low.tobytes()
+    header = np.array([_NO_RUN_COOKIE, containers], dtype="<u4").tobytes()
+    return BitMap.deserialize(header + descriptions.tobytes() + offsets.tobytes() + payload)
 
 
 def cube_cells(

@@ -19,7 +19,13 @@ from pyroaring import BitMap
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import model as m
 from queries.dimensions import breakdown_dimension, uptake_day_label
-from queries.storage import RELATION_REGISTERS, data_version_of, extract_files, parquet_source
+from queries.storage import (
+    PERSON_KEYED_TABLES,
+    RELATION_REGISTERS,
+    data_version_of,
+    extract_files,
+    parquet_source,
+)
 from queries.validation import check_structure
 
 Person = dict[str, Any]
@@ -49,24 +55,35 @@ class ReferenceEngine:
         self.data_dir = Path(data_dir)
         self.data_version = data_version_of(self.data_dir)
         assert extract_files(self.data_dir), "no register files"
-        self.persons: dict[int, Person] = {row["pnr"]: row for row in read_rows(self.data_dir, "bef")}
+        # Persons are numbered by their pseudonym's position in the population register, as in
+        # queries.storage; rows of other pseudonyms can never be in a cohort and are left out.
+        pseudonyms = sorted(row["pnr"] for row in read_rows(self.data_dir, "bef"))
+        self.numbers = {pseudonym: number for number, pseudonym in enumerate(pseudonyms)}
+        self.persons: dict[int, Person] = {row["pnr"]: row for row in self.rows("bef")}
         self.diagnoses = self._diagnoses()
-        self.prescriptions = read_rows(self.data_dir, "lmdb")
-        self.cancers = read_rows(self.data_dir, "cancer")
-        self.deaths = read_rows(self.data_dir, "doedsaarsag")
-        self.samples = read_rows(self.data_dir, "biobank")
+        self.prescriptions = self.rows("lmdb")
+        self.cancers = self.rows("cancer")
+        self.deaths = self.rows("doedsaarsag")
+        self.samples = self.rows("biobank")
         self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in read_rows(self.data_dir, "udda"):
+        for row in self.rows("udda"):
             self.education[row["pnr"]].append(row)
         self.income: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in read_rows(self.data_dir, "ind"):
+        for row in self.rows("ind"):
             self.income[row["pnr"]].append(row)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """A register table's rows, the pseudonym replaced by the person's number."""
+        rows = read_rows(self.data_dir, table)
+        if table not in PERSON_KEYED_TABLES:
+            return rows
+        return [{**row, "pnr": self.numbers[row["pnr"]]} for row in rows if row["pnr"] in self.numbers]
 
     def _diagnoses(self) -> list[Event]:
         events: list[Event] = []
-        contacts = {row["recnum"]: row for row in read_rows(self.data_dir, "lpr_adm")}
+        contacts = {row["recnum"]: row for row in self.rows("lpr_adm")}
         patient_types = {0: "inpatient", 1: "outpatient", 2: "emergency"}
-        for diagnosis in read_rows(self.data_dir, "lpr_diag"):
+        for diagnosis in self.rows("lpr_diag"):
             contact = contacts.get(diagnosis["recnum"])
             if contact is None:
                 continue
@@ -79,8 +96,8 @@ class ReferenceEngine:
                     "contact_type": patient_types.get(contact["c_pattype"], "emergency"),
                 }
             )
-        contacts3 = {row["dw_ek_kontakt"]: row for row in read_rows(self.data_dir, "lpr3_kontakter")}
-        for diagnosis in read_rows(self.data_dir, "lpr3_diagnoser"):
+        contacts3 = {row["dw_ek_kontakt"]: row for row in self.rows("lpr3_kontakter")}
+        for diagnosis in self.rows("lpr3_diagnoser"):
             contact = contacts3.get(diagnosis["dw_ek_kontakt"])
             if contact is None or diagnosis["senere_afkraeftet"] == "Ja":
                 continue

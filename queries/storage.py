@@ -26,7 +26,16 @@ person's first date; a calendar-year span also answers "any event between two da
 characteristics table reads several times fewer rows there. Everything else (shorter windows,
 counts of days, conditions on other event columns) still reads the events.
 
-``RawParquetStorage`` defines them as views over the Parquet extract (correct, slow at national
+Persons are numbered: every relation's ``pnr`` is the person's position (0, 1, 2, ...) in the
+population register ordered by pseudonym, not the pseudonym itself (``PERSON_NUMBERS_SQL``). Person
+sets are roaring bitmaps, and pseudonyms spread over the whole 32-bit range put a few persons in
+each of tens of thousands of containers; numbered persons fill a few hundred dense ones, which are
+several times faster to build, compare and serialise. The numbering is fixed by the extract (part of
+its data version), so a set means the same persons in every release of a data version and in both
+storages. Rows of a pseudonym absent from the population register are left out of every relation:
+no cohort can hold such a person (every pass joins ``persons``).
+
+``raw_parquet_connection`` defines them as views over the Parquet extract (correct, slow at national
 scale). ``build_layout`` materialises them once per data version into a DuckDB database file,
 sorted by code so that code-prefix range predicates skip almost every row group (DuckDB zone
 maps), which is what makes a query at 6 million persons take a fraction of a second.
@@ -53,10 +62,20 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from synthetic_registers.schema import TABLES
+from synthetic_registers.schema import PERSON_KEY, TABLES
 
-LAYOUT_FORMAT = 6  # bump when the layout's tables or sort orders change
+LAYOUT_FORMAT = 7  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
+PERSON_KEYED_TABLES = frozenset(t.name for t in TABLES if any(c.name == PERSON_KEY for c in t.columns))
+# Part of every data version: person sets stored under a data version (differencing guard, atom
+# audit, noise draws) are only ever compared with sets numbered the same way. Change it whenever
+# the numbering changes, so that no stored set is read in a different numbering.
+PERSON_NUMBERING = "rank-of-pseudonym-in-bef/1"
+
+# The person numbering: each pseudonym's position in the population register (constant text).
+PERSON_NUMBERS_SQL = """
+    SELECT pnr, CAST(row_number() OVER (ORDER BY pnr) - 1 AS UINTEGER) AS number FROM bef_source
+"""
 
 # Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers.
 RELATION_REGISTERS: dict[str, frozenset[str]] = {
@@ -242,7 +261,7 @@ def extract_files(data_dir: Path) -> list[Path]:
 def data_version_of(data_dir: Path) -> str:
     """A stable hash of the extract: every file's name, size and Parquet footer (which holds the
     row counts and column statistics), so any regeneration changes it without reading gigabytes."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(PERSON_NUMBERING.encode())
     for path in extract_files(data_dir):
         size = path.stat().st_size
         digest.update(str(path.relative_to(data_dir)).encode())
@@ -260,11 +279,34 @@ def _read_parquet(files: str | list[Path]) -> exp.Expression:
 
 
 def register_table_views(
-    connection: duckdb.DuckDBPyConnection, data_dir: Path, sample_parts: int | None = None
+    connection: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    sample_parts: int | None = None,
+    numbered: bool = True,
 ) -> None:
     """A view per register table over its Parquet; with ``sample_parts``, over at most that many
     parts, spread evenly and at the same positions in every table (the parts of one extract are
-    person chunks, so the contacts and diagnoses of a sampled part still join)."""
+    person chunks, so the contacts and diagnoses of a sampled part still join).
+
+    ``numbered`` (the default) replaces each person-keyed table's pseudonym by the person's number
+    (see the module docstring), from a ``person_numbers`` table computed once per connection;
+    without it the views are the bare Parquet (for hand-written baselines and samples of codes).
+    """
+    if numbered:
+        bef = exp.Create(
+            this=exp.to_table("bef_source"),
+            kind="VIEW",
+            replace=True,
+            expression=sqlglot.select("*").from_(_read_parquet(parquet_source(data_dir, "bef"))),
+        )
+        connection.execute(bef.sql("duckdb"))
+        numbers = exp.Create(
+            this=exp.to_table("person_numbers"),
+            kind="TABLE",
+            replace=True,
+            expression=sqlglot.parse_one(PERSON_NUMBERS_SQL, "duckdb"),
+        )
+        connection.execute(numbers.sql("duckdb"))
     for name in REGISTER_TABLES:
         if sample_parts is None:
             source = _read_parquet(parquet_source(data_dir, name))
@@ -275,13 +317,25 @@ def register_table_views(
             count = min(len(files), sample_parts)
             positions = sorted({round(k * (len(files) - 1) / max(1, count - 1)) for k in range(count)})
             source = _read_parquet([files[k] for k in positions])
-        view = exp.Create(
-            this=exp.to_table(name),
-            kind="VIEW",
-            replace=True,
-            expression=sqlglot.select("*").from_(source),
-        )
+        rows = sqlglot.select("*").from_(source)
+        if numbered and name in PERSON_KEYED_TABLES:
+            rows = _numbered(source)
+        view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=rows)
         connection.execute(view.sql("duckdb"))
+
+
+def _numbered(source: exp.Expression) -> exp.Select:
+    """``SELECT r.* REPLACE (n.number AS pnr)``: a register table's rows with the person's number
+    for the pseudonym (an inner join: rows of persons outside the population register go)."""
+    number = exp.alias_(exp.column("number", "n"), PERSON_KEY)
+    return (
+        sqlglot.select(exp.Column(this=exp.Star(replace=[number]), table=exp.to_identifier("r")))
+        .from_(exp.Table(this=source, alias=exp.TableAlias(this=exp.to_identifier("r"))))
+        .join(
+            exp.alias_(exp.to_table("person_numbers"), "n", table=True),
+            on=exp.EQ(this=exp.column(PERSON_KEY, "n"), expression=exp.column(PERSON_KEY, "r")),
+        )
+    )
 
 
 def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
@@ -296,10 +350,11 @@ def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(view.sql("duckdb"))
 
 
-def raw_parquet_connection(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection whose relations are views straight over the Parquet files."""
+def raw_parquet_connection(data_dir: Path, numbered: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose relations are views straight over the Parquet files, with
+    numbered persons unless ``numbered=False`` (the pseudonyms as they are, for baselines)."""
     connection = duckdb.connect(config={"temp_directory": str(spill_directory(data_dir))})
-    register_table_views(connection, data_dir)
+    register_table_views(connection, data_dir, numbered=numbered)
     register_relation_views(connection)
     return connection
 
@@ -499,7 +554,7 @@ class _LayoutBuild:
             return []
         sample = duckdb.connect(config={"memory_limit": BUILD_MEMORY_LIMIT})
         try:
-            register_table_views(sample, self.data_dir, sample_parts=SAMPLE_PARTS)
+            register_table_views(sample, self.data_dir, sample_parts=SAMPLE_PARTS, numbered=False)
             relation = sqlglot.parse_one(RELATION_SQL[name], "duckdb")
             count = exp.Count(this=exp.Star())
             sample_rows = _scalar(sample, sqlglot.select(count.copy()).from_(relation.subquery()))

@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from disclosure.table import AggregateTable
 from queries.engine import DuckDBEngine
 from queries.model import Query
 from queries.reference_engine import ReferenceEngine
-from queries.storage import data_version_of
+from queries.storage import data_version_of, parquet_source
 
 
 def summary(table: AggregateTable) -> dict[str, Any]:
@@ -70,5 +72,13 @@ def counts(table: AggregateTable) -> dict[tuple, int]:
     return {cell.coordinates: cell.count for cell in table.cells}
 
 
-def persons(table: AggregateTable, *coordinates) -> set[int]:
-    return set(table.cell(*coordinates).persons)
+def persons(data_dir: Path, table: AggregateTable, *coordinates) -> set[int]:
+    """A cell's persons as the pseudonyms of the extract's tables (the engines number persons by
+    their pseudonym's position in the population register), so spec tests read like their tables."""
+    numbers = table.cell(*coordinates).persons
+    return {pseudonyms(Path(data_dir), data_version_of(Path(data_dir)))[n] for n in numbers}
+
+
+@functools.lru_cache(maxsize=4)
+def pseudonyms(data_dir: Path, data_version: str) -> list[int]:
+    return sorted(pq.read_table(parquet_source(data_dir, "bef"), columns=["pnr"]).column("pnr").to_pylist())

@@ -17,7 +17,7 @@ PERIOD = {"start": "2015-01-01", "end": "2020-12-31"}
 def cohort(spec_registers, **parts) -> set[int]:
     query = {"index": {"concept": T2D, "period": PERIOD}, "result": {"kind": "cohort_count"}, **parts}
     (table,) = run_both(spec_registers, query, STORAGES)
-    return persons(table)
+    return persons(spec_registers, table)
 
 
 def test_first_ever_event_in_period_alive_and_resident(spec_registers):
@@ -176,7 +176,7 @@ def test_breakdowns_with_all_margins(spec_registers):
     assert found[("female", None)] == 1
     assert found[(None, "50-59")] == 2
     assert found[(None, None)] == 4
-    assert persons(table, "male", "50-59") == {1, 5}
+    assert persons(spec_registers, table, "male", "50-59") == {1, 5}
     assert table.registers == frozenset({"CPR/BEF", "LPR2", "LPR3"})
     assert table.max_cells_per_person == 1
 

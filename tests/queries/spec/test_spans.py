@@ -111,7 +111,7 @@ def cohort(span_registers, criteria: list, occurrence: str = "first") -> set[int
         "result": {"kind": "cohort_count"},
     }
     (table,) = run_both(span_registers, query, STORAGES)
-    return persons(table)
+    return persons(span_registers, table)
 
 
 def include(concept: dict, start: int | None = None, end: int | None = None, min_count: int = 1) -> dict:
