@@ -327,9 +327,13 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
         )
         extra += [col("income_personal"), col("income_household_equivalised")]
     conditions = population_conditions(query.population)
+    # An event dated before the person's birth is a register error, never an index: nobody is in a
+    # cohort before being born, whatever the residence flag (an age band has no place for them).
+    # Completed years are negative exactly before birth.
+    conditions.insert(0, exp.GTE(this=col("age"), expression=number(0)))
     if query.population.alive_and_resident_at_index:
         conditions.insert(0, col("resident"))
-    eligible = exp.and_(*conditions) if conditions else exp.true()
+    eligible = exp.and_(*conditions)
     return sqlglot.select(
         "pnr",
         "index_date",

@@ -294,7 +294,8 @@ class AgeRange(Model):
 
 
 class Population(Model):
-    """Constraints on the person at the index date."""
+    """Constraints on the person at the index date. Whatever they say, a person whose index event
+    is dated before their birth (a register error) is never eligible."""
 
     age: AgeRange | None = None
     sex: Sex | None = None

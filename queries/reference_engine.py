@@ -264,6 +264,8 @@ class ReferenceEngine:
     def eligible(self, query: m.Query, pnr: int, index_date: dt.date) -> bool:
         person = self.persons[pnr]
         population = query.population
+        if index_date < person["foed_dag"]:  # an event before birth is a register error
+            return False
         if population.alive_and_resident_at_index and not self.resident_on(pnr, index_date):
             return False
         if population.age is not None:

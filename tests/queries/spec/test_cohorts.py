@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.queries.conftest import SPEC_REGISTERS
 from tests.queries.engines import counts, persons, run_both
+from tests.queries.registers_text import write_registers
 
 STORAGES = ("parquet", "layout")
 T2D = {"type": "diagnosis", "codes": ["DE11"]}
@@ -199,3 +201,35 @@ def test_index_year_region_and_education_breakdowns(spec_registers):
     assert found[(None, None, "primary/lower secondary")] == 1
     assert "UDDA" in table.registers
     assert len(found) == 7 * 6 * 10
+
+
+BORN_AFTER_THE_EVENT = {
+    **SPEC_REGISTERS,
+    "bef": SPEC_REGISTERS["bef"].rstrip()
+    + """
+        | 9   | 1    | 2016-06-01 |            |                 |                | 1081 | 851 |
+    """,
+    "lpr_adm": SPEC_REGISTERS["lpr_adm"].rstrip()
+    + """
+        | 9   | 16     | 2016-05-31 | 2016-05-31 | 1         | DE119   |
+    """,
+    "lpr_diag": SPEC_REGISTERS["lpr_diag"].rstrip()
+    + """
+        | 16     | DE119  | A          |
+    """,
+}
+
+
+def test_an_event_before_birth_is_never_an_index_event(tmp_path):
+    # Found by the engine-vs-reference property test: person 9's T2D is dated the day before his
+    # birth (a register error); with the residence check off he had age -1 and no age band.
+    data = write_registers(tmp_path, BORN_AFTER_THE_EVENT)
+    query = {
+        "index": {"concept": T2D, "period": PERIOD},
+        "population": {"alive_and_resident_at_index": False},
+        "result": {"kind": "cohort_count", "breakdowns": [{"by": "age_band", "width": 10}]},
+    }
+    (table,) = run_both(data, query, STORAGES)
+    assert 9 not in persons(data, table, None)
+    assert persons(data, table, None) == {1, 3, 4, 5, 6, 8}  # 6 counts here: not yet immigrated, but born
+    assert table.dimensions[0].categories[0] == "0-9"
