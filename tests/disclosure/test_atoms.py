@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 from pyroaring import BitMap
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from disclosure.atoms import AuditOutOfTime, KnownCount, _refine_exactly, atom_passes, audit_atoms, venn_atoms
+from disclosure import atoms as atoms_module
+from disclosure.atoms import (
+    AuditOutOfTime,
+    KnownCount,
+    _cover_by_milp,
+    _cover_search,
+    _refine_exactly,
+    atom_passes,
+    audit_atoms,
+    venn_atoms,
+)
 from disclosure.errors import ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import Policy
@@ -424,3 +434,68 @@ def test_no_released_totals_let_whole_numbers_pin_a_small_union(sizes, rows):
         return
     for size, low, high in _attacker_atom_intervals(released, np.ones):
         assert atom_passes(low, high, K, K) or size >= K, (size, low, high)
+
+
+# -- the union search's master: which classes of atoms a union still unjudged may take -------------
+
+
+def _brute_force_covers(members: np.ndarray, weights: np.ndarray, counts: np.ndarray, budget: int):
+    """Every (atoms per class) choice meeting every point with at least two atoms within the budget."""
+    return [
+        taken
+        for taken in itertools.product(*(range(int(c) + 1) for c in counts))
+        if _is_cover(members, weights, counts, budget, np.asarray(taken))
+    ]
+
+
+def _is_cover(members, weights, counts, budget, taken) -> bool:
+    chosen = taken > 0
+    return bool(
+        np.all(taken <= counts)
+        and taken.sum() >= 2
+        and weights @ taken <= budget
+        and np.all(members[:, chosen].any(axis=1))
+    )
+
+
+def _random_cover_problem(rng: np.random.Generator):
+    classes = int(rng.integers(1, 8))
+    points = int(rng.integers(0, 7))
+    budget = int(rng.integers(2, 6))
+    members = rng.random((points, classes)) < rng.uniform(0.15, 0.7)
+    weights = rng.integers(1, budget, size=classes)
+    counts = np.minimum(rng.integers(1, 4, size=classes), budget)
+    return members, weights, counts, budget
+
+
+def test_cover_search_finds_a_union_exactly_when_one_exists():
+    # The search prunes by weight and by how many points one class meets: a pruning rule that lost a
+    # feasible union would make the union search end early and pass an unjudged union.
+    rng = np.random.default_rng(7)
+    feasible = 0
+    for _ in range(400):
+        members, weights, counts, budget = _random_cover_problem(rng)
+        found = _cover_search(members, weights, counts, budget)
+        exists = bool(_brute_force_covers(members, weights, counts, budget))
+        assert (found is not None) == exists, (members, weights, counts, budget)
+        if found is not None:
+            feasible += 1
+            assert _is_cover(members, weights, counts, budget, found)
+    assert 50 < feasible < 350  # both answers are exercised
+
+
+def test_cover_search_and_master_milp_agree():
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        members, weights, counts, budget = _random_cover_problem(rng)
+        found = _cover_search(members, weights, counts, budget)
+        by_milp = _cover_by_milp(members, weights.astype(np.float64), counts, budget)
+        assert (found is None) == (by_milp is None)
+        if by_milp is not None:
+            assert _is_cover(members, weights, counts, budget, by_milp)
+
+
+def test_union_search_falls_back_to_the_milp_when_the_cover_search_runs_out(monkeypatch):
+    monkeypatch.setattr(atoms_module, "COVER_SEARCH_NODES", 0)
+    test_union_audit_on_sets_names_the_count_to_hide()
+    test_parity_triangle_is_caught_as_a_union()
