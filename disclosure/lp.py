@@ -19,7 +19,8 @@ MILP_SECONDS = 20.0  # per integer bound; rarely needed (fractional LP optima on
 Row = tuple[Mapping[int, float], float, float]  # (column -> coefficient, lower, upper)
 
 
-def _new_highs() -> highspy.Highs:
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance with our options: silent, deterministic, single-threaded, no presolve."""
     solver = highspy.Highs()
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("random_seed", 0)  # identical input gives identical choices
@@ -48,9 +49,17 @@ def build_model(
     upper: Sequence[float] | np.ndarray,
     rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     integer: bool = False,
+    solver: highspy.Highs | None = None,
 ) -> highspy.Highs:
-    """One HiGHS model; ``rows`` as (coefficients, lower, upper) triples or already in CSR form."""
-    solver = _new_highs()
+    """One HiGHS model; ``rows`` as (coefficients, lower, upper) triples or already in CSR form.
+
+    ``solver`` (from ``new_highs``) is reused instead of a new instance: its previous model is
+    cleared, its options stay. Creating an instance costs more than a small model's solve.
+    """
+    if solver is None:
+        solver = new_highs()
+    else:
+        solver.clearModel()
     n = len(costs)
     solver.addCols(
         n,
@@ -428,11 +437,14 @@ class DeviationModel:
         self,
         values: Sequence[int],
         costs: Sequence[float],
-        rows: Sequence[Row],
+        rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         known_ranges: Sequence[tuple[float, float]] | None = None,
+        solver: highspy.Highs | None = None,
     ) -> None:
         """``known_ranges`` (per node): what the customer already knows of it from earlier releases;
-        a deviation must stay inside, or the attacker could rule it out."""
+        a deviation must stay inside, or the attacker could rule it out. ``rows`` may come in CSR
+        form (``csr_rows``; the bounds are ignored: every row says the deviations add up to 0).
+        ``solver`` is a HiGHS instance to reuse (see ``build_model``)."""
         n = len(values)
         self._n = n
         column_costs = np.repeat(np.asarray(costs, dtype=np.float64), 2)
@@ -445,13 +457,13 @@ class DeviationModel:
             ranges = np.asarray(known_ranges, dtype=np.float64).reshape(n, 2)
             upper[0::2] = np.maximum(0.0, ranges[:, 1] - value_array)
             upper[1::2] = np.maximum(0.0, np.minimum(value_array, value_array - ranges[:, 0]))
-        _, _, starts, indices, coefficients = csr_rows(rows)
-        zeros = np.zeros(len(rows))
+        _, _, starts, indices, coefficients = rows if isinstance(rows, tuple) else csr_rows(rows)
+        zeros = np.zeros(len(starts))
         # Column j of a row becomes up_j (2j, same sign) and down_j (2j + 1, opposite sign).
         expanded_indices = np.column_stack([2 * indices, 2 * indices + 1]).ravel()
         expanded_values = np.column_stack([coefficients, -coefficients]).ravel()
         csr = (zeros, zeros, 2 * starts, expanded_indices, expanded_values)
-        self._solver = build_model(column_costs, lower, upper, csr)
+        self._solver = build_model(column_costs, lower, upper, csr, solver=solver)
         self.solves = 0
 
     def make_free(self, node: int) -> None:

@@ -14,9 +14,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import highspy
+import numpy as np
 from pyroaring import BitMap
 
-from disclosure.lp import INF, DeviationModel, IntervalModel, Row
+from disclosure.lp import INF, DeviationModel, IntervalModel, Row, new_highs
 from disclosure.stores import ReleasedTableRecord
 
 Interval = tuple[int, float]  # (low, high); high may be inf
@@ -314,11 +316,13 @@ def _local_deviation(
     candidates: set[int],
     requirement: int,
     costs: Mapping[int, float],
+    solver: highspy.Highs | None = None,
 ) -> tuple[list[tuple[int, float]] | None, int]:
     """Cheapest deviation lifting ``node`` by ``requirement`` moving only ``candidates``.
 
     ``terms_of[n]`` lists (relation, coefficient) for node n; rows are built from the members'
     terms only, so a margin with 98 categories costs nothing when two of them are candidates.
+    ``solver``: a HiGHS instance to build the model in (see ``build_model``).
     """
     members = sorted(candidates)
     by_relation: dict[int, dict[int, float]] = {}
@@ -326,17 +330,33 @@ def _local_deviation(
         for relation, coefficient in terms_of.get(n, ()):
             row = by_relation.setdefault(relation, {})
             row[position] = row.get(position, 0.0) + coefficient
-    rows: list[Row] = []
+    # Straight into CSR form (as ``csr_rows`` would make from one dict per row).
+    starts: list[int] = []
+    indices: list[int] = []
+    coefficients: list[float] = []
     for relation in sorted(by_relation):
-        coefficients = {c: v for c, v in by_relation[relation].items() if v != 0.0}
-        if coefficients:
-            rows.append((coefficients, 0.0, 0.0))
+        start = len(indices)
+        for column, coefficient in by_relation[relation].items():
+            if coefficient != 0.0:
+                indices.append(column)
+                coefficients.append(coefficient)
+        if len(indices) > start:
+            starts.append(start)
+    zeros = np.zeros(len(starts))
+    rows = (
+        zeros,
+        zeros,
+        np.asarray(starts, dtype=np.int32),
+        np.asarray(indices, dtype=np.int32),
+        np.asarray(coefficients, dtype=np.float64),
+    )
     columns = {n: position for position, n in enumerate(members)}
     model = DeviationModel(
         [system.nodes[n].value for n in members],
         [costs[n] for n in members],
         rows,
         [(system.nodes[n].known_low, system.nodes[n].known_high) for n in members],
+        solver,
     )
     moving = model.moving_nodes(columns[node], requirement)
     if moving is None:
@@ -375,6 +395,7 @@ def suppress_and_audit(
     whole: DeviationModel | None = None
     whole_columns = {node: position for position, node in enumerate(movable)}
     solves = 0
+    local_solver = new_highs()  # one instance for every neighbourhood LP, each model built afresh
 
     def hide(added: int) -> None:
         if added not in suppressed:
@@ -407,7 +428,9 @@ def suppress_and_audit(
             for per_dimension in (1, 6):
                 candidates = neighbourhoods.around(node, suppressed, nodes, per_dimension) & movable_set
                 candidates.add(node)
-                moving, used = _local_deviation(system, terms_of, node, candidates, requirement, costs)
+                moving, used = _local_deviation(
+                    system, terms_of, node, candidates, requirement, costs, local_solver
+                )
                 solves += used
                 if moving is not None:
                     accept(moving)
