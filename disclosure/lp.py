@@ -82,27 +82,67 @@ def build_model(
     return solver
 
 
-def implied_upper_bounds(n: int, lower: np.ndarray, rows: Sequence[Row]) -> np.ndarray:
-    """Upper bounds implied by single rows whose coefficients all have one sign.
+# Rounds of bound propagation: each round is valid on its own, so stopping early only leaves
+# bounds looser (fewer LPs skipped), never wrong.
+_PROPAGATION_ROUNDS = 20
 
-    A row sum(a_j y_j) = b with every a_j > 0 (a published margin minus its published categories:
-    the hidden categories add up to a known number) caps each y_t at (b - sum_{j != t} a_j lower_j) / a_t.
-    Used only to recognise an optimum without solving: if some feasible solution already reached
-    the cap, the cap is the maximum.
+
+def propagated_bounds(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column bounds every feasible point satisfies, tightened through the rows (LP presolve's
+    bound propagation).
+
+    In a row l <= sum(a_i y_i) <= u, a_t y_t lies between l minus the most and u minus the least
+    the other terms can add up to under the current bounds. A published margin minus its published
+    categories caps each hidden category at the remainder; a hidden margin's cap then caps its
+    hidden categories, and so on. Used only to recognise an optimum without solving: a feasible
+    point that reaches a valid bound proves that bound is the optimum.
     """
-    upper = np.full(n, INF)
-    for coefficients, low, high in rows:
-        if low != high:
-            continue
-        signs = {value > 0 for value in coefficients.values()}
-        if len(signs) != 1:
-            continue
-        sign = 1.0 if signs.pop() else -1.0
-        total = sign * low - sum(abs(v) * lower[c] for c, v in coefficients.items())
-        for column, value in coefficients.items():
-            cap = (total + abs(value) * lower[column]) / abs(value)
-            upper[column] = min(upper[column], cap)
-    return upper
+    row_lower, row_upper, starts, indices, values = rows
+    low = np.array(lower, dtype=np.float64)
+    high = np.array(upper, dtype=np.float64)
+    if not len(indices):
+        return low, high
+    row_of = np.repeat(np.arange(len(row_lower)), np.diff(np.append(starts, len(indices))))
+    positive = values > 0
+    entry_lower, entry_upper = row_lower[row_of], row_upper[row_of]
+
+    def others(contribution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the sum of the other entries' contributions in its row, and whether one of
+        them is infinite (then the sum bounds nothing)."""
+        infinite = ~np.isfinite(contribution)
+        finite_part = np.where(infinite, 0.0, contribution)
+        row_sum = np.bincount(row_of, weights=finite_part, minlength=len(row_lower))
+        row_infinite = np.bincount(row_of, weights=infinite, minlength=len(row_lower))
+        return row_sum[row_of] - finite_part, row_infinite[row_of] - infinite > 0.5
+
+    for _ in range(_PROPAGATION_ROUNDS):
+        least = np.where(positive, values * low[indices], values * high[indices])
+        most = np.where(positive, values * high[indices], values * low[indices])
+        others_least, least_unbounded = others(least)
+        others_most, most_unbounded = others(most)
+        # a_t y_t <= u - least(others) and >= l - most(others); NaN where that bounds nothing.
+        with np.errstate(invalid="ignore"):
+            term_cap = np.where(
+                least_unbounded | ~np.isfinite(entry_upper), np.nan, entry_upper - others_least
+            )
+            term_floor = np.where(
+                most_unbounded | ~np.isfinite(entry_lower), np.nan, entry_lower - others_most
+            )
+        # Dividing by a_t turns the term's cap into the column's upper bound, or lower if a_t < 0.
+        new_high = np.where(positive, term_cap, term_floor) / values
+        new_low = np.where(positive, term_floor, term_cap) / values
+        before_low, before_high = low.copy(), high.copy()
+        known_high = ~np.isnan(new_high)
+        np.minimum.at(high, indices[known_high], new_high[known_high])
+        known_low = ~np.isnan(new_low)
+        np.maximum.at(low, indices[known_low], new_low[known_low])
+        if np.array_equal(low, before_low) and np.array_equal(high, before_high):
+            break
+    return low, high
 
 
 class IntervalModel:
@@ -140,9 +180,11 @@ class IntervalModel:
         # Columns seen at their lower bound in some optimal (hence feasible) solution: their
         # minimum is that bound, no LP needed. A feasible point is proof enough.
         self._seen_at_lower = np.zeros(self._n, dtype=bool)
-        # Likewise the largest value seen per column: reaching a valid upper bound proves the maximum.
+        # Likewise the largest and smallest values seen per column: reaching a valid bound (see
+        # ``propagated_bounds``) proves the maximum or minimum.
         self._seen_max = np.full(self._n, -INF)
-        self._implied_upper_cache: np.ndarray | None = None
+        self._seen_min = np.full(self._n, INF)
+        self._propagated_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.skipped_maximisations = 0
         self._last_integral = True
         self.solves = 0
@@ -150,12 +192,12 @@ class IntervalModel:
         self.skipped_minimisations = 0
 
     @property
-    def _implied_upper(self) -> np.ndarray:
-        # Only ``intervals`` uses it, and only with rows given as triples.
-        if self._implied_upper_cache is None:
-            assert not isinstance(self._rows, tuple)
-            self._implied_upper_cache = implied_upper_bounds(self._n, self._lower_array, self._rows)
-        return self._implied_upper_cache
+    def _propagated(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._propagated_cache is None:
+            rows = self._rows if isinstance(self._rows, tuple) else csr_rows(self._rows)
+            upper = np.asarray(self._upper, dtype=np.float64)
+            self._propagated_cache = propagated_bounds(self._lower_array, upper, rows)
+        return self._propagated_cache
 
     def _set_objective(self, solver: highspy.Highs, column: int, sign: float, previous: int | None) -> None:
         if previous is not None and previous != column:
@@ -216,6 +258,7 @@ class IntervalModel:
         if self._last_integral:
             self._seen_at_lower |= values <= self._lower_array + _TOLERANCE
             np.maximum(self._seen_max, values, out=self._seen_max)
+            np.minimum(self._seen_min, values, out=self._seen_min)
 
     def _bound(self, column: int, sign: float) -> float:
         value = self._solve(column, sign)
@@ -399,13 +442,15 @@ class IntervalModel:
         """The attacker's tightest integer interval (low, high) per column; high may be inf.
 
         A ``known_minimum`` skips its minimisation (a true zero: zero is feasible and is the lower
-        bound), and so does any column already seen at its lower bound in an earlier optimum.
+        bound), and so does any column already seen at its propagated lower bound in an earlier
+        (integral) optimum; likewise for maximisations and propagated upper bounds.
         """
+        floor, cap = self._propagated
         # Maximise everything first: those optima put many other columns at their lower bound,
         # which then proves their minimum without an LP.
         highs = []
         for column in columns:
-            bound = min(self._implied_upper[column], self._upper[column])
+            bound = cap[column]
             if math.isfinite(bound) and self._seen_max[column] >= bound - _TOLERANCE:
                 self.skipped_maximisations += 1
                 highs.append(bound)
@@ -413,8 +458,8 @@ class IntervalModel:
                 highs.append(self._bound(column, -1.0))
         result = []
         for column, known, high in zip(columns, known_minimums, highs, strict=True):
-            if known is None and self._seen_at_lower[column]:
-                known = self._lower[column]
+            if known is None and self._seen_min[column] <= floor[column] + _TOLERANCE:
+                known = floor[column]
                 self.skipped_minimisations += 1
             low = known if known is not None else self._bound(column, 1.0)
             low_int = math.ceil(low - _TOLERANCE) if math.isfinite(low) else 0
