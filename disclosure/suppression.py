@@ -258,7 +258,8 @@ class Neighbourhoods:
     ) -> None:
         self._tables = []
         self._home: dict[int, tuple[int, int]] = {}
-        self._lines: dict[tuple[int, int], list[tuple[object, int]]] = {}
+        # Per table, dimension and the cell's other coordinates: the whole line, largest first.
+        self._lines: dict[tuple[int, int, tuple[object, ...]], list[tuple[object, int]]] = {}
         for t, (coords, table_nodes) in enumerate(zip(coordinates, cell_nodes, strict=True)):
             lookup = {tuple(c): table_nodes[i] for i, c in enumerate(coords)}
             self._tables.append((coords, lookup, categories[t], summable[t]))
@@ -266,22 +267,24 @@ class Neighbourhoods:
                 self._home.setdefault(node, (t, i))
 
     def _line(self, node: int, d: int, nodes: Sequence[Node]) -> list[tuple[object, int]]:
-        """Other categories of dimension d in the node's line, largest cell first (cached)."""
-        key = (node, d)
+        """Other categories of dimension d in the node's line, largest cell first.
+
+        The cells of one line share one sorted list (cached per line, not per cell): a cell's own
+        list is it without the cell's own category, in the same order.
+        """
+        t, i = self._home[node]
+        coords, lookup, categories, _ = self._tables[t]
+        own = tuple(coords[i])
+        key = (t, d, (*own[:d], *own[d + 1 :]))
         if key not in self._lines:
-            t, i = self._home[node]
-            coords, lookup, categories, _ = self._tables[t]
-            own = tuple(coords[i])
             line = []
-            for alternative in categories[d]:
-                if alternative == own[d]:
-                    continue
-                neighbour = lookup.get((*own[:d], alternative, *own[d + 1 :]))
-                if neighbour is not None:
-                    line.append((-nodes[neighbour].value, str(alternative), alternative, neighbour))
+            for category in categories[d]:
+                cell = lookup.get((*own[:d], category, *own[d + 1 :]))
+                if cell is not None:
+                    line.append((-nodes[cell].value, str(category), category, cell))
             line.sort(key=lambda entry: entry[:2])
-            self._lines[key] = [(alternative, neighbour) for _, _, alternative, neighbour in line]
-        return self._lines[key]
+            self._lines[key] = [(category, cell) for _, _, category, cell in line]
+        return [(category, cell) for category, cell in self._lines[key] if category != own[d]]
 
     def around(self, node: int, suppressed: set[int], nodes: Sequence[Node], per_dimension: int) -> set[int]:
         if node not in self._home:
