@@ -390,9 +390,18 @@ def protect(
         if base is None:
             # Exact: margins are stored as their remainders over published categories (see
             # ``_count_rows``), which keeps the stored history split by stratum.
+            # A row that is a whole cell's set (every category cell) has that cell's fingerprint
+            # already: the same keyed digest of the same set, not computed a second time.
             stored = [
-                (persons, value, value, fingerprint(secret, data_version, persons))
-                for _, persons, value in _count_rows(system, set(released_nodes))
+                (
+                    persons,
+                    value,
+                    value,
+                    nodes[i].fingerprint
+                    if persons is nodes[i].persons
+                    else fingerprint(secret, data_version, persons),
+                )
+                for i, persons, value in _count_rows(system, set(released_nodes))
             ]
         else:
             # Rounded: a margin's interval says more than the sum of its categories' intervals.
