@@ -293,10 +293,9 @@ def incidence_prevalence_table(
     person-days per year (see ``IncidencePrevalenceResult`` for the definitions)."""
     period = query.index.period
     years = list(range(period.start.year, period.end.year + 1))
-    # Ordered by person key once, so that every person set below is a sorted slice of these
-    # arrays and becomes a bitmap in one call. With keys spread over the whole 32-bit range, each
-    # set touches tens of thousands of roaring containers: building each final set exactly once
-    # (no copies, unions or differences of bitmaps) is what keeps this cheap.
+    # Ordered by person number once, so that every person set built below from these arrays is a
+    # sorted slice and becomes a bitmap in one call; the other sets are unions and differences of
+    # those (cheap: person numbers are dense, so a set is a few hundred containers).
     persons = _keys(cases)
     order = np.argsort(persons, kind="stable")
     persons = persons[order]
@@ -337,11 +336,12 @@ def incidence_prevalence_table(
     not_at_risk_from = np.maximum(np.maximum(entry, first + 1), first_day)
     not_at_risk_to = np.minimum(leave, last_day)
 
-    # Every stratum and the margin (None, every person) straight from the per-person arrays.
+    # Every stratum straight from the per-person arrays; without a breakdown the one stratum is the
+    # margin (None, every person).
     strata_masks: list[tuple[Any, np.ndarray]] = [(None, np.ones(len(persons), dtype=bool))]
     if breakdown:
         assert strata is not None
-        strata_masks = [(category, strata == k) for k, category in enumerate(categories)] + strata_masks
+        strata_masks = [(category, strata == k) for k, category in enumerate(categories)]
     # Year positions 0..len(years)-1 (clipped to -1 and len(years) outside the span) as int16: the
     # per-year comparisons of every stratum then touch a quarter of the memory.
     span = len(years)
@@ -359,11 +359,30 @@ def incidence_prevalence_table(
         incident_sets = _group_bitmaps(
             persons[selected & incident], incident_year[selected & incident], years
         )
-        chosen_persons, chosen_from, chosen_to = persons[chosen], from_position[chosen], to_position[chosen]
-        prevalent_sets = [
-            _sized_bitmap(chosen_persons[(chosen_from <= k) & (chosen_to >= k)]) for k in range(span)
-        ]
+        # A prevalent case is prevalent in every year from its first to its last: each year's set
+        # is the year before's, less those whose last year that was, plus those starting now. Two
+        # bitmaps per year are built from arrays; the rest are a few hundred container operations.
+        positions = list(range(span))
+        starting = _group_bitmaps(persons[chosen], from_position[chosen], positions)
+        ending = _group_bitmaps(persons[chosen], to_position[chosen], positions)
+        prevalent_sets: list[tuple[BitMap, int]] = []
+        current, size = BitMap(), 0
+        for k in range(span):
+            if k > 0:
+                current, size = current - ending[k - 1][0], size - ending[k - 1][1]
+            current, size = current | starting[k][0], size + starting[k][1]
+            prevalent_sets.append((current, size))
         per_stratum[stratum] = (incident_sets, prevalent_sets, removed_per_year)
+    if breakdown:
+        # Every case has exactly one category (_category_indices refuses any other value), so the
+        # margin's sets are the disjoint unions of the strata's (dense bitmaps: a union is a few
+        # hundred container ORs) and its days their sum.
+        strata_sets = list(per_stratum.values())
+        per_stratum[None] = (
+            _disjoint_unions([incident for incident, _, _ in strata_sets]),
+            _disjoint_unions([prevalent for _, prevalent, _ in strata_sets]),
+            np.sum([removed for _, _, removed in strata_sets], axis=0),
+        )
     cells: list[Cell] = []
     for stratum, (incident_sets, prevalent_sets, removed_per_year) in per_stratum.items():
         extra = (stratum,) if breakdown else ()
@@ -374,7 +393,7 @@ def incidence_prevalence_table(
                 resident, days = population_by_key.get((year, stratum), (0, 0))
             at_risk_years = (days - int(removed_per_year[k])) / DAYS_PER_YEAR
             measures = {"person_years_at_risk": at_risk_years, "population": float(resident)}
-            # sizes come with the sets: a bitmap's len walks its tens of thousands of containers
+            # sizes come with the sets (counted as they were built)
             incident_set, incident_count = incident_sets[k]
             cells.append(Cell((year, "incident", *extra), incident_count, incident_set, measures))
             measures = {"person_years": days / DAYS_PER_YEAR, "population": float(resident)}
@@ -420,11 +439,19 @@ def _days_per_year(starts: np.ndarray, ends: np.ndarray, span: int, origin: int)
 
 def _group_bitmaps(persons: np.ndarray, groups: np.ndarray, years: list[int]) -> list[tuple[BitMap, int]]:
     """One bitmap per year of the persons whose group is that year (others are ignored), with its
-    size."""
+    size. ``years`` are consecutive; persons sorted in, sorted within each year out."""
     order = np.argsort(groups, kind="stable")
     groups, persons = groups[order], persons[order]
     bounds = np.searchsorted(groups, np.arange(years[0], years[-1] + 2))
     return [_sized_bitmap(persons[bounds[k] : bounds[k + 1]]) for k in range(len(years))]
+
+
+def _disjoint_unions(per_stratum: list[list[tuple[BitMap, int]]]) -> list[tuple[BitMap, int]]:
+    """Year by year, the union of disjoint sized sets, with the sum of their sizes."""
+    return [
+        (BitMap.union(*(bitmap for bitmap, _ in sets)), sum(size for _, size in sets))
+        for sets in zip(*per_stratum, strict=True)
+    ]
 
 
 def _sized_bitmap(sorted_distinct_keys: np.ndarray) -> tuple[BitMap, int]:
