@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from disclosure.lp import INF, IntervalModel, Row, csr_rows, propagated_bounds
@@ -96,3 +97,30 @@ def test_intervals_equal_the_integer_attackers_bounds_with_lps_skipped():
             assert low == round(expected_low)
             assert high == (INF if math.isinf(expected_high) else round(expected_high))
     assert skipped > 50  # most bounds come from proofs without an LP
+
+
+def test_integer_points_are_whole_number_points_of_the_system_or_none():
+    rows: list[Row] = [({0: 1.0, 1: 1.0}, 3.0, 3.0), ({1: 1.0, 2: 1.0}, 2.0, 2.0)]
+    model = IntervalModel([0.0] * 3, [INF] * 3, rows, integral_proofs=False)
+    point = model.integer_zero_point([2], [0, 1, 2])
+    assert point is not None and point.tolist() == [1.0, 2.0, 0.0]
+    # Odd cycle: x0 + x1 = x1 + x2 = x0 + x2 = 1 holds at (1/2, 1/2, 1/2) only.
+    triangle: list[Row] = [
+        ({0: 1.0, 1: 1.0}, 1.0, 1.0),
+        ({1: 1.0, 2: 1.0}, 1.0, 1.0),
+        ({0: 1.0, 2: 1.0}, 1.0, 1.0),
+    ]
+    assert IntervalModel([0.0] * 3, [INF] * 3, triangle).integer_zero_point([], [0, 1, 2]) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "zero"),
+    [([1.0, 1.0, 1.0], []), ([1.5, 1.5, 0.5], []), ([2.0, 1.0, 1.0], [2]), ([4.0, -1.0, 3.0], [])],
+    ids=["a row off", "not whole", "zero column not zero", "below a bound"],
+)
+def test_a_point_outside_the_system_is_never_taken_as_a_proof(values, zero):
+    rows: list[Row] = [({0: 1.0, 1: 1.0}, 3.0, 3.0), ({1: 1.0, 2: 1.0}, 2.0, 2.0)]
+    model = IntervalModel([0.0] * 3, [INF] * 3, rows, integral_proofs=False)
+    assert model._checked_integer_point(np.array([1.0, 2.0, 0.0]), np.array([2])).tolist() == [1.0, 2.0, 0.0]
+    with pytest.raises(RuntimeError):
+        model._checked_integer_point(np.array(values), np.array(zero, dtype=np.int64))
