@@ -57,9 +57,10 @@ class ReferenceEngine:
         assert extract_files(self.data_dir), "no register files"
         # Persons are numbered by their pseudonym's position in the population register, as in
         # queries.storage; rows of other pseudonyms can never be in a cohort and are left out.
-        pseudonyms = sorted(row["pnr"] for row in read_rows(self.data_dir, "bef"))
+        population = read_rows(self.data_dir, "bef")
+        pseudonyms = sorted(row["pnr"] for row in population)
         self.numbers = {pseudonym: number for number, pseudonym in enumerate(pseudonyms)}
-        self.persons: dict[int, Person] = {row["pnr"]: row for row in self.rows("bef")}
+        self.persons: dict[int, Person] = {row["pnr"]: row for row in self.numbered(population)}
         self.diagnoses = self._diagnoses()
         self.prescriptions = self.rows("lmdb")
         self.cancers = self.rows("cancer")
@@ -75,8 +76,9 @@ class ReferenceEngine:
     def rows(self, table: str) -> list[dict[str, Any]]:
         """A register table's rows, the pseudonym replaced by the person's number."""
         rows = read_rows(self.data_dir, table)
-        if table not in PERSON_KEYED_TABLES:
-            return rows
+        return self.numbered(rows) if table in PERSON_KEYED_TABLES else rows
+
+    def numbered(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**row, "pnr": self.numbers[row["pnr"]]} for row in rows if row["pnr"] in self.numbers]
 
     def _diagnoses(self) -> list[Event]:

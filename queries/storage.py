@@ -317,9 +317,10 @@ def register_table_views(
             count = min(len(files), sample_parts)
             positions = sorted({round(k * (len(files) - 1) / max(1, count - 1)) for k in range(count)})
             source = _read_parquet([files[k] for k in positions])
-        rows = sqlglot.select("*").from_(source)
         if numbered and name in PERSON_KEYED_TABLES:
             rows = _numbered(source)
+        else:
+            rows = sqlglot.select("*").from_(source)
         view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=rows)
         connection.execute(view.sql("duckdb"))
 
