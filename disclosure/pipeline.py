@@ -480,7 +480,19 @@ def protect(
         ),
         notes=sorted(set(notes), key=notes.index),
     )
-    return Release(tables=protected, report=report, changes=changes, rho_spent=rho_spent)
+    relied_on = BitMap.union(
+        BitMap(),
+        *(node.persons for node in nodes if node.current and node.persons is not None),
+        *(count.persons for count in earlier_counts),
+    )
+    return Release(
+        tables=protected,
+        report=report,
+        changes=changes,
+        rho_spent=rho_spent,
+        relied_on=relied_on,
+        fingerprints=frozenset(system.by_identity),
+    )
 
 
 @contextlib.contextmanager

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pyroaring import BitMap
+
 from disclosure.policy import DifferentialPrivacy
 from disclosure.report import ReleaseReport
 from disclosure.stores import StateChanges
@@ -84,3 +86,8 @@ class Release:
     report: ReleaseReport
     changes: StateChanges
     rho_spent: float
+    # What the decision rested on, so a caller that protected on a snapshot of the stores can tell
+    # whether a release committed meanwhile could change it: every person of the release's cells and
+    # of the earlier counts linked to them, and the fingerprints linking earlier tables.
+    relied_on: BitMap = field(default_factory=BitMap)
+    fingerprints: frozenset[str] = frozenset()

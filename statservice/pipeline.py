@@ -33,6 +33,7 @@ from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
 from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
+from statservice.history import HistoryMark, HistoryStores
 from statservice.service import Service
 from statservice.stores import BudgetOverdrawn, SqlStores
 
@@ -325,11 +326,27 @@ def fail_run(service: Service, run_id: str, requester: Requester, prepared: Prep
     )
 
 
+# Attempts at protecting a release on a snapshot of the history before the last attempt, which
+# protects under the write lock so that a release always finishes.
+SNAPSHOT_ATTEMPTS = 3
+
+
+class _HistoryMoved(Exception):
+    """A release committed while this one was protected touched the persons it relied on."""
+
+
 def commit_release(
     service: Service, run_id: str, requester: Requester, prepared: Prepared, tables: list
 ) -> str:
-    """Protect and persist in ONE transaction. Runs ``protect`` under the chain lock, so what it read
-    (ledgers, person sets, noise, earlier tables) is what the release is checked against."""
+    """Protect, then persist release, audit record, budget spend and invoice line in ONE transaction.
+
+    Disclosure control runs outside the database write lock, on a snapshot of the release history
+    (``statservice.history``): no customer waits on another customer's audit. Under the lock, the
+    commit catches up on what was committed meanwhile and, if any of it touches the persons the
+    release relied on (or drew the same noise first), protects it again. Ledgers are re-checked
+    under their row locks as before. The last attempt protects under the lock, so a release under
+    heavy contention still finishes.
+    """
     data_version = service.data_version
     context = ReleaseContext(
         data_version=data_version,
@@ -339,18 +356,66 @@ def commit_release(
         differential_privacy=privacy_for(prepared.query),
     )
     policy = service.policy
+    history = service.history
+    for attempt in range(SNAPSHOT_ATTEMPTS + 1):
+        snapshot: Any = None
+        if attempt < SNAPSHOT_ATTEMPTS:
+            with service.db.session() as session:
+                # a quote that cannot pay fails the run before protection, whatever it would say
+                check_quote_usable(session, requester, prepared)
+                mark = history.refresh(session, data_version)
+                try:
+                    snapshot = protect(tables, policy, context, HistoryStores(history, session))
+                except ReleaseRefused:
+                    # said only once the quote is known to be usable under the lock, as before
+                    with service.db.write() as locked:
+                        audit.lock_head(locked)
+                        check_quote_usable(locked, requester, prepared)
+                    raise
+        try:
+            return _persist_release(
+                service, run_id, requester, prepared, tables, context, snapshot, mark if snapshot else None
+            )
+        except _HistoryMoved:
+            log.info("run %s: history moved during protection (attempt %d)", run_id, attempt + 1)
+    raise RuntimeError("unreachable: the last attempt protects under the lock")
+
+
+def _persist_release(
+    service: Service,
+    run_id: str,
+    requester: Requester,
+    prepared: Prepared,
+    tables: list,
+    context: ReleaseContext,
+    snapshot: Any,
+    mark: HistoryMark | None,
+) -> str:
+    data_version = context.data_version
+    policy = service.policy
     limits = {
         organisation_scope(requester.organisation_id): float(policy.budgets.rho_per_organisation),
         GLOBAL_SCOPE: float(policy.budgets.rho_global),
     }
+    history = service.history
     with service.db.write() as session:
         head = audit.lock_head(session)
-        # again under the chain lock (which serialises releases, hence quote use), before protect:
-        # a quote used meanwhile fails the run the same whether or not protect would refuse it
+        # again under the chain lock (which serialises releases, hence quote use): a quote used
+        # meanwhile fails the run the same whether or not protect would refuse it
         check_quote_usable(session, requester, prepared)
         requested_at = session.get(QueryRun, run_id).created_at
+        history.refresh(session, data_version)
         stores = SqlStores(session)
-        release = protect(tables, policy, context, stores)
+        if snapshot is None or mark is None:
+            release = protect(tables, policy, context, HistoryStores(history, session))
+        else:
+            release = snapshot
+            moved = history.changes_since(data_version, mark, release.relied_on, release.fingerprints)
+            drawn = HistoryStores(history, session).drawn_already(
+                data_version, (key for key, _ in release.changes.noise_draws)
+            )
+            if moved or drawn:
+                raise _HistoryMoved
         release_id = new_id("rel")
         sequence = head.last_sequence + 1
         record = ReleaseRecord(

@@ -21,6 +21,7 @@ from statservice.api.ratelimit import TokenBuckets
 from statservice.core.config import Settings
 from statservice.core.errors import ServiceUnavailable, TooManyRequests
 from statservice.db.session import Database
+from statservice.history import ReleaseHistory
 
 log = logging.getLogger("statservice")
 
@@ -108,6 +109,8 @@ class Service:
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.key_cache = KeyCache(settings.auth_cache_seconds)
         self.admission = Admission(settings.max_concurrent_runs, settings.max_queued_runs)
+        # What disclosure control remembers of earlier releases, mirrored in memory per process.
+        self.history = ReleaseHistory()
         self._pool_lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._engine_lock = threading.Lock()

@@ -7,7 +7,6 @@ serialized roaring bitmaps with their size, so the differencing guard can prune 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from pyroaring import BitMap
@@ -17,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from disclosure import stores as disclosure_stores
-from disclosure.stores import StateChanges
+from disclosure.stores import StateChanges, merge_counts
 from statservice.db.models import (
     NoiseDraw,
     PrivacyLedgerRow,
@@ -27,26 +26,11 @@ from statservice.db.models import (
     ReleasedPersonSet,
     ReleasedTable,
 )
+from statservice.history import table_record_from_json, table_record_to_json
 
 
 class BudgetOverdrawn(Exception):
     """A ledger would exceed its limit: re-checked under the lock at commit time."""
-
-
-def _table_record_to_json(record: object) -> str:
-    cells = [[c.fingerprint, c.low, c.high] for c in record.cells]  # type: ignore[attr-defined]
-    relations = [[parent, list(children)] for parent, children in record.relations]  # type: ignore[attr-defined]
-    return json.dumps({"cells": cells, "relations": relations}, separators=(",", ":"))
-
-
-def _table_record_from_json(text: str) -> object:
-    data = json.loads(text)
-    cell_cls = disclosure_stores.ReleasedCellRecord
-    table_cls = disclosure_stores.ReleasedTableRecord
-    return table_cls(
-        cells=tuple(cell_cls(fingerprint=f, low=lo, high=hi) for f, lo, hi in data["cells"]),
-        relations=tuple((parent, tuple(children)) for parent, children in data["relations"]),
-    )
 
 
 class SqlStores:
@@ -102,10 +86,12 @@ class SqlStores:
             .where(ReleasedTable.id.in_(sorted(ids)))
             .order_by(ReleasedTable.id)
         ).scalars()
-        return [_table_record_from_json(text) for text in rows]
+        return [table_record_from_json(text) for text in rows]
 
     # ReleasedCounts
     def released_counts(self, data_version: str, scope: str) -> list[disclosure_stores.ReleasedCount]:
+        """One count per fingerprint: rows are append-only, so a set released again with a tighter
+        interval has several rows, and the customer knows their intersection."""
         rows = self.session.execute(
             select(
                 ReleasedCountRow.fingerprint,
@@ -116,10 +102,14 @@ class SqlStores:
             .where(ReleasedCountRow.data_version == data_version, ReleasedCountRow.scope == scope)
             .order_by(ReleasedCountRow.id)
         )
-        return [
-            disclosure_stores.ReleasedCount(fingerprint, BitMap.deserialize(blob), int(low), int(high))
-            for fingerprint, blob, low, high in rows
-        ]
+        known: dict[str, disclosure_stores.ReleasedCount] = {}
+        for fingerprint, blob, low, high in rows:
+            old = known.get(fingerprint)
+            persons = old.persons if old is not None else BitMap.deserialize(blob)
+            known[fingerprint] = merge_counts(
+                old, disclosure_stores.ReleasedCount(fingerprint, persons, int(low), int(high))
+            )
+        return list(known.values())
 
     # Locking and persisting (inside the release transaction)
     def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
@@ -181,17 +171,8 @@ class SqlStores:
                 )
                 self.session.flush()
         for scope, count in changes.released_counts:
-            existing = self.session.execute(
-                select(ReleasedCountRow).where(
-                    ReleasedCountRow.data_version == data_version,
-                    ReleasedCountRow.scope == scope,
-                    ReleasedCountRow.fingerprint == count.fingerprint,
-                )
-            ).scalar_one_or_none()
-            if existing is not None:  # released again, maybe exactly after rounded: keep what is known
-                existing.low = max(existing.low, count.low)
-                existing.high = min(existing.high, count.high)
-                continue
+            # Append-only (a tighter interval for a set released before is a row of its own), so a
+            # process's in-memory history catches up by row id alone (``statservice.history``).
             bitmap = BitMap(count.persons)
             bitmap.run_optimize()
             self.session.add(
@@ -210,7 +191,7 @@ class SqlStores:
             table = ReleasedTable(
                 data_version=data_version,
                 scope=scope,
-                record_json=_table_record_to_json(record),
+                record_json=table_record_to_json(record),
                 release_id=release_id,
             )
             self.session.add(table)

@@ -202,12 +202,11 @@ class NoiseDraw(Base):
 
 class ReleasedCountRow(Base):
     """An exact (not noised) released count: its person set and the interval the customer knows, for the
-    Venn-atom audit. One row per distinct person set; a later, tighter release narrows the interval."""
+    Venn-atom audit. Append-only: a later, tighter release of the same set adds a row, and the customer
+    knows the intersection of a set's intervals (so processes catch up on the history by row id)."""
 
     __tablename__ = "ss_released_counts"
-    __table_args__ = (
-        UniqueConstraint("data_version", "scope", "fingerprint", name="uq_ss_released_counts_key"),
-    )
+    __table_args__ = (Index("ix_ss_released_counts_lookup", "data_version", "scope", "fingerprint"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     data_version: Mapped[str] = mapped_column(String(80))
