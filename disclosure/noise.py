@@ -104,14 +104,20 @@ def draw(noise_plan: NoisePlan, how_many: int) -> list[int]:
 
 
 def _keyed_content(structure: TableStructure, index: int) -> bytes:
-    """The person set; for an empty cell its place in the table instead.
+    """The person set and whether it is a table's only cell (a cohort total) or one of its categories;
+    for an empty cell its place in the table instead.
 
     Every empty set serializes alike, and one shared draw for all empty cells would make them
     recognisable (they would all show the same value), so empty cells are keyed by position.
+    A category shares its draw with the same category asked again, a cohort total with the same
+    total, but a category never with a total: a category holds a total's persons only when its
+    siblings are empty, and an equal draw would show the customer whether they hold 0 persons or
+    1..k-1 (the padded-breakdown attack).
     """
     cell = structure.cells[index]
     if cell.count > 0:
-        return canonical_bytes(cell.persons)
+        role = b"total:" if structure.is_grand_total(index) else b"category:"
+        return role + canonical_bytes(cell.persons)
     dimensions = [d.name for d in structure.table.dimensions]
     return f"empty:{structure.table.kind}:{dimensions!r}:{cell.coordinates!r}".encode()
 

@@ -157,8 +157,13 @@ def protect(
     cell_nodes: list[list[int]] = []
     table_digest = keyed_digest(secret, "release", data_version, *(i for ids in identities for i in ids))
     for t, structure in enumerate(structures):
-        nodes_of_table: list[int] = []
-        for i, cell in enumerate(structure.cells):
+        nodes_of_table: list[int] = [0] * len(structure.cells)
+        # Margins first. Where a margin holds the same persons as one of its categories (the others
+        # being empty), the margin is what the customer recognises from earlier releases, by its
+        # definition; the category equals it only because its siblings hold nobody. Linking that
+        # coincidence instead would make the pattern differ between siblings of 0 and of 1..k-1.
+        for i in sorted(range(len(structure.cells)), key=lambda i: (-structure.margin_levels[i], i)):
+            cell = structure.cells[i]
             empty = cell.count == 0 and privacy is None
             identity = f"empty:{table_digest}:{t}:{i}" if empty else identities[t][i]
             node = Node(
@@ -171,7 +176,7 @@ def protect(
                 level=structure.margin_levels[i],
                 structural_zero=cell.structural_zero,
             )
-            nodes_of_table.append(system.add_node(node, merge=True, table=t))
+            nodes_of_table[i] = system.add_node(node, merge=True, table=t)
         cell_nodes.append(nodes_of_table)
         for parent, children in structure.relations:
             system.add_relation(nodes_of_table[parent], [nodes_of_table[c] for c in children])

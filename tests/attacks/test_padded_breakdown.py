@@ -1,0 +1,104 @@
+"""The padded-breakdown attack through the real engine and the real service.
+
+A cohort is padded with a common code only men can have (prostate cancer) and asked once as a total
+and once by sex: the women's cell holds exactly the women with the rare code. If which cells are
+hidden (or the report's notes) differed between a women's cell of 0 and one of 1..k-1, the release
+would tell whether any woman in that region has the rare code, and narrowing region and period would
+place a single person. The same two questions on two fresh histories, one where the women's cell is
+0 and one where it is 1..4, must look the same to the customer, exactly and with keyed noise.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from disclosure.errors import ReleaseRefused
+from disclosure.pipeline import protect
+from disclosure.policy import Policy
+from disclosure.release import ReleaseContext
+from disclosure.stores import InMemoryStores
+
+pytestmark = pytest.mark.slow
+SECRET = b"padded-breakdown-secret-32-bytes"
+PADDING = ["DC61"]  # prostate cancer: men only, in the synthetic registers as in life
+RARE = ["DE139", "DE849", "DG109", "DG122", "DQ909", "DG310", "DC62", "DC43", "DC71", "DC73", "DC40"]
+REGIONS = [1081, 1082, 1083, 1084, 1085]
+
+
+@pytest.fixture(scope="module")
+def engine(small_registers):
+    from queries.engine import DuckDBEngine
+
+    engine = DuckDBEngine(small_registers)
+    yield engine
+    engine.close()
+
+
+def cohort(rare: str, region: int, by_sex: bool, noise: bool) -> dict:
+    query: dict = {
+        "title": "padded",
+        "index": {
+            "concept": {"type": "diagnosis", "codes": [*PADDING, rare]},
+            "period": {"start": "2010-01-01", "end": "2022-12-31"},
+        },
+        "population": {"regions": [region]},
+        "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}] if by_sex else []},
+    }
+    if noise:
+        query["disclosure"] = {"noise": "gaussian"}
+    return query
+
+
+def run(engine, payload):
+    from queries.validation import validate_query
+
+    return engine.run(validate_query(payload, engine.catalog))
+
+
+def women_and_men(engine, rare: str, region: int) -> tuple[int, int]:
+    (table,) = run(engine, cohort(rare, region, True, False))
+    by_sex = {cell.coordinates[0]: cell.count for cell in table.cells if cell.coordinates[0] is not None}
+    return by_sex.get("female", 0), by_sex.get("male", 0)
+
+
+def what_the_customer_sees(engine, rare: str, region: int, noise: bool) -> list:
+    """Total, then by sex, on a history of its own; the hidden pattern and the notes of each."""
+    from disclosure.policy import DifferentialPrivacy
+
+    stores = InMemoryStores()
+    context = ReleaseContext(
+        engine.data_version, "org-a", SECRET, differential_privacy=DifferentialPrivacy() if noise else None
+    )
+    seen: list = []
+    for by_sex in (False, True):
+        try:
+            release = protect(
+                run(engine, cohort(rare, region, by_sex, noise)), Policy.default(), context, stores
+            )
+        except ReleaseRefused as refusal:
+            seen.append(("refused", refusal.message))
+            continue
+        stores.apply(engine.data_version, release.changes)
+        (table,) = release.tables
+        seen.append(
+            (
+                [(row.coordinates, row.suppressed) for row in table.rows],
+                release.report.customer_view().get("notes"),
+            )
+        )
+    return seen
+
+
+@pytest.mark.parametrize("noise", [False, True], ids=["exact", "keyed-noise"])
+def test_women_of_zero_and_of_a_few_look_the_same(engine, noise):
+    found: dict[str, tuple[str, int]] = {}
+    for rare in RARE:
+        for region in REGIONS:
+            women, men = women_and_men(engine, rare, region)
+            if men >= 30 and women == 0:
+                found.setdefault("zero", (rare, region))
+            elif men >= 30 and 1 <= women <= 4:
+                found.setdefault("few", (rare, region))
+    assert set(found) == {"zero", "few"}, found  # the registers hold both situations
+    seen = {situation: what_the_customer_sees(engine, *found[situation], noise) for situation in found}
+    assert seen["zero"] == seen["few"]
