@@ -16,12 +16,14 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pyroaring import BitMap
 
 from disclosure import derived, noise
-from disclosure.atoms import AtomAuditResult, KnownCount, audit_atoms
+from disclosure.atoms import AtomAuditResult, AuditOutOfTime, KnownCount, audit_atoms
+from disclosure.deadline import DeadlinePassed, call_with_deadline
 from disclosure.errors import (
     BUDGET_EXCEEDED_MESSAGE,
     NOT_PROTECTABLE_MESSAGE,
@@ -63,10 +65,15 @@ from disclosure.table import AggregateTable
 
 # Rounds of hiding one current count per failing Venn atom before falling back to the totals.
 ATOM_REPAIR_ROUNDS = 4
-# Seconds the Venn-atom audits of one release may take in all: past them the release is refused
-# (the audit grows with the history linked to a release; a release never passes unaudited).
-ATOM_AUDIT_SECONDS = 60.0
+# Seconds the Venn-atom audits of one release may take in all, a hard deadline (the audit runs in a
+# child process that is killed past it): then the release is protected with keyed noise instead, if
+# the budgets allow, else refused. A release never passes unaudited.
+ATOM_AUDIT_SECONDS = 5.0
 
+_DEGRADED_TO_NOISE_NOTE = (
+    "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
+    "release carries keyed differential-privacy noise instead (charged to the privacy budget)."
+)
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
 
@@ -104,12 +111,33 @@ def protect(
 ) -> Release:
     """Protect the tables of one query for one organisation, or raise ``ReleaseRefused``.
 
+    An exact release whose audit across earlier releases cannot finish within ``ATOM_AUDIT_SECONDS``
+    is protected with the policy's keyed noise instead (charged to the budgets like any noisy
+    release, and not remembered as exact); only when the budgets cannot pay is it refused.
+
     ``stores`` implements ``ReleasedPersonSets``, ``PrivacyLedger`` and ``NoiseCache`` (and
     optionally ``ReleasedTables`` for linking earlier releases into the audit). Nothing is written:
     the caller persists ``Release.changes`` atomically with the release.
     """
     if not tables:
         raise ValueError("protect() needs at least one table")
+    try:
+        return _protect(tables, policy, context, stores)
+    except (AuditOutOfTime, DeadlinePassed):
+        noisy = replace(context, differential_privacy=policy.differential_privacy or DifferentialPrivacy())
+        try:
+            return _protect(tables, policy, noisy, stores, notes=[_DEGRADED_TO_NOISE_NOTE])
+        except BudgetExceeded as no_budget:
+            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE) from no_budget
+
+
+def _protect(
+    tables: Sequence[AggregateTable],
+    policy: Policy,
+    context: ReleaseContext,
+    stores: Any,
+    notes: list[str] | None = None,
+) -> Release:
     data_version = context.data_version
     secret = context.noise_secret
     org_scope = organisation_scope(context.organisation_id)
@@ -118,7 +146,7 @@ def protect(
     base = _rounding_base(policy, context)
     privacy = _privacy(policy, context)
     structures = [analyse(table) for table in tables]
-    notes: list[str] = []
+    notes = list(notes or [])
 
     # Budgets: refuse before anything is computed for release.
     rho_before_org = stores.rho_spent(data_version, org_scope)
@@ -506,6 +534,8 @@ def _refusal_on_solver_failure() -> Iterator[None]:
     failure) means the release cannot be shown safe: refuse, never fail with a server error."""
     try:
         yield
+    except (AuditOutOfTime, DeadlinePassed):
+        raise  # protect() degrades to noise instead
     except RuntimeError as error:
         raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE) from error
 
@@ -566,7 +596,10 @@ def _atom_audit(
     counts.extend(
         KnownCount(persons, value, value, cell=i) for i, persons, value in _count_rows(system, published)
     )
-    return audit_atoms(counts, threshold, width, deadline)
+    if not earlier:  # this release alone: bounded by its own size
+        return audit_atoms(counts, threshold, width, deadline)
+    seconds = ATOM_AUDIT_SECONDS if deadline is None else deadline - time.monotonic()
+    return call_with_deadline(seconds, audit_atoms, counts, threshold, width, deadline)
 
 
 def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, BitMap, int]]:
