@@ -126,9 +126,17 @@ def protect(
     except (AuditOutOfTime, DeadlinePassed):
         noisy = replace(context, differential_privacy=policy.differential_privacy or DifferentialPrivacy())
         try:
-            return _protect(tables, policy, noisy, stores, notes=[_DEGRADED_TO_NOISE_NOTE])
+            release = _protect(tables, policy, noisy, stores, notes=[_DEGRADED_TO_NOISE_NOTE])
         except BudgetExceeded as no_budget:
-            raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE) from no_budget
+            raise ReleaseRefused(
+                NOT_PROTECTABLE_MESSAGE,
+                reason="the audit across earlier releases passed its deadline, and the budgets cannot "
+                "pay for keyed noise instead",
+            ) from no_budget
+        audit = release.report.audit.model_copy(
+            update={"degraded": "audit across earlier releases past its deadline: keyed noise instead"}
+        )
+        return replace(release, report=release.report.model_copy(update={"audit": audit}))
 
 
 def _protect(
@@ -304,14 +312,21 @@ def _protect(
             audit_result = audit(system, suppressed, published, threshold, width)
             audit_lps += audit_result.lps
             if audit_result.failing:
-                raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+                raise ReleaseRefused(
+                    NOT_PROTECTABLE_MESSAGE,
+                    reason="the cell audit fails even with only the total shown (it would pin a "
+                    "hidden cell, alone or with earlier releases)",
+                )
             atom_result = _atom_audit(
                 system, current, suppressed, earlier_counts, threshold, width, privacy, atom_deadline
             )
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
             if not atom_result.passed:
-                raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE)
+                raise ReleaseRefused(
+                    NOT_PROTECTABLE_MESSAGE,
+                    reason="the audit across earlier releases fails even with only the total shown",
+                )
             notes.append("Only the total could be released for this request.")
 
     def reason(i: int) -> SuppressionReason:
@@ -537,7 +552,9 @@ def _refusal_on_solver_failure() -> Iterator[None]:
     except (AuditOutOfTime, DeadlinePassed):
         raise  # protect() degrades to noise instead
     except RuntimeError as error:
-        raise ReleaseRefused(NOT_PROTECTABLE_MESSAGE) from error
+        raise ReleaseRefused(
+            NOT_PROTECTABLE_MESSAGE, reason=f"a solver ended without an answer ({type(error).__name__})"
+        ) from error
 
 
 def _earlier_counts(

@@ -13,6 +13,16 @@ from pydantic import BaseModel, ConfigDict
 SuppressionReason = Literal["primary", "secondary", "differencing", "total_only"]
 
 
+SUPPRESSION_ADVICE = (
+    "To see suppressed cells: merge categories (wider age bands, several regions or years together), "
+    "drop a breakdown, or widen the period; or ask with noise, which the privacy budget pays for."
+)
+TOTAL_ONLY_ADVICE = (
+    "Only the total could be shown: a table with fewer cells (one breakdown instead of two) is "
+    "more likely to be released whole."
+)
+
+
 class CellAudit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -77,6 +87,9 @@ class AuditReport(BaseModel):
     union_checks: int = 0  # unions of atoms the cutting-plane search had to judge with an LP
     earlier_counts: int = 0
     hidden_by_atom_audit: int = 0
+    # Why the release was protected another way than asked (auditor only), e.g. keyed noise after
+    # the audit across earlier releases passed its deadline.
+    degraded: str | None = None
 
 
 class ReleaseReport(BaseModel):
@@ -130,4 +143,15 @@ class ReleaseReport(BaseModel):
                 "are shown as suppressed; suppressed cells are not distinguished by reason.",
                 *self.notes,
             ],
+            "advice": self.advice(),
         }
+
+    def advice(self) -> list[str]:
+        """What the customer can change to see more: from what the release shows (which cells are
+        suppressed) and the policy, never from a hidden count."""
+        advice: list[str] = []
+        if any(table.suppressed for table in self.tables):
+            advice.append(SUPPRESSION_ADVICE)
+        if any(table.suppressed and table.total_only for table in self.tables):
+            advice.append(TOTAL_ONLY_ADVICE)
+        return advice

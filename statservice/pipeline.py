@@ -232,9 +232,16 @@ def _problem(status: int, slug: str, title: str, detail: str, run_id: str) -> di
 
 
 def _finish_unreleased(
-    service: Service, run_id: str, requester: Requester, prepared: Prepared, status: str, problem: dict
+    service: Service,
+    run_id: str,
+    requester: Requester,
+    prepared: Prepared,
+    status: str,
+    problem: dict,
+    reason: str | None = None,
 ) -> None:
-    """Record a refused or failed run (and its audit record) in its own transaction."""
+    """Record a refused or failed run (and its audit record) in its own transaction; ``reason`` (which
+    rule refused) goes to the auditor's record only."""
     with service.db.write() as session:
         run = session.get(QueryRun, run_id)
         run.status = status
@@ -246,7 +253,12 @@ def _finish_unreleased(
             organisation_id=requester.organisation_id,
             action=f"release.{status}",
             query_hash=prepared.query_hash,
-            payload={"run_id": run_id, "detail": problem["detail"], "query": prepared.canonical},
+            payload={
+                "run_id": run_id,
+                "detail": problem["detail"],
+                "reason": reason,
+                "query": prepared.canonical,
+            },
         )
 
 
@@ -273,15 +285,11 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
         log.info("run %s released as %s", run_id, release_id)
         return "released"
     except (ReleaseRefused, BudgetOverdrawn) as refusal:
-        message = refusal.message if isinstance(refusal, ReleaseRefused) else BUDGET_EXCEEDED_MESSAGE
-        _finish_unreleased(
-            service,
-            run_id,
-            requester,
-            prepared,
-            "refused",
-            _problem(409, "release-refused", "Release refused", message, run_id),
-        )
+        if not isinstance(refusal, ReleaseRefused):
+            refusal = ReleaseRefused(BUDGET_EXCEEDED_MESSAGE, reason="a ledger was overdrawn at commit")
+        problem = _problem(409, "release-refused", "Release refused", refusal.message, run_id)
+        problem["advice"] = refusal.advice  # shape and policy only, like the message
+        _finish_unreleased(service, run_id, requester, prepared, "refused", problem, reason=refusal.reason)
         return "refused"
     except BillingError as error:  # e.g. the quote was used by a concurrent run: rolled back
         _finish_unreleased(

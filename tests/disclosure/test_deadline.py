@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -62,6 +63,8 @@ def test_an_audit_past_its_deadline_releases_with_keyed_noise_charged_to_the_bud
     assert release.changes.released_counts == []  # noisy counts never enter the exact history
     row = table.rows[0]
     assert row.suppressed or row.value >= 5
+    assert "deadline" in release.report.auditor_view()["audit"]["degraded"]  # why, for the auditor
+    assert "degraded" not in json.dumps(release.report.customer_view())
 
 
 def test_without_budget_for_noise_an_audit_past_its_deadline_refuses(monkeypatch):
