@@ -610,9 +610,19 @@ def _atom_audit(
         return AtomAuditResult()
     published = {i for i in current if i not in suppressed}
     counts = [KnownCount(c.persons, c.low, c.high) for c in earlier]
+    # A count the customer has already, exactly, adds nothing to what the counts say together: a
+    # re-run, the same question from a colleague or from another organisation needs no audit.
+    exact_by_size: dict[int, list[BitMap]] = {}
+    for count in earlier:
+        if count.low == count.high:
+            exact_by_size.setdefault(count.low, []).append(count.persons)
     counts.extend(
-        KnownCount(persons, value, value, cell=i) for i, persons, value in _count_rows(system, published)
+        KnownCount(persons, value, value, cell=i)
+        for i, persons, value in _count_rows(system, published)
+        if not (len(persons) == value and any(persons == old for old in exact_by_size.get(value, ())))
     )
+    if not any(count.cell is not None for count in counts):
+        return AtomAuditResult()  # nothing new is published
     if not earlier:  # this release alone: bounded by its own size
         return audit_atoms(counts, threshold, width, deadline)
     seconds = ATOM_AUDIT_SECONDS if deadline is None else deadline - time.monotonic()

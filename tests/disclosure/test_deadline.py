@@ -72,3 +72,16 @@ def test_without_budget_for_noise_an_audit_past_its_deadline_refuses(monkeypatch
     with pytest.raises(ReleaseRefused) as refusal:
         inclusion_exclusion(InMemoryStores(), policy, monkeypatch)
     assert refusal.value.message == pipeline.NOT_PROTECTABLE_MESSAGE
+
+
+def test_a_repeat_of_exact_counts_needs_no_audit_across_releases(monkeypatch):
+    """A re-run (or a colleague's, or another organisation's, identical question) publishes only counts
+    the customer has exactly already: it passes without the audit, however little time it has."""
+    stores = InMemoryStores()
+    a, b = BitMap(range(0, 24)), BitMap(range(23, 57))
+    release_all(stores, [total_table(a, "C and A10BJ")])
+    release_all(stores, [total_table(b, "C and C08")])
+    monkeypatch.setattr(pipeline, "ATOM_AUDIT_SECONDS", 0.0)
+    again = release_all(stores, [total_table(b, "C and C08, asked again")], org="org-b")
+    (table,) = again.tables
+    assert table.noise_mechanism is None and table.rows[0].value == len(b)
