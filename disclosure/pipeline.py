@@ -29,7 +29,15 @@ from disclosure.errors import (
     ReleaseRefused,
 )
 from disclosure.guard import differencing_guard
-from disclosure.policy import LARGE_EPSILON, LARGE_RHO, DifferentialPrivacy, Policy
+from disclosure.policy import (
+    ALLOWED_ROUNDING_BASES,
+    ATOM_AUDIT_SECONDS,
+    ATOM_REPAIR_ROUNDS,
+    LARGE_EPSILON,
+    LARGE_RHO,
+    DifferentialPrivacy,
+    Policy,
+)
 from disclosure.release import ProtectedRow, ProtectedTable, Release, ReleaseContext
 from disclosure.report import (
     AuditReport,
@@ -61,12 +69,6 @@ from disclosure.suppression import (
 )
 from disclosure.table import AggregateTable
 
-# Rounds of hiding one current count per failing Venn atom before falling back to the totals.
-ATOM_REPAIR_ROUNDS = 4
-# Seconds the Venn-atom audits of one release may take in all: past them the release is refused
-# (the audit grows with the history linked to a release; a release never passes unaudited).
-ATOM_AUDIT_SECONDS = 60.0
-
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
 
@@ -91,8 +93,9 @@ def _privacy(policy: Policy, context: ReleaseContext) -> DifferentialPrivacy | N
 
 def _rounding_base(policy: Policy, context: ReleaseContext) -> int | None:
     base = context.rounding_base if context.rounding_base is not None else policy.rounding_base
-    if base not in (None, 5):
-        raise ReleaseRefused("Rounding is available to base 5 only.")
+    if base not in ALLOWED_ROUNDING_BASES:
+        bases = " or ".join(str(b) for b in ALLOWED_ROUNDING_BASES if b is not None)
+        raise ReleaseRefused(f"Rounding is available to base {bases} only.")
     return base
 
 

@@ -23,12 +23,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+# The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
+# versioned with it; this model and ``queries.validation`` enforce them.
+from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH
+
 QUERY_MODEL_VERSION = 1
-# Shape limits of the disclosure policy (reference policy §4 rule 14). The disclosure ``Policy``
-# holds no shape limits, so they live here, with the model they constrain; validation enforces them.
-MAX_BREAKDOWNS = 3
-MIN_AGE_BAND_WIDTH = 5  # years, also for the last closed band below ``top``
-MIN_PERIOD_MONTHS = 1  # calendar periods: the index period and each calendar year's part of it
 
 Sex = Literal["male", "female"]
 ContactType = Literal["inpatient", "outpatient", "emergency"]
@@ -419,11 +418,16 @@ Result = Annotated[
 ]
 
 
+# The bases the disclosure policy allows (one fact, one place): a query cannot ask for rounding that
+# protection would refuse after its quote.
+RoundingBase = Literal[tuple(base for base in ALLOWED_ROUNDING_BASES if base is not None)]  # type: ignore[valid-type]
+
+
 class DisclosureOptions(Model):
     """Read by the disclosure layer, not by the engines."""
 
     noise: Literal["none", "gaussian"] = "none"
-    rounding: Literal[5, 10] | None = None
+    rounding: RoundingBase | None = None
 
 
 class Query(Model):
