@@ -19,9 +19,10 @@ Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 # The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
 # versioned with it; this model and ``queries.validation`` enforce them.
@@ -420,7 +421,26 @@ Result = Annotated[
 
 # The bases the disclosure policy allows (one fact, one place): a query cannot ask for rounding that
 # protection would refuse after its quote.
-RoundingBase = Literal[tuple(base for base in ALLOWED_ROUNDING_BASES if base is not None)]  # type: ignore[valid-type]
+_ROUNDING_BASES = tuple(base for base in ALLOWED_ROUNDING_BASES if base is not None)
+
+
+def _allowed_rounding(value: Any) -> Any:
+    # Checked before the Literal so that both error translators (query validation and the service's
+    # request validation) say that null means no rounding, and why no other base is offered.
+    if value is not None and value not in _ROUNDING_BASES:
+        expected = " or ".join(str(base) for base in _ROUNDING_BASES) + " or null (no rounding)"
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}: the disclosure policy rounds to no other base",
+            {"expected": expected},
+        )
+    return value
+
+
+RoundingBase = Annotated[
+    Literal[_ROUNDING_BASES],  # type: ignore[valid-type]
+    BeforeValidator(_allowed_rounding),
+]
 
 
 class DisclosureOptions(Model):

@@ -114,8 +114,6 @@ def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
         valid = f"one of {context.get('expected_tags')}"
     elif kind == "union_tag_not_found":
         valid = f"an object with a {context.get('discriminator')!s} field"
-    elif kind == "literal_error" and tuple(error["loc"]) == ("disclosure", "rounding"):
-        valid = f"{context.get('expected')} (the disclosure policy's rounding bases), or null for no rounding"
     elif kind == "literal_error":
         valid = f"one of {context.get('expected')}"
     elif kind == "missing":
@@ -325,14 +323,14 @@ def period_problems(query: m.Query) -> list[Problem]:
     problems: list[Problem] = []
     first_year_end = dt.date(start.year, 12, 31)
     if first_year_end < earliest_end(start):
+        latest_start = months_after(dt.date(start.year + 1, 1, 1), -rules.MIN_PERIOD_MONTHS)
         problems.append(
             problem(
                 "index.period.start",
                 f"{rows} a row per calendar year and the index period covers only "
                 f"{days((first_year_end - start).days + 1)} of {start.year}; "
                 f"each year's part must be at least {minimum}",
-                f"a start on or before {months_after(dt.date(start.year + 1, 1, 1), -rules.MIN_PERIOD_MONTHS)}, "
-                f"or {start.year + 1}-01-01 to leave {start.year} out",
+                f"a start on or before {latest_start}, or {start.year + 1}-01-01 to leave {start.year} out",
             )
         )
     last_year_start = dt.date(end.year, 1, 1)
