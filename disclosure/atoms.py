@@ -48,14 +48,19 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from disclosure.lp import INF, IntervalModel, build_model
+from disclosure.policy import (
+    COVER_SEARCH_NODES,
+    MASTER_SECONDS,
+    MAX_UNION_CHECKS,
+    PUSH_DOWN_ROUNDS,
+    RANDOM_POINTS,
+    REPRESENTATIVE_TRIES,
+)
 
+# Not release rules (the limits of this audit are in ``disclosure.policy``): a seed that changes
+# no atom (collisions are detected and refined exactly) and a numerical tolerance.
 _SIGNATURE_SEED = 0x5EED_A70E  # fixed: identical input gives identical atoms, run after run
-_PUSH_DOWN_ROUNDS = 4
 _ZERO = 1e-6  # LP values at most this are zero
-# Unions a component's search may judge before it fails closed, and seconds per master MILP.
-MAX_UNION_CHECKS = 200
-RANDOM_POINTS = 16
-MASTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class AtomAuditResult:
 
 
 # A dense key -> position table costs 4 bytes per possible key: worth it while keys are not much
-# sparser than the persons themselves; otherwise binary search.
+# sparser than the persons themselves; otherwise binary search. Speed only: not a release rule.
 _DENSE_LOOKUP_SPREAD = 32
 
 
@@ -253,7 +258,7 @@ def _audit_component(
 
     # Each push-down proves many atoms possibly empty at once; repeat on the rest while it pays.
     remaining = targets
-    for _ in range(_PUSH_DOWN_ROUNDS):
+    for _ in range(PUSH_DOWN_ROUNDS):
         model.push_down(remaining)
         left = [c for c in remaining if not model.proven_at_lower(c)]
         if len(left) > len(remaining) // 2:
@@ -457,7 +462,6 @@ def _master(
 
 
 _UNRESOLVED = np.zeros(0, dtype=np.int64)  # the class master could not answer: solve per atom
-_REPRESENTATIVE_TRIES = 200
 
 
 def _master_by_class(
@@ -501,7 +505,7 @@ def _master_by_class(
     pools = [
         itertools.combinations(keep[class_of == k].tolist(), int(taken[k])) for k in np.flatnonzero(taken)
     ]
-    for choice in itertools.islice(itertools.product(*pools), _REPRESENTATIVE_TRIES):
+    for choice in itertools.islice(itertools.product(*pools), REPRESENTATIVE_TRIES):
         union = {atom for group in choice for atom in group}
         if not any(cut <= union for cut in judged):
             return np.asarray(sorted(union), dtype=np.int64)
@@ -520,11 +524,6 @@ def _cover_by_milp(
         master.addRow(1.0, INF, len(columns), columns, np.ones(len(columns)))
     values = _solve_master(master)
     return None if values is None else np.rint(values).astype(np.int64)
-
-
-# Nodes the cover search may visit before the master MILP decides instead (each node costs
-# microseconds; the benchmark's hardest proof that no union is left needs about a thousand).
-COVER_SEARCH_NODES = 10_000
 
 
 class _SearchExhausted(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from disclosure.policy import DECIMALS, PERSON_YEARS_ROUNDING, RATE_DECIMALS
 from disclosure.table import AggregateTable, Coordinate
 
 PERCENT = "percent"
@@ -16,12 +17,6 @@ PERCENT_OF_FIRST_STEP = "percent_of_first_step"
 PERCENT_OF_PREVIOUS_STEP = "percent_of_previous_step"
 CUMULATIVE_SHARE = "cumulative_share_percent"
 RATE_PER_1000_PERSON_YEARS = "rate_per_1000_person_years"
-
-DECIMALS = 1
-# Person-time is a sum over persons: with a released count and a precise rate it can be recovered
-# to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
-# would then show how many cases left. Rates use person-years rounded to this base.
-PERSON_YEARS_ROUNDING = 100
 
 
 def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
@@ -42,7 +37,7 @@ def rate_per_1000(count: int | None, person_years: float | None) -> float | None
     rounded = PERSON_YEARS_ROUNDING * round(person_years / PERSON_YEARS_ROUNDING)
     if rounded <= 0:
         return None
-    return round(1000.0 * count / rounded, 2)
+    return round(1000.0 * count / rounded, RATE_DECIMALS)
 
 
 def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:

@@ -13,9 +13,10 @@ import highspy
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from disclosure.policy import MILP_SECONDS
+
 INF = highspy.kHighsInf
-_TOLERANCE = 1e-6
-MILP_SECONDS = 20.0  # per integer bound; rarely needed (fractional LP optima only)
+_TOLERANCE = 1e-6  # numerical, not a release rule
 
 Row = tuple[Mapping[int, float], float, float]  # (column -> coefficient, lower, upper)
 
@@ -84,7 +85,7 @@ def build_model(
 
 
 # Rounds of bound propagation: each round is valid on its own, so stopping early only leaves
-# bounds looser (fewer LPs skipped), never wrong.
+# bounds looser (fewer LPs skipped), never wrong: speed only, not a release rule.
 _PROPAGATION_ROUNDS = 20
 
 

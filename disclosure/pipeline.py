@@ -31,7 +31,15 @@ from disclosure.errors import (
     ReleaseRefused,
 )
 from disclosure.guard import differencing_guard
-from disclosure.policy import LARGE_EPSILON, LARGE_RHO, DifferentialPrivacy, Policy
+from disclosure.policy import (
+    ALLOWED_ROUNDING_BASES,
+    ATOM_AUDIT_SECONDS,
+    ATOM_REPAIR_ROUNDS,
+    LARGE_EPSILON,
+    LARGE_RHO,
+    DifferentialPrivacy,
+    Policy,
+)
 from disclosure.release import ProtectedRow, ProtectedTable, Release, ReleaseContext
 from disclosure.report import (
     AuditReport,
@@ -63,13 +71,6 @@ from disclosure.suppression import (
 )
 from disclosure.table import AggregateTable
 
-# Rounds of hiding one current count per failing Venn atom before falling back to the totals.
-ATOM_REPAIR_ROUNDS = 4
-# Seconds the Venn-atom audits of one release may take in all, a hard deadline (the audit runs in a
-# child process that is killed past it): then the release is protected with keyed noise instead, if
-# the budgets allow, else refused. A release never passes unaudited.
-ATOM_AUDIT_SECONDS = 5.0
-
 _DEGRADED_TO_NOISE_NOTE = (
     "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
     "release carries keyed differential-privacy noise instead (charged to the privacy budget)."
@@ -98,8 +99,9 @@ def _privacy(policy: Policy, context: ReleaseContext) -> DifferentialPrivacy | N
 
 def _rounding_base(policy: Policy, context: ReleaseContext) -> int | None:
     base = context.rounding_base if context.rounding_base is not None else policy.rounding_base
-    if base not in (None, 5):
-        raise ReleaseRefused("Rounding is available to base 5 only.")
+    if base not in ALLOWED_ROUNDING_BASES:
+        bases = " or ".join(str(b) for b in ALLOWED_ROUNDING_BASES if b is not None)
+        raise ReleaseRefused(f"Rounding is available to base {bases} only.")
     return base
 
 

@@ -1,40 +1,105 @@
-"""The disclosure policy: named constants (ehrql style) and the versioned ``Policy`` built from them.
+"""The disclosure policy, in one place: every constant that changes what gets released, and the
+versioned ``Policy`` built from them.
 
-Every release records ``Policy.version``; change the version whenever a constant or a default
-changes, so an auditor can tell which rules protected which release.
+Every release records ``Policy.version``. Change ``POLICY_VERSION`` whenever a release rule below or
+a ``Policy()`` default changes, so an auditor can tell which rules protected which release;
+``POLICY_FINGERPRINT`` is the SHA-256 of those values (``policy_fingerprint()``), and a test fails
+until both are updated together. ``docs/disclosure-rules.md`` is generated from this module
+(``python -m disclosure.rules``).
+
+A constant belongs here when changing it can change a release for some input: a rule's number, or
+a limit on the audits' work or time (past a limit an audit fails closed, so a limit changes which
+releases are refused or how much is hidden). Numerical tolerances, hash seeds and lookup-table
+tuning stay beside the code they tune: they change no decision.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-POLICY_VERSION = "2026-11-25.1"
+# One line each, so a bump is a one-line change (the fingerprint is checked by a test).
+POLICY_VERSION = "2026-12-06.2"
+POLICY_FINGERPRINT = "ad23acdf548b90be2a8ecdba049ecdf98ff8b38a6ad6ee4326fa0f34f5527fc4"
 
+# --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
 # configuration may raise it (per register), never lower it.
 MINIMUM_THRESHOLD = 5
 DEFAULT_THRESHOLD = 5
 
+# --- rounding -------------------------------------------------------------------------------------
 # Rounding of released counts: none, or conventional rounding to a multiple of 5 (SDS, OpenSAFELY).
+# The query model offers exactly these bases (``queries.model.DisclosureOptions.rounding``).
 ALLOWED_ROUNDING_BASES = (None, 5)
 
+# --- noise and budgets ----------------------------------------------------------------------------
 # zCDP budgets (rho) per data version, as recommended in the reference policy §4.8.
 RHO_PER_TABLE = 0.125
 RHO_PER_ORGANISATION = 2.0
 RHO_GLOBAL = 10.0
 
-# Losses above these are allowed but warned about, as OpenDP warns for large epsilon.
+# Not release rules: losses above these are allowed but warned about, as OpenDP warns for large
+# epsilon (a note in the report, nothing else changes).
 LARGE_EPSILON = 5.0
 LARGE_RHO = 1.0
 
+# --- secondary suppression and the attacker audit -------------------------------------------------
 # How many times the pipeline extends the secondary suppression after a failed audit before it
 # falls back to releasing the grand total only.
 MAX_SUPPRESSION_ROUNDS = 6
+# Seconds per integer bound of the attacker audit (needed only at fractional LP optima). Past it the
+# best whole-number point found is the bound (a narrower interval: more is hidden, never less), and
+# without any point the release is refused.
+MILP_SECONDS = 20.0
+
+# --- Venn-atom audit (``disclosure.atoms``) -------------------------------------------------------
+# Rounds of hiding one current count per failing Venn atom before falling back to the totals.
+ATOM_REPAIR_ROUNDS = 4
+# Seconds the Venn-atom audits of one release may take in all, a hard deadline (the audit runs in a
+# child process that is killed past it, ``disclosure.deadline``): then the release is protected with
+# keyed noise instead if the budgets allow, else refused. A release never passes unaudited.
+ATOM_AUDIT_SECONDS = 5.0
+# Unions a component's search may judge before it fails closed (its atoms count as failing).
+MAX_UNION_CHECKS = 200
+# Seconds per master MILP of the union search: out of time, the component counts as failing.
+MASTER_SECONDS = 5.0
+# Nodes the exact cover search may visit before the master MILP (limited by ``MASTER_SECONDS``)
+# decides instead (each node costs microseconds; the benchmark's hardest proof that no union is
+# left needs about a thousand).
+COVER_SEARCH_NODES = 10_000
+# Choices of interchangeable atoms tried for a class solution before the per-atom MILP decides.
+REPRESENTATIVE_TRIES = 200
+# Randomly weighted feasible points found before the union search, and rounds of push-down LPs
+# before the single-atom LPs. They change no verdict by themselves, but every point they find is
+# one union the search need not propose, so they decide whether a search ends within
+# ``MAX_UNION_CHECKS``.
+RANDOM_POINTS = 16
+PUSH_DOWN_ROUNDS = 4
+
+# --- derived numbers (``disclosure.derived``) -----------------------------------------------------
+# Decimals of percentages (shares, attrition, cumulative uptake).
+DECIMALS = 1
+# Decimals of rates per 1,000 person-years.
+RATE_DECIMALS = 2
+# Person-time is a sum over persons: with a released count and a precise rate it can be recovered
+# to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
+# would then show how many cases left. Rates use person-years rounded to this base.
+PERSON_YEARS_ROUNDING = 100
+
+# --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
+MAX_BREAKDOWNS = 3
+MIN_AGE_BAND_WIDTH = 5  # years, also for the last closed band below ``top``
+MIN_PERIOD_MONTHS = 1  # calendar periods: the index period and each calendar year's part of it
+
+# Upper-case names of this module that are not release rules (left out of the fingerprint).
+NOT_RELEASE_RULES = frozenset({"POLICY_VERSION", "POLICY_FINGERPRINT", "LARGE_EPSILON", "LARGE_RHO"})
 
 Mechanism = Literal["discrete_gaussian", "discrete_laplace"]
 
@@ -138,3 +203,24 @@ class Policy(BaseModel):
     def width_for(self, threshold: int) -> int:
         """Protection width w: k by default; configuration may widen it, never narrow it below k."""
         return max(threshold, self.protection_width or threshold)
+
+
+def release_rules() -> dict[str, Any]:
+    """Every release rule of this module by name, and the defaults of ``Policy()`` and
+    ``DifferentialPrivacy()`` (what a query asking for noise gets): what ``POLICY_VERSION`` versions."""
+    constants = {
+        name: value
+        for name, value in globals().items()
+        if name.isupper() and name not in NOT_RELEASE_RULES and isinstance(value, int | float | str | tuple)
+    }
+    return {
+        "constants": constants,
+        "policy": Policy().model_dump(mode="json", exclude={"version"}),
+        "differential_privacy": DifferentialPrivacy().model_dump(mode="json"),
+    }
+
+
+def policy_fingerprint() -> str:
+    """SHA-256 of ``release_rules()`` as canonical JSON (sorted keys, tuples as lists)."""
+    canonical = json.dumps(release_rules(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -19,16 +19,16 @@ Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+# The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
+# versioned with it; this model and ``queries.validation`` enforce them.
+from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH
 
 QUERY_MODEL_VERSION = 1
-# Shape limits of the disclosure policy (reference policy §4 rule 14). The disclosure ``Policy``
-# holds no shape limits, so they live here, with the model they constrain; validation enforces them.
-MAX_BREAKDOWNS = 3
-MIN_AGE_BAND_WIDTH = 5  # years, also for the last closed band below ``top``
-MIN_PERIOD_MONTHS = 1  # calendar periods: the index period and each calendar year's part of it
 
 Sex = Literal["male", "female"]
 ContactType = Literal["inpatient", "outpatient", "emergency"]
@@ -419,11 +419,35 @@ Result = Annotated[
 ]
 
 
+# The bases the disclosure policy allows (one fact, one place): a query cannot ask for rounding that
+# protection would refuse after its quote.
+_ROUNDING_BASES = tuple(base for base in ALLOWED_ROUNDING_BASES if base is not None)
+
+
+def _allowed_rounding(value: Any) -> Any:
+    # Checked before the Literal so that both error translators (query validation and the service's
+    # request validation) say that null means no rounding, and why no other base is offered.
+    if value is not None and value not in _ROUNDING_BASES:
+        expected = " or ".join(str(base) for base in _ROUNDING_BASES) + " or null (no rounding)"
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}: the disclosure policy rounds to no other base",
+            {"expected": expected},
+        )
+    return value
+
+
+RoundingBase = Annotated[
+    Literal[_ROUNDING_BASES],  # type: ignore[valid-type]
+    BeforeValidator(_allowed_rounding),
+]
+
+
 class DisclosureOptions(Model):
     """Read by the disclosure layer, not by the engines."""
 
     noise: Literal["none", "gaussian"] = "none"
-    rounding: Literal[5, 10] | None = None
+    rounding: RoundingBase | None = None
 
 
 class Query(Model):

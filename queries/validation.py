@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from disclosure import policy as rules
 from queries import model as m
 from queries.errors import Problem, QueryValidationError, problem
 from queries.vocabulary import ATC, ICD10_CANCER, ICD10_LPR, vocabulary_of
@@ -283,7 +284,7 @@ def months_after(day: dt.date, months: int) -> dt.date:
 
 def earliest_end(start: dt.date) -> dt.date:
     """The first inclusive end date that makes a period from ``start`` at least the minimum length."""
-    return months_after(start, m.MIN_PERIOD_MONTHS) - dt.timedelta(days=1)
+    return months_after(start, rules.MIN_PERIOD_MONTHS) - dt.timedelta(days=1)
 
 
 def days(n: int) -> str:
@@ -302,7 +303,7 @@ def period_problems(query: m.Query) -> list[Problem]:
     start, end = period.start, period.end
     if start > end:
         return []  # reported as inverted
-    minimum = "one month" if m.MIN_PERIOD_MONTHS == 1 else f"{m.MIN_PERIOD_MONTHS} months"
+    minimum = "one month" if rules.MIN_PERIOD_MONTHS == 1 else f"{rules.MIN_PERIOD_MONTHS} months"
     if end < earliest_end(start):
         return [
             problem(
@@ -322,14 +323,14 @@ def period_problems(query: m.Query) -> list[Problem]:
     problems: list[Problem] = []
     first_year_end = dt.date(start.year, 12, 31)
     if first_year_end < earliest_end(start):
+        latest_start = months_after(dt.date(start.year + 1, 1, 1), -rules.MIN_PERIOD_MONTHS)
         problems.append(
             problem(
                 "index.period.start",
                 f"{rows} a row per calendar year and the index period covers only "
                 f"{days((first_year_end - start).days + 1)} of {start.year}; "
                 f"each year's part must be at least {minimum}",
-                f"a start on or before {months_after(dt.date(start.year + 1, 1, 1), -m.MIN_PERIOD_MONTHS)}, "
-                f"or {start.year + 1}-01-01 to leave {start.year} out",
+                f"a start on or before {latest_start}, or {start.year + 1}-01-01 to leave {start.year} out",
             )
         )
     last_year_start = dt.date(end.year, 1, 1)
@@ -351,16 +352,16 @@ def age_band_problems(path: str, band: m.AgeBandBreakdown) -> list[Problem]:
     """The band below ``top`` is cut at ``top``: with ``width`` 5 and ``top`` 92 it would be 90-91.
     (``width`` itself has a lower bound in the model.)"""
     last = band.top % band.width
-    if last == 0 or last >= m.MIN_AGE_BAND_WIDTH:
+    if last == 0 or last >= rules.MIN_AGE_BAND_WIDTH:
         return []
     return [
         problem(
             f"{path}.top",
             f"with width {band.width} and top {band.top} the band below {band.top}+ is "
             f"{band.top - last}-{band.top - 1}, {last} years; age bands must span at least "
-            f"{m.MIN_AGE_BAND_WIDTH} years",
+            f"{rules.MIN_AGE_BAND_WIDTH} years",
             f"a top that is a multiple of the width ({band.top - last} or {band.top - last + band.width}), "
-            f"or at least {m.MIN_AGE_BAND_WIDTH} years above one",
+            f"or at least {rules.MIN_AGE_BAND_WIDTH} years above one",
         )
     ]
 
@@ -370,12 +371,12 @@ def shape_problems(query: m.Query) -> list[Problem]:
     calendar periods of at least ``MIN_PERIOD_MONTHS`` months."""
     problems = period_problems(query)
     breakdowns = getattr(query.result, "breakdowns", ())
-    if len(breakdowns) > m.MAX_BREAKDOWNS:
+    if len(breakdowns) > rules.MAX_BREAKDOWNS:
         problems.append(
             problem(
                 "result.breakdowns",
-                f"{len(breakdowns)} breakdowns; at most {m.MAX_BREAKDOWNS} are allowed",
-                f"at most {m.MAX_BREAKDOWNS} of sex, age_band, region, index_year, education",
+                f"{len(breakdowns)} breakdowns; at most {rules.MAX_BREAKDOWNS} are allowed",
+                f"at most {rules.MAX_BREAKDOWNS} of sex, age_band, region, index_year, education",
             )
         )
     for k, breakdown in enumerate(breakdowns):

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from disclosure import policy as rules
 from queries import model as m
 from queries.engine import DuckDBEngine
 from queries.errors import QueryValidationError
@@ -39,11 +40,11 @@ def valid(payload: dict) -> m.Query:
     return validate_query(payload)
 
 
-# --- the limits are the model's named constants ----------------------------------------------------
+# --- the limits are named constants of the disclosure policy ----------------------------------------
 
 
 def test_the_limits_are_those_of_rule_14():
-    assert (m.MAX_BREAKDOWNS, m.MIN_AGE_BAND_WIDTH, m.MIN_PERIOD_MONTHS) == (3, 5, 1)
+    assert (rules.MAX_BREAKDOWNS, rules.MIN_AGE_BAND_WIDTH, rules.MIN_PERIOD_MONTHS) == (3, 5, 1)
 
 
 # --- index period -------------------------------------------------------------------------------

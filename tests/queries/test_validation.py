@@ -129,3 +129,17 @@ def test_queries_are_immutable():
     query = validate_query(BASE, VOCABULARY)
     with pytest.raises(Exception, match="frozen"):
         query.title = "changed"
+
+
+def test_rounding_offers_exactly_the_bases_the_disclosure_policy_allows():
+    """Rounding to 10 used to pass validation and the quote, and only protection refused it."""
+    from disclosure.policy import ALLOWED_ROUNDING_BASES
+
+    found = by_field({**BASE, "disclosure": {"rounding": 10}})
+    assert set(found) == {"disclosure.rounding"}
+    valid = found["disclosure.rounding"]["valid"]
+    offered = [base for base in ALLOWED_ROUNDING_BASES if base is not None]
+    assert offered == [5] and "5" in valid and "10" not in valid and "null" in valid
+    for base in ALLOWED_ROUNDING_BASES:
+        query = validate_query({**BASE, "disclosure": {"rounding": base}}, VOCABULARY)
+        assert query.disclosure.rounding == base

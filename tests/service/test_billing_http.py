@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from billing.models import InvoiceLine, IssuedQuote
 from billing.money import format_dkk, vat_on
+from disclosure.policy import RHO_PER_TABLE, Budgets, Policy
 from statservice.db.migrate import alembic_config
 from statservice.db.models import QueryRun
-from tests.service.helpers import assert_consistent, cohort, counts
+from tests.service.helpers import assert_consistent, cohort, counts, with_noise
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -123,13 +124,15 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
     assert_problem(foreign_run, 404)
     assert counts(api.service) == before
 
-    # a refused query is not charged, and its quote stays unused
-    refused_query = cohort(title="rounded to ten", disclosure={"rounding": 10})
+    # a refused query is not charged, and its quote stays unused: protection refuses it, as this
+    # organisation's privacy budget is less than one noisy table costs
+    refused_query = with_noise(cohort(title="over budget"))
     refused_quote = api.post("/v1/quotes", customer, json=refused_query).json()
+    api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE / 2))
     refused = api.post(
         "/v1/queries/runs", customer, json=refused_query, params={"quote_id": refused_quote["id"]}
     )
-    assert_problem(refused, 409)
+    assert "refused" in assert_problem(refused, 409)["type"]
     assert counts(api.service) == before
     assert api.get(f"/v1/quotes/{refused_quote['id']}", customer).json()["used_at"] is None
 
@@ -418,21 +421,24 @@ def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
     from statservice.api.routes.queries import requester_of
 
     api = data_api
-    quote = api.post("/v1/quotes", api.customer, json=cohort()).json()
-    refused_query = cohort(title="rounded to ten", disclosure={"rounding": 10})
-    # without billing trouble protection refuses this query (409 release-refused)
-    assert (
-        "refused"
-        in assert_problem(api.post("/v1/queries/runs", api.customer, json=refused_query), 409)["type"]
-    )
+    # this organisation's privacy budget pays for one noisy table: protection refuses any later one
+    api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE))
+    noisy = with_noise(cohort())
+    quote = api.post("/v1/quotes", api.customer, json=noisy).json()
+    refused_query = with_noise(cohort(title="over budget"))
     # the refused query passes the early quote check (same priced shape), then the quote is used up
     segment = pipeline.segment_of(api.service, api.customer.organisation_id)
     prepared = pipeline.prepare(api.service, refused_query, segment)
     customer = api.customer
     principal = Principal(customer.key_id, customer.role, customer.organisation_id, customer.organisation_id)
     prepared = attach(api.service, principal, prepared, quote_id=quote["id"])
-    used = api.post("/v1/queries/runs", api.customer, json=cohort(), params={"quote_id": quote["id"]})
+    used = api.post("/v1/queries/runs", api.customer, json=noisy, params={"quote_id": quote["id"]})
     assert used.status_code == 201, used.text
+    # without billing trouble protection refuses this query now (409 release-refused)
+    assert (
+        "refused"
+        in assert_problem(api.post("/v1/queries/runs", api.customer, json=refused_query), 409)["type"]
+    )
     before = counts(api.service)
     requester = requester_of(principal)
     run_id = pipeline.create_run(api.service, requester, prepared)

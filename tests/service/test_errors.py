@@ -144,3 +144,25 @@ def test_500_reveals_no_internals(api, monkeypatch):
 )
 def test_every_endpoint_answers_401_as_problem(api, method, path):
     assert_problem(api.client.request(method, path, json={}), 401)
+
+
+def test_422_for_a_rounding_base_the_policy_refuses_before_any_quote(data_api):
+    """Rounding to 10 was quoted (and could be bought) although protection always refused it."""
+    query = {
+        "index": {
+            "concept": {"type": "diagnosis", "codes": ["DE11"]},
+            "period": {"start": "2015-01-01", "end": "2018-12-31"},
+        },
+        "disclosure": {"rounding": 10},
+    }
+    for path in ("/v1/queries/quote", "/v1/quotes", "/v1/queries/runs"):
+        body = assert_problem(data_api.post(path, data_api.customer, json=query), 422)
+        (error,) = body["errors"]
+        assert error["field"] == "disclosure.rounding", path
+        assert "5" in error["valid"] and "null" in error["valid"] and "10" not in error["valid"]
+    assert data_api.get("/v1/quotes", data_api.customer).json()["total"] == 0
+    assert data_api.get("/v1/history", data_api.customer).json()["total"] == 0
+    rounded = data_api.post(
+        "/v1/queries/quote", data_api.customer, json={**query, "disclosure": {"rounding": 5}}
+    )
+    assert rounded.status_code == 200, rounded.text
