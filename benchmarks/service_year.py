@@ -360,11 +360,11 @@ def run_year(
                     break
                 outcomes.append(ask(service, requesters, question, segments))
                 last = outcomes[-1]
-                progress.update(
-                    task,
-                    advance=1,
-                    status=f"last {last.milliseconds:.0f} ms, p95 {summarise(outcomes).p95_ms:.0f} ms",
-                )
+                status = f"last {last.milliseconds:.0f} ms, p95 {summarise(outcomes).p95_ms:.0f} ms"
+                progress.update(task, advance=1, status=status)
+                if not console.is_terminal and len(outcomes) % max(1, len(asks) // 20) == 0:
+                    # a log has no live bar: a line every 5 % instead
+                    console.print(f"{len(outcomes)}/{len(asks)} releases, {status}")
         return outcomes
     finally:
         service.close()

@@ -515,12 +515,15 @@ def workload(organisations: int, releases: int, seed: int, keys_per_organisation
     curious = set(rng.sample(range(organisations), max(1, round(CURIOUS_SHARE * organisations))))
     histories = [_History() for _ in range(organisations)]
     asks: list[Ask] = []
+    series = 0
     while len(asks) < releases:
         organisation = rng.choices(range(organisations), weights=activity)[0]
         history = histories[organisation]
         key = rng.randrange(keys_per_organisation)
         if organisation in curious and history.questions and rng.random() < SERIES_CHANCE:
-            kind = rng.choice(ADVERSARIAL_SERIES)
+            # in turn, so even a short year has each kind of probe
+            kind = ADVERSARIAL_SERIES[series % len(ADVERSARIAL_SERIES)]
+            series += 1
             for question in _series(rng, kind):
                 asks.append(Ask(organisation, key, kind, question))
                 history.questions.append(question)
