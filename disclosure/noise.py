@@ -130,6 +130,20 @@ def cell_keys(
     return keys
 
 
+class StoredDraws:
+    """A ``NoiseCache`` that reads each key from the store once per release: the budget check and the
+    drawing then see the same stored draws (what is charged is what was checked), for one lookup each."""
+
+    def __init__(self, cache: NoiseCache) -> None:
+        self._cache = cache
+        self._read: dict[tuple[str, str], int | None] = {}
+
+    def get(self, data_version: str, key: str) -> int | None:
+        if (data_version, key) not in self._read:
+            self._read[(data_version, key)] = self._cache.get(data_version, key)
+        return self._read[(data_version, key)]
+
+
 def tables_needing_fresh_draws(
     keys_per_table: Sequence[Sequence[str | None]], data_version: str, cache: NoiseCache
 ) -> list[bool]:

@@ -125,6 +125,7 @@ def protect(
     rho_before_global = stores.rho_spent(data_version, GLOBAL_SCOPE)
     noise_plans: list[noise.NoisePlan] = []
     noise_keys: list[list[str | None]] = []
+    stored_draws = noise.StoredDraws(stores)
     rho_spent = 0.0
     if privacy is not None:
         noise_plans = [noise.plan(structure, privacy) for structure in structures]
@@ -132,7 +133,7 @@ def protect(
             noise.cell_keys(s, p, secret, data_version) for s, p in zip(structures, noise_plans, strict=True)
         ]
         # only tables that draw fresh noise are charged (the quote's rho is the upper bound)
-        fresh = noise.tables_needing_fresh_draws(noise_keys, data_version, stores)
+        fresh = noise.tables_needing_fresh_draws(noise_keys, data_version, stored_draws)
         rho_spent = noise.rho_charged(noise_plans, fresh)
         if (
             rho_before_org + rho_spent > policy.budgets.rho_per_organisation + 1e-12
@@ -155,7 +156,7 @@ def protect(
             identities.append(fingerprints)
             continue
         noisy = noise.add_noise(
-            structure, noise_plans[t], secret, data_version, stores, pending_draws, noise_keys[t]
+            structure, noise_plans[t], secret, data_version, stored_draws, pending_draws, noise_keys[t]
         )
         tables_charged.append(bool(noisy.new_draws))
         draws_new += len(noisy.new_draws)
@@ -163,7 +164,7 @@ def protect(
         working.append(noisy.values)
         identities.append(_noisy_identities(secret, structure, noisy.keys))
     if privacy is not None:
-        # what was actually drawn: never more than checked above (stored draws only accumulate)
+        # what was actually drawn: exactly what was checked above (the same stored draws were read)
         rho_spent = noise.rho_charged(noise_plans, tables_charged)
 
     system = ReleaseSystem()
