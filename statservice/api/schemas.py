@@ -123,7 +123,7 @@ class PrivacyCostPublic(BaseModel):
         "draw was made for an earlier release (the same persons asked before) is not charged"
     )
     rho_is_upper_bound: bool = Field(
-        default=True, description="always true: `rho` is what the run costs at most (\"up to\")"
+        default=True, description='always true: `rho` is what the run costs at most ("up to")'
     )
     note: str = Field(default="", description="the privacy cost in words")
     organisation_rho_remaining: float
