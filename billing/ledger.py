@@ -5,6 +5,10 @@ transaction that commits the release, its audit record and its privacy budget sp
 disclosure control refuses, or whose transaction rolls back, leaves no invoice line: refused queries are
 never charged. A release is charged at most once (unique ``release_id``) and a quote pays for at most one
 run (unique ``quote_id``, plus a conditional update that makes the second concurrent user wait and fail).
+
+A release is charged by its outcome (``billing.pricing.ReleaseOutcome``, from its published pattern):
+the full price, or the reduced price its quote or price list states for a fully suppressed or
+total-only release, named on the line ("…; fully suppressed: base fee only").
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from billing.errors import (
 )
 from billing.models import InvoiceLine, IssuedQuote, Order, require_aware, utc_now
 from billing.money import is_whole_ore, to_ore
-from billing.pricing import PricedShape, PriceList
-from billing.quotes import check_quote_for_run, get_quote, is_valid_on
+from billing.pricing import PricedShape, PriceList, ReducedPrice, ReleaseOutcome
+from billing.quotes import check_quote_for_run, get_quote, is_valid_on, stated_reduced_prices
 
 LINE_KINDS = ("release", "staff_hours", "fixed_element")
 
@@ -121,8 +125,13 @@ def record_invoice_line(
             raise QuoteExpired(f"quote {quote.id} was valid until {quote.valid_until.isoformat()}")
         if net_amount is None:
             net_amount = quote.net_amount
-        elif net_amount != quote.net_amount:
-            raise QuoteMismatch(f"quote {quote.id} is for {quote.net_amount} DKK, not {net_amount}")
+        elif net_amount != quote.net_amount and net_amount not in {
+            reduced.net_amount for reduced in stated_reduced_prices(quote)
+        }:
+            raise QuoteMismatch(
+                f"quote {quote.id} is for {quote.net_amount} DKK (or a reduced price it states), "
+                f"not {net_amount}"
+            )
     if net_amount is None:
         raise InvalidBillingInput("net_amount is required without a quote")
     _check_amount(net_amount)
@@ -171,22 +180,46 @@ def charge_release(
     order_id: str | None = None,
     price_list: PriceList | None = None,
     now: datetime | None = None,
+    outcome: ReleaseOutcome = ReleaseOutcome.FULL,
 ) -> InvoiceLine:
     """Charge one release: at its quote's price if run with a quote, else at today's list price.
 
-    Call it inside the release transaction, after disclosure control has released the result.
+    ``outcome`` (what the release published) picks the full price or the reduced price the quote or
+    price list states for it; the line's description names a reduced price. Call it inside the
+    release transaction, after disclosure control has released the result.
     """
     now = now or utc_now()
+    outcome = ReleaseOutcome(outcome)
     if quote_id is not None:
         quote = get_quote(session, quote_id, organisation_id)
         check_quote_for_run(quote, organisation_id, shape, segment, now.date())
+        reduced = next((r for r in stated_reduced_prices(quote) if r.outcome == outcome), None)
         return record_invoice_line(
-            session, organisation_id, release_id, description, None, quote_id, order_id, now=now
+            session,
+            organisation_id,
+            release_id,
+            _described(description, reduced),
+            None if reduced is None else reduced.net_amount,
+            quote_id,
+            order_id,
+            now=now,
         )
-    price = (price_list or PriceList.load()).quote(shape, segment).net_amount
+    priced = (price_list or PriceList.load()).quote(shape, segment)
+    reduced = priced.reduced_for(outcome)
     return record_invoice_line(
-        session, organisation_id, release_id, description, price, None, order_id, now=now
+        session,
+        organisation_id,
+        release_id,
+        _described(description, reduced),
+        priced.net_amount_for(outcome),
+        None,
+        order_id,
+        now=now,
     )
+
+
+def _described(description: str, reduced: ReducedPrice | None) -> str:
+    return description if reduced is None else f"{description}; {reduced.label}"
 
 
 def uninvoiced_lines(session: Session, organisation_id: str) -> list[InvoiceLine]:

@@ -133,7 +133,7 @@ class IssuedQuote(Base):
     registers: Mapped[int | None] = mapped_column(Integer)
     cells: Mapped[int | None] = mapped_column(Integer)
     differential_privacy: Mapped[bool | None] = mapped_column(Boolean)
-    privacy_rho: Mapped[float | None] = mapped_column(Float)  # zCDP rho the run will spend
+    privacy_rho: Mapped[float | None] = mapped_column(Float)  # zCDP rho the run spends at most
     order_id: Mapped[str | None] = mapped_column(ForeignKey("billing_orders.id"))
     description: Mapped[str] = mapped_column(Text)
     net_amount: Mapped[Decimal] = mapped_column("net_amount_ore", Money())
@@ -143,6 +143,13 @@ class IssuedQuote(Base):
     valid_until: Mapped[date] = mapped_column(Date)  # inclusive
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     used_by_release_id: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def reduced_prices(self) -> tuple[Any, ...]:
+        """The reduced prices this quote states (see ``billing.quotes.stated_reduced_prices``)."""
+        from billing.quotes import stated_reduced_prices  # billing.quotes imports this module
+
+        return stated_reduced_prices(self)
 
 
 class InvoiceLine(Base):

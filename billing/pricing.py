@@ -7,15 +7,24 @@ The rules are stated in ``billing/data/pricelist-<version>.toml`` and implemente
 
 The price depends only on the query's *shape* (``PricedShape``), never on its result, so a customer
 gets the price before anything runs and a refused or empty result cannot change what was quoted.
+
+A price list may also state *reduced prices* (``[reduced_prices.<outcome>]``): what a release costs
+when its published pattern shows every cell suppressed, or only the total(s). A reduced price is the
+sum of some of the same components, times the same multiplier, so it is quoted up front beside the
+full price. Which price applies is decided from the published pattern alone (``release_outcome``),
+which the customer sees anyway: never from a count. A price list that states no reduced prices
+(2026-1 predates them) charges the full price for every outcome: that is what it promised.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -34,6 +43,33 @@ RESULT_KINDS = (
     "biobank_availability",
 )
 _FILE_PATTERN = re.compile(r"^pricelist-(\d{4})-(\d+)\.toml$")
+# The parts of a list price, by the names reduced prices use to say which of them they charge.
+COMPONENT_KINDS = ("base_fee", "registers", "cell_band", "differential_privacy")
+
+
+class ReleaseOutcome(StrEnum):
+    """What a release published, as its customer sees it: the choice between full and reduced price."""
+
+    FULL = "full"
+    TOTAL_ONLY = "total_only"  # only the grand total(s) of a result that asked for more
+    FULLY_SUPPRESSED = "fully_suppressed"  # every cell suppressed
+
+
+def release_outcome(tables: Iterable[Iterable[tuple[bool, bool]]]) -> ReleaseOutcome:
+    """The outcome from the published pattern only: per table, per cell ``(is_grand_total, suppressed)``.
+
+    Total only: every cell besides the grand totals is suppressed and some total is shown; a result that
+    asked for nothing but totals is full.
+    """
+    cells = [cell for table in tables for cell in table]
+    if not cells:
+        raise InvalidBillingInput("a release has at least one cell")
+    if all(suppressed for _, suppressed in cells):
+        return ReleaseOutcome.FULLY_SUPPRESSED
+    beyond_totals = [suppressed for is_grand_total, suppressed in cells if not is_grand_total]
+    if beyond_totals and all(beyond_totals):
+        return ReleaseOutcome.TOTAL_ONLY
+    return ReleaseOutcome.FULL
 
 
 @dataclass(frozen=True)
@@ -87,6 +123,31 @@ class Segment:
 class PriceComponent:
     label: str
     amount: Decimal  # list price, before the segment multiplier
+    kind: str = ""  # one of COMPONENT_KINDS
+
+
+@dataclass(frozen=True)
+class ReducedPriceRule:
+    """A price list's reduced price for one outcome: which components it still charges."""
+
+    outcome: ReleaseOutcome
+    label: str  # shown on the invoice line, e.g. "fully suppressed: base fee only"
+    applies_when: str
+    charged: tuple[str, ...]  # component kinds
+
+
+@dataclass(frozen=True)
+class ReducedPrice:
+    """The price of a run of one shape for one segment when the release has this outcome."""
+
+    outcome: ReleaseOutcome
+    label: str
+    applies_when: str
+    components: tuple[PriceComponent, ...]
+    list_price: Decimal
+    net_amount: Decimal
+    vat_amount: Decimal  # indicative, like the full price's
+    gross_amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -103,12 +164,35 @@ class Quote:
     vat_amount: Decimal  # indicative: the invoice computes VAT on its whole net total
     gross_amount: Decimal
     currency: str = CURRENCY
+    reduced_prices: tuple[ReducedPrice, ...] = ()
+
+    def reduced_for(self, outcome: ReleaseOutcome) -> ReducedPrice | None:
+        """The reduced price this quote states for ``outcome``, if any (else the full price applies)."""
+        return next((reduced for reduced in self.reduced_prices if reduced.outcome == outcome), None)
+
+    def net_amount_for(self, outcome: ReleaseOutcome) -> Decimal:
+        reduced = self.reduced_for(outcome)
+        return self.net_amount if reduced is None else reduced.net_amount
 
 
 class PriceComponentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     label: str
     amount: Decimal
+
+
+class ReducedPricePublic(BaseModel):
+    """A reduced price as quotes show it, beside the full price."""
+
+    model_config = ConfigDict(from_attributes=True)
+    outcome: str
+    label: str
+    applies_when: str
+    components: list[PriceComponentPublic]
+    list_price: Decimal
+    net_amount: Decimal
+    vat_amount: Decimal
+    gross_amount: Decimal
 
 
 class QuotePricePublic(BaseModel):
@@ -124,6 +208,7 @@ class QuotePricePublic(BaseModel):
     vat_amount: Decimal
     gross_amount: Decimal
     currency: str
+    reduced_prices: list[ReducedPricePublic] = []
 
 
 def _decimal(raw: Any, where: str) -> Decimal:
@@ -153,6 +238,7 @@ class PriceList:
     quote_validity_days: int
     result_kinds: dict[str, ResultKindPrices]
     segments: dict[str, Segment]
+    reduced_price_rules: tuple[ReducedPriceRule, ...] = ()
 
     @staticmethod
     def available_versions() -> list[str]:
@@ -241,7 +327,8 @@ class PriceList:
         }
         if not segments:
             raise InvalidBillingInput("price list has no customer segments")
-        return cls(version, currency, effective_from, validity, kinds, segments)
+        rules = _reduced_price_rules(data.get("reduced_prices", {}))
+        return cls(version, currency, effective_from, validity, kinds, segments, rules)
 
     def segment(self, name: str) -> Segment:
         try:
@@ -267,18 +354,26 @@ class PriceList:
             raise InvalidBillingInput(f"a result table has at least one cell, got {shape.cells}")
         band = prices.cell_band_for(shape.cells)
         components = [
-            PriceComponent(f"base fee ({shape.result_kind})", prices.base_fee),
+            PriceComponent(f"base fee ({shape.result_kind})", prices.base_fee, "base_fee"),
             PriceComponent(
                 f"{shape.registers} register(s) × {prices.per_register_fee}",
                 prices.per_register_fee * shape.registers,
+                "registers",
             ),
-            PriceComponent(f"table size up to {band.max_cells} cells", band.fee),
+            PriceComponent(f"table size up to {band.max_cells} cells", band.fee, "cell_band"),
         ]
         if shape.differential_privacy:
-            components.append(PriceComponent("differential privacy", prices.differential_privacy_surcharge))
+            components.append(
+                PriceComponent(
+                    "differential privacy", prices.differential_privacy_surcharge, "differential_privacy"
+                )
+            )
         list_price = sum((component.amount for component in components), Decimal(0))
         net = to_ore(list_price * customer_segment.multiplier)
         vat = vat_on(net, STANDARD_VAT_RATE)
+        reduced = tuple(
+            _reduced_price(rule, components, customer_segment.multiplier) for rule in self.reduced_price_rules
+        )
         return Quote(
             price_list_version=self.version,
             segment=segment,
@@ -289,7 +384,52 @@ class PriceList:
             net_amount=net,
             vat_amount=vat,
             gross_amount=net + vat,
+            reduced_prices=reduced,
         )
+
+
+def _reduced_price_rules(raw: Any) -> tuple[ReducedPriceRule, ...]:
+    if not isinstance(raw, dict):
+        raise InvalidBillingInput("reduced_prices must be a table of outcomes")
+    reducible = [outcome.value for outcome in ReleaseOutcome if outcome != ReleaseOutcome.FULL]
+    rules = []
+    for name, rule in raw.items():
+        where = f"reduced_prices.{name}"
+        if name not in reducible:
+            raise InvalidBillingInput(f"{where}: unknown outcome; valid: {', '.join(reducible)}")
+        try:
+            label, applies_when, charged = str(rule["label"]), str(rule["applies_when"]), rule["charge"]
+        except KeyError as exc:
+            raise InvalidBillingInput(f"{where} lacks {exc.args[0]!r}") from exc
+        if not isinstance(charged, list) or not set(charged) <= set(COMPONENT_KINDS):
+            raise InvalidBillingInput(
+                f"{where}.charge must list price components among {', '.join(COMPONENT_KINDS)}, "
+                f"got {charged!r}"
+            )
+        if not label.strip():
+            raise InvalidBillingInput(f"{where}.label must say what the customer pays")
+        rules.append(ReducedPriceRule(ReleaseOutcome(name), label, applies_when, tuple(charged)))
+    return tuple(rules)
+
+
+def _reduced_price(
+    rule: ReducedPriceRule, components: list[PriceComponent], multiplier: Decimal
+) -> ReducedPrice:
+    # A subset of the full price's components under the same multiplier and rounding: never dearer.
+    kept = tuple(component for component in components if component.kind in rule.charged)
+    list_price = sum((component.amount for component in kept), Decimal(0))
+    net = to_ore(list_price * multiplier)
+    vat = vat_on(net, STANDARD_VAT_RATE)
+    return ReducedPrice(
+        outcome=rule.outcome,
+        label=rule.label,
+        applies_when=rule.applies_when,
+        components=kept,
+        list_price=list_price,
+        net_amount=net,
+        vat_amount=vat,
+        gross_amount=net + vat,
+    )
 
 
 @cache

@@ -3,6 +3,10 @@
 A query quote is valid for the price list's ``quote_validity_days`` (28) days after the day it was
 issued, inclusive (issued 1 March → usable through 29 March), and is used by at most one run. Days are
 UTC dates.
+
+A stored quote keeps its full price; the reduced prices it states (fully suppressed, total only) are
+those of the price list version it was issued under, for its shape and segment (``stated_reduced_prices``):
+price lists are immutable package data, so they are read from there rather than stored twice.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidBillingInput, NotFound, QuoteExpired, QuoteMismatch
 from billing.models import IssuedQuote, require_aware, utc_now
-from billing.pricing import PricedShape, PriceList, Quote
+from billing.pricing import PricedShape, PriceList, Quote, ReducedPrice, ReducedPricePublic
 
 
 class IssuedQuotePublic(BaseModel):
@@ -32,13 +36,21 @@ class IssuedQuotePublic(BaseModel):
     registers: int | None
     cells: int | None
     differential_privacy: bool | None
-    privacy_rho: float | None
+    privacy_rho: float | None = Field(
+        description="zCDP rho the run spends at most (up to): tables whose noise draws are all stored "
+        "from earlier releases are not charged; None without noise"
+    )
     order_id: str | None
     description: str
     net_amount: Decimal
     vat_amount: Decimal
     gross_amount: Decimal
     currency: str = "DKK"
+    reduced_prices: list[ReducedPricePublic] = Field(
+        default_factory=list,
+        description="what the run costs instead if its release is fully suppressed or total only; "
+        "empty: the full price applies whatever the release shows",
+    )
     created_at: datetime
     valid_until: date
     used_at: datetime | None
@@ -117,6 +129,30 @@ def is_valid_on(quote: IssuedQuote, day: date) -> bool:
     return day <= quote.valid_until
 
 
+def quoted_shape(quote: IssuedQuote) -> PricedShape:
+    return PricedShape(
+        result_kind=quote.result_kind or "",
+        registers=quote.registers or 0,
+        cells=quote.cells or 0,
+        differential_privacy=bool(quote.differential_privacy),
+    )
+
+
+def stated_reduced_prices(quote: IssuedQuote) -> tuple[ReducedPrice, ...]:
+    """The reduced prices a stored query quote states: its price list version's, for its shape and
+    segment. None for an order's estimate (hours), and none if that list does not reprice the quote's
+    full price exactly (it was priced from another list): the quoted full price then applies."""
+    if quote.kind != "query":
+        return ()
+    try:
+        priced = PriceList.load(quote.price_list_version).quote(quoted_shape(quote), quote.segment)
+    except (NotFound, InvalidBillingInput):
+        return ()
+    if priced.net_amount != quote.net_amount:
+        return ()
+    return priced.reduced_prices
+
+
 def check_quote_for_run(
     quote: IssuedQuote, organisation_id: str, shape: PricedShape, segment: str, today: date
 ) -> None:
@@ -125,14 +161,9 @@ def check_quote_for_run(
         raise NotFound("quote", quote.id)
     if quote.kind != "query":
         raise QuoteMismatch(f"quote {quote.id} is for a bespoke order, not a query run")
-    quoted_shape = PricedShape(
-        result_kind=quote.result_kind or "",
-        registers=quote.registers or 0,
-        cells=quote.cells or 0,
-        differential_privacy=bool(quote.differential_privacy),
-    )
-    if quoted_shape != shape:
-        raise QuoteMismatch(f"quote {quote.id} was for {quoted_shape}, this run is {shape}")
+    quoted = quoted_shape(quote)
+    if quoted != shape:
+        raise QuoteMismatch(f"quote {quote.id} was for {quoted}, this run is {shape}")
     if quote.segment != segment:
         raise QuoteMismatch(f"quote {quote.id} was for segment {quote.segment}, not {segment}")
     if not is_valid_on(quote, today):

@@ -10,6 +10,10 @@ Privacy unit: one person (add or remove one person's records). Each person is co
 OpenDP takes no seed, so each cell's draw is made once and stored under
 HMAC(secret, data version, statistic, mechanism, scale, person set): the same persons asked again,
 in any wording, get the same draw, and repetition gives nothing to average.
+
+So only fresh draws cost privacy: a table all of whose draws are stored (or made for an earlier
+table of the same release) publishes post-processing of releases already charged and costs no rho;
+a table with at least one fresh draw is charged its whole rho (``tables_needing_fresh_draws``).
 """
 
 from __future__ import annotations
@@ -122,6 +126,57 @@ def _keyed_content(structure: TableStructure, index: int) -> bytes:
     return f"empty:{structure.table.kind}:{dimensions!r}:{cell.coordinates!r}".encode()
 
 
+def cell_keys(
+    structure: TableStructure, noise_plan: NoisePlan, secret: bytes, data_version: str
+) -> list[str | None]:
+    """The noise key of each noised cell of the table, None for margins (sums of noised cells)."""
+    keys: list[str | None] = [None] * len(structure.cells)
+    for i in noise_plan.noised_cells:
+        keys[i] = noise_key(secret, data_version, noise_plan, _keyed_content(structure, i))
+    return keys
+
+
+class StoredDraws:
+    """A ``NoiseCache`` that reads each key from the store once per release: the budget check and the
+    drawing then see the same stored draws (what is charged is what was checked), for one lookup each."""
+
+    def __init__(self, cache: NoiseCache) -> None:
+        self._cache = cache
+        self._read: dict[tuple[str, str], int | None] = {}
+
+    def get(self, data_version: str, key: str) -> int | None:
+        if (data_version, key) not in self._read:
+            self._read[(data_version, key)] = self._cache.get(data_version, key)
+        return self._read[(data_version, key)]
+
+
+def tables_needing_fresh_draws(
+    keys_per_table: Sequence[Sequence[str | None]], data_version: str, cache: NoiseCache
+) -> list[bool]:
+    """Per table of one release: does it need a draw that is neither stored nor made for an earlier
+    table of the same release? (The same rule ``add_noise`` follows when it draws.)
+
+    A table without one publishes only post-processing of draws already charged, which adds no
+    privacy loss. A table with one is one mechanism (one person is in up to ``sensitivity`` of its
+    noised cells) and is charged its whole rho even if some of its draws are reused: that bounds
+    the loss of its fresh draws from above.
+    """
+    drawn_in_release: set[str] = set()
+    fresh: list[bool] = []
+    for keys in keys_per_table:
+        wanted = {key for key in keys if key is not None}
+        fresh.append(
+            any(key not in drawn_in_release and cache.get(data_version, key) is None for key in wanted)
+        )
+        drawn_in_release |= wanted
+    return fresh
+
+
+def rho_charged(noise_plans: Sequence[NoisePlan], fresh: Sequence[bool]) -> float:
+    """zCDP composition over the tables that make fresh draws; the others cost nothing."""
+    return sum((p.rho for p, is_fresh in zip(noise_plans, fresh, strict=True) if is_fresh), 0.0)
+
+
 @dataclass
 class NoisyTable:
     values: list[int]  # post-processed: non-negative integers, margins are sums of noised cells
@@ -137,19 +192,18 @@ def add_noise(
     data_version: str,
     cache: NoiseCache,
     pending: dict[str, int],
+    keys: Sequence[str | None] | None = None,
 ) -> NoisyTable:
     """Noise the noised cells (keyed, cached), clamp at 0, and derive every margin by summation.
 
     ``pending`` holds draws made earlier in the same release, so one set appearing twice in a
-    release gets one draw.
+    release gets one draw. ``keys``: the table's ``cell_keys``, if already computed.
     """
-    keys: list[str | None] = [None] * len(structure.cells)
-    for i in noise_plan.noised_cells:
-        keys[i] = noise_key(secret, data_version, noise_plan, _keyed_content(structure, i))
+    table_keys = list(keys) if keys is not None else cell_keys(structure, noise_plan, secret, data_version)
     draws: dict[str, int] = {}
     missing: list[str] = []
     reused = 0
-    for key in keys:
+    for key in table_keys:
         if key is None or key in draws:
             continue
         stored = pending.get(key)
@@ -166,7 +220,7 @@ def add_noise(
 
     values = [0] * len(structure.cells)
     for i in noise_plan.noised_cells:
-        key = keys[i]
+        key = table_keys[i]
         assert key is not None
         values[i] = max(0, structure.cells[i].count + draws[key])
     # Margins as sums (post-processing, free of privacy loss). Relations are listed from the finest
@@ -186,4 +240,4 @@ def add_noise(
         if len(remaining) == len(pending_relations):
             raise RuntimeError("margin relations do not resolve")
         pending_relations = remaining
-    return NoisyTable(values=values, keys=keys, new_draws=new_draws, reused_draws=reused)
+    return NoisyTable(values=values, keys=table_keys, new_draws=new_draws, reused_draws=reused)

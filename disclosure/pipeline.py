@@ -162,10 +162,17 @@ def _protect(
     rho_before_org = stores.rho_spent(data_version, org_scope)
     rho_before_global = stores.rho_spent(data_version, GLOBAL_SCOPE)
     noise_plans: list[noise.NoisePlan] = []
+    noise_keys: list[list[str | None]] = []
+    stored_draws = noise.StoredDraws(stores)
     rho_spent = 0.0
     if privacy is not None:
         noise_plans = [noise.plan(structure, privacy) for structure in structures]
-        rho_spent = sum(p.rho for p in noise_plans)
+        noise_keys = [
+            noise.cell_keys(s, p, secret, data_version) for s, p in zip(structures, noise_plans, strict=True)
+        ]
+        # only tables that draw fresh noise are charged (the quote's rho is the upper bound)
+        fresh = noise.tables_needing_fresh_draws(noise_keys, data_version, stored_draws)
+        rho_spent = noise.rho_charged(noise_plans, fresh)
         if (
             rho_before_org + rho_spent > policy.budgets.rho_per_organisation + 1e-12
             or rho_before_global + rho_spent > policy.budgets.rho_global + 1e-12
@@ -177,6 +184,7 @@ def _protect(
     working: list[list[int]] = []
     identities: list[list[str]] = []
     draws_new = draws_reused = 0
+    tables_charged: list[bool] = []
     fingerprints_of: list[list[str]] = []
     for t, structure in enumerate(structures):
         fingerprints = [fingerprint(secret, data_version, cell.persons) for cell in structure.cells]
@@ -185,11 +193,17 @@ def _protect(
             working.append([cell.count for cell in structure.cells])
             identities.append(fingerprints)
             continue
-        noisy = noise.add_noise(structure, noise_plans[t], secret, data_version, stores, pending_draws)
+        noisy = noise.add_noise(
+            structure, noise_plans[t], secret, data_version, stored_draws, pending_draws, noise_keys[t]
+        )
+        tables_charged.append(bool(noisy.new_draws))
         draws_new += len(noisy.new_draws)
         draws_reused += noisy.reused_draws
         working.append(noisy.values)
         identities.append(_noisy_identities(secret, structure, noisy.keys))
+    if privacy is not None:
+        # what was actually drawn: exactly what was checked above (the same stored draws were read)
+        rho_spent = noise.rho_charged(noise_plans, tables_charged)
 
     system = ReleaseSystem()
     cell_nodes: list[list[int]] = []
@@ -482,7 +496,13 @@ def _protect(
             scales=[p.scale for p in noise_plans],
             sensitivities=[p.sensitivity for p in noise_plans],
             rho=rho_spent,
-            epsilon=sum(p.epsilon for p in noise_plans if p.epsilon is not None)
+            rho_upper_bound=sum(p.rho for p in noise_plans),
+            tables_charged=tables_charged,
+            epsilon=sum(
+                p.epsilon
+                for p, charged in zip(noise_plans, tables_charged, strict=True)
+                if charged and p.epsilon is not None
+            )
             if privacy.mechanism == "discrete_laplace"
             else None,
             draws_new=draws_new,

@@ -57,10 +57,12 @@ class NoiseReport(BaseModel):
     privacy_unit: str = "one person"
     scales: list[float]  # per table
     sensitivities: list[int]  # per table: noised cells one person can be in
-    rho: float
+    rho: float  # charged: the tables with at least one fresh draw
     epsilon: float | None
     draws_new: int
     draws_reused: int
+    rho_upper_bound: float = 0.0  # every table charged, as the quote states ("up to")
+    tables_charged: list[bool] = []  # per table: had a fresh draw, so was charged its rho
 
 
 class GuardReport(BaseModel):

@@ -28,7 +28,7 @@ from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, organisation_scope
-from statservice import audit
+from statservice import audit, charging
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
 from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
@@ -458,6 +458,7 @@ def _persist_release(
             # Dated when the question was asked, not when protection finished: the line's and the
             # quote's timestamps are shown to the customer and must not time disclosure control.
             now=requested_at,
+            outcome=charging.release_outcome(release.tables),  # full, total only or fully suppressed
         )
         record.price = line.net_amount
         record.invoice_line_ref = str(line.id)
@@ -476,7 +477,12 @@ def _persist_release(
                 "query": prepared.canonical,
                 "data_version": data_version,
                 "policy_version": policy.version,
-                "invoice_line": {"id": line.id, "net_amount": str(line.net_amount), "currency": "DKK"},
+                "invoice_line": {
+                    "id": line.id,
+                    "net_amount": str(line.net_amount),
+                    "currency": "DKK",
+                    "description": line.description,
+                },
                 "rho_spent": rho,
                 "released_values": [[row.value for row in table.rows] for table in release.tables],
                 "report": release.report.auditor_view(),

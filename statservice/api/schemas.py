@@ -8,6 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.pricing import ReducedPricePublic
+
 Role = Literal["customer", "staff", "auditor", "admin"]
 
 
@@ -108,10 +110,22 @@ class PricePublic(BaseModel):
     price_list_version: str
     segment: str
     breakdown: dict[str, Any] = Field(default_factory=dict)
+    reduced_prices: list[ReducedPricePublic] = Field(
+        default_factory=list,
+        description="what the run costs instead when its release is fully suppressed or shows only the "
+        "total (decided from the published pattern alone); empty: the full price applies to every outcome",
+    )
 
 
 class PrivacyCostPublic(BaseModel):
-    rho: float = Field(description="zCDP rho this release would spend (0 without noise)")
+    rho: float = Field(
+        description="zCDP rho this release spends at most (0 without noise): a table whose every noise "
+        "draw was made for an earlier release (the same persons asked before) is not charged"
+    )
+    rho_is_upper_bound: bool = Field(
+        default=True, description='always true: `rho` is what the run costs at most ("up to")'
+    )
+    note: str = Field(default="", description="the privacy cost in words")
     organisation_rho_remaining: float
     organisation_rho_limit: float
     data_version: str

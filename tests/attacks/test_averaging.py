@@ -33,26 +33,37 @@ def test_repeating_and_rephrasing_gives_nothing_to_average_and_the_budget_ends_t
         stores.apply("dv1", release.changes)
         answers.append([row.value for row in release.tables[0].rows])
     assert all(answer == answers[0] for answer in answers)
-    # epsilon 0.5 costs rho 0.125: 10 answers per organisation fit its 2.0, 40 fit the global 10
+    # only the first answer drew noise (epsilon 0.5, rho 0.125); the rest are the stored draws again:
+    # nothing new is learned, so nothing more is charged
     assert (len(answers), refused) == (40, 0)
+    assert stores.rho_spent("dv1", "global") == 0.125
+    assert stores.rho_spent("dv1", "org:org-0") == 0.125 and stores.rho_spent("dv1", "org:org-1") == 0.0
     true = [cell.count for cell in crosstab(persons, ["sex", "region"]).cells]
     noisy = [v for v in answers[0] if v is not None]
     assert noisy != [t for t, v in zip(true, answers[0], strict=True) if v is not None]
 
 
 def test_one_organisation_is_stopped_by_its_ledger():
+    """Near-identical person sets (one person left out each time) get fresh draws, which could be
+    averaged: each costs rho, and the organisation's ledger ends the stream. The question already
+    answered is still answered afterwards, from its stored draws, at no cost."""
     persons = synthetic_persons(800, seed=22)
     stores = InMemoryStores()
+    context = ReleaseContext("dv1", "org-x", SECRET)
     released = 0
     for attempt in range(30):
-        table = crosstab(persons, ["sex"], title=f"try {attempt}")
+        without_one = persons.filter(pl.col("pnr") != attempt + 1)
+        table = crosstab(without_one, ["sex"], title=f"try {attempt}")
         try:
-            release = protect([table], NOISY, ReleaseContext("dv1", "org-x", SECRET), stores)
+            release = protect([table], NOISY, context, stores)
         except BudgetExceeded:
             break
         stores.apply("dv1", release.changes)
         released += 1
     assert released == 16
+    assert stores.rho_spent("dv1", "org:org-x") == 2.0
+    repeat = protect([crosstab(persons.filter(pl.col("pnr") != 1), ["sex"])], NOISY, context, stores)
+    assert repeat.rho_spent == 0.0
 
 
 def test_fresh_noise_per_request_would_average_out_but_keyed_noise_does_not():

@@ -41,7 +41,7 @@ from billing.orders import (
     request_order,
     start_order,
 )
-from billing.pricing import PricedShape, PriceList
+from billing.pricing import PricedShape, PriceList, ReleaseOutcome
 from tests.billing.concurrency import warm_pool
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -333,3 +333,28 @@ def test_any_sequence_of_actions_follows_the_transition_table(billing_session, a
 def test_transition_table_is_closed():
     for state, targets in TRANSITIONS.items():
         assert state in STATES and targets <= set(STATES)
+
+
+def test_a_suppressed_run_on_an_order_pays_the_reduced_list_price_and_the_hours_stay(billing_session):
+    order = new_order(billing_session)
+    run_to_in_progress(billing_session, order)
+    line = charge_release(
+        billing_session,
+        organisation_id="org-pharma",
+        release_id="rel-suppressed",
+        shape=SHAPE,
+        segment="private_company",
+        description="incidence_prevalence analysis",
+        order_id=order.id,
+        now=T0 + timedelta(days=4),
+        outcome=ReleaseOutcome.FULLY_SUPPRESSED,
+    )
+    assert line.net_amount == Decimal("3200.00")  # incidence_prevalence's base fee, × 1.00
+    assert line.description.endswith("; fully suppressed: base fee only")
+    log_hours(billing_session, order.id, "staff:bo", date(2026, 5, 8), Decimal("2.00"))
+    deliver_order(billing_session, order.id, "staff:bo", now=T0 + timedelta(days=6))
+    invoice = invoice_order(billing_session, order.id, "staff:bo", issue_date=date(2026, 5, 12))
+    by_kind = {invoice_line.kind: invoice_line for invoice_line in invoice.lines}
+    assert by_kind["release"].id == line.id
+    assert by_kind["staff_hours"].net_amount == Decimal("4598.00")  # 2 h × 2299.00: hours as estimated
+    assert invoice.net_total == Decimal("4598.00") + Decimal("1500.00") + Decimal("3200.00")

@@ -1,5 +1,6 @@
 """The price list and the price of a query shape."""
 
+import tomllib
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -11,16 +12,24 @@ from hypothesis import strategies as st
 
 from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
 from billing.money import format_dkk, to_ore, vat_on
-from billing.pricing import RESULT_KINDS, PricedShape, PriceList, QuotePricePublic
+from billing.pricing import (
+    COMPONENT_KINDS,
+    RESULT_KINDS,
+    PricedShape,
+    PriceList,
+    QuotePricePublic,
+    ReleaseOutcome,
+    release_outcome,
+)
 
 PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pricelist-2026-1.toml"
 
 
 def test_loads_newest_version_by_default():
     price_list = PriceList.load()
-    assert price_list.version == "2026-1"
-    assert PriceList.available_versions()[-1] == "2026-1"
-    assert price_list.effective_from == date(2026, 1, 1)
+    assert price_list.version == "2026-2"
+    assert PriceList.available_versions() == ["2026-1", "2026-2"]
+    assert price_list.effective_from == date(2026, 12, 6)
     assert price_list.quote_validity_days == 28
     assert set(price_list.result_kinds) == set(RESULT_KINDS)
     assert {"public_research", "private_company", "start_up"} <= set(price_list.segments)
@@ -174,3 +183,132 @@ def test_vat_is_within_half_an_ore_of_exact(net):
 def test_danish_amount_formatting():
     assert format_dkk(Decimal("1234567.5")) == "1.234.567,50"
     assert format_dkk(Decimal("0.005")) == "0,01"
+
+
+# --- reduced prices (price list 2026-2) -----------------------------------------------------------
+
+FULLY_SUPPRESSED, TOTAL_ONLY, FULL = (
+    ReleaseOutcome.FULLY_SUPPRESSED,
+    ReleaseOutcome.TOTAL_ONLY,
+    ReleaseOutcome.FULL,
+)
+
+
+def test_reduced_prices_worked_example_for_public_research():
+    # full: 900 base + 2 × 250 registers + 300 (≤50 cells) + 400 DP = 2100; × 0.55 = 1155.00
+    quote = PriceList.load().quote(PricedShape("cohort_count", 2, 3, True), "public_research")
+    assert quote.net_amount == Decimal("1155.00")
+    fully = quote.reduced_for(FULLY_SUPPRESSED)
+    assert (fully.label, fully.list_price, fully.net_amount) == (
+        "fully suppressed: base fee only",
+        Decimal("900.00"),
+        Decimal("495.00"),
+    )
+    assert fully.gross_amount == Decimal("495.00") + vat_on(Decimal("495.00"))
+    total = quote.reduced_for(TOTAL_ONLY)  # everything but the table size fee: 1800 × 0.55
+    assert (total.list_price, total.net_amount) == (Decimal("1800.00"), Decimal("990.00"))
+    assert [c.kind for c in total.components] == ["base_fee", "registers", "differential_privacy"]
+    assert quote.net_amount_for(FULL) == quote.net_amount and quote.reduced_for(FULL) is None
+    assert quote.net_amount_for(FULLY_SUPPRESSED) == Decimal("495.00")
+    public = QuotePricePublic.model_validate(quote).model_dump(mode="json")
+    assert {r["outcome"]: r["net_amount"] for r in public["reduced_prices"]} == {
+        "fully_suppressed": "495.00",
+        "total_only": "990.00",
+    }
+
+
+def test_2026_2_keeps_every_full_price_of_2026_1_and_2026_1_states_no_reduction():
+    old, new = PriceList.load("2026-1"), PriceList.load("2026-2")
+    assert old.reduced_price_rules == ()
+    for kind in RESULT_KINDS:
+        for segment in old.segments:
+            for cells in (1, 20, 50, 400):
+                shape = PricedShape(kind, 2, cells, cells % 20 == 0)
+                before, after = old.quote(shape, segment), new.quote(shape, segment)
+                assert before.net_amount == after.net_amount
+                # a list that predates reduced prices charges its full price whatever the release shows
+                assert before.reduced_prices == ()
+                assert before.net_amount_for(FULLY_SUPPRESSED) == before.net_amount
+                assert before.net_amount_for(TOTAL_ONLY) == before.net_amount
+
+
+@given(
+    kind=st.sampled_from(RESULT_KINDS),
+    registers=st.integers(1, 12),
+    cells=st.integers(1, 1000),
+    dp=st.booleans(),
+    segment=st.sampled_from(
+        ["private_company", "start_up", "public_research", "public_authority", "student"]
+    ),
+)
+def test_a_reduced_price_is_never_dearer_and_is_the_sum_of_its_components(
+    kind, registers, cells, dp, segment
+):
+    price_list = PriceList.load()
+    shape = PricedShape(kind, registers, cells, dp)
+    try:
+        quote = price_list.quote(shape, segment)
+    except InvalidBillingInput:  # larger than the kind's largest band: bespoke work
+        return
+    assert {r.outcome for r in quote.reduced_prices} == {FULLY_SUPPRESSED, TOTAL_ONLY}
+    fully, total = quote.net_amount_for(FULLY_SUPPRESSED), quote.net_amount_for(TOTAL_ONLY)
+    assert fully <= total <= quote.net_amount
+    for reduced in quote.reduced_prices:
+        assert reduced.list_price == sum(c.amount for c in reduced.components)
+        assert reduced.net_amount == to_ore(reduced.list_price * quote.multiplier)
+        assert set(reduced.components) <= set(quote.components)
+
+
+def _with_reduced_prices(rules):
+    raw = tomllib.loads(PRICE_LIST_FILE.read_text())
+    return {**raw, "reduced_prices": rules}
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"full": {"label": "x", "applies_when": "y", "charge": []}}, "unknown outcome"),
+        ({"partly_suppressed": {"label": "x", "applies_when": "y", "charge": []}}, "unknown outcome"),
+        ({"total_only": {"label": "x", "applies_when": "y", "charge": ["rebate"]}}, "charge must list"),
+        ({"total_only": {"label": "x", "applies_when": "y", "charge": "base_fee"}}, "charge must list"),
+        ({"total_only": {"applies_when": "y", "charge": ["base_fee"]}}, "lacks 'label'"),
+        ({"total_only": {"label": " ", "applies_when": "y", "charge": ["base_fee"]}}, "label"),
+        ("base fee only", "table of outcomes"),
+    ],
+)
+def test_invalid_reduced_price_rules_are_refused_naming_the_field(rules, message):
+    with pytest.raises(InvalidBillingInput, match=message) as caught:
+        PriceList.from_mapping(_with_reduced_prices(rules))
+    assert "reduced_prices" in caught.value.message
+    assert caught.value.http_status == 422
+
+
+def test_component_kinds_cover_every_component_of_a_quote():
+    quote = PriceList.load().quote(PricedShape("characteristics", 3, 60, True), "student")
+    assert [c.kind for c in quote.components] == list(COMPONENT_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "outcome"),
+    [
+        # per table, per cell: (is grand total, suppressed)
+        ([[(False, True), (False, True), (True, True)]], FULLY_SUPPRESSED),
+        ([[(False, True), (False, True), (True, False)]], TOTAL_ONLY),
+        ([[(False, False), (False, True), (True, True)]], FULL),
+        ([[(False, False), (False, False), (True, False)]], FULL),
+        ([[(True, False)]], FULL),  # the query asked for the total only: nothing was held back
+        ([[(True, True)]], FULLY_SUPPRESSED),
+        # two tables (flags and the cohort total): only the totals shown
+        ([[(False, True), (True, True)], [(True, False)]], TOTAL_ONLY),
+        ([[(False, True), (True, False)], [(True, False)]], TOTAL_ONLY),
+        ([[(False, False), (True, True)], [(True, False)]], FULL),
+        ([[(False, True), (True, True)], [(True, True)]], FULLY_SUPPRESSED),
+    ],
+)
+def test_release_outcome_depends_only_on_the_published_pattern(pattern, outcome):
+    assert release_outcome(pattern) == outcome
+
+
+def test_a_release_without_cells_has_no_outcome():
+    with pytest.raises(InvalidBillingInput):
+        release_outcome([[]])

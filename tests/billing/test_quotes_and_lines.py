@@ -18,7 +18,7 @@ from billing.errors import (
 )
 from billing.ledger import InvoiceLinePublic, charge_release, record_invoice_line, uninvoiced_lines
 from billing.models import InvoiceLine, IssuedQuote
-from billing.pricing import PricedShape, PriceList
+from billing.pricing import PricedShape, PriceList, ReleaseOutcome
 from billing.quotes import IssuedQuotePublic, get_quote, issue_quote, list_quotes
 from tests.billing.concurrency import warm_pool
 
@@ -248,3 +248,102 @@ def test_naive_timestamps_are_refused(billing_session):
         record_invoice_line(billing_session, "org-a", "rel-1", "x", Decimal("1.00"), now=naive)
     with pytest.raises(InvalidBillingInput, match="timezone-aware"):
         issue_quote(billing_session, "org-a", SHAPE, "start_up", None, now=naive)
+
+
+# --- reduced prices: the release's outcome picks the price the quote or price list states ------------
+
+
+def test_a_quote_states_its_reduced_prices_and_a_suppressed_run_pays_one(billing_session):
+    quote = issue_quote(billing_session, "org-a", SHAPE, "private_company", 0.125, now=ISSUED)
+    public = IssuedQuotePublic.model_validate(quote).model_dump(mode="json")
+    listed = PriceList.load().quote(SHAPE, "private_company")
+    assert {r["outcome"]: r["net_amount"] for r in public["reduced_prices"]} == {
+        "fully_suppressed": "900.00",  # the base fee of cohort_count, × 1.00
+        "total_only": str(listed.net_amount_for(ReleaseOutcome.TOTAL_ONLY)),
+    }
+    line = charge_release(
+        billing_session,
+        organisation_id="org-a",
+        release_id="rel-1",
+        shape=SHAPE,
+        segment="private_company",
+        description="cohort_count analysis, release rel-1",
+        quote_id=quote.id,
+        now=ISSUED,
+        outcome=ReleaseOutcome.FULLY_SUPPRESSED,
+    )
+    billing_session.commit()
+    assert line.net_amount == line.unit_price == Decimal("900.00") < quote.net_amount
+    assert line.description == "cohort_count analysis, release rel-1; fully suppressed: base fee only"
+    assert line.quote_id == quote.id and get_quote(billing_session, quote.id).used_by_release_id == "rel-1"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "suffix"),
+    [
+        (ReleaseOutcome.FULL, None),
+        (ReleaseOutcome.TOTAL_ONLY, "; total only: no table size fee"),
+        ("fully_suppressed", "; fully suppressed: base fee only"),  # the enum's value is accepted too
+    ],
+)
+def test_a_run_without_a_quote_pays_the_list_price_of_its_outcome(billing_session, outcome, suffix):
+    line = charge_release(
+        billing_session,
+        organisation_id="org-a",
+        release_id="rel-1",
+        shape=SHAPE,
+        segment="start_up",
+        description="cohort_count analysis",
+        now=ISSUED,
+        outcome=outcome,
+    )
+    expected = PriceList.load().quote(SHAPE, "start_up").net_amount_for(ReleaseOutcome(outcome))
+    assert line.net_amount == expected
+    assert line.description == "cohort_count analysis" + (suffix or "")
+
+
+def test_a_quote_under_a_list_without_reduced_prices_pays_its_full_price(billing_session):
+    older = PriceList.load("2026-1")
+    quote = issue_quote(
+        billing_session, "org-a", SHAPE, "private_company", None, now=ISSUED, price_list=older
+    )
+    assert IssuedQuotePublic.model_validate(quote).reduced_prices == []
+    line = charge_release(
+        billing_session,
+        organisation_id="org-a",
+        release_id="rel-1",
+        shape=SHAPE,
+        segment="private_company",
+        description="cohort_count analysis",
+        quote_id=quote.id,
+        now=ISSUED,
+        outcome=ReleaseOutcome.FULLY_SUPPRESSED,
+    )
+    assert line.net_amount == quote.net_amount == older.quote(SHAPE, "private_company").net_amount
+    assert line.description == "cohort_count analysis"
+
+
+def test_a_quote_accepts_only_the_amounts_it_states(billing_session):
+    quote = issue_quote(billing_session, "org-a", SHAPE, "private_company", None, now=ISSUED)
+    with pytest.raises(QuoteMismatch):
+        record_invoice_line(billing_session, "org-a", "rel-1", "x", Decimal("1.00"), quote.id, now=ISSUED)
+    assert get_quote(billing_session, quote.id).used_at is None
+    line = record_invoice_line(
+        billing_session, "org-a", "rel-1", "x", Decimal("900.00"), quote.id, now=ISSUED
+    )
+    assert line.net_amount == Decimal("900.00")
+
+
+def test_an_unknown_outcome_is_invalid_and_charges_nothing(billing_session):
+    with pytest.raises(ValueError, match="partly"):
+        charge_release(
+            billing_session,
+            organisation_id="org-a",
+            release_id="rel-1",
+            shape=SHAPE,
+            segment="start_up",
+            description="x",
+            now=ISSUED,
+            outcome="partly",
+        )
+    assert billing_session.scalar(select(func.count()).select_from(InvoiceLine)) == 0

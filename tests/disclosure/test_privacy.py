@@ -90,11 +90,10 @@ def test_same_question_any_wording_same_answer_and_draws_are_reused():
 
 def test_budget_refuses_before_anything_is_released_and_message_is_fixed():
     stores = InMemoryStores()
-    table = breakdown()
     releases = 0
     with pytest.raises(BudgetExceeded) as refused:
-        for _ in range(100):
-            release = protect([table], GAUSSIAN, context(), stores)
+        for seed in range(100):  # other persons each time: every release draws fresh noise
+            release = protect([breakdown(seed=seed)], GAUSSIAN, context(), stores)
             stores.apply("dv1", release.changes)
             releases += 1
     assert releases == int(RHO_PER_ORGANISATION / 0.125)
@@ -102,27 +101,75 @@ def test_budget_refuses_before_anything_is_released_and_message_is_fixed():
     assert stores.rho_spent("dv1", "org:org-a") <= RHO_PER_ORGANISATION + 1e-9
 
 
+def test_a_repeat_is_charged_nothing_and_fits_a_spent_budget():
+    """The second release of the same table publishes the stored draws again (post-processing):
+    it spends no rho, so it runs even when the budget has no room for a fresh table."""
+    policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.125))
+    stores = InMemoryStores()
+    first = protect([breakdown()], policy, context(), stores)
+    stores.apply("dv1", first.changes)
+    second = protect([breakdown()], policy, context(), stores)
+    stores.apply("dv1", second.changes)
+    assert first.rho_spent == pytest.approx(0.125)
+    assert first.report.noise.tables_charged == [True] and first.report.noise.draws_new > 0
+    assert second.rho_spent == 0.0 == second.report.rho_spent == second.report.noise.rho
+    assert second.report.noise.rho_upper_bound == pytest.approx(0.125)
+    assert second.report.noise.tables_charged == [False] and second.report.noise.draws_new == 0
+    assert second.report.customer_view()["rho_spent"] == 0.0
+    assert [r.value for r in second.tables[0].rows] == [r.value for r in first.tables[0].rows]
+    assert stores.rho_spent("dv1", "org:org-a") == pytest.approx(0.125)
+    assert stores.rho_spent("dv1", "global") == pytest.approx(0.125)
+    with pytest.raises(BudgetExceeded):  # a table with fresh draws still needs room in the budget
+        protect([breakdown(seed=6)], policy, context(), stores)
+
+
+def test_one_fresh_draw_charges_the_whole_table():
+    """The draws of a table are one mechanism: a table with one fresh cell among reused ones is charged
+    its full rho (an upper bound on the loss of its fresh draws); a repeated table in the same release
+    costs nothing more."""
+    import polars as pl
+
+    stores = InMemoryStores()
+    persons = synthetic_persons(3000, seed=5)
+    first = protect([crosstab(persons, ["sex", "region"])], GAUSSIAN, context(), stores)
+    stores.apply("dv1", first.changes)
+    newcomers = pl.DataFrame(
+        {
+            "pnr": pl.Series(range(3001, 3011), dtype=pl.UInt32),
+            "sex": ["F"] * 10,
+            "region": ["North"] * 10,
+            "age_band": ["40-64"] * 10,
+        }
+    )
+    grown = crosstab(pl.concat([persons, newcomers]), ["sex", "region"])
+    second = protect([grown, grown], GAUSSIAN, context(), stores)
+    assert second.report.noise.draws_new == 1  # only the (F, North) cell has other persons
+    assert second.report.noise.tables_charged == [True, False]
+    assert second.rho_spent == pytest.approx(0.125)
+    assert second.report.noise.rho_upper_bound == pytest.approx(0.25)
+    assert sorted(second.changes.rho_spends) == sorted([("org:org-a", 0.125), ("global", 0.125)])
+
+
 def test_global_budget_caps_many_organisations_together():
     policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_global=0.5))
     stores = InMemoryStores()
-    for org in ("a", "b", "c", "d"):
-        release = protect([breakdown()], policy, context(org), stores)
+    for seed, org in enumerate(("a", "b", "c", "d")):
+        release = protect([breakdown(seed=seed)], policy, context(org), stores)
         stores.apply("dv1", release.changes)
     with pytest.raises(BudgetExceeded):
-        protect([breakdown()], policy, context("e"), stores)
+        protect([breakdown(seed=4)], policy, context("e"), stores)
 
 
 def test_concurrent_requests_never_overdraw_the_ledger():
     """Threads race: all compute against the same ledger, the atomic apply lets only what fits through."""
     policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.5))
     stores = InMemoryStores()
-    table = breakdown(800)
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def request() -> None:
-        try:
-            release = protect([table], policy, context(), stores)
+    def request(seed: int) -> None:
+        try:  # other persons per request: each draws fresh noise and costs its rho
+            release = protect([breakdown(800, seed=seed)], policy, context(), stores)
             stores.apply("dv1", release.changes)
             result = "released"
         except BudgetExceeded:
@@ -132,7 +179,7 @@ def test_concurrent_requests_never_overdraw_the_ledger():
         with lock:
             outcomes.append(result)
 
-    threads = [threading.Thread(target=request) for _ in range(10)]
+    threads = [threading.Thread(target=request, args=(seed,)) for seed in range(10)]
     for thread in threads:
         thread.start()
     for thread in threads:

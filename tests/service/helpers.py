@@ -33,6 +33,18 @@ def cohort(**changes) -> dict:
     return query
 
 
+def distinct_cohort(i: int) -> dict:
+    """A cohort of other persons for each ``i`` (0..18): the index period starts in year 2005 + i.
+
+    Noise draws are keyed by person set, so only queries over other persons draw (and pay for) fresh
+    noise; a query repeated in another wording reuses its draws and spends no privacy budget.
+    """
+    if not 0 <= i <= 18:
+        raise ValueError("the small registers cover 2005-2024: i must be in 0..18")
+    period = {"start": f"{2005 + i}-01-01", "end": "2024-12-31"}
+    return cohort(title=f"diabetes from {2005 + i}", index={**COHORT["index"], "period": period})
+
+
 def with_noise(query: dict) -> dict:
     return {**query, "disclosure": {"noise": "gaussian"}}
 

@@ -451,3 +451,90 @@ def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
     after = counts(api.service)
     assert (after["releases"], after["invoice_lines"]) == (before["releases"], before["invoice_lines"])
     assert_consistent(api.service)
+
+
+# In the small registers (20,000 persons, seed 7): incident type 2 diabetes in January 2016 is 3 men and
+# 1 woman (every cell, the total too, below the threshold); in January 2015 it is 4 men and 2 women, so
+# only the total (6) can be shown.
+FULLY_SUPPRESSED = cohort(
+    title="diabetes, January 2016",
+    index={**cohort()["index"], "period": {"start": "2016-01-01", "end": "2016-01-31"}},
+)
+TOTAL_ONLY = cohort(
+    title="diabetes, January 2015",
+    index={**cohort()["index"], "period": {"start": "2015-01-01", "end": "2015-01-31"}},
+)
+# price list 2026-2: cohort_count base fee 900.00, × 0.55 for the customer's segment (public_research)
+BASE_FEE_ONLY = Decimal("495.00")
+
+
+def test_quote_states_reduced_prices_and_suppressed_releases_pay_them(data_api):
+    api = data_api
+    customer, staff = api.customer, api.staff
+    today = dt.datetime.now(dt.UTC).date()
+
+    # the quote states the full price and, up front, the reduced ones and when they apply
+    estimate = api.post("/v1/queries/quote", customer, json=FULLY_SUPPRESSED)
+    assert estimate.status_code == 200, estimate.text
+    price = estimate.json()["price"]
+    full = Decimal(price["amount"])
+    reduced = {r["outcome"]: r for r in price["reduced_prices"]}
+    assert set(reduced) == {"fully_suppressed", "total_only"}
+    assert reduced["fully_suppressed"]["label"] == "fully suppressed: base fee only"
+    assert "every cell" in reduced["fully_suppressed"]["applies_when"]
+    assert Decimal(reduced["fully_suppressed"]["net_amount"]) == BASE_FEE_ONLY < full
+    assert BASE_FEE_ONLY < Decimal(reduced["total_only"]["net_amount"]) < full
+    assert price["price_list_version"] == "2026-2"
+    # a stored quote states the same prices
+    stored = api.post("/v1/quotes", customer, json=FULLY_SUPPRESSED)
+    assert stored.status_code == 201, stored.text
+    stored = api.get(f"/v1/quotes/{stored.json()['id']}", customer).json()
+    assert Decimal(stored["net_amount"]) == full
+    assert {r["outcome"]: Decimal(r["net_amount"]) for r in stored["reduced_prices"]} == {
+        outcome: Decimal(r["net_amount"]) for outcome, r in reduced.items()
+    }
+
+    # every cell suppressed: run with the quote, charged the quote's reduced price
+    with_quote = api.post(
+        "/v1/queries/runs", customer, json=FULLY_SUPPRESSED, params={"quote_id": stored["id"]}
+    )
+    assert with_quote.status_code == 201, with_quote.text
+    release = with_quote.json()
+    assert all(cell["status"] == "suppressed" for cell in release["tables"][0]["cells"])
+    assert Decimal(release["invoice_line"]["amount"]) == BASE_FEE_ONLY
+    assert api.get(f"/v1/quotes/{stored['id']}", customer).json()["used_by_release_id"] == release["id"]
+    # without a quote: the list's reduced price
+    plain = api.post("/v1/queries/runs", customer, json={**FULLY_SUPPRESSED, "title": "again"}).json()
+    assert Decimal(plain["invoice_line"]["amount"]) == BASE_FEE_ONLY
+    # only the total shown: the total-only price
+    total_only = api.post("/v1/queries/runs", customer, json=TOTAL_ONLY)
+    assert total_only.status_code == 201, total_only.text
+    total_only = total_only.json()
+    shown = [cell for cell in total_only["tables"][0]["cells"] if cell["status"] == "released"]
+    assert [cell["coordinates"] for cell in shown] == [[None]]
+    assert Decimal(total_only["invoice_line"]["amount"]) == Decimal(reduced["total_only"]["net_amount"])
+    # a result that shows its strata pays the full price
+    full_release = api.post("/v1/queries/runs", customer, json=cohort()).json()
+    assert Decimal(full_release["invoice_line"]["amount"]) == Decimal(
+        api.post("/v1/queries/quote", customer, json=cohort()).json()["price"]["amount"]
+    )
+    assert_consistent(api.service)
+
+    # the auditor's record and the invoice name the reduced price
+    records = api.get("/v1/audit/records", api.auditor, params={"action": "release"}).json()["items"]
+    lines_audited = {r["payload"]["release_id"]: r["payload"]["invoice_line"] for r in records}
+    assert lines_audited[release["id"]]["net_amount"] == str(BASE_FEE_ONLY)
+    assert lines_audited[release["id"]]["description"].endswith("; fully suppressed: base fee only")
+    issued = issue_month(api, staff, today)
+    assert issued.status_code == 201, issued.text
+    (invoice,) = issued.json()["invoices"]
+    lines = {line["release_id"]: line for line in invoice["lines"]}
+    for fully in (release["id"], plain["id"]):
+        assert Decimal(lines[fully]["net_amount"]) == BASE_FEE_ONLY
+        assert lines[fully]["description"].endswith("; fully suppressed: base fee only")
+    assert lines[total_only["id"]]["description"].endswith("; total only: no table size fee")
+    assert ";" not in lines[full_release["id"]]["description"]
+    rows = list(
+        csv.DictReader(io.StringIO(api.get(f"/v1/invoices/{invoice['display_number']}.csv", customer).text))
+    )
+    assert any(r["description"].endswith("fully suppressed: base fee only") for r in rows)

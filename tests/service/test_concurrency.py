@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from disclosure.policy import Budgets, Policy
 from tests.service.conftest import build_api, make_settings
-from tests.service.helpers import assert_consistent, cohort, counts, with_noise
+from tests.service.helpers import assert_consistent, counts, distinct_cohort, with_noise
 
 
 def test_concurrent_noisy_runs_stop_exactly_at_the_budget(database_url, service_registers):
@@ -18,7 +18,7 @@ def test_concurrent_noisy_runs_stop_exactly_at_the_budget(database_url, service_
     )
     try:
         api.service.policy = Policy(budgets=Budgets(rho_per_organisation=0.5))  # four tables of rho 0.125
-        queries = [with_noise(cohort(title=f"concurrent {i}")) for i in range(8)]
+        queries = [with_noise(distinct_cohort(i)) for i in range(8)]  # fresh noise each: all charged
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(pool.map(lambda q: api.post("/v1/queries/runs", api.customer, json=q), queries))
         statuses = sorted(r.status_code for r in responses)

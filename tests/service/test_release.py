@@ -10,11 +10,12 @@ import time
 from decimal import Decimal
 
 import pyarrow.parquet as pq
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from statservice.db.models import AuditRecord
-from tests.service.helpers import assert_consistent, cohort, counts, with_noise
+from tests.service.helpers import assert_consistent, cohort, counts, distinct_cohort, with_noise
 
 
 def run(api, actor, query, **kwargs):
@@ -124,7 +125,7 @@ def test_noise_spends_budget_and_exhaustion_refuses_without_charge(data_api):
     assert rho > 0 and quote["privacy"]["organisation_rho_remaining"] == before["rho_remaining"]
     statuses = []
     for i in range(int(before["rho_limit"] / rho) + 2):
-        query = with_noise(cohort(title=f"noisy {i}"))
+        query = with_noise(distinct_cohort(i))  # other persons each time: fresh noise, charged
         statuses.append(run(api, api.customer, query).status_code)
     assert statuses[-1] == 409
     refused = run(api, api.customer, with_noise(cohort(title="again")))
@@ -137,6 +138,36 @@ def test_noise_spends_budget_and_exhaustion_refuses_without_charge(data_api):
     assert c["releases"] == c["invoice_lines"] == statuses.count(201)
     # another organisation's budget is untouched
     assert api.get("/v1/budgets", api.foreign).json()["rho_spent"] == 0
+    assert_consistent(api.service)
+
+
+def test_a_repeated_noisy_query_spends_rho_once(data_api):
+    """Asked again in another wording, the same noisy query publishes the stored draws again: no new
+    privacy loss, so the ledger, the release report and the audit record all show rho spent once."""
+    api = data_api
+    quoted = api.post("/v1/queries/quote", api.customer, json=with_noise(cohort())).json()["privacy"]
+    rho = quoted["rho"]
+    assert rho > 0 and quoted["rho_is_upper_bound"] is True and "up to" in quoted["note"]
+    first = run(api, api.customer, with_noise(cohort()))
+    second = run(api, api.customer, with_noise(cohort(title="the same question, asked again")))
+    assert first.status_code == second.status_code == 201, second.text
+    first, second = first.json(), second.json()
+    assert [c["value"] for c in second["tables"][0]["cells"]] == [
+        c["value"] for c in first["tables"][0]["cells"]
+    ]
+    assert first["rho_spent"] == pytest.approx(rho) and second["rho_spent"] == 0
+    assert first["report"]["rho_spent"] == pytest.approx(rho)
+    assert second["report"]["rho_spent"] == 0 and second["report"]["noise"]["rho"] == 0
+    assert api.get("/v1/budgets", api.customer).json()["rho_spent"] == pytest.approx(rho)
+    records = api.get("/v1/audit/records", api.auditor, params={"action": "release"}).json()["items"]
+    by_release = {record["payload"]["release_id"]: record["payload"] for record in records}
+    assert by_release[first["id"]]["rho_spent"] == pytest.approx(rho)
+    assert by_release[second["id"]]["rho_spent"] == 0
+    noise = by_release[second["id"]]["report"]["noise"]
+    assert noise["draws_new"] == 0 and noise["tables_charged"] == [False]
+    assert noise["rho_upper_bound"] == pytest.approx(rho)
+    # the repeat was still a release: invoiced like any other
+    assert Decimal(second["invoice_line"]["amount"]) == Decimal(first["invoice_line"]["amount"]) > 0
     assert_consistent(api.service)
 
 

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 
+from billing.pricing import ReducedPricePublic
 from queries.model import Query
-from statservice import pipeline
+from statservice import charging, pipeline
 from statservice.api import billing_runs
 from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
 from statservice.api.errors import ProblemResponse
@@ -136,9 +137,11 @@ async def quote_query(
                 "multiplier": str(quote.multiplier),
                 "vat_indicative": str(quote.vat_amount),
             },
+            reduced_prices=[ReducedPricePublic.model_validate(reduced) for reduced in quote.reduced_prices],
         ),
         privacy=PrivacyCostPublic(
             rho=prepared.rho,
+            note=charging.privacy_cost_note(prepared.rho),
             organisation_rho_remaining=budget.rho_remaining,
             organisation_rho_limit=budget.rho_limit,
             data_version=budget.data_version,
