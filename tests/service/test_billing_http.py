@@ -26,7 +26,7 @@ from billing.money import format_dkk, vat_on
 from disclosure.policy import RHO_PER_TABLE, Budgets, Policy
 from statservice.db.migrate import alembic_config
 from statservice.db.models import QueryRun
-from tests.service.helpers import assert_consistent, cohort, counts, with_noise
+from tests.service.helpers import assert_consistent, cohort, counts, distinct_cohort, with_noise
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -126,7 +126,7 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
 
     # a refused query is not charged, and its quote stays unused: protection refuses it, as this
     # organisation's privacy budget is less than one noisy table costs
-    refused_query = with_noise(cohort(title="over budget"))
+    refused_query = with_noise(distinct_cohort(3))  # other persons: fresh noise, charged
     refused_quote = api.post("/v1/quotes", customer, json=refused_query).json()
     api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE / 2))
     refused = api.post(
@@ -425,7 +425,7 @@ def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
     api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE))
     noisy = with_noise(cohort())
     quote = api.post("/v1/quotes", api.customer, json=noisy).json()
-    refused_query = with_noise(cohort(title="over budget"))
+    refused_query = with_noise(distinct_cohort(3))  # other persons: fresh noise, charged
     # the refused query passes the early quote check (same priced shape), then the quote is used up
     segment = pipeline.segment_of(api.service, api.customer.organisation_id)
     prepared = pipeline.prepare(api.service, refused_query, segment)
