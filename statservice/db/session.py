@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_OPTION = "statservice_write"
+# anyio's default threadpool size, which runs our sync endpoints and dependencies: every one of them
+# may hold a connection at once, so a SQLite pool smaller than this makes threads queue for one.
+THREADPOOL_THREADS = 40
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -23,7 +26,15 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A SQLite connection is only a file handle, and every holder is a thread (threadpool, session
+        # teardown, run slots), so the pool keeps one per threadpool thread and never makes a thread
+        # wait for a connection (max_overflow=-1): waiting only queued requests behind each other.
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=THREADPOOL_THREADS,
+            max_overflow=-1,
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
