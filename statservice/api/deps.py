@@ -150,6 +150,11 @@ def require_roles(*roles: str):
     return check
 
 
+# Roles that may spend an organisation's money or privacy budget: run, quote, order. Auditors review
+# and verify; they never buy on an organisation's behalf.
+BUYER_ROLES = ("customer", "staff", "admin")
+
 AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
+BuyerPrincipal = Annotated[Principal, Depends(require_roles(*BUYER_ROLES))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 StaffPrincipal = Annotated[Principal, Depends(require_roles("staff", "admin"))]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from queries.model import Query
 from statservice import pipeline
 from statservice.api import billing_runs
-from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
+from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
 from statservice.api.routes.budgets import budget_of
@@ -113,7 +113,7 @@ async def validate_query(
     "/quote", response_model=QuotePublic, summary="Price and privacy cost of a query, without running it"
 )
 async def quote_query(
-    query: QueryBody, principal: CurrentPrincipal, service: ServiceDep, session: SessionDep
+    query: QueryBody, principal: BuyerPrincipal, service: ServiceDep, session: SessionDep
 ) -> QuotePublic:
     def work():
         segment = pipeline.segment_of(service, principal.organisation_id)
@@ -177,7 +177,7 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
 )
 def run_query(
     query: QueryBody,
-    principal: CurrentPrincipal,
+    principal: BuyerPrincipal,
     service: ServiceDep,
     quote_id: billing_runs.QuoteIdParam = None,
     order_id: billing_runs.OrderIdParam = None,
