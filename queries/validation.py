@@ -127,9 +127,20 @@ def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
         )
     elif "date" in kind:
         valid = "an ISO date, YYYY-MM-DD"
+    elif "valid" in context:  # our own validators (queries.limits) say what is valid
+        valid = context["valid"]
     else:
         valid = "see docs/query-schema.json"
-    return problem(field_path(tuple(error["loc"]), payload), error["msg"], valid)
+    return problem(joined_field(field_path(tuple(error["loc"]), payload), context), error["msg"], valid)
+
+
+def joined_field(location: str, context: dict[str, Any]) -> str:
+    """A validator of a whole object may name the field inside it (``ctx["field"]``, see
+    ``queries.limits.check_json_limits``): the error's location joined with that field."""
+    inner = context.get("field")
+    if not inner:
+        return location
+    return f"{location}.{inner}" if location else str(inner)
 
 
 # --- structure -------------------------------------------------------------------------------------

@@ -206,6 +206,9 @@ def run_query(
                 }
             )
         raise
+    except Exception:  # e.g. the worker pool could not take it: the run must not stay queued forever
+        pipeline.fail_run(service, run_id, requester, prepared)
+        raise
     status = None
     if free:
         try:
