@@ -90,67 +90,48 @@ NO_NUL = "text without NUL characters (U+0000)"
 INLINE_CHECK_BYTES = 16 * 1024
 
 
+def _problem(field: str, message: str, valid: str) -> dict[str, str]:
+    return {"field": field, "message": message, "valid": valid}
+
+
 def url_problems(scope: Scope) -> list[dict[str, str]]:
     """NUL characters in the path (ids) or in query parameters (names or values)."""
     problems = []
     if NUL in scope.get("path", ""):
-        problems.append({"field": "path", "message": "the path contains a NUL character", "valid": NO_NUL})
+        problems.append(_problem("path", "the path contains a NUL character", NO_NUL))
     query_string = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         if NUL in name or NUL in value:
             field = "query:" + name.replace(NUL, "\\u0000")
-            problems.append(
-                {"field": field, "message": "the parameter contains a NUL character", "valid": NO_NUL}
-            )
+            problems.append(_problem(field, "the parameter contains a NUL character", NO_NUL))
     return problems
 
 
 def body_problems(body: bytes) -> list[dict[str, str]]:
     """NUL characters in strings (values or keys) and numbers that are not finite (NaN, Infinity, or
-    too large for a float like 1e999) anywhere in a JSON body. A body that is not JSON is left to the
-    endpoint, which answers it with its own 400 or 422."""
+    too large for a float like 1e999) anywhere in a JSON body, at most ten. A body that is not JSON
+    is left to the endpoint, which answers it with its own 400 or 422."""
     try:
         document = json.loads(body)  # NaN and Infinity become float("nan") and float("inf")
     except (ValueError, RecursionError):
         return []
     problems: list[dict[str, str]] = []
     stack: list[tuple[Any, str]] = [(document, "")]
-    while stack:  # iterative: a deeply nested body cannot exhaust the stack here
+    while stack and len(problems) < 10:  # iterative: deep nesting cannot exhaust the stack here
         node, path = stack.pop()
-        if isinstance(node, str):
-            if NUL in node:
-                problems.append(
-                    {
-                        "field": path or "(body)",
-                        "message": "the text contains a NUL character",
-                        "valid": NO_NUL,
-                    }
-                )
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                problems.append(
-                    {
-                        "field": path or "(body)",
-                        "message": f"{node} is not a finite number",
-                        "valid": "a finite number",
-                    }
-                )
+        if isinstance(node, str) and NUL in node:
+            problems.append(_problem(path or "(body)", "the text contains a NUL character", NO_NUL))
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append(_problem(path or "(body)", f"{node} is not a finite number", "a finite number"))
         elif isinstance(node, dict):
             for key, child in node.items():
                 child_path = f"{path}.{key}" if path else str(key)
                 if NUL in key:
-                    problems.append(
-                        {
-                            "field": child_path.replace(NUL, "\\u0000"),
-                            "message": "the field name contains a NUL character",
-                            "valid": NO_NUL,
-                        }
-                    )
+                    field = child_path.replace(NUL, "\\u0000")
+                    problems.append(_problem(field, "the field name contains a NUL character", NO_NUL))
                 stack.append((child, child_path))
         elif isinstance(node, list):
             stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(node))
-        if len(problems) >= 10:
-            break
     return sorted(problems, key=lambda p: p["field"])
 
 
@@ -177,8 +158,9 @@ class InputGuard:
         chunks: list[bytes] = []
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away (or the size limit struck)
-                await self.app(scope, _replay(b"".join(chunks), receive, message), send)
+            if message["type"] != "http.request":
+                # the client went away, or the size limit answered 413: the app never sees a
+                # truncated body (which might even parse)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -200,7 +182,7 @@ class InputGuard:
         await send_problem(scope, send, Invalid(f"the request is not valid: {fields}", errors=problems))
 
 
-def _replay(body: bytes, receive: Receive, final: Message | None = None) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive that hands the app the body already read, then whatever the client sends next."""
     sent = False
 
@@ -209,8 +191,6 @@ def _replay(body: bytes, receive: Receive, final: Message | None = None) -> Rece
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        if final is not None:
-            return final
         return await receive()
 
     return replay

@@ -2,6 +2,9 @@
 
 The catalog publishes no person counts at all (not even large ones), so nothing here can fall below
 the threshold or be differenced.
+
+The endpoints are sync (run in the threadpool): the first call reads the extract's catalog and a code
+search scans lists of thousands of codes, neither of which may hold up the event loop.
 """
 
 from __future__ import annotations
