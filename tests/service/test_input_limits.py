@@ -205,3 +205,20 @@ def test_migration_ss0005_repairs_deep_drafts_and_stuck_runs(database_url, tmp_p
             assert session.get(QueryRun, "run-ok").status == "released"
     finally:
         api.client.__exit__(None, None, None)
+
+
+def test_a_run_that_cannot_be_submitted_is_failed_not_left_queued(data_api, monkeypatch):
+    """Fault injection: the run slots refuse the work with an unexpected error (as pickling a query
+    nested 200 deep for a worker process once did). The run must not stay queued forever."""
+
+    def broken(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(data_api.service, "submit_run", broken)
+    response = data_api.post("/v1/queries/runs", data_api.customer, json=cohort())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    with data_api.service.db.session() as session:
+        (run,) = session.execute(select(QueryRun)).scalars().all()
+        assert run.status == "failed" and run.finished_at is not None
+        assert run.release_id is None
