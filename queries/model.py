@@ -21,12 +21,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 # The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
 # versioned with it; this model and ``queries.validation`` enforce them.
 from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH
+from queries.limits import check_json_limits
 
 QUERY_MODEL_VERSION = 1
 
@@ -71,8 +72,14 @@ SEX_CODES: dict[str, int] = {"male": 1, "female": 2}
 class Model(BaseModel):
     """Base: immutable, unknown fields are errors (a typo must not silently widen a cohort)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and infinities (JSON 1e999 parses as one) are refused: an infinite income.max would
+    # silently mean "no maximum".
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+
+# Dates a query may name. Windows of up to 100 years around them stay within Python's dates (year
+# 1 to 9999), so no date arithmetic in validation or the compiler can overflow into a 500.
+QueryDate = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31))]
 
 CodePrefixes = Annotated[tuple[str, ...], Field(min_length=1, max_length=200)]
 
@@ -219,8 +226,8 @@ class Period(Model):
     per calendar year (incidence and prevalence, an ``index_year`` breakdown) the period's part of
     each year must be at least one month too."""
 
-    start: dt.date
-    end: dt.date
+    start: QueryDate
+    end: QueryDate
 
 
 class IndexEvent(Model):
@@ -458,3 +465,9 @@ class Query(Model):
     criteria: Annotated[tuple[Criterion, ...], Field(max_length=50)] = ()
     result: Result = CohortCountResult()
     disclosure: DisclosureOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_json_limits(cls, data: Any) -> Any:
+        # before any field is validated: a query nested 500 deep must not reach pydantic's recursion
+        return check_json_limits(data)

@@ -128,9 +128,20 @@ def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
         )
     elif "date" in kind:
         valid = "an ISO date, YYYY-MM-DD"
+    elif "valid" in context:  # our own validators (queries.limits) say what is valid
+        valid = context["valid"]
     else:
         valid = "see docs/query-schema.json"
-    return problem(field_path(tuple(error["loc"]), payload), error["msg"], valid)
+    return problem(joined_field(field_path(tuple(error["loc"]), payload), context), error["msg"], valid)
+
+
+def joined_field(location: str, context: dict[str, Any]) -> str:
+    """A validator of a whole object may name the field inside it (``ctx["field"]``, see
+    ``queries.limits.check_json_limits``): the error's location joined with that field."""
+    inner = context.get("field")
+    if not inner:
+        return location
+    return f"{location}.{inner}" if location else str(inner)
 
 
 # --- structure -------------------------------------------------------------------------------------
@@ -387,12 +398,31 @@ def shape_problems(query: m.Query) -> list[Problem]:
 
 # --- catalog -----------------------------------------------------------------------------------------
 
+# Nearest-code suggestions cost a scan of a code list each; past this many unknown prefixes the rest
+# are reported in one summary problem, so a query of 20,000 unknown codes is answered in milliseconds.
+MAX_CODE_SUGGESTIONS = 20
+SUMMARY_SHOWN_CODES = 10
+
+
+def unknown_codes_summary(unsuggested: list[tuple[str, str]]) -> Problem:
+    """One problem for the unknown prefixes past ``MAX_CODE_SUGGESTIONS``: the first one's field, how
+    many there are and the first few of them."""
+    shown = ", ".join(repr(prefix) for _, prefix in unsuggested[:SUMMARY_SHOWN_CODES])
+    more = len(unsuggested) - SUMMARY_SHOWN_CODES
+    return problem(
+        unsuggested[0][0],
+        f"{len(unsuggested)} more code prefixes are not known in the registers: {shown}"
+        + (f" and {more} more" if more > 0 else ""),
+        "known code prefixes (search them in /v1/catalog/code-lists/{name})",
+    )
+
 
 def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
     vocabulary = vocabulary_of(catalog)
     if vocabulary is None:
         return []
     problems: list[Problem] = []
+    unsuggested: list[tuple[str, str]] = []  # (field, prefix) of unknown prefixes past the cap
     for path, concept, _window, _allowed in located_concepts(query):
         fields = concept_code_fields(concept)
         if not fields:
@@ -403,6 +433,9 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
         base = path if path.startswith("result.drugs") else f"{path}.{name}"
         for k, prefix in enumerate(prefixes):
             if CODE_PATTERNS[system][0].match(prefix) and not vocabulary.has_prefix(system, prefix):
+                if len(problems) >= MAX_CODE_SUGGESTIONS:
+                    unsuggested.append((f"{base}.{k}", prefix))
+                    continue
                 nearest = vocabulary.nearest(system, prefix)
                 problems.append(
                     problem(
@@ -411,6 +444,8 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
                         "nearest known codes: " + ", ".join(nearest) if nearest else "a known code prefix",
                     )
                 )
+    if unsuggested:
+        problems.append(unknown_codes_summary(unsuggested))
     first, last = vocabulary.first_year, vocabulary.last_year
     period = query.index.period
     if first is not None and period.start.year < first:

@@ -133,6 +133,13 @@ class Service:
     def data_version(self) -> str:
         return self.engine.data_version
 
+    @property
+    def loaded_data_version(self) -> str | None:
+        """The data version if the engine is open, else None, without waiting: for the event loop
+        (health), which must never block on the engine lock while another thread opens the extract."""
+        engine = self._engine
+        return engine.data_version if engine is not None else None
+
     @cached_property
     def catalog(self) -> Any:
         from synthetic_registers.catalog import Catalog

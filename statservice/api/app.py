@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 import statservice
 from statservice.api import errors
-from statservice.api.middleware import BodySizeLimit
+from statservice.api.middleware import BodySizeLimit, InputGuard
 from statservice.api.routes import ROUTERS
 from statservice.core.config import Settings, get_settings
 from statservice.service import Service
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.service = service
     errors.install(app)
+    app.add_middleware(InputGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from billing.invoicing import InvoicePublic
+from queries.limits import check_json_limits
 
 # PostgreSQL text cannot hold NUL; refuse it in the request instead of failing in the database
 TEXT = r"^[^\x00]*$"
+
+# The years a billing date or period may name. Without a bound, year 9999 overflowed the date
+# arithmetic (the month after, the due date) into a 500.
+FIRST_BILLING_YEAR = 2000
+LAST_BILLING_YEAR = 2100
+BillingDate = Annotated[
+    dt.date,
+    Field(ge=dt.date(FIRST_BILLING_YEAR, 1, 1), le=dt.date(LAST_BILLING_YEAR, 12, 31)),
+]
 
 
 # --- invoices and credit notes -------------------------------------------------------------
@@ -25,9 +35,9 @@ class InvoiceIssueCreate(BaseModel):
         json_schema_extra={"examples": [{"year": 2026, "month": 10}]},
     )
 
-    year: int = Field(ge=2000, le=9999, description="the closed month's year")
+    year: int = Field(ge=FIRST_BILLING_YEAR, le=LAST_BILLING_YEAR, description="the closed month's year")
     month: int = Field(ge=1, le=12)
-    issue_date: dt.date | None = Field(
+    issue_date: BillingDate | None = Field(
         None, description="default today (UTC); must be after the month has ended"
     )
 
@@ -119,8 +129,10 @@ class OrderCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200, pattern=TEXT)
     request_text: str = Field(min_length=1, max_length=20_000, pattern=TEXT)
-    draft_query: dict[str, Any] | None = Field(
-        None, description="optional draft query JSON (not validated: staff refine it)"
+    # not validated as a query (staff refine it), but within the limits of any query JSON: a draft
+    # nested 500 deep once made every order listing fail
+    draft_query: Annotated[dict[str, Any] | None, BeforeValidator(check_json_limits)] = Field(
+        None, description="optional draft query JSON (not validated: staff refine it; at most 32 levels deep)"
     )
 
 
@@ -170,7 +182,7 @@ class HourLogCreate(BaseModel):
         json_schema_extra={"examples": [{"work_date": "2026-11-20", "hours": "3.25", "note": "cohort"}]},
     )
 
-    work_date: dt.date
+    work_date: BillingDate
     hours: Decimal = Field(gt=0, le=24, max_digits=4, decimal_places=2)
     note: str | None = Field(None, max_length=2000, pattern=TEXT)
 
@@ -178,7 +190,7 @@ class HourLogCreate(BaseModel):
 class OrderInvoiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    issue_date: dt.date | None = Field(None, description="default today (UTC)")
+    issue_date: BillingDate | None = Field(None, description="default today (UTC)")
 
 
 # --- history -------------------------------------------------------------------------------

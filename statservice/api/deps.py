@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -29,17 +29,17 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 async def run_db(service: Service, fn, *args):
-    """Run a short database read for an async endpoint. SQLite reads in WAL mode never wait for a
-    lock and take well under a millisecond, so they run inline (under load a thread hop costs more
-    than the read); other databases are called off the event loop."""
-    if service.db.dialect == "sqlite":
-        return fn(*args)
+    """Run database work (or anything CPU-heavy) for an async endpoint in the threadpool, on every
+    database. Even a sub-millisecond SQLite read may wait for a pooled connection, and a connection
+    is returned by the thread that holds it: waiting for one on the event loop stops the loop that
+    would let that thread finish (issue 14: 50 SQLite clients froze the service for minutes)."""
     return await run_in_threadpool(fn, *args)
 
 
-async def get_session(service: ServiceDep) -> AsyncIterator[Session]:
-    """A session for the (sync) endpoint; creating and closing it does no I/O on the event loop
-    beyond returning a pooled connection."""
+def get_session(service: ServiceDep) -> Iterator[Session]:
+    """A session for the endpoint. A sync dependency on purpose: FastAPI opens it in the threadpool
+    and closes it in a thread outside the threadpool's limit, so returning the connection (a
+    ROLLBACK on PostgreSQL) never runs on the event loop and never waits for a busy threadpool."""
     session = service.db.session()
     try:
         yield session
@@ -150,6 +150,11 @@ def require_roles(*roles: str):
     return check
 
 
+# Roles that may spend an organisation's money or privacy budget: run, quote, order. Auditors review
+# and verify; they never buy on an organisation's behalf.
+BUYER_ROLES = ("customer", "staff", "admin")
+
 AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
+BuyerPrincipal = Annotated[Principal, Depends(require_roles(*BUYER_ROLES))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 StaffPrincipal = Annotated[Principal, Depends(require_roles("staff", "admin"))]

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from billing.errors import BillingError, IllegalTransition
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
-from queries.validation import field_path
+from queries.validation import field_path, joined_field
 from statservice.core.errors import (
     PROBLEM_BASE,
     STATUS_ERRORS,
@@ -54,6 +54,8 @@ def from_error(request: Request, error: StatserviceError) -> ProblemResponse:
 def _valid_for(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
+    if "valid" in ctx:  # our own validators say what is valid (queries.limits)
+        return str(ctx["valid"])
     if kind == "missing":
         return "a value is required"
     if kind == "extra_forbidden":
@@ -66,7 +68,8 @@ def _valid_for(error: dict[str, Any]) -> str:
         return "a date YYYY-MM-DD"
     for key, text in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if key in ctx:
-            return f"a number {text} {ctx[key]}"
+            kind_of_value = "a number" if isinstance(ctx[key], int | float) else "a value"
+            return f"{kind_of_value} {text} {ctx[key]}"
     if "min_length" in ctx or "max_length" in ctx:
         return f"length between {ctx.get('min_length', 0)} and {ctx.get('max_length', 'unbounded')}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
@@ -82,7 +85,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         where = str(loc[0]) if loc else ""
         if where == "body":
             # the payload tells field names from pydantic's union tags (index.concept.codes)
-            field = field_path(loc[1:], body)
+            field = joined_field(field_path(loc[1:], body), error.get("ctx") or {})
         else:
             field = ".".join(str(part) for part in loc[1:])
             if where in ("query", "path", "header", "cookie") and field:

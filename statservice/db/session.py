@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_OPTION = "statservice_write"
+# anyio's default threadpool size, which runs our sync endpoints and dependencies: every one of them
+# may hold a connection at once, so a SQLite pool smaller than this makes threads queue for one.
+THREADPOOL_THREADS = 40
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -21,9 +24,15 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
+        pool: dict[str, int] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            # A SQLite connection is only a file handle, and every holder is a thread (threadpool,
+            # session teardown, run slots), so the pool keeps one per threadpool thread and never
+            # makes a thread wait for one (max_overflow=-1): waiting only queued requests behind
+            # each other. (An in-memory database has its own one-connection-per-thread pool.)
+            pool = {"pool_size": THREADPOOL_THREADS, "max_overflow": -1}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test

@@ -143,3 +143,23 @@ def test_rounding_offers_exactly_the_bases_the_disclosure_policy_allows():
     for base in ALLOWED_ROUNDING_BASES:
         query = validate_query({**BASE, "disclosure": {"rounding": base}}, VOCABULARY)
         assert query.disclosure.rounding == base
+
+
+def test_nearest_code_suggestions_are_capped_and_the_rest_summarised():
+    from queries.validation import MAX_CODE_SUGGESTIONS
+
+    unknown = [f"DZ{n:02d}" for n in range(60)]
+    payload = {
+        **BASE,
+        "criteria": [
+            {"type": "include", "concept": {"type": "diagnosis", "codes": unknown[:30]}},
+            {"type": "exclude", "concept": {"type": "diagnosis", "codes": unknown[30:]}},
+        ],
+    }
+    found = problems(payload)
+    suggested = [p for p in found if p["valid"].startswith("nearest known codes")]
+    assert len(suggested) == MAX_CODE_SUGGESTIONS
+    summary = found[-1]
+    assert summary["field"] == f"criteria.0.concept.codes.{MAX_CODE_SUGGESTIONS}"
+    assert summary["message"].startswith(f"{60 - MAX_CODE_SUGGESTIONS} more code prefixes are not known")
+    assert len(found) == MAX_CODE_SUGGESTIONS + 1

@@ -2,6 +2,9 @@
 
 The catalog publishes no person counts at all (not even large ones), so nothing here can fall below
 the threshold or be differenced.
+
+The endpoints are sync (run in the threadpool): the first call reads the extract's catalog and a code
+search scans lists of thousands of codes, neither of which may hold up the event loop.
 """
 
 from __future__ import annotations
@@ -80,12 +83,12 @@ def _registers(service) -> dict[str, RegisterDetail]:
 
 
 @router.get("/registers", response_model=list[RegisterPublic], summary="Registers, owners and coverage")
-async def list_registers(principal: CurrentPrincipal, service: ServiceDep) -> list[RegisterPublic]:
+def list_registers(principal: CurrentPrincipal, service: ServiceDep) -> list[RegisterPublic]:
     return [RegisterPublic(**r.model_dump(exclude={"variables"})) for r in _registers(service).values()]
 
 
 @router.get("/registers/{name}", response_model=RegisterDetail, summary="One register with its variables")
-async def get_register(
+def get_register(
     name: Annotated[str, Path(max_length=80, examples=["LMDB"])],
     principal: CurrentPrincipal,
     service: ServiceDep,
@@ -100,7 +103,7 @@ async def get_register(
 @router.get(
     "/variables", response_model=list[VariablePublic], summary="Variables, optionally of one register"
 )
-async def list_variables(
+def list_variables(
     principal: CurrentPrincipal,
     service: ServiceDep,
     register: Annotated[str | None, Query(max_length=80)] = None,
@@ -120,7 +123,7 @@ async def list_variables(
 
 
 @router.get("/data-owners", response_model=list[DataOwnerPublic], summary="Data owners and their registers")
-async def list_owners(principal: CurrentPrincipal, service: ServiceDep) -> list[DataOwnerPublic]:
+def list_owners(principal: CurrentPrincipal, service: ServiceDep) -> list[DataOwnerPublic]:
     owners: dict[str, list[str]] = {}
     for register in _registers(service).values():
         owners.setdefault(register.owner, []).append(register.name)
@@ -133,7 +136,7 @@ def _code_lists(service) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
 
 
 @router.get("/code-lists", response_model=list[CodeListPublic], summary="Code lists (ICD-10, ATC, ...)")
-async def list_code_lists(principal: CurrentPrincipal, service: ServiceDep) -> list[CodeListPublic]:
+def list_code_lists(principal: CurrentPrincipal, service: ServiceDep) -> list[CodeListPublic]:
     return [
         CodeListPublic(name=name, description=description, codes=len(codes))
         for name, (description, codes) in _code_lists(service).items()
@@ -145,7 +148,7 @@ async def list_code_lists(principal: CurrentPrincipal, service: ServiceDep) -> l
     response_model=Page[CodePublic],
     summary="Codes of one list, searched by code prefix or by words in the name",
 )
-async def search_codes(
+def search_codes(
     name: Annotated[str, Path(max_length=80, examples=["atc"])],
     principal: CurrentPrincipal,
     service: ServiceDep,

@@ -29,7 +29,14 @@ from statservice.api.billing_schemas import (
     OrderInvoiceCreate,
     OrderNote,
 )
-from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, StaffPrincipal
+from statservice.api.deps import (
+    BuyerPrincipal,
+    CurrentPrincipal,
+    Principal,
+    ServiceDep,
+    SessionDep,
+    StaffPrincipal,
+)
 from statservice.api.openapi import problems
 from statservice.api.routes import queries
 from statservice.api.routes.invoices import stored
@@ -39,7 +46,6 @@ from statservice.core.errors import Forbidden
 router = APIRouter(prefix="/orders", tags=["orders"], responses=problems(409))
 
 OrderId = Annotated[str, Path(max_length=64, examples=["0c7d2c1e-3a4b-4c5d-8e9f-a0b1c2d3e4f5"])]
-ORDERING_ROLES = ("customer", "staff", "admin")
 
 
 def for_order(principal: Principal, order: Order) -> Principal:
@@ -64,9 +70,8 @@ def _visible(session, principal: Principal, order_id: str) -> Order:
 
 
 def _customer_side(session, principal: Principal, order_id: str) -> Order:
-    """Customer actions (accept, cancel): the order's organisation, or staff acting for it."""
-    if principal.role not in ORDERING_ROLES:
-        raise Forbidden("this needs one of the roles: customer, staff, admin")
+    """Customer actions (accept, cancel; ``BuyerPrincipal``): the order's organisation, or staff acting
+    for it."""
     return orders.get_order(session, order_id, principal.organisation_id)
 
 
@@ -79,10 +84,8 @@ def _customer_side(session, principal: Principal, order_id: str) -> Order:
     "order for a customer by acting for it (X-Act-For-Organisation).",
 )
 def request_order(
-    body: Annotated[OrderCreate, Body()], principal: CurrentPrincipal, service: ServiceDep
+    body: Annotated[OrderCreate, Body()], principal: BuyerPrincipal, service: ServiceDep
 ) -> OrderPublic:
-    if principal.role not in ORDERING_ROLES:
-        raise Forbidden("this needs one of the roles: customer, staff, admin")
     if principal.role != "customer" and not principal.acting_for:
         raise Forbidden("staff place an order for a customer by acting for it (X-Act-For-Organisation)")
     segment = pipeline.segment_of(service, principal.organisation_id)
@@ -177,7 +180,7 @@ def estimate(
     response_model=OrderPublic,
     summary="Customer: accept the estimate (while its quote is valid)",
 )
-def accept(order_id: OrderId, principal: CurrentPrincipal, service: ServiceDep) -> OrderPublic:
+def accept(order_id: OrderId, principal: BuyerPrincipal, service: ServiceDep) -> OrderPublic:
     with service.db.write() as session:
         order = _customer_side(session, principal, order_id)
         orders.accept_order(session, order.id, principal.actor, organisation_id=order.organisation_id)
@@ -187,7 +190,7 @@ def accept(order_id: OrderId, principal: CurrentPrincipal, service: ServiceDep) 
 @router.post("/{order_id}/cancel", response_model=OrderPublic, summary="Customer: withdraw the order")
 def cancel(
     order_id: OrderId,
-    principal: CurrentPrincipal,
+    principal: BuyerPrincipal,
     service: ServiceDep,
     body: Annotated[OrderNote | None, Body()] = None,
 ) -> OrderPublic:

@@ -15,7 +15,7 @@ from billing.pricing import ReducedPricePublic
 from queries.model import Query
 from statservice import charging, pipeline
 from statservice.api import billing_runs
-from statservice.api.deps import CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
+from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
 from statservice.api.routes.budgets import budget_of
@@ -114,7 +114,7 @@ async def validate_query(
     "/quote", response_model=QuotePublic, summary="Price and privacy cost of a query, without running it"
 )
 async def quote_query(
-    query: QueryBody, principal: CurrentPrincipal, service: ServiceDep, session: SessionDep
+    query: QueryBody, principal: BuyerPrincipal, service: ServiceDep, session: SessionDep
 ) -> QuotePublic:
     def work():
         segment = pipeline.segment_of(service, principal.organisation_id)
@@ -180,7 +180,7 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
 )
 def run_query(
     query: QueryBody,
-    principal: CurrentPrincipal,
+    principal: BuyerPrincipal,
     service: ServiceDep,
     quote_id: billing_runs.QuoteIdParam = None,
     order_id: billing_runs.OrderIdParam = None,
@@ -208,6 +208,9 @@ def run_query(
                     "errors": [],
                 }
             )
+        raise
+    except Exception:  # e.g. the worker pool could not take it: the run must not stay queued forever
+        pipeline.fail_run(service, run_id, requester, prepared)
         raise
     status = None
     if free:

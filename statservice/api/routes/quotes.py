@@ -13,11 +13,10 @@ from sqlalchemy import func, select
 from billing.models import IssuedQuote
 from billing.quotes import IssuedQuotePublic, get_quote, issue_quote
 from statservice import pipeline
-from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep
+from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
 from statservice.api.routes.queries import QueryBody, _payload
 from statservice.api.schemas import Page
-from statservice.core.errors import Forbidden
 
 router = APIRouter(prefix="/quotes", tags=["quotes"], responses=problems(503))
 
@@ -32,9 +31,7 @@ QuoteId = Annotated[str, Path(max_length=64, examples=["5b0f3c9e-8f7e-4a55-9d7e-
     description="Validates and prices the query like `POST /v1/queries/quote`, then stores the price with "
     "its privacy cost. Run with `POST /v1/queries/runs?quote_id=<id>` to be charged exactly this price.",
 )
-def create_quote(query: QueryBody, principal: CurrentPrincipal, service: ServiceDep) -> IssuedQuotePublic:
-    if principal.role == "auditor":
-        raise Forbidden("auditors do not order analyses")
+def create_quote(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> IssuedQuotePublic:
     segment = pipeline.segment_of(service, principal.organisation_id)
     prepared = pipeline.prepare(service, _payload(query), segment)
     title = getattr(prepared.query, "title", None)
