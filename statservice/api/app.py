@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
         mark_interrupted_runs(app.state.service)
         app.state.service.warm_up()
+        app.state.service.start_audit_checkpoints()
         yield
+        app.state.service.stop_audit_checkpoints()
         if owns_service:  # a service passed in belongs to the caller (tests, embedding)
             service.close()
 
