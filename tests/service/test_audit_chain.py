@@ -4,6 +4,7 @@ test_audit_tampering)."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import stat
@@ -233,3 +234,26 @@ def test_audit_is_for_auditors(api):
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
     assert api.get("/v1/audit/verify", api.admin).status_code == 200
+
+
+def test_csv_export_is_formula_safe_and_private(api, monkeypatch, tmp_path):
+    with api.service.db.write() as session:
+        audit.append(
+            session,
+            actor='=HYPERLINK("http://evil.example")',
+            organisation_id=None,
+            action="test.event",
+            query_hash=None,
+            payload={"note": "-1+1"},
+        )
+    out = tmp_path / "audit.csv"
+    out.write_text("older export")
+    out.chmod(0o644)
+    result = run_cli(api, monkeypatch, "audit", "export", "-o", str(out), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[-1]["actor"] == '\'=HYPERLINK("http://evil.example")'
+    assert json.loads(rows[-1]["payload"]) == {"note": "-1+1"}  # JSON text starts with "{": as is
+    assert [int(row["sequence"]) for row in rows] == list(range(1, len(rows) + 1))
