@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from statservice.core.files import replace_private
 from statservice.db.models import AuditHead, AuditRecord
 from statservice.db.session import AUDIT_SECRET_INFO
 
@@ -284,19 +284,6 @@ def read_checkpoints(directory: Path, keys: AuditKeys) -> CheckpointFiles:
     return CheckpointFiles(valid, invalid)
 
 
-def _write_private_json(path: Path, value: dict[str, Any]) -> None:
-    """Write atomically (temporary file, then rename) and readable by the owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(value, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
-
-
 class CheckpointRefused(RuntimeError):
     """The chain does not verify, so the service will not sign its head."""
 
@@ -323,9 +310,8 @@ def write_checkpoint(session: Session, directory: Path) -> Checkpoint:
         written_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         name=checkpoint_file_name(result.last_sequence),
     )
-    _write_private_json(
-        directory / checkpoint.name, {**checkpoint.body(), "signature": checkpoint.signature(keys)}
-    )
+    signed = {**checkpoint.body(), "signature": checkpoint.signature(keys)}
+    replace_private(directory / checkpoint.name, json.dumps(signed, indent=2) + "\n")
     return checkpoint
 
 

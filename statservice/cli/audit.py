@@ -4,7 +4,6 @@ the head into the checkpoint directory; export the log as JSON lines or CSV."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +14,7 @@ from rich.console import Console
 from billing.spreadsheet_safety import write_csv
 from statservice import audit as audit_log
 from statservice.core.config import get_settings
+from statservice.core.files import open_private
 from statservice.db.session import Database
 
 app = typer.Typer(no_args_is_help=True, help="Verify, checkpoint and export the HMAC-chained audit log.")
@@ -81,14 +81,6 @@ def checkpoint() -> None:
     )
 
 
-def _open_private(path: Path):
-    """Audit exports name organisations and carry disclosure reports: readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT: tighten it
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-
 @app.command("export")
 def export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default: stdout)")] = None,
@@ -98,7 +90,7 @@ def export(
 ) -> None:
     """Write every record in sequence order, as JSON lines or as formula-safe CSV."""
     db = _database()
-    stream = _open_private(output) if output else sys.stdout
+    stream = open_private(output) if output else sys.stdout
     count = 0
     try:
         with db.session() as session:
