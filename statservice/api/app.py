@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import statservice
-from statservice.api import errors
-from statservice.api.middleware import BodySizeLimit
+from statservice.api import docs, errors
+from statservice.api.middleware import BodySizeLimit, SecurityHeaders
 from statservice.api.routes import ROUTERS
 from statservice.core.config import Settings, get_settings
 from statservice.service import Service
@@ -47,12 +47,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # docs.install: the same pages from installed assets, not a CDN
         redoc_url=None,
     )
     app.state.service = service
     errors.install(app)
+    docs.install(app, "statservice")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     return app
