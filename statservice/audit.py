@@ -344,7 +344,9 @@ def _verify(
 ) -> Verification:
     problems: list[dict[str, Any]] = []
     checkpoints = files.valid if files else []
-    for name, why in files.invalid if files else []:
+    # verify reports a forged or unreadable checkpoint file; the writer goes on anchoring the chain
+    # with the valid ones (a stray file must not stop checkpoints)
+    for name, why in files.invalid if files and not start_from_latest else []:
         problems.append({"sequence": 0, "checkpoint": name, "problem": f"checkpoint {name}: {why}"})
     by_sequence: dict[int, list[Checkpoint]] = {}
     for checkpoint in checkpoints:

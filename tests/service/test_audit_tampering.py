@@ -326,6 +326,8 @@ def test_a_forged_or_missing_checkpoint_is_reported(api, monkeypatch):
     result = verify(api)
     assert result["ok"] is False
     assert any(p.get("checkpoint") == "checkpoint-999999999999.json" for p in result["problems"])
+    append_some(api.service, 1)
+    assert checkpoint(api.service).sequence == written.sequence + 1  # a stray file stops no checkpoint
     for path in directory.glob("checkpoint-*.json"):
         path.unlink()
     result = verify(api)
