@@ -279,6 +279,9 @@ class Service:
             )
             self._checkpointer.start()
 
+    def wait_for_first_audit_checkpoint(self, timeout: float) -> bool:
+        return self._checkpointer is not None and self._checkpointer.first_done.wait(timeout)
+
     def stop_audit_checkpoints(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()  # a last checkpoint of what this process appended

@@ -181,6 +181,8 @@ def build_api(settings: Settings) -> Api:
     app = create_app(settings, service)
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
+    # the server's startup checkpoint runs in a thread: tests start from a checkpointed head
+    assert service.wait_for_first_audit_checkpoint(timeout=60)
     return Api(client=client, service=service, actors=actors)
 
 

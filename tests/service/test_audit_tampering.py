@@ -341,6 +341,7 @@ def test_the_server_checkpoints_at_startup_on_its_timer_and_at_shutdown(database
     service = Service(settings)
     directory = settings.audit_checkpoint_dir
     with TestClient(create_app(settings, service)):
+        assert service.wait_for_first_audit_checkpoint(timeout=30)
         assert [p.name for p in directory.glob("checkpoint-*.json")] == [audit.checkpoint_file_name(0)]
         append_some(service, 3)
         deadline = time.monotonic() + 10
@@ -425,7 +426,8 @@ def test_a_chain_from_before_the_audit_key_still_verifies_and_cannot_be_rewritte
     from tests.service.conftest import seed_actors
 
     actors = seed_actors(service)  # keyed records after the old ones
-    with TestClient(create_app(settings, service)) as client:  # the startup checkpoint
+    with TestClient(create_app(settings, service)) as client:
+        assert service.wait_for_first_audit_checkpoint(timeout=30)  # the startup checkpoint
         answer = client.get("/v1/audit/verify", headers=actors["auditor"].headers).json()
         assert answer["ok"] is True, answer["problems"]
         assert answer["keyed_from"] == 4 and answer["checkpoints"] == 1
