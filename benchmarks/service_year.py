@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LARGE = 20  # a cell this large never needs primary suppression: hiding it is information lost
 KEYS_PER_ORGANISATION = 2
 SECRET = "service-year-benchmark-secret-0123456789"
+AUDIT_KEY = "service-year-benchmark-audit-key-9876543210"  # keys the audit chain (HMAC)
 
 console = Console()
 
@@ -117,6 +118,8 @@ def build_service(database_url: str, data_dir: Path) -> Any:
         data_dir=data_dir,
         secret_key=SECRET,
         noise_secret=SECRET,
+        audit_key=AUDIT_KEY,
+        audit_checkpoint_seconds=0,  # no server here: the chain is verified with its key
         run_executor="thread",
         release_time_bucket_ms=0,  # the padding is for HTTP answers; commit_release never waits for it
     )

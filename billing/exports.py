@@ -9,8 +9,6 @@ Danish parties are identified by CVR number, Peppol electronic address scheme 01
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,6 +21,7 @@ from billing.errors import InvalidBillingInput
 from billing.models import CreditNote, Invoice
 from billing.money import format_dkk
 from billing.seller import Seller
+from billing.spreadsheet_safety import write_csv
 
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -185,30 +184,28 @@ CSV_COLUMNS = (
 
 
 def to_csv(document: Invoice | CreditNote | BillingDocument) -> str:
-    """One row per line, then one ``total`` row; amounts as plain decimals with a point (DKK)."""
+    """One row per line, then one ``total`` row; amounts as plain decimals with a point (DKK).
+    Text typed by staff or customers (descriptions) is made formula-safe."""
     doc = as_document(document)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
     common = (doc.kind, doc.number, doc.issue_date.isoformat(), doc.organisation_id)
-    for line in doc.lines:
-        writer.writerow(
-            (
-                *common,
-                "line",
-                line.number,
-                line.description,
-                line.quantity,
-                line.unit_price,
-                line.net_amount,
-                "",
-                "",
-                doc.currency,
-                line.release_id or "",
-                line.order_id or "",
-            )
+    rows: list[tuple[Any, ...]] = [
+        (
+            *common,
+            "line",
+            line.number,
+            line.description,
+            line.quantity,
+            line.unit_price,
+            line.net_amount,
+            "",
+            "",
+            doc.currency,
+            line.release_id or "",
+            line.order_id or "",
         )
-    writer.writerow(
+        for line in doc.lines
+    ]
+    rows.append(
         (
             *common,
             "total",
@@ -224,7 +221,7 @@ def to_csv(document: Invoice | CreditNote | BillingDocument) -> str:
             doc.order_id or "",
         )
     )
-    return buffer.getvalue()
+    return write_csv(CSV_COLUMNS, rows)
 
 
 # --- PDF ----------------------------------------------------------------------------------------

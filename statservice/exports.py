@@ -7,9 +7,10 @@ status and derived values. Margins are the coordinate ``"total"``. Only released
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
+
+from billing.spreadsheet_safety import formula_safe, write_csv
 
 TOTAL_LABEL = "total"
 
@@ -25,11 +26,8 @@ def _label(value: Any) -> Any:
     return TOTAL_LABEL if value is None else value
 
 
-def _cell_text(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula (=, +, -, @ first) is written as plain text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+# Text that a spreadsheet would run as a formula is written as plain text (billing's one function).
+_cell_text = formula_safe
 
 
 def flatten(tables: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -68,12 +66,7 @@ def flatten(tables: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any
 
 def to_csv(tables: list[dict[str, Any]]) -> bytes:
     columns, rows = flatten(tables)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buffer.getvalue().encode("utf-8")
+    return write_csv(columns, ([row.get(column) for column in columns] for row in rows)).encode("utf-8")
 
 
 def to_parquet(tables: list[dict[str, Any]]) -> bytes:

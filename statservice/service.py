@@ -105,7 +105,8 @@ class KeyCache:
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, audit_key=settings.audit_key)
+        self._checkpointer: Any = None
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.key_cache = KeyCache(settings.auth_cache_seconds)
         self.admission = Admission(settings.max_concurrent_runs, settings.max_queued_runs)
@@ -275,7 +276,29 @@ class Service:
         fail_run(self, run_id, requester, prepared)
         return "failed"
 
+    # --- audit checkpoints --------------------------------------------------------------------
+
+    def start_audit_checkpoints(self) -> None:
+        """Checkpoint the audit chain head now and on the timer (the server process only: run workers
+        and CLI commands build a Service too, and must not each start a timer)."""
+        from statservice.audit import Checkpointer
+
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(
+                self.db, self.settings.audit_checkpoint_dir, self.settings.audit_checkpoint_seconds
+            )
+            self._checkpointer.start()
+
+    def wait_for_first_audit_checkpoint(self, timeout: float) -> bool:
+        return self._checkpointer is not None and self._checkpointer.first_done.wait(timeout)
+
+    def stop_audit_checkpoints(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()  # a last checkpoint of what this process appended
+            self._checkpointer = None
+
     def close(self) -> None:
+        self.stop_audit_checkpoints()
         self.admission.shutdown(wait=False)
         with self._pool_lock:
             pool, self._pool = self._pool, None

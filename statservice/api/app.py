@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import statservice
-from statservice.api import errors
-from statservice.api.middleware import BodySizeLimit, InputGuard
+from statservice.api import docs, errors
+from statservice.api.middleware import BodySizeLimit, InputGuard, SecurityHeaders
 from statservice.api.routes import ROUTERS
 from statservice.core.config import Settings, get_settings
 from statservice.service import Service
@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
         mark_interrupted_runs(app.state.service)
         app.state.service.warm_up()
+        app.state.service.start_audit_checkpoints()
         yield
+        app.state.service.stop_audit_checkpoints()
         if owns_service:  # a service passed in belongs to the caller (tests, embedding)
             service.close()
 
@@ -45,13 +47,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # docs.install: the same pages from installed assets, not a CDN
         redoc_url=None,
     )
     app.state.service = service
     errors.install(app)
     app.add_middleware(InputGuard)  # added first, so it runs inside the size limit
+    docs.install(app, "statservice")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     return app

@@ -14,6 +14,7 @@ from billing.errors import BillingError, IllegalTransition
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
 from queries.validation import field_path, joined_field
+from statservice.api.middleware import SECURITY_HEADERS
 from statservice.core.errors import (
     PROBLEM_BASE,
     STATUS_ERRORS,
@@ -30,6 +31,11 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+
+    def __init__(self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> None:
+        # Starlette answers an unexpected exception (500) outside every middleware, so the security
+        # headers travel with each problem response too
+        super().__init__(content, status_code=status_code, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 def problem_response(

@@ -1,5 +1,6 @@
-"""ASGI middleware: request body size limit (413 as problem+json before the app reads the body), and
-the input guard (NUL characters and non-finite numbers are refused with a 422 naming the field)."""
+"""ASGI middleware: request body size limit (413 as problem+json before the app reads the body), the
+input guard (NUL characters and non-finite numbers are refused with a 422 naming the field), and the
+security headers of every response."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statservice.core.errors import Invalid, PayloadTooLarge, StatserviceError, problem
@@ -194,3 +196,43 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+# Every response, errors included: no MIME sniffing (a JSON body is never run as HTML or script), no
+# caching (answers carry organisation data and keys; a shared cache or the browser's disk must not
+# keep them), no Referer leaking /v1 paths with identifiers, and no framing (clickjacking of /docs).
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+# the documentation's own script and style files are the installed package's: the same for everyone
+CACHEABLE_PREFIX = "/docs-assets/"
+CACHEABLE_CONTROL = "public, max-age=86400"
+
+
+class SecurityHeaders:
+    """Sets ``SECURITY_HEADERS`` on every HTTP response that passes through it (outermost of ours, so
+    the body size limit's 413 gets them too; problem responses for 500s carry them themselves)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope.get("path", "").startswith(CACHEABLE_PREFIX)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if cacheable and message["status"] < 400:
+                    headers["Cache-Control"] = CACHEABLE_CONTROL
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

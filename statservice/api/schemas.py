@@ -220,11 +220,13 @@ class AuditRecordPublic(BaseModel):
     payload: Any
     prev_hash: str
     hash: str
+    chain: str = Field(description="hmac-sha256 (keyed with the audit key) or sha256 (before ss0006)")
 
 
 class VerificationProblem(BaseModel):
     sequence: int
     problem: str
+    checkpoint: str | None = Field(None, description="the checkpoint file this problem contradicts, if any")
 
 
 class VerificationPublic(BaseModel):
@@ -233,6 +235,9 @@ class VerificationPublic(BaseModel):
     last_sequence: int
     last_hash: str
     problems: list[VerificationProblem]
+    keyed_from: int = Field(description="first sequence chained with the audit key's HMAC (earlier: SHA-256)")
+    checkpoints: int = Field(description="signed checkpoints outside the database checked against the log")
+    last_checkpoint_sequence: int | None
 
 
 # --- catalog --------------------------------------------------------------------------------

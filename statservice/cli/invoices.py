@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from billing.errors import BillingError
 from billing.exports import FORMATS, export
 from billing.invoicing import invoices_for_month, issue_monthly_invoices
+from statservice.core.files import write_private
 
 DEFAULT_DATABASE_URL = "sqlite:///var/statservice.sqlite3"
 
@@ -99,7 +100,7 @@ def export_command(
                     if len(invoices) == 1
                     else out.with_name(f"{out.stem}-{invoice.display_number}{out.suffix}")
                 )
-                path.write_bytes(export(invoice, export_format))
+                write_private(path, export(invoice, export_format))  # buyer names and amounts
                 console.print(f"wrote {invoice.display_number} ({export_format}) to {path}")
     except BillingError as error:
         raise _fail(error) from error

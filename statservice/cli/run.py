@@ -3,13 +3,13 @@
 Generates the default 100,000-person registers into ``data/registers`` if missing, migrates the
 SQLite database, creates a demo organisation with one key per role on first run (kept in
 ``var/demo-keys.json``, mode 0600, so re-runs can print them again: it is a development demo), prints
-a first query to try with curl, then serves on 127.0.0.1:8000.
+a first query to try with curl, then serves on 127.0.0.1:8000. With STATSERVICE_ENVIRONMENT=production
+it creates no demo organisation and prints no keys, only how to create the first administrator key.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from statservice.core.config import Settings, get_settings
+from statservice.core.files import write_private
 from statservice.core.security import ROLES, hash_api_key
 
 console = Console()
@@ -53,14 +54,6 @@ def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int =
     return True
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
 def ensure_demo_keys(settings: Settings) -> dict[str, dict[str, str]]:
     """One key per role for the demo organisation; reuses the stored keys while they are valid."""
     from sqlalchemy import select
@@ -69,7 +62,7 @@ def ensure_demo_keys(settings: Settings) -> dict[str, dict[str, str]]:
     from statservice.db.models import ApiKey, Organisation
     from statservice.db.session import Database
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, audit_key=settings.audit_key)
     path = settings.demo_keys_file
     try:
         stored: dict[str, dict[str, str]] = {}
@@ -100,7 +93,7 @@ def ensure_demo_keys(settings: Settings) -> dict[str, dict[str, str]]:
                     )
                     valid[role] = {"key": secret, "key_id": row.id, "organisation_id": org.id}
         if valid != stored:
-            _write_private(path, json.dumps({"keys": valid}, indent=2))
+            write_private(path, json.dumps({"keys": valid}, indent=2))
         return valid
     finally:
         db.dispose()
@@ -136,6 +129,15 @@ def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None
     console.out(f"API docs: {base}/docs", highlight=False)
 
 
+def print_production_notice(host: str, port: int) -> None:
+    console.out(
+        f"STATSERVICE_ENVIRONMENT=production: no demo organisation, no keys printed. Create the first "
+        f"administrator with `statservice keys create --organisation <name> --role admin` (the key is "
+        f"shown once), then serving on http://{host}:{port}",
+        highlight=False,
+    )
+
+
 def run(
     persons: Annotated[int, typer.Option(help="persons to generate on first run")] = DEFAULT_PERSONS,
     serve: Annotated[bool, typer.Option(help="start the server after setting up")] = True,
@@ -149,12 +151,17 @@ def run(
 
     require_register_catalog(settings.data_dir)
     upgrade(settings.database_url)
-    keys = ensure_demo_keys(settings)
+    # A demo organisation with printed keys is a development convenience; in production it would be
+    # a working admin key in a terminal's scrollback and a file, created without anyone asking.
+    keys = ensure_demo_keys(settings) if settings.environment == "development" else None
     from queries.engine import DuckDBEngine
 
     console.print("opening the register extract…")
     DuckDBEngine(settings.data_dir).prepare()
-    print_welcome(keys, settings.host, settings.port)
+    if keys is None:
+        print_production_notice(settings.host, settings.port)
+    else:
+        print_welcome(keys, settings.host, settings.port)
     if serve:
         from statservice.cli.serve import serve as serve_command
 

@@ -10,6 +10,7 @@ from alembic.config import Config
 
 import billing
 import statservice
+from statservice.db.session import private_sqlite_file
 
 MIGRATIONS = Path(statservice.__file__).resolve().parent / "migrations"
 BILLING_VERSIONS = Path(billing.__file__).resolve().parent / "migrations" / "versions"
@@ -31,7 +32,7 @@ def upgrade(url: str) -> None:
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(path)
     command.upgrade(alembic_config(url), "heads")
 
 

@@ -140,7 +140,9 @@ class AuditHead(Base):
 
 
 class AuditRecord(Base):
-    """Append-only, hash-chained: ``hash`` = SHA-256 over the canonical JSON of every other field."""
+    """Append-only, hash-chained: ``hash`` = HMAC-SHA-256 under the audit key (``chain`` "hmac-sha256";
+    records written before ss0006: plain SHA-256, ``chain`` "sha256") over the canonical JSON of every
+    other field."""
 
     __tablename__ = "ss_audit_log"
 
@@ -153,6 +155,8 @@ class AuditRecord(Base):
     payload_json: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # rows older than the column are the unkeyed chain: the server default repairs them to "sha256"
+    chain: Mapped[str] = mapped_column(String(16), server_default="sha256")
 
 
 class ReleasedPersonSet(Base):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import stat
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -66,6 +67,7 @@ def test_issue_then_export_each_format(billing_engine, billing_sessions, tmp_pat
             app, [*common, "--format", export_format, "--out", str(out), "--database-url", url]
         )
         assert result.exit_code == 0, result.output
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600  # buyer names and amounts: owner only
     rows = list(csv.DictReader(io.StringIO((tmp_path / "exports" / "invoice.csv").read_text())))
     assert rows[-1]["row_type"] == "total" and Decimal(rows[-1]["gross_amount"]) == Decimal("1249.99")
     assert "Københavns Universitet" in PdfReader(tmp_path / "exports" / "invoice.pdf").pages[0].extract_text()

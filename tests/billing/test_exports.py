@@ -309,3 +309,42 @@ def test_order_invoice_ubl_references_the_order_and_bills_hours(billing_session)
     assert text(tree, "//cac:InvoiceLine[1]/cbc:LineExtensionAmount/text()") == ["3478.75"]
     assert_totals_consistent(tree, "/inv:Invoice", "InvoiceLine")
     assert text(tree, "//cac:TaxTotal/cbc:TaxAmount/text()") == ["1369.69"]  # 1369.6875 half up
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\tcmd", "\r=1"]
+
+
+def test_csv_cells_that_would_run_as_formulas_are_plain_text(billing_session):
+    """Staff-entered text (an order's fixed element, a line description) cannot become a formula in a
+    spreadsheet; amounts, negative ones included, stay numbers."""
+    set_billing_account(billing_session, "org-au", "Aarhus Universitet", cvr="31119103", city="Aarhus C")
+    for n, description in enumerate(FORMULAS):
+        record_invoice_line(
+            billing_session,
+            "org-au",
+            None,
+            description,
+            Decimal("100.00"),
+            kind="staff_hours",
+            quantity=Decimal("1.00"),
+            unit_price=Decimal("100.00"),
+            now=MARCH.replace(day=3 + n),
+        )
+    (issued,) = issue_monthly_invoices(billing_session, 2026, 3, issue_date=date(2026, 4, 1))
+    billing_session.commit()
+    rows = list(csv.DictReader(io.StringIO(to_csv(issued), newline="")))
+    descriptions = [row["description"] for row in rows if row["row_type"] == "line"]
+    assert sorted(descriptions) == sorted("'" + text for text in FORMULAS)
+    for row in rows:
+        for column, value in row.items():
+            assert not value.startswith(("=", "+", "@", "\t", "\r")), (column, value)
+    assert Decimal(rows[-1]["gross_amount"]) == Decimal("750.00")
+
+
+def test_write_csv_prefixes_text_and_keeps_numbers():
+    from billing.spreadsheet_safety import formula_safe, write_csv
+
+    text = write_csv(["=a", "b"], [[Decimal("-1250.00"), -3], ["-3", "@x"], [None, "plain - text"]])
+    assert text.split("\r\n") == ["'=a,b", "-1250.00,-3", "'-3,'@x", ",plain - text", ""]
+    assert write_csv(["a"], [["\r=1"]]) == 'a\r\n"\'\r=1"\r\n'  # a CR inside a cell is quoted
+    assert formula_safe(-0.5) == -0.5 and formula_safe("") == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from statservice.service import Service
 PG_URL = os.environ.get("STATSERVICE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("STATSERVICE_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-0123456789abcdef"
+AUDIT_KEY = "test-audit-key-not-the-default-7f3a"
 
 
 def _pg_admin():
@@ -109,6 +111,10 @@ def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
         "run_executor": "thread",  # fault injection patches this process; test_release covers "process"
         "rate_limit_burst": 1000,
         "demo_keys_file": data_dir.parent / "demo-keys.json",
+        # one checkpoint directory per database (data_dir may be shared between tests)
+        "audit_checkpoint_dir": Path(tempfile.mkdtemp(prefix="audit-checkpoints-")),
+        "audit_key": AUDIT_KEY,
+        "audit_checkpoint_seconds": 0,  # startup and shutdown only; test_audit_chain tests the timer
     }
     values.update(overrides)
     return Settings(**values)
@@ -175,6 +181,8 @@ def build_api(settings: Settings) -> Api:
     app = create_app(settings, service)
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
+    # the server's startup checkpoint runs in a thread: tests start from a checkpointed head
+    assert service.wait_for_first_audit_checkpoint(timeout=60)
     return Api(client=client, service=service, actors=actors)
 
 

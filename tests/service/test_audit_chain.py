@@ -1,10 +1,13 @@
-"""The audit log is append-only and hash-chained: any edit, deletion or reordering is detected, by the
-library, by GET /v1/audit/verify and by `statservice audit verify`."""
+"""The audit log is append-only and HMAC-chained: any edit, deletion or reordering is detected, by the
+library, by GET /v1/audit/verify and by `statservice audit verify` (rehashing, truncation and rollback:
+test_audit_tampering)."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
+import stat
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -29,12 +32,30 @@ def append_some(service, n: int = 5) -> None:
             )
 
 
+TRIGGERS = {
+    "ss_audit_log": (
+        "ss_audit_log_no_update",
+        "ss_audit_log_no_delete",
+        "ss_audit_log_append_at_end",
+        "ss_audit_log_no_truncate",
+    ),
+    "ss_audit_head": ("ss_audit_head_forward", "ss_audit_head_no_delete", "ss_audit_head_no_truncate"),
+}
+
+
 def as_intruder(service) -> None:
-    """Someone with DDL rights: drop the append-only triggers, so records can be edited at all."""
-    on = " ON ss_audit_log" if service.db.dialect == "postgresql" else ""
+    """Someone with DDL rights: drop every trigger guarding the log and its head, so records can be
+    edited, replaced, truncated and the head reset at all."""
+    postgres = service.db.dialect == "postgresql"
     with service.db.write() as session:
-        for event in ("update", "delete"):
-            session.execute(text(f"DROP TRIGGER IF EXISTS ss_audit_log_no_{event}{on}"))
+        for table, names in TRIGGERS.items():
+            for name in names:
+                session.execute(text(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else "")))
+
+
+def checkpoint(service) -> audit.Checkpoint:
+    with service.db.session() as session:
+        return audit.write_checkpoint(session, service.settings.audit_checkpoint_dir)
 
 
 def verify(api) -> dict:
@@ -43,15 +64,22 @@ def verify(api) -> dict:
     return response.json()
 
 
-def cli_verify(api, monkeypatch) -> int:
-    monkeypatch.setenv("STATSERVICE_DATABASE_URL", api.service.settings.database_url)
+def run_cli(api, monkeypatch, *args: str):
+    settings = api.service.settings
+    monkeypatch.setenv("STATSERVICE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STATSERVICE_AUDIT_KEY", settings.audit_key.get_secret_value())
+    monkeypatch.setenv("STATSERVICE_AUDIT_CHECKPOINT_DIR", str(settings.audit_checkpoint_dir))
     from statservice.core.config import get_settings
 
     get_settings.cache_clear()
     try:
-        return CliRunner().invoke(cli, ["audit", "verify"]).exit_code
+        return CliRunner().invoke(cli, list(args))
     finally:
         get_settings.cache_clear()
+
+
+def cli_verify(api, monkeypatch) -> int:
+    return run_cli(api, monkeypatch, "audit", "verify").exit_code
 
 
 def test_intact_chain_verifies(api, monkeypatch):
@@ -165,32 +193,27 @@ def test_export_is_the_chain_as_json_lines(api, monkeypatch, tmp_path):
     assert response.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert [r["sequence"] for r in lines] == list(range(1, len(lines) + 1))
+    chain_key = audit.AuditKeys.from_secret(api.service.settings.audit_key).chain
+    fields = (
+        "sequence",
+        "timestamp",
+        "actor",
+        "organisation_id",
+        "action",
+        "query_hash",
+        "payload",
+        "prev_hash",
+    )
     for record in lines:
-        expected = audit.record_hash(
-            **{
-                k: record[k]
-                for k in (
-                    "sequence",
-                    "timestamp",
-                    "actor",
-                    "organisation_id",
-                    "action",
-                    "query_hash",
-                    "payload",
-                    "prev_hash",
-                )
-            }
-        )
-        assert expected == record["hash"]
-    monkeypatch.setenv("STATSERVICE_DATABASE_URL", api.service.settings.database_url)
-    from statservice.core.config import get_settings
-
-    get_settings.cache_clear()
+        assert record["chain"] == audit.CHAIN_HMAC
+        # verifiable offline with the audit key, and only with it
+        assert audit.record_hash(**{k: record[k] for k in fields}, key=chain_key) == record["hash"]
+        assert audit.record_hash(**{k: record[k] for k in fields}) != record["hash"]
     out = tmp_path / "audit.jsonl"
-    result = CliRunner().invoke(cli, ["audit", "export", "-o", str(out)])
-    get_settings.cache_clear()
+    result = run_cli(api, monkeypatch, "audit", "export", "-o", str(out))
     assert result.exit_code == 0
     assert [json.loads(line) for line in out.read_text().splitlines()] == lines
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
 def test_audit_filters(api):
@@ -211,3 +234,26 @@ def test_audit_is_for_auditors(api):
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
     assert api.get("/v1/audit/verify", api.admin).status_code == 200
+
+
+def test_csv_export_is_formula_safe_and_private(api, monkeypatch, tmp_path):
+    with api.service.db.write() as session:
+        audit.append(
+            session,
+            actor='=HYPERLINK("http://evil.example")',
+            organisation_id=None,
+            action="test.event",
+            query_hash=None,
+            payload={"note": "-1+1"},
+        )
+    out = tmp_path / "audit.csv"
+    out.write_text("older export")
+    out.chmod(0o644)
+    result = run_cli(api, monkeypatch, "audit", "export", "-o", str(out), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[-1]["actor"] == '\'=HYPERLINK("http://evil.example")'
+    assert json.loads(rows[-1]["payload"]) == {"note": "-1+1"}  # JSON text starts with "{": as is
+    assert [int(row["sequence"]) for row in rows] == list(range(1, len(rows) + 1))

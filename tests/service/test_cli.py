@@ -98,3 +98,50 @@ def test_run_regenerates_an_extract_that_a_first_run_left_half_written(tmp_path)
     catalog = Catalog.load(data_dir)
     assert catalog is not None and (data_dir / CATALOG_FILE).is_file()
     assert ensure_registers(data_dir, persons=2000) is False  # complete now: left alone
+
+
+def test_run_in_production_creates_no_demo_organisation_and_prints_no_keys(env, monkeypatch, tmp_path):
+    from statservice.db.models import Organisation
+
+    monkeypatch.setenv("STATSERVICE_ENVIRONMENT", "production")
+    monkeypatch.setenv("STATSERVICE_SECRET_KEY", "9f2c4e81b7d05a3e6c18f4b2a97d0e53c6b1f8a2")
+    monkeypatch.setenv("STATSERVICE_NOISE_SECRET", "Zq7-Lr2pXw9_Tm4sKd8vHn3cBf6yJg1a")
+    monkeypatch.setenv("STATSERVICE_AUDIT_KEY", "e3b7a91c5f08d24e6a7c3b19f0d85e2a4c6b8d1f")
+    get_settings.cache_clear()
+    result = invoke("run", "--no-serve")
+    assert result.exit_code == 0, result.output
+    assert "ss_" not in result.output and "curl" not in result.output
+    assert "no demo organisation" in result.output and "keys create" in result.output
+    assert not (tmp_path / "var" / "demo-keys.json").exists()
+    db = Database(env)
+    with db.session() as session:
+        assert session.execute(select(Organisation)).scalars().all() == []
+        assert session.execute(select(ApiKey)).scalars().all() == []
+    db.dispose()
+
+
+def test_the_sqlite_database_and_its_wal_are_private(monkeypatch, tmp_path, service_registers):
+    import os
+
+    database = tmp_path / "fresh" / "statservice.sqlite3"
+    monkeypatch.setenv("STATSERVICE_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("STATSERVICE_DATA_DIR", str(service_registers))
+    monkeypatch.setenv("STATSERVICE_DEMO_KEYS_FILE", str(tmp_path / "var" / "demo-keys.json"))
+    old_umask = os.umask(0o022)  # what most shells have: files 0644 unless created otherwise
+    get_settings.cache_clear()
+    try:
+        assert invoke("run", "--no-serve").exit_code == 0
+        db = Database(f"sqlite:///{database}")  # opened: the -wal and -shm exist while it is
+        with db.session() as session:
+            session.execute(select(ApiKey)).all()
+            companions = [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
+            assert all(path.exists() for path in companions)
+            for path in (database, *companions):
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        db.dispose()
+        database.chmod(0o644)  # left readable by an older version: tightened on the next start
+        Database(f"sqlite:///{database}").dispose()
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)
+        get_settings.cache_clear()

@@ -1,6 +1,6 @@
 """Bad input gets a 422 naming the field and poisons nothing (issue 14): queries nested too deep,
 order drafts nested too deep, non-finite numbers, NUL characters anywhere (SQLite and PostgreSQL),
-out-of-range dates and invoice periods; and migration ss0005 repairs what earlier versions stored."""
+out-of-range dates and invoice periods; and migration ss0009 repairs what earlier versions stored."""
 
 from __future__ import annotations
 
@@ -146,11 +146,11 @@ def test_invoice_periods_and_billing_dates_are_range_checked(api):
     assert api.post("/v1/invoices/issue", api.staff, json={"year": 2026, "month": 1}).status_code == 201
 
 
-def test_migration_ss0005_repairs_deep_drafts_and_stuck_runs(database_url, tmp_path):
+def test_migration_ss0009_repairs_deep_drafts_and_stuck_runs(database_url, tmp_path):
     """Rows an earlier version stored: an order draft nested 500 deep, a run left queued by a query
     nested 200 deep. After the migration the orders list again and the run is failed."""
     config = alembic_config(database_url)
-    command.downgrade(config, "ss0004")
+    command.downgrade(config, "ss0008")
     settings = make_settings(database_url, tmp_path / "no-registers")
     api = build_api(settings)
     try:
@@ -194,7 +194,7 @@ def test_migration_ss0005_repairs_deep_drafts_and_stuck_runs(database_url, tmp_p
         listed = api.get("/v1/orders", api.staff)
         assert listed.status_code == 200
         drafts = {order["id"]: order["draft_query"] for order in listed.json()["items"]}
-        assert "removed" in drafts[deep_id] and "ss0005" in drafts[deep_id]["removed"]
+        assert "removed" in drafts[deep_id] and "ss0009" in drafts[deep_id]["removed"]
         assert drafts[fine_id] == cohort()
         for actor in (api.customer, api.auditor, api.admin):
             assert api.get("/v1/orders", actor).status_code == 200

@@ -23,31 +23,78 @@ def test_every_setting_is_documented():
     )
 
 
-@pytest.mark.parametrize("field", ["secret_key", "noise_secret"])
-@pytest.mark.parametrize("value", [None, "", "changethis", "short"])
-def test_production_refuses_default_or_weak_secrets(monkeypatch, field, value):
-    good = "a-long-random-value-0123456789"
+GOOD = {
+    "secret_key": "9f2c4e81b7d05a3e6c18f4b2a97d0e53c6b1f8a2",
+    "noise_secret": "Zq7-Lr2pXw9_Tm4sKd8vHn3cBf6yJg1a",
+    "audit_key": "e3b7a91c5f08d24e6a7c3b19f0d85e2a4c6b8d1f",
+}
+
+
+def production(monkeypatch, **values: str | None) -> None:
     monkeypatch.setenv("STATSERVICE_ENVIRONMENT", "production")
-    monkeypatch.setenv("STATSERVICE_SECRET_KEY", good)
-    monkeypatch.setenv("STATSERVICE_NOISE_SECRET", good)
-    if value is None:
-        monkeypatch.delenv(f"STATSERVICE_{field.upper()}")
-    else:
-        monkeypatch.setenv(f"STATSERVICE_{field.upper()}", value)
-    with pytest.raises(ValidationError, match=field.upper()):
+    for name, good in GOOD.items():
+        value = values.get(name, good)
+        if value is None:
+            monkeypatch.delenv(f"STATSERVICE_{name.upper()}", raising=False)
+        else:
+            monkeypatch.setenv(f"STATSERVICE_{name.upper()}", value)
+
+
+@pytest.mark.parametrize("field", ["secret_key", "noise_secret", "audit_key"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "changethis",
+        "short",
+        " " * 16,
+        " " * 40,
+        "a" * 16,
+        "a" * 40,
+        "0123456789abcdef0123456789abcdef",  # long enough, 16 different characters, typed
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "password1234password1234password",
+        "abababababababababababababababab",
+        "a-long-random-value-0123456789",  # what this test accepted before: 30 characters
+    ],
+)
+def test_production_refuses_default_or_weak_secrets(monkeypatch, field, value):
+    production(monkeypatch, **{field: value})
+    with pytest.raises(ValidationError, match=f"STATSERVICE_{field.upper()}"):
         Settings()
 
 
+@pytest.mark.parametrize(("first", "second"), [("secret_key", "noise_secret"), ("noise_secret", "audit_key")])
+def test_production_refuses_one_value_for_two_secrets(monkeypatch, first, second):
+    production(monkeypatch, **{second: GOOD[first]})
+    with pytest.raises(
+        ValidationError, match=f"STATSERVICE_{second.upper()} equals STATSERVICE_{first.upper()}"
+    ):
+        Settings()
+
+
+def test_random_secrets_pass_the_strength_check():
+    import secrets
+
+    from statservice.core.config import weak_secret_reason
+
+    for _ in range(2000):
+        for value in (secrets.token_hex(16), secrets.token_hex(32), secrets.token_urlsafe(32)):
+            assert weak_secret_reason(value) is None, value
+
+
 def test_production_starts_with_real_secrets_and_development_with_defaults(monkeypatch):
-    monkeypatch.setenv("STATSERVICE_ENVIRONMENT", "production")
-    monkeypatch.setenv("STATSERVICE_SECRET_KEY", "x" * 32)
-    monkeypatch.setenv("STATSERVICE_NOISE_SECRET", "y" * 32)
+    production(monkeypatch)
     settings = Settings()
     assert settings.environment == "production"
-    assert "x" * 32 not in repr(settings)  # secrets never printed
+    for value in GOOD.values():
+        assert value not in repr(settings)  # secrets never printed
     monkeypatch.setenv("STATSERVICE_ENVIRONMENT", "development")
     monkeypatch.delenv("STATSERVICE_SECRET_KEY")
+    monkeypatch.delenv("STATSERVICE_AUDIT_KEY")
     assert Settings().secret_key.get_secret_value() == "changethis"
+    assert Settings().audit_key.get_secret_value() == "changethis"
 
 
 def test_serve_refuses_to_start_in_production_with_defaults(tmp_path):

@@ -53,21 +53,29 @@ def list_records(
     return Page[AuditRecordPublic](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/verify", response_model=VerificationPublic, summary="Verify the hash chain")
-def verify(principal: AuditorPrincipal, session: SessionDep) -> VerificationPublic:
-    result = audit.verify(session)
+@router.get(
+    "/verify",
+    response_model=VerificationPublic,
+    summary="Verify the HMAC chain and every signed checkpoint of it kept outside the database",
+)
+def verify(principal: AuditorPrincipal, session: SessionDep, service: ServiceDep) -> VerificationPublic:
+    result = audit.verify(session, service.settings.audit_checkpoint_dir)
     return VerificationPublic(
         ok=result.ok,
         records=result.records,
         last_sequence=result.last_sequence,
         last_hash=result.last_hash,
         problems=result.problems,
+        keyed_from=result.keyed_from,
+        checkpoints=result.checkpoints,
+        last_checkpoint_sequence=result.last_checkpoint_sequence,
     )
 
 
 @router.get(
     "/export",
-    summary="Export the whole log as JSON lines (verifiable offline: each line's hash chains to the next)",
+    summary="Export the whole log as JSON lines (each line's hash chains to the next; verifiable offline "
+    "with the audit key)",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )

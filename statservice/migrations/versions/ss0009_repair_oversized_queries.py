@@ -7,8 +7,8 @@ removed; runs whose query exceeds the limits and that were left queued or runnin
 500 before they could finish) are marked failed. Additive: no schema change; downgrade keeps the
 repaired rows (the removed drafts cannot be restored, and were unusable).
 
-Revision ID: ss0005
-Revises: ss0004
+Revision ID: ss0009
+Revises: ss0008
 """
 
 import datetime as dt
@@ -19,15 +19,15 @@ from alembic import op
 
 from queries.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES, json_limit_problems
 
-revision = "ss0005"
-down_revision = "ss0004"
+revision = "ss0009"
+down_revision = "ss0008"
 branch_labels = None
 depends_on = "b0001_initial"  # billing_orders is billing's table
 
 REMOVED_DRAFT = {
     "removed": (
         f"the draft query exceeded the limits of query JSON (at most {MAX_JSON_DEPTH} levels of nesting "
-        f"and {MAX_JSON_VALUES:,} values) and was removed by migration ss0005"
+        f"and {MAX_JSON_VALUES:,} values) and was removed by migration ss0009"
     )
 }
 
