@@ -218,6 +218,13 @@ def _protect(
             cell = structure.cells[i]
             empty = cell.count == 0 and privacy is None
             identity = f"empty:{table_digest}:{t}:{i}" if empty else identities[t][i]
+            same = system.by_identity.get(identity)
+            if same is not None and t in system.nodes[same].tables:
+                # A second cell of this table with the margin's persons (its siblings are empty) is a
+                # quantity of its own, named by its place: an earlier release of the same table links
+                # it to itself, never to the margin it equals by coincidence (which made re-runs of
+                # tables with empty cells pin those cells at 0 and be refused).
+                identity = f"{identity}|{cell.coordinates!r}"
             node = Node(
                 identity=identity,
                 fingerprint=fingerprints_of[t][i],

@@ -499,3 +499,24 @@ def test_union_search_falls_back_to_the_milp_when_the_cover_search_runs_out(monk
     monkeypatch.setattr(atoms_module, "COVER_SEARCH_NODES", 0)
     test_union_audit_on_sets_names_the_count_to_hide()
     test_parity_triangle_is_caught_as_a_union()
+
+
+def test_a_rerun_of_a_table_whose_margin_equals_a_category_is_released_as_before():
+    """A region whose persons all share one education: its margin and that cell hold the same persons,
+    the region's other cells are empty. Linking the earlier release by person set conflated the two,
+    pinned the empty cells at 0 and refused the re-run (6 of 40 re-runs in the service-year workload)."""
+    rows = [("A", "x")] * 40 + [("B", "x")] * 30 + [("B", "y")] * 3 + [("B", "z")] * 25
+    persons = pl.DataFrame(
+        {
+            "pnr": np.arange(1, len(rows) + 1, dtype=np.uint32),
+            "region": [r for r, _ in rows],
+            "education": [e for _, e in rows],
+        }
+    )
+    table = crosstab(
+        persons, ["region", "education"], categories={"region": ("A", "B"), "education": ("x", "y", "z")}
+    )
+    stores = InMemoryStores()
+    first = release_all(stores, [table])
+    again = release_all(stores, [table])
+    assert [row.value for row in again.tables[0].rows] == [row.value for row in first.tables[0].rows]
