@@ -28,7 +28,7 @@ from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, organisation_scope
-from statservice import audit
+from statservice import audit, leases
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
 from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
@@ -214,6 +214,9 @@ def create_run(service: Service, requester: Requester, prepared: Prepared) -> st
                 semantic_hash=semantic_hash_of(prepared.canonical),
                 title=getattr(prepared.query, "title", None),
                 created_at=utcnow(),
+                # queued for this process, which renews the lease until the run finishes
+                lease_owner=service.lease_owner,
+                lease_expires_at=leases.expiry(service.settings.run_lease_seconds),
             )
         )
     return run_id
@@ -233,8 +236,11 @@ def _problem(status: int, slug: str, title: str, detail: str, run_id: str) -> di
 def _finish_unreleased(
     service: Service, run_id: str, requester: Requester, prepared: Prepared, status: str, problem: dict
 ) -> None:
-    """Record a refused or failed run (and its audit record) in its own transaction."""
+    """Record a refused or failed run (and its audit record) in its own transaction, unless the run's
+    lease was lost: then another process has already failed it."""
     with service.db.write() as session:
+        if not leases.holds(session, run_id, service.lease_owner):
+            return
         run = session.get(QueryRun, run_id)
         run.status = status
         run.finished_at = utcnow()
@@ -265,12 +271,17 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
     """Run and release; returns the final run status (released, refused or failed)."""
     try:
         with service.db.write() as session:
-            session.get(QueryRun, run_id).status = "running"
+            if not leases.start(session, run_id, service.lease_owner, service.settings.run_lease_seconds):
+                log.warning("run %s was reaped before it started", run_id)
+                return "failed"
             check_quote_usable(session, requester, prepared)
         tables = service.engine.run(prepared.query)
         release_id = commit_release(service, run_id, requester, prepared, tables)
         log.info("run %s released as %s", run_id, release_id)
         return "released"
+    except leases.LeaseLost:  # reaped while it ran (this process stalled): failed by the reaper
+        log.warning("run %s: lease lost before its release; nothing was released", run_id)
+        return "failed"
     except (ReleaseRefused, BudgetOverdrawn) as refusal:
         message = refusal.message if isinstance(refusal, ReleaseRefused) else BUDGET_EXCEEDED_MESSAGE
         _finish_unreleased(
@@ -345,6 +356,7 @@ def commit_release(
     }
     with service.db.write() as session:
         head = audit.lock_head(session)
+        leases.require_lease(session, run_id, service.lease_owner)  # never after a reaper failed it
         # again under the chain lock (which serialises releases, hence quote use), before protect:
         # a quote used meanwhile fails the run the same whether or not protect would refuse it
         check_quote_usable(session, requester, prepared)
@@ -462,31 +474,11 @@ def run_status(service: Service, run_id: str) -> QueryRun | None:
         return session.get(QueryRun, run_id)
 
 
-def mark_interrupted_runs(service: Service) -> int:
-    """At startup: runs left queued or running by a previous process never finished (nothing was
-    released for them: a release commits atomically with its run's status)."""
-    from sqlalchemy import select
-
-    with service.db.write() as session:
-        rows = (
-            session.execute(select(QueryRun).where(QueryRun.status.in_(("queued", "running"))))
-            .scalars()
-            .all()
-        )
-        for run in rows:
-            run.status = "failed"
-            run.finished_at = utcnow()
-            run.problem_json = json.dumps(
-                _problem(
-                    500,
-                    "interrupted",
-                    "Run interrupted",
-                    "the service restarted before the run finished; "
-                    "nothing was released or charged; submit it again",
-                    run.id,
-                )
-            )
-        return len(rows)
+def mark_interrupted_runs(service: Service, now: dt.datetime | None = None) -> int:
+    """Fail the unfinished runs whose lease expired before ``now``: their process died or stalled
+    (nothing was released for them: a release commits atomically with its run's status, under the
+    lease fence). Runs another live process holds are left alone."""
+    return len(leases.reap_expired(service.db, now))
 
 
 def now() -> dt.datetime:

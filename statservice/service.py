@@ -17,6 +17,7 @@ from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
+from statservice import leases
 from statservice.api.ratelimit import TokenBuckets
 from statservice.core.config import Settings
 from statservice.core.errors import ServiceUnavailable, TooManyRequests
@@ -102,11 +103,19 @@ class KeyCache:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lease_owner: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
+        # who holds the leases of the runs this process creates (a run worker acts for its parent)
+        self.lease_owner = lease_owner or leases.new_owner()
+        self.lease_keeper = leases.LeaseKeeper(self.db, self.lease_owner, settings.run_lease_seconds)
+        # Per organisation. On PostgreSQL (possibly several API processes) the buckets are rows that
+        # the key check updates in the same statement (statservice/api/deps.py), so these in-process
+        # buckets only hold the rate and burst; SQLite is served by one process and keeps them here.
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
-        self.key_cache = KeyCache(settings.auth_cache_seconds)
+        # On PostgreSQL every request checks its key in the database (revocation applies at once in
+        # every process); SQLite's single process caches keys for auth_cache_seconds.
+        self.key_cache = KeyCache(settings.auth_cache_seconds if self.db.dialect == "sqlite" else 0)
         self.admission = Admission(settings.max_concurrent_runs, settings.max_queued_runs)
         self._pool_lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -219,7 +228,7 @@ class Service:
                     max_workers=self.settings.max_concurrent_runs,
                     mp_context=get_context("spawn"),
                     initializer=_init_worker,
-                    initargs=(self.settings,),
+                    initargs=(self.settings, self.lease_owner),
                 )
             return self._pool
 
@@ -265,7 +274,12 @@ class Service:
         fail_run(self, run_id, requester, prepared)
         return "failed"
 
+    def start_leases(self) -> None:
+        """Renew this process's run leases and reap expired ones in the background (serving only)."""
+        self.lease_keeper.start()
+
     def close(self) -> None:
+        self.lease_keeper.stop()
         self.admission.shutdown(wait=False)
         with self._pool_lock:
             pool, self._pool = self._pool, None
@@ -281,10 +295,10 @@ class Service:
 _WORKER: Service | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, lease_owner: str) -> None:
     global _WORKER
     logging.basicConfig(level=logging.WARNING)
-    _WORKER = Service(settings)
+    _WORKER = Service(settings, lease_owner=lease_owner)
 
 
 def _worker_warm() -> str:
