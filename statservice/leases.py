@@ -23,7 +23,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, text, update
 
 from statservice.core.errors import PROBLEM_BASE
 from statservice.db.models import QueryRun, utcnow
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("statservice.leases")
 
 UNFINISHED = ("queued", "running")
+RUN_SLOTS_LOCK = 0x5354_5331  # the advisory lock that admits runs across processes ("STS1")
+SLOT_WAIT_SECONDS = 0.1  # how often a queued run asks again for a slot
 
 
 class LeaseLost(RuntimeError):
@@ -57,11 +59,27 @@ def _locked_run(session: Session, run_id: str, *, skip_locked: bool) -> QueryRun
     ).scalar_one_or_none()
 
 
-def start(session: Session, run_id: str, owner: str, seconds: float) -> bool:
-    """queued -> running if ``owner`` still holds the lease; False if the run was reaped (or is being)."""
+def running_now(session: Session, now: dt.datetime) -> int:
+    """Runs running under a live lease, counted under a lock that serialises this check-and-start
+    between processes (a PostgreSQL advisory lock for the transaction; SQLite's writer lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RUN_SLOTS_LOCK})
+    return session.execute(
+        select(func.count())
+        .select_from(QueryRun)
+        .where(QueryRun.status == "running", QueryRun.lease_expires_at >= now)
+    ).scalar_one()
+
+
+def start(session: Session, run_id: str, owner: str, seconds: float, max_running: int) -> bool | None:
+    """queued -> running if ``owner`` still holds the lease and fewer than ``max_running`` runs are
+    running in all processes together; None when every slot is taken (try again shortly), False if
+    the run was reaped (or is being)."""
     run = _locked_run(session, run_id, skip_locked=True)
     if run is None or run.status != "queued" or run.lease_owner != owner:
         return False
+    if running_now(session, utcnow()) >= max_running:
+        return None
     run.status = "running"
     run.lease_expires_at = expiry(seconds)
     return True
@@ -112,20 +130,26 @@ def interrupted_problem(run_id: str) -> dict:
     }
 
 
-def reap_expired(db: Database, now: dt.datetime | None = None, batch: int = 100) -> list[str]:
-    """Fail unfinished runs whose lease expired before ``now``; returns their ids. Nothing was released
-    for them: a release commits atomically with its run's status, under the lease fence."""
+def reap_expired(
+    db: Database, now: dt.datetime | None = None, batch: int = 100, sparing: str | None = None
+) -> list[str]:
+    """Fail unfinished runs whose lease expired before ``now``, except those of owner ``sparing``;
+    returns their ids. Nothing was released for them: a release commits atomically with its run's
+    status, under the lease fence."""
     now = now or utcnow()
     reaped: list[str] = []
     while True:
         with db.write() as session:
+            expired = [
+                QueryRun.status.in_(UNFINISHED),
+                or_(QueryRun.lease_expires_at.is_(None), QueryRun.lease_expires_at < now),
+            ]
+            if sparing is not None:
+                expired.append(or_(QueryRun.lease_owner.is_(None), QueryRun.lease_owner != sparing))
             rows = (
                 session.execute(
                     select(QueryRun)
-                    .where(
-                        QueryRun.status.in_(UNFINISHED),
-                        or_(QueryRun.lease_expires_at.is_(None), QueryRun.lease_expires_at < now),
-                    )
+                    .where(*expired)
                     .order_by(QueryRun.created_at)
                     .limit(batch)
                     .with_for_update(skip_locked=True)
@@ -163,7 +187,9 @@ class LeaseKeeper:
         while not self._stop.wait(self.seconds / 3):
             try:
                 renew(self.db, self.owner, self.seconds)
-                reap_expired(self.db)
+                # A live process finishes its own runs itself (released, refused or failed), even when
+                # a renewal failed because the database was busy; only other owners' runs are reaped.
+                reap_expired(self.db, sparing=self.owner)
             except Exception as error:  # the database may be briefly away; try again next tick
                 log.warning("lease renewal failed: %s", type(error).__name__)
 

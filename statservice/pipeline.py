@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from decimal import Decimal
@@ -269,12 +270,25 @@ def check_quote_usable(session: Any, requester: Requester, prepared: Prepared) -
 
 def execute_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> str:
     """Run and release; returns the final run status (released, refused or failed)."""
+    settings = service.settings
     try:
-        with service.db.write() as session:
-            if not leases.start(session, run_id, service.lease_owner, service.settings.run_lease_seconds):
-                log.warning("run %s was reaped before it started", run_id)
-                return "failed"
-            check_quote_usable(session, requester, prepared)
+        while True:  # admission across processes: max_concurrent_runs run at once in all of them
+            with service.db.write() as session:
+                started = leases.start(
+                    session,
+                    run_id,
+                    service.lease_owner,
+                    settings.run_lease_seconds,
+                    settings.max_concurrent_runs,
+                )
+                if started:
+                    check_quote_usable(session, requester, prepared)
+            if started is not None:
+                break
+            time.sleep(leases.SLOT_WAIT_SECONDS)
+        if not started:
+            log.warning("run %s was reaped before it started", run_id)
+            return "failed"
         tables = service.engine.run(prepared.query)
         release_id = commit_release(service, run_id, requester, prepared, tables)
         log.info("run %s released as %s", run_id, release_id)

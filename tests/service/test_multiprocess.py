@@ -508,3 +508,39 @@ def test_migrations_repair_unfinished_runs_of_older_versions(tmp_path):
         assert _run_row(service, "run_old_running").status == "failed"
     finally:
         service.close()
+
+
+def test_runs_are_admitted_across_processes(database_url, service_registers):
+    """max_concurrent_runs holds for all processes together: a second process's run waits queued
+    while the first process's run holds the only slot, and starts once it has finished."""
+    from statservice import leases
+
+    a = Service(make_settings(database_url, service_registers, max_concurrent_runs=1))
+    b = Service(make_settings(database_url, service_registers, max_concurrent_runs=1))
+    try:
+        actors = seed_actors(a)
+        requester = pipeline.Requester(
+            key_id=actors["customer"].key_id,
+            role="customer",
+            key_organisation_id=actors["customer"].organisation_id,
+            organisation_id=actors["customer"].organisation_id,
+            actor="test",
+        )
+        prepared = pipeline.prepare(a, cohort(), "public_research")
+        first = pipeline.create_run(a, requester, prepared)
+        second = pipeline.create_run(b, requester, prepared)
+        with a.db.write() as session:
+            assert leases.start(session, first, a.lease_owner, 30, max_running=1) is True
+        with b.db.write() as session:
+            assert leases.start(session, second, b.lease_owner, 30, max_running=1) is None  # no slot
+        with b.db.write() as session:  # nor can a process start a run it does not hold
+            assert leases.start(session, first, b.lease_owner, 30, max_running=5) is False
+        assert _run_row(b, second).status == "queued"
+        with a.db.write() as session:
+            session.get(QueryRun, first).status = "failed"
+        with b.db.write() as session:
+            assert leases.start(session, second, b.lease_owner, 30, max_running=1) is True
+        assert _run_row(b, second).status == "running"
+    finally:
+        a.close()
+        b.close()
