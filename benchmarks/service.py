@@ -167,7 +167,8 @@ async def client_loop(
                     continue
                 if status == 202:  # finished in the background: poll it
                     location = response.headers["location"]
-                    while True:
+                    state, give_up = "running", time.monotonic() + 300
+                    while time.monotonic() < give_up:
                         await asyncio.sleep(0.2)
                         polled = await http.get(location)
                         if polled.status_code == 429:

@@ -75,7 +75,8 @@ def start(session: Session, run_id: str, owner: str, seconds: float, max_running
     """queued -> running if ``owner`` still holds the lease and fewer than ``max_running`` runs are
     running in all processes together; None when every slot is taken (try again shortly), False if
     the run was reaped (or is being)."""
-    run = _locked_run(session, run_id, skip_locked=True)
+    # waits for the row if a renewal holds it for a moment (a reaper locks only expired runs)
+    run = _locked_run(session, run_id, skip_locked=False)
     if run is None or run.status != "queued" or run.lease_owner != owner:
         return False
     if running_now(session, utcnow()) >= max_running:
