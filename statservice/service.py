@@ -122,6 +122,22 @@ class Service:
         self._engine_lock = threading.Lock()
         self._engine: Any = None
 
+    @cached_property
+    def auth_engine(self) -> Any:
+        """PostgreSQL connections for the per-request key check and bucket update: autocommitted and
+        without waiting for the WAL flush (a bucket update lost in a database crash costs nothing),
+        so the write every request makes stays about as cheap as the key select it replaces."""
+        from sqlalchemy import create_engine
+
+        return create_engine(
+            self.settings.database_url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"options": "-c synchronous_commit=off"},
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+        )
+
     @property
     def engine(self) -> Any:
         with self._engine_lock:
@@ -287,6 +303,8 @@ class Service:
             pool.shutdown(wait=True, cancel_futures=True)  # a run in progress finishes (or rolls back)
         if self._engine is not None:
             self._engine.close()
+        if "auth_engine" in self.__dict__:
+            self.auth_engine.dispose()
         self.db.dispose()
 
 

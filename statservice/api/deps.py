@@ -169,8 +169,7 @@ def _lookup_key_and_take(service: Service, digest: str) -> tuple[CachedKey | Non
     """The valid key with this digest (or None), and the seconds until its organisation may send
     another request (0: this one is allowed)."""
     limiter = service.rate_limiter
-    autocommit = service.db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
+    with service.auth_engine.connect() as connection:
         row = connection.execute(
             _KEY_AND_BUCKET, {"digest": digest, "rate": float(limiter.rate), "burst": float(limiter.burst)}
         ).one_or_none()

@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         "process",
         description="where runs execute: worker processes (cheap requests keep their latency) or threads",
     )
-    max_concurrent_runs: int = Field(2, ge=1, le=16, description="query runs executing at the same time")
+    max_concurrent_runs: int = Field(
+        2, ge=1, le=16, description="query runs executing at the same time in all API processes together"
+    )
     max_queued_runs: int = Field(32, ge=0, description="runs waiting for a slot before 429")
     run_lease_seconds: float = Field(
         30.0,
