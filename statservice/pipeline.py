@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +29,7 @@ from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, organisation_scope
-from statservice import audit, charging
+from statservice import audit, charging, leases
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
 from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
@@ -215,6 +216,9 @@ def create_run(service: Service, requester: Requester, prepared: Prepared) -> st
                 semantic_hash=semantic_hash_of(prepared.canonical),
                 title=getattr(prepared.query, "title", None),
                 created_at=utcnow(),
+                # queued for this process, which renews the lease until the run finishes
+                lease_owner=service.lease_owner,
+                lease_expires_at=leases.expiry(service.settings.run_lease_seconds),
             )
         )
     return run_id
@@ -240,9 +244,12 @@ def _finish_unreleased(
     problem: dict,
     reason: str | None = None,
 ) -> None:
-    """Record a refused or failed run (and its audit record) in its own transaction; ``reason`` (which
-    rule refused) goes to the auditor's record only."""
+    """Record a refused or failed run (and its audit record) in its own transaction, unless the run's
+    lease was lost: then another process has already failed it. ``reason`` (which rule refused) goes to
+    the auditor's record only."""
     with service.db.write() as session:
+        if not leases.holds(session, run_id, service.lease_owner):
+            return
         run = session.get(QueryRun, run_id)
         run.status = status
         run.finished_at = utcnow()
@@ -276,14 +283,32 @@ def check_quote_usable(session: Any, requester: Requester, prepared: Prepared) -
 
 def execute_run(service: Service, run_id: str, requester: Requester, prepared: Prepared) -> str:
     """Run and release; returns the final run status (released, refused or failed)."""
+    settings = service.settings
     try:
-        with service.db.write() as session:
-            session.get(QueryRun, run_id).status = "running"
-            check_quote_usable(session, requester, prepared)
+        while True:  # admission across processes: max_concurrent_runs run at once in all of them
+            with service.db.write() as session:
+                started = leases.start(
+                    session,
+                    run_id,
+                    service.lease_owner,
+                    settings.run_lease_seconds,
+                    settings.max_concurrent_runs,
+                )
+                if started:
+                    check_quote_usable(session, requester, prepared)
+            if started is not None:
+                break
+            time.sleep(leases.SLOT_WAIT_SECONDS)
+        if not started:
+            log.warning("run %s was reaped before it started", run_id)
+            return "failed"
         tables = service.engine.run(prepared.query)
         release_id = commit_release(service, run_id, requester, prepared, tables)
         log.info("run %s released as %s", run_id, release_id)
         return "released"
+    except leases.LeaseLost:  # reaped while it ran (this process stalled): failed by the reaper
+        log.warning("run %s: lease lost before its release; nothing was released", run_id)
+        return "failed"
     except (ReleaseRefused, BudgetOverdrawn) as refusal:
         if not isinstance(refusal, ReleaseRefused):
             refusal = ReleaseRefused(BUDGET_EXCEEDED_MESSAGE, reason="a ledger was overdrawn at commit")
@@ -408,6 +433,7 @@ def _persist_release(
     history = service.history
     with service.db.write() as session:
         head = audit.lock_head(session)
+        leases.require_lease(session, run_id, service.lease_owner)  # never after a reaper failed it
         # again under the chain lock (which serialises releases, hence quote use): a quote used
         # meanwhile fails the run the same whether or not protect would refuse it
         check_quote_usable(session, requester, prepared)
@@ -541,31 +567,11 @@ def run_status(service: Service, run_id: str) -> QueryRun | None:
         return session.get(QueryRun, run_id)
 
 
-def mark_interrupted_runs(service: Service) -> int:
-    """At startup: runs left queued or running by a previous process never finished (nothing was
-    released for them: a release commits atomically with its run's status)."""
-    from sqlalchemy import select
-
-    with service.db.write() as session:
-        rows = (
-            session.execute(select(QueryRun).where(QueryRun.status.in_(("queued", "running"))))
-            .scalars()
-            .all()
-        )
-        for run in rows:
-            run.status = "failed"
-            run.finished_at = utcnow()
-            run.problem_json = json.dumps(
-                _problem(
-                    500,
-                    "interrupted",
-                    "Run interrupted",
-                    "the service restarted before the run finished; "
-                    "nothing was released or charged; submit it again",
-                    run.id,
-                )
-            )
-        return len(rows)
+def mark_interrupted_runs(service: Service, now: dt.datetime | None = None) -> int:
+    """Fail the unfinished runs whose lease expired before ``now``: their process died or stalled
+    (nothing was released for them: a release commits atomically with its run's status, under the
+    lease fence). Runs another live process holds are left alone."""
+    return len(leases.reap_expired(service.db, now))
 
 
 def now() -> dt.datetime:

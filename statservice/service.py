@@ -17,6 +17,7 @@ from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
+from statservice import leases
 from statservice.api.ratelimit import TokenBuckets
 from statservice.core.config import Settings
 from statservice.core.errors import ServiceUnavailable, TooManyRequests
@@ -103,12 +104,20 @@ class KeyCache:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lease_owner: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, audit_key=settings.audit_key)
         self._checkpointer: Any = None
+        # who holds the leases of the runs this process creates (a run worker acts for its parent)
+        self.lease_owner = lease_owner or leases.new_owner()
+        self.lease_keeper = leases.LeaseKeeper(self.db, self.lease_owner, settings.run_lease_seconds)
+        # Per organisation. On PostgreSQL (possibly several API processes) the buckets are rows that
+        # the key check updates in the same statement (statservice/api/deps.py), so these in-process
+        # buckets only hold the rate and burst; SQLite is served by one process and keeps them here.
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
-        self.key_cache = KeyCache(settings.auth_cache_seconds)
+        # On PostgreSQL every request checks its key in the database (revocation applies at once in
+        # every process); SQLite's single process caches keys for auth_cache_seconds.
+        self.key_cache = KeyCache(settings.auth_cache_seconds if self.db.dialect == "sqlite" else 0)
         self.admission = Admission(settings.max_concurrent_runs, settings.max_queued_runs)
         # What disclosure control remembers of earlier releases, mirrored in memory per process.
         self.history = ReleaseHistory()
@@ -116,6 +125,22 @@ class Service:
         self._pool: ProcessPoolExecutor | None = None
         self._engine_lock = threading.Lock()
         self._engine: Any = None
+
+    @cached_property
+    def auth_engine(self) -> Any:
+        """PostgreSQL connections for the per-request key check and bucket update: autocommitted and
+        without waiting for the WAL flush (a bucket update lost in a database crash costs nothing),
+        so the write every request makes stays about as cheap as the key select it replaces."""
+        from sqlalchemy import create_engine
+
+        return create_engine(
+            self.settings.database_url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"options": "-c synchronous_commit=off"},
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+        )
 
     @property
     def engine(self) -> Any:
@@ -230,7 +255,7 @@ class Service:
                     max_workers=self.settings.max_concurrent_runs,
                     mp_context=get_context("spawn"),
                     initializer=_init_worker,
-                    initargs=(self.settings,),
+                    initargs=(self.settings, self.lease_owner),
                 )
             return self._pool
 
@@ -297,8 +322,13 @@ class Service:
             self._checkpointer.stop()  # a last checkpoint of what this process appended
             self._checkpointer = None
 
+    def start_leases(self) -> None:
+        """Renew this process's run leases and reap expired ones in the background (serving only)."""
+        self.lease_keeper.start()
+
     def close(self) -> None:
         self.stop_audit_checkpoints()
+        self.lease_keeper.stop()
         self.admission.shutdown(wait=False)
         with self._pool_lock:
             pool, self._pool = self._pool, None
@@ -306,6 +336,8 @@ class Service:
             pool.shutdown(wait=True, cancel_futures=True)  # a run in progress finishes (or rolls back)
         if self._engine is not None:
             self._engine.close()
+        if "auth_engine" in self.__dict__:
+            self.auth_engine.dispose()
         self.db.dispose()
 
 
@@ -314,10 +346,10 @@ class Service:
 _WORKER: Service | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, lease_owner: str) -> None:
     global _WORKER
     logging.basicConfig(level=logging.WARNING)
-    _WORKER = Service(settings)
+    _WORKER = Service(settings, lease_owner=lease_owner)
 
 
 def _worker_warm() -> str:

@@ -33,10 +33,12 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def lifespan(app: FastAPI):
         from statservice.pipeline import mark_interrupted_runs
 
-        mark_interrupted_runs(app.state.service)
+        mark_interrupted_runs(app.state.service)  # only runs whose lease expired: see statservice/leases.py
         app.state.service.warm_up()
         app.state.service.start_audit_checkpoints()
+        app.state.service.start_leases()
         yield
+        app.state.service.lease_keeper.stop()
         app.state.service.stop_audit_checkpoints()
         if owns_service:  # a service passed in belongs to the caller (tests, embedding)
             service.close()

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from statservice.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
@@ -98,14 +98,19 @@ async def get_principal(
     if not key:
         raise Unauthorized("an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
     digest = hash_api_key(key)
-    found = service.key_cache.get(digest)
-    if found is None:
-        found = await run_db(service, _lookup_key, service, digest)
-        if found is not None:
-            service.key_cache.put(digest, found)
+    if service.db.dialect == "sqlite":
+        # one process: keys cached in it, token buckets in it
+        found = service.key_cache.get(digest)
+        if found is None:
+            found = await run_db(service, _lookup_key, service, digest)
+            if found is not None:
+                service.key_cache.put(digest, found)
+        wait = service.rate_limiter.take(found.organisation_id) if found is not None else 0.0
+    else:
+        # shared by every API process: the key and its organisation's bucket in one statement
+        found, wait = await run_db(service, _lookup_key_and_take, service, digest)
     if found is None or not key_matches(key, found.key_hash):
         raise Unauthorized("the API key is not valid or has been revoked")
-    wait = service.rate_limiter.take(found.id)
     if wait > 0:
         raise TooManyRequests(service.rate_limiter.retry_after_seconds(wait))
     organisation_id = found.organisation_id
@@ -131,6 +136,47 @@ def _lookup_key(service: Service, digest: str) -> CachedKey | None:
         if row is None:
             return None
         return CachedKey(id=row.id, role=row.role, organisation_id=row.organisation_id, key_hash=row.key_hash)
+
+
+# The key's validity and its organisation's token bucket, in ONE autocommitted statement (one round
+# trip, the bucket row locked only while it runs): the bucket refills at :rate tokens a second up to
+# :burst by the database clock, and a request takes one token if there is one.
+_KEY_AND_BUCKET = text(
+    """
+WITH key AS (
+    SELECT id, role, organisation_id, key_hash FROM ss_api_keys
+    WHERE key_hash = :digest AND revoked_at IS NULL
+), clock AS (
+    SELECT extract(epoch FROM clock_timestamp())::float8 AS now
+), taken AS (
+    INSERT INTO ss_rate_buckets AS b (organisation_id, tokens, refilled_at, allowed)
+    SELECT key.organisation_id, CAST(:burst AS float8) - 1, clock.now, true FROM key, clock
+    ON CONFLICT (organisation_id) DO UPDATE SET
+        tokens = least(:burst, b.tokens + greatest(0, excluded.refilled_at - b.refilled_at) * :rate)
+            - CASE WHEN least(:burst, b.tokens + greatest(0, excluded.refilled_at - b.refilled_at) * :rate)
+                        >= 1 THEN 1 ELSE 0 END,
+        allowed = least(:burst, b.tokens + greatest(0, excluded.refilled_at - b.refilled_at) * :rate) >= 1,
+        refilled_at = excluded.refilled_at
+    RETURNING b.organisation_id, b.tokens, b.allowed
+)
+SELECT key.id, key.role, key.organisation_id, key.key_hash, taken.tokens, taken.allowed
+FROM key JOIN taken ON taken.organisation_id = key.organisation_id
+"""
+)
+
+
+def _lookup_key_and_take(service: Service, digest: str) -> tuple[CachedKey | None, float]:
+    """The valid key with this digest (or None), and the seconds until its organisation may send
+    another request (0: this one is allowed)."""
+    limiter = service.rate_limiter
+    with service.auth_engine.connect() as connection:
+        row = connection.execute(
+            _KEY_AND_BUCKET, {"digest": digest, "rate": float(limiter.rate), "burst": float(limiter.burst)}
+        ).one_or_none()
+    if row is None:
+        return None, 0.0
+    found = CachedKey(id=row.id, role=row.role, organisation_id=row.organisation_id, key_hash=row.key_hash)
+    return found, 0.0 if row.allowed else (1 - row.tokens) / limiter.rate
 
 
 def _organisation_exists(service: Service, organisation_id: str) -> bool:

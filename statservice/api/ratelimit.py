@@ -1,4 +1,5 @@
-"""Per-API-key token buckets (in process): 429 with Retry-After when a key's bucket is empty."""
+"""Token buckets per organisation (in process, for SQLite's single server process; on PostgreSQL the
+buckets are rows, see ``statservice/api/deps.py``): 429 with Retry-After when the bucket is empty."""
 
 from __future__ import annotations
 

@@ -2,12 +2,13 @@
 
 import typer
 
-from statservice.cli import audit, generate, invoices, keys, run, serve
+from statservice.cli import audit, generate, invoices, keys, migrate, run, serve
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
 )
 
+app.command("migrate")(migrate.migrate)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
 app.command("generate")(generate.generate)

@@ -165,4 +165,4 @@ def run(
     if serve:
         from statservice.cli.serve import serve as serve_command
 
-        serve_command(host=settings.host, port=settings.port, migrate=False, log_level="warning")
+        serve_command(host=settings.host, port=settings.port, workers=1, log_level="warning")

@@ -1,4 +1,4 @@
-"""``statservice serve``: the HTTP API under uvicorn."""
+"""``statservice serve``: the HTTP API under uvicorn, in one or several processes."""
 
 from __future__ import annotations
 
@@ -8,30 +8,51 @@ import typer
 
 from statservice.core.config import get_settings
 
+APP_FACTORY = "statservice.api.app:app_from_env"
+
 
 def serve(
     host: Annotated[str | None, typer.Option(help="default: STATSERVICE_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: STATSERVICE_PORT")] = None,
-    migrate: Annotated[bool, typer.Option(help="upgrade the database first")] = True,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes (default: STATSERVICE_WORKERS)")
+    ] = None,
     log_level: Annotated[str, typer.Option()] = "warning",
 ) -> None:
-    """Serve the API (migrating the database first); refuses an extract without its catalog."""
+    """Serve the API. Refuses an extract without its catalog and a database not at the current
+    schema (run `statservice migrate` first); several workers need PostgreSQL."""
     import uvicorn
+    from rich.console import Console
 
-    from statservice.api.app import create_app
     from statservice.cli.checks import require_register_catalog
-    from statservice.db.migrate import upgrade
+    from statservice.db.migrate import NotMigrated, require_head
 
     settings = get_settings()
     require_register_catalog(settings.data_dir)
-    if migrate:
-        upgrade(settings.database_url)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    workers = workers or settings.workers
+    console = Console(stderr=True)
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        console.print(
+            "[red]several workers need PostgreSQL[/]: SQLite is served by one process "
+            "(set STATSERVICE_DATABASE_URL=postgresql+psycopg://... or use --workers 1)"
+        )
+        raise typer.Exit(2)
+    try:
+        require_head(settings.database_url)
+    except NotMigrated as error:
+        console.print(f"[red]not serving:[/] {error}")
+        raise typer.Exit(2) from None
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        from statservice.api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # each worker process builds its own app (and Service) from the environment
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)

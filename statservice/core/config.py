@@ -110,19 +110,30 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="port `serve` listens on")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="largest accepted request body (413 above)")
-    rate_limit_per_second: float = Field(
-        50.0, gt=0, description="token bucket refill rate per API key (429 when empty)"
+    workers: int = Field(
+        1, ge=1, le=64, description="API processes `serve` starts (more than one needs PostgreSQL)"
     )
-    rate_limit_burst: int = Field(100, ge=1, description="token bucket size per API key")
+    rate_limit_per_second: float = Field(
+        50.0, gt=0, description="token bucket refill rate per organisation, all its keys (429 when empty)"
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="token bucket size per organisation")
     auth_cache_seconds: float = Field(
-        10.0, ge=0, description="how long a validated API key is cached (revocation by another process)"
+        10.0, ge=0, description="SQLite only: how long a validated API key is cached (revocation by the CLI)"
     )
     run_executor: Literal["process", "thread"] = Field(
         "process",
         description="where runs execute: worker processes (cheap requests keep their latency) or threads",
     )
-    max_concurrent_runs: int = Field(2, ge=1, le=16, description="query runs executing at the same time")
+    max_concurrent_runs: int = Field(
+        2, ge=1, le=16, description="query runs executing at the same time in all API processes together"
+    )
     max_queued_runs: int = Field(32, ge=0, description="runs waiting for a slot before 429")
+    run_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="run lease, renewed every third of it; once expired any process fails the run",
+    )
     sync_wait_seconds: float = Field(
         20.0, ge=0, description="how long a run request waits for its result before answering 202"
     )

@@ -40,3 +40,34 @@ def current_heads(url: str) -> set[str]:
     from alembic.script import ScriptDirectory
 
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def applied_heads(url: str) -> set[str]:
+    """The revisions the database is at (empty for a database never migrated)."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+class NotMigrated(RuntimeError):
+    """The database is not at the head revisions of the code (``statservice migrate`` first)."""
+
+
+def require_head(url: str) -> None:
+    """Raise ``NotMigrated`` naming the missing revisions unless the database is at head. ``serve``
+    checks this instead of migrating, so several processes starting at once never race on a
+    migration, and a database newer than the code (a rollback) is refused too."""
+    expected, applied = current_heads(url), applied_heads(url)
+    if applied != expected:
+        missing = ", ".join(sorted(expected - applied)) or "none"
+        unknown = ", ".join(sorted(applied - expected)) or "none"
+        raise NotMigrated(
+            f"the database is not at the current schema (missing heads: {missing}; heads this code "
+            f"does not know: {unknown}); run `statservice migrate` first"
+        )

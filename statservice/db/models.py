@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -90,6 +91,7 @@ class QueryRun(Base):
     """One request to run a query: queued, running, released, refused or failed."""
 
     __tablename__ = "ss_query_runs"
+    __table_args__ = (Index("ix_ss_query_runs_lease", "status", "lease_expires_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
@@ -105,6 +107,22 @@ class QueryRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     release_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     problem_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The API process executing the run holds a lease it renews while the run is queued or running;
+    # any process may fail the run once the lease has expired (statservice/leases.py).
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RateBucket(Base):
+    """One organisation's request token bucket, shared by every API process on a PostgreSQL database
+    (``refilled_at`` is the database clock in epoch seconds, so the processes need not agree on time)."""
+
+    __tablename__ = "ss_rate_buckets"
+
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(Boolean)
 
 
 class ReleaseRecord(Base):

@@ -5,6 +5,7 @@ nothing charged."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from statservice import pipeline
-from statservice.db.models import AuditRecord, QueryRun
+from statservice.db.models import AuditRecord, QueryRun, utcnow
 from statservice.stores import SqlStores
 from tests.service.helpers import assert_consistent, cohort, counts, with_noise
 
@@ -188,8 +189,11 @@ def test_sigkill_mid_release_leaves_nothing(data_api, tmp_path):
     with api.service.db.session() as session:
         run = session.execute(select(QueryRun)).scalar_one()
         assert run.status == "running"  # committed before the release transaction began
-    # a restart marks the interrupted run failed; nothing was charged
-    assert pipeline.mark_interrupted_runs(api.service) == 1
+    # the dead process's lease has not expired yet: a restart leaves the run alone, and fails it
+    # (nothing charged) once the lease has expired
+    assert pipeline.mark_interrupted_runs(api.service) == 0
+    lease = api.service.settings.run_lease_seconds
+    assert pipeline.mark_interrupted_runs(api.service, utcnow() + dt.timedelta(seconds=lease + 1)) == 1
     with api.service.db.session() as session:
         assert session.execute(select(QueryRun.status)).scalar_one() == "failed"
     assert_consistent(api.service)

@@ -105,8 +105,10 @@ def test_429_with_retry_after(api):
     body = assert_problem(response, 429)
     assert int(response.headers["retry-after"]) >= 1
     assert "retry" in body["detail"]
-    # the bucket is per key: another key of the same organisation is not limited
-    assert api.get("/v1/catalog/data-owners", api.customer).status_code == 200
+    # the bucket is per organisation: another key of the same organisation is limited too,
+    # a key of another organisation is not
+    assert api.get("/v1/catalog/data-owners", api.customer).status_code == 429
+    assert api.get("/v1/catalog/data-owners", api.foreign).status_code == 200
 
 
 def test_500_reveals_no_internals(api, monkeypatch):

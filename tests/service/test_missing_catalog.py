@@ -24,7 +24,7 @@ def unfinished_extract(monkeypatch, tmp_path, sqlite_url):
 
 
 def test_serve_refuses_an_extract_without_catalog(unfinished_extract):
-    result = CliRunner().invoke(cli, ["serve", "--no-migrate"])
+    result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 1
     output = " ".join(result.output.split())  # rich may wrap the path
     assert "refusing to start" in output and "catalog.json" in output
@@ -36,7 +36,7 @@ def test_serve_refuses_a_missing_extract(monkeypatch, tmp_path, sqlite_url):
     monkeypatch.setenv("STATSERVICE_DATA_DIR", str(tmp_path / "nothing-here"))
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli, ["serve", "--no-migrate"])
+        result = CliRunner().invoke(cli, ["serve"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1 and "catalog.json" in result.output

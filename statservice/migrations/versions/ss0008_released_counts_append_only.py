@@ -5,13 +5,13 @@ Each process keeps the release history in memory and catches up by row id
 intersection of a set's intervals, which is what the customer knows.
 
 Revision ID: ss0008
-Revises: ss0006
+Revises: ss0007
 """
 
 from alembic import op
 
 revision = "ss0008"
-down_revision = "ss0006"
+down_revision = "ss0007"
 branch_labels = None
 depends_on = None
 
