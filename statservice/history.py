@@ -53,6 +53,10 @@ def table_record_from_json(text: str) -> ReleasedTableRecord:
     )
 
 
+def _row_id(row: tuple[int, object]) -> int:
+    return row[0]
+
+
 @dataclass(frozen=True)
 class HistoryMark:
     """The last row ids a snapshot had seen, per mirrored table."""
@@ -160,11 +164,11 @@ class ReleaseHistory:
         with self._lock:
             history = self._version(data_version)
             for rows, last in ((history.new_sets, mark.person_set), (history.new_counts, mark.count)):
-                start = bisect.bisect_right([row_id for row_id, _ in rows], last)
+                start = bisect.bisect_right(rows, last, key=_row_id)
                 if any(stored.intersect(persons) for _, stored in rows[start:]):
                     return True
             wanted = set(fingerprints)
-            start = bisect.bisect_right([row_id for row_id, _ in history.new_tables], mark.table)
+            start = bisect.bisect_right(history.new_tables, mark.table, key=_row_id)
             return any(not stored.isdisjoint(wanted) for _, stored in history.new_tables[start:])
 
     # --- reads for protect() (under the lock: the lists are only appended to) ---------------------
