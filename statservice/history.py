@@ -2,13 +2,12 @@
 
 The rows it mirrors (released person sets, released counts, released tables) are append-only, so a
 process catches up by reading only rows with a larger id than it has seen: a release reads what it
-needs from memory instead of deserialising the whole history again. ``HistoryStores`` serves
-``protect()`` from this memory and reads ledgers and noise draws (small, keyed lookups) from the
-database.
+needs from memory instead of deserialising the whole history again
+(``statservice.stores.HistoryStores`` serves ``protect()`` from it).
 
 Releases are protected outside the database write lock (``statservice.pipeline.commit_release``), on
 a snapshot of this memory. At commit, under the lock, the memory catches up again and
-``HistoryMark.changes_since`` tells whether anything committed meanwhile touches the persons the
+``ReleaseHistory.changes_since`` tells whether anything committed meanwhile touches the persons the
 release relied on; only then is the release protected again.
 """
 
@@ -17,7 +16,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pyroaring import BitMap
@@ -31,8 +30,6 @@ from disclosure.stores import (
     merge_counts,
 )
 from statservice.db.models import (
-    NoiseDraw,
-    PrivacyLedgerRow,
     ReleasedCountRow,
     ReleasedPersonSet,
     ReleasedTable,
@@ -193,44 +190,3 @@ class ReleaseHistory:
             positions = sorted({p for fingerprint in fingerprints for p in index.get(fingerprint, ())})
             records = history.tables.get(scope, [])
             return [records[p] for p in positions]
-
-
-class HistoryStores:
-    """The store protocols ``protect()`` reads: history from memory, ledgers and noise from ``session``."""
-
-    def __init__(self, history: ReleaseHistory, session: Session) -> None:
-        self.history = history
-        self.session = session
-
-    def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> Iterator[BitMap]:
-        return iter(self.history.sets_with_size_between(data_version, scope, low, high))
-
-    def released_counts(self, data_version: str, scope: str) -> list[ReleasedCount]:
-        return self.history.released_counts(data_version, scope)
-
-    def released_tables(
-        self, data_version: str, scope: str, fingerprints: set[str]
-    ) -> list[ReleasedTableRecord]:
-        return self.history.released_tables(data_version, scope, fingerprints)
-
-    def rho_spent(self, data_version: str, scope: str) -> float:
-        row = self.session.get(PrivacyLedgerRow, (data_version, scope))
-        return float(row.rho_spent) if row else 0.0
-
-    def get(self, data_version: str, key: str) -> int | None:
-        return self.session.execute(
-            select(NoiseDraw.value).where(NoiseDraw.data_version == data_version, NoiseDraw.key == key)
-        ).scalar_one_or_none()
-
-    def drawn_already(self, data_version: str, keys: Iterable[str]) -> bool:
-        """Whether any of ``keys`` has a stored draw now (a concurrent release drew it first)."""
-        wanted = sorted(set(keys))
-        for start in range(0, len(wanted), 500):
-            found = self.session.execute(
-                select(NoiseDraw.key).where(
-                    NoiseDraw.data_version == data_version, NoiseDraw.key.in_(wanted[start : start + 500])
-                )
-            ).first()
-            if found is not None:
-                return True
-        return False

@@ -27,16 +27,16 @@ from billing.quotes import check_quote_for_run, get_quote
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
-from disclosure.release import ProtectedTable, ReleaseContext
+from disclosure.release import ProtectedTable, Release, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, organisation_scope
 from statservice import audit, charging, leases
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
 from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFound
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
-from statservice.history import HistoryMark, HistoryStores
+from statservice.history import HistoryMark
 from statservice.service import Service
-from statservice.stores import BudgetOverdrawn, SqlStores
+from statservice.stores import BudgetOverdrawn, HistoryStores
 
 log = logging.getLogger("statservice.pipeline")
 
@@ -391,14 +391,14 @@ def commit_release(
     policy = service.policy
     history = service.history
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
-        snapshot: Any = None
+        snapshot: tuple[Release, HistoryMark] | None = None
         if attempt < SNAPSHOT_ATTEMPTS:
             with service.db.session() as session:
                 # a quote that cannot pay fails the run before protection, whatever it would say
                 check_quote_usable(session, requester, prepared)
                 mark = history.refresh(session, data_version)
                 try:
-                    snapshot = protect(tables, policy, context, HistoryStores(history, session))
+                    snapshot = (protect(tables, policy, context, HistoryStores(history, session)), mark)
                 except ReleaseRefused:
                     # said only once the quote is known to be usable under the lock, as before
                     with service.db.write() as locked:
@@ -406,9 +406,7 @@ def commit_release(
                         check_quote_usable(locked, requester, prepared)
                     raise
         try:
-            return _persist_release(
-                service, run_id, requester, prepared, tables, context, snapshot, mark if snapshot else None
-            )
+            return _persist_release(service, run_id, requester, prepared, tables, context, snapshot)
         except _HistoryMoved:
             log.info("run %s: history moved during protection (attempt %d)", run_id, attempt + 1)
     raise RuntimeError("unreachable: the last attempt protects under the lock")
@@ -421,9 +419,10 @@ def _persist_release(
     prepared: Prepared,
     tables: list,
     context: ReleaseContext,
-    snapshot: Any,
-    mark: HistoryMark | None,
+    snapshot: tuple[Release, HistoryMark] | None,
 ) -> str:
+    """One transaction: the release protected on ``snapshot`` (a release and the history mark it saw),
+    unless the history moved meanwhile (``_HistoryMoved``), or protected now, under the lock."""
     data_version = context.data_version
     policy = service.policy
     limits = {
@@ -439,15 +438,13 @@ def _persist_release(
         check_quote_usable(session, requester, prepared)
         requested_at = session.get(QueryRun, run_id).created_at
         history.refresh(session, data_version)
-        stores = SqlStores(session)
-        if snapshot is None or mark is None:
-            release = protect(tables, policy, context, HistoryStores(history, session))
+        stores = HistoryStores(history, session)
+        if snapshot is None:
+            release = protect(tables, policy, context, stores)
         else:
-            release = snapshot
+            release, mark = snapshot
             moved = history.changes_since(data_version, mark, release.relied_on, release.fingerprints)
-            drawn = HistoryStores(history, session).drawn_already(
-                data_version, (key for key, _ in release.changes.noise_draws)
-            )
+            drawn = stores.drawn_already(data_version, (key for key, _ in release.changes.noise_draws))
             if moved or drawn:
                 raise _HistoryMoved
         release_id = new_id("rel")

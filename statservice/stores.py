@@ -1,13 +1,15 @@
 """Disclosure control's store protocols over SQLAlchemy, bound to the caller's session.
 
-Reads and writes go through the release transaction's session, so what ``protect`` read (under the
-chain lock) and what the release persists are one consistent state. Person sets are stored only as
-serialized roaring bitmaps with their size, so the differencing guard can prune by size.
+``SqlStores`` reads the ledgers and noise draws (small keyed lookups) and persists a release's state
+changes in the release transaction. ``HistoryStores`` adds the release history, read from the
+process's in-memory mirror of those rows (``statservice.history``): it is what ``protect()`` reads.
+Person sets are stored only as serialized roaring bitmaps with their size, so the differencing guard
+can prune by size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pyroaring import BitMap
 from sqlalchemy import select
@@ -15,8 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from disclosure import stores as disclosure_stores
-from disclosure.stores import StateChanges, merge_counts
+from disclosure.stores import ReleasedCount, ReleasedTableRecord, StateChanges
 from statservice.db.models import (
     NoiseDraw,
     PrivacyLedgerRow,
@@ -26,7 +27,7 @@ from statservice.db.models import (
     ReleasedPersonSet,
     ReleasedTable,
 )
-from statservice.history import table_record_from_json, table_record_to_json
+from statservice.history import ReleaseHistory, table_record_to_json
 
 
 class BudgetOverdrawn(Exception):
@@ -34,23 +35,10 @@ class BudgetOverdrawn(Exception):
 
 
 class SqlStores:
-    """ReleasedPersonSets, PrivacyLedger, NoiseCache, ReleasedTables and ReleasedCounts over one session."""
+    """PrivacyLedger and NoiseCache over one session, and the persistence of a release's changes."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-
-    # ReleasedPersonSets
-    def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> Iterator[BitMap]:
-        rows = self.session.execute(
-            select(ReleasedPersonSet.bitmap).where(
-                ReleasedPersonSet.data_version == data_version,
-                ReleasedPersonSet.scope == scope,
-                ReleasedPersonSet.size >= low,
-                ReleasedPersonSet.size <= high,
-            )
-        ).scalars()
-        for blob in rows:
-            yield BitMap.deserialize(blob)
 
     # PrivacyLedger
     def rho_spent(self, data_version: str, scope: str) -> float:
@@ -62,54 +50,6 @@ class SqlStores:
         return self.session.execute(
             select(NoiseDraw.value).where(NoiseDraw.data_version == data_version, NoiseDraw.key == key)
         ).scalar_one_or_none()
-
-    # ReleasedTables
-    def released_tables(self, data_version: str, scope: str, fingerprints: set[str]) -> list[object]:
-        if not fingerprints:
-            return []
-        ids: set[int] = set()
-        wanted = sorted(fingerprints)
-        for start in range(0, len(wanted), 500):
-            ids.update(
-                self.session.execute(
-                    select(ReleasedFingerprint.table_id).where(
-                        ReleasedFingerprint.data_version == data_version,
-                        ReleasedFingerprint.scope == scope,
-                        ReleasedFingerprint.fingerprint.in_(wanted[start : start + 500]),
-                    )
-                ).scalars()
-            )
-        if not ids:
-            return []
-        rows = self.session.execute(
-            select(ReleasedTable.record_json)
-            .where(ReleasedTable.id.in_(sorted(ids)))
-            .order_by(ReleasedTable.id)
-        ).scalars()
-        return [table_record_from_json(text) for text in rows]
-
-    # ReleasedCounts
-    def released_counts(self, data_version: str, scope: str) -> list[disclosure_stores.ReleasedCount]:
-        """One count per fingerprint: rows are append-only, so a set released again with a tighter
-        interval has several rows, and the customer knows their intersection."""
-        rows = self.session.execute(
-            select(
-                ReleasedCountRow.fingerprint,
-                ReleasedCountRow.bitmap,
-                ReleasedCountRow.low,
-                ReleasedCountRow.high,
-            )
-            .where(ReleasedCountRow.data_version == data_version, ReleasedCountRow.scope == scope)
-            .order_by(ReleasedCountRow.id)
-        )
-        known: dict[str, disclosure_stores.ReleasedCount] = {}
-        for fingerprint, blob, low, high in rows:
-            old = known.get(fingerprint)
-            persons = old.persons if old is not None else BitMap.deserialize(blob)
-            known[fingerprint] = merge_counts(
-                old, disclosure_stores.ReleasedCount(fingerprint, persons, int(low), int(high))
-            )
-        return list(known.values())
 
     # Locking and persisting (inside the release transaction)
     def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
@@ -204,3 +144,36 @@ class SqlStores:
                 )
         self.session.flush()
         return max(totals.values(), default=0.0)
+
+
+class HistoryStores(SqlStores):
+    """Every store protocol ``protect()`` reads: the release history from the process's mirror, ledgers
+    and noise draws from ``session``."""
+
+    def __init__(self, history: ReleaseHistory, session: Session) -> None:
+        super().__init__(session)
+        self.history = history
+
+    def sets_with_size_between(self, data_version: str, scope: str, low: int, high: int) -> Iterator[BitMap]:
+        return iter(self.history.sets_with_size_between(data_version, scope, low, high))
+
+    def released_counts(self, data_version: str, scope: str) -> list[ReleasedCount]:
+        return self.history.released_counts(data_version, scope)
+
+    def released_tables(
+        self, data_version: str, scope: str, fingerprints: set[str]
+    ) -> list[ReleasedTableRecord]:
+        return self.history.released_tables(data_version, scope, fingerprints)
+
+    def drawn_already(self, data_version: str, keys: Iterable[str]) -> bool:
+        """Whether any of ``keys`` has a stored draw now (a concurrent release drew it first)."""
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), 500):
+            found = self.session.execute(
+                select(NoiseDraw.key).where(
+                    NoiseDraw.data_version == data_version, NoiseDraw.key.in_(wanted[start : start + 500])
+                )
+            ).first()
+            if found is not None:
+                return True
+        return False

@@ -26,10 +26,18 @@ from statservice.db.models import (
     utcnow,
 )
 from statservice.db.session import Database
-from statservice.stores import BudgetOverdrawn, SqlStores
+from statservice.history import ReleaseHistory
+from statservice.stores import BudgetOverdrawn, HistoryStores, SqlStores
 
 DV = "dv-test"
 ORG = organisation_scope("org_a")
+
+
+def history_stores(session) -> HistoryStores:
+    """What ``protect()`` reads in the service: the history mirror, caught up from the database."""
+    history = ReleaseHistory()
+    history.refresh(session, DV)
+    return HistoryStores(history, session)
 
 
 def add_release(session, release_id: str) -> None:
@@ -99,7 +107,7 @@ def test_person_sets_round_trip_and_prune_by_size(db):
             DV, StateChanges(person_sets=[(ORG, small), (ORG, large), (GLOBAL_SCOPE, small)]), "rel_1", {}
         )
     with db.session() as session:
-        stores = SqlStores(session)
+        stores = history_stores(session)
         assert list(stores.sets_with_size_between(DV, ORG, 1, 10)) == [small]
         assert list(stores.sets_with_size_between(DV, ORG, 50, 150)) == [large]
         assert list(stores.sets_with_size_between(DV, ORG, 4, 99)) == []
@@ -129,7 +137,7 @@ def test_ledger_accumulates_and_refuses_overdraw_atomically(db):
             {ORG: 1.0, GLOBAL_SCOPE: 10.0},
         )
     with db.session() as session:
-        stores = SqlStores(session)
+        stores = history_stores(session)
         assert stores.rho_spent(DV, ORG) == pytest.approx(0.5)
         assert stores.rho_spent(DV, GLOBAL_SCOPE) == pytest.approx(0.5)
         assert session.get(ReleaseRecord, "rel_2") is None  # the whole transaction rolled back
@@ -194,7 +202,7 @@ def test_released_tables_are_found_by_shared_fingerprint(db):
             DV, StateChanges(released_tables=[(GLOBAL_SCOPE, record), (GLOBAL_SCOPE, other)]), "rel_1", {}
         )
     with db.session() as session:
-        stores = SqlStores(session)
+        stores = history_stores(session)
         assert stores.released_tables(DV, GLOBAL_SCOPE, {"fb", "nope"}) == [record]
         assert stores.released_tables(DV, GLOBAL_SCOPE, {"fz", "fa"}) == [record, other]
         assert stores.released_tables(DV, GLOBAL_SCOPE, {"nope"}) == []
