@@ -47,7 +47,7 @@ from pyroaring import BitMap
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from disclosure.lp import INF, IntervalModel, build_model
+from disclosure.lp import INF, Highs, IntervalModel, build_model
 from disclosure.policy import (
     COVER_SEARCH_NODES,
     MASTER_SECONDS,
@@ -394,7 +394,7 @@ def _passes_over_whole_numbers(
     return atom_passes(math.ceil(low - _ZERO), high, threshold, width)
 
 
-def _master_model(upper: np.ndarray, weights: np.ndarray, budget: int) -> highspy.Highs:
+def _master_model(upper: np.ndarray, weights: np.ndarray, budget: int) -> Highs:
     """The master MILP's columns (how many atoms of each candidate or class), its weight budget and
     its "at least two atoms" row (single atoms are audited already)."""
     n = len(upper)
@@ -407,7 +407,7 @@ def _master_model(upper: np.ndarray, weights: np.ndarray, budget: int) -> highsp
     return master
 
 
-def _solve_master(master: highspy.Highs) -> np.ndarray | None:
+def _solve_master(master: Highs) -> np.ndarray | None:
     """The master's solution values, None if infeasible; raises ``_Undecided`` if out of time."""
     master.run()
     status = master.getModelStatus()

@@ -1,6 +1,6 @@
 """HiGHS models for the attacker audit and for choosing secondary suppressions.
 
-Both reuse one ``highspy.Highs`` model and change only costs or bounds between solves, so HiGHS
+Both reuse one HiGHS model and change only costs or bounds between solves, so HiGHS
 warm-starts from the previous basis (a few pivots per solve instead of a cold start).
 """
 
@@ -16,14 +16,20 @@ from scipy.sparse import csr_matrix
 from disclosure.policy import MILP_SECONDS
 
 INF = highspy.kHighsInf
+
+# ``highspy.Highs`` installs its Python callbacks when constructed, which makes HiGHS (1.16 on) print
+# its banner to stdout before any option can be set: once per model, into the service's output. The
+# core class it wraps has every method we use and no callbacks (we never use them: deadlines are
+# kept by killing the audit's process, ``disclosure.deadline``).
+Highs = highspy._Highs
 _TOLERANCE = 1e-6  # numerical, not a release rule
 
 Row = tuple[Mapping[int, float], float, float]  # (column -> coefficient, lower, upper)
 
 
-def new_highs() -> highspy.Highs:
+def new_highs() -> Highs:
     """A HiGHS instance with our options: silent, deterministic, single-threaded, no presolve."""
-    solver = highspy.Highs()
+    solver = Highs()
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("random_seed", 0)  # identical input gives identical choices
     solver.setOptionValue("threads", 1)
@@ -51,8 +57,8 @@ def build_model(
     upper: Sequence[float] | np.ndarray,
     rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     integer: bool = False,
-    solver: highspy.Highs | None = None,
-) -> highspy.Highs:
+    solver: Highs | None = None,
+) -> Highs:
     """One HiGHS model; ``rows`` as (coefficients, lower, upper) triples or already in CSR form.
 
     ``solver`` (from ``new_highs``) is reused instead of a new instance: its previous model is
@@ -177,7 +183,7 @@ class IntervalModel:
         # primal simplex continues from it (about ten times faster here than HiGHS's default dual).
         self._solver.setOptionValue("simplex_strategy", 4)
         self._objective_column: int | None = None
-        self._milp: highspy.Highs | None = None
+        self._milp: Highs | None = None
         self._lower_array = np.asarray(lower, dtype=np.float64)
         # Columns seen at their lower bound in some optimal (hence feasible) solution: their
         # minimum is that bound, no LP needed. A feasible point is proof enough.
@@ -202,7 +208,7 @@ class IntervalModel:
             self._propagated_cache = propagated_bounds(self._lower_array, upper, rows)
         return self._propagated_cache
 
-    def _set_objective(self, solver: highspy.Highs, column: int, sign: float, previous: int | None) -> None:
+    def _set_objective(self, solver: Highs, column: int, sign: float, previous: int | None) -> None:
         if previous is not None and previous != column:
             solver.changeColCost(previous, 0.0)
         solver.changeColCost(column, sign)
@@ -221,7 +227,7 @@ class IntervalModel:
             return -sign * INF if sign > 0 else INF
         raise RuntimeError(f"audit LP ended with status {status}")
 
-    def _integer_model(self) -> highspy.Highs:
+    def _integer_model(self) -> Highs:
         if self._milp is None:
             self._milp = build_model([0.0] * self._n, self._lower, self._upper, self._rows, integer=True)
             self._milp.setOptionValue("mip_rel_gap", 0.0)
@@ -520,7 +526,7 @@ class DeviationModel:
         costs: Sequence[float],
         rows: Sequence[Row] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         known_ranges: Sequence[tuple[float, float]] | None = None,
-        solver: highspy.Highs | None = None,
+        solver: Highs | None = None,
     ) -> None:
         """``known_ranges`` (per node): what the customer already knows of it from earlier releases;
         a deviation must stay inside, or the attacker could rule it out. ``rows`` may come in CSR
