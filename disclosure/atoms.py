@@ -56,11 +56,13 @@ from disclosure.policy import (
     RANDOM_POINTS,
     REPRESENTATIVE_TRIES,
 )
+from disclosure.witnesses import WitnessSet, extend, keep
 
 # Not release rules (the limits of this audit are in ``disclosure.policy``): a seed that changes
 # no atom (collisions are detected and refined exactly) and a numerical tolerance.
 _SIGNATURE_SEED = 0x5EED_A70E  # fixed: identical input gives identical atoms, run after run
 _ZERO = 1e-6  # LP values at most this are zero
+_HINTS = 24  # LPs spent following earlier tables that no longer hold (speed only, not a release rule)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class KnownCount:
 class VennAtoms:
     sizes: np.ndarray  # persons per atom
     members: list[np.ndarray]  # per count: indices of the atoms it covers
+    universe: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))  # persons, sorted
+    atom_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per person
 
 
 @dataclass
@@ -91,6 +95,8 @@ class AtomAuditResult:
     union_checks: int = 0
     failing: list[tuple[int, ...]] = field(default_factory=list)  # failing unions of atoms (indices)
     culprits: list[set[int]] = field(default_factory=list)  # per failing union: current counts proving it
+    witnesses_carried: int = 0  # earlier audits' tables that still hold (see ``disclosure.witnesses``)
+    witness: WitnessSet | None = None  # this audit's tables, for the next audit
 
     @property
     def passed(self) -> bool:
@@ -134,7 +140,7 @@ def venn_atoms(sets: Sequence[BitMap]) -> VennAtoms:
         atom_of, sizes = _refine_exactly(len(universe), positions)
         members = _members(atom_of, sizes, positions)
         assert members is not None
-    return VennAtoms(sizes.astype(np.int64), members)
+    return VennAtoms(sizes.astype(np.int64), members, universe, np.asarray(atom_of, dtype=np.int64).ravel())
 
 
 def _members(
@@ -175,13 +181,20 @@ class AuditOutOfTime(RuntimeError):
 
 
 def audit_atoms(
-    counts: Sequence[KnownCount], threshold: int, width: int, deadline: float | None = None
+    counts: Sequence[KnownCount],
+    threshold: int,
+    width: int,
+    deadline: float | None = None,
+    witnesses: Sequence[WitnessSet] = (),
 ) -> AtomAuditResult:
     """Every union of atoms of 1..k-1 persons, over all released counts, against ``atom_passes``.
 
     Only what the current counts (``cell`` set) take part in is audited: a system of earlier counts
     alone was audited when they were released. ``deadline`` (``time.monotonic()``) bounds the work:
-    past it ``AuditOutOfTime`` is raised, never a pass.
+    past it ``AuditOutOfTime`` is raised, never a pass. ``witnesses`` (earlier audits' tables, see
+    ``disclosure.witnesses``) start the search where the last one ended; each is checked against
+    every count first, so they change how long the audit takes, never what it decides. The result
+    carries this audit's tables for the next one.
     """
     result = AtomAuditResult()
     counts = [c for c in counts if len(c.persons) > 0]
@@ -194,6 +207,21 @@ def audit_atoms(
     if not result.small_atoms:
         return result
     system = _Presolved(atoms, counts)
+    row_low = np.asarray([c.low for c in counts], dtype=np.float64)
+    row_high = np.asarray([c.high for c in counts], dtype=np.float64)
+    carried: list[np.ndarray] = []
+    hints: list[np.ndarray] = []
+    for witness in witnesses:
+        found = extend(witness, atoms.universe, atoms.atom_of, atoms.sizes, system.matrix, row_low, row_high)
+        carried.extend(found.tables)
+        hints.extend(found.hints)
+    result.witnesses_carried = len(carried)
+    # A whole table of this family to complete each component's points with: a carried one, or the
+    # true sizes (every count holds them) once checked.
+    base = carried[0] if carried else atoms.sizes.astype(np.float64)
+    activity = system.matrix @ base
+    complete = bool(np.all(activity >= row_low - _ZERO) and np.all(activity <= row_high + _ZERO))
+    tables: list[np.ndarray] = list(carried)
 
     # A small atom fixed by counts one of which is current: pinned to its size, 1..k-1.
     for atom in np.flatnonzero(system.fixed & small).tolist():
@@ -203,8 +231,31 @@ def audit_atoms(
 
     for component in system.components(small):
         _check_deadline(deadline)
-        _audit_component(system, component, atoms.sizes, threshold, width, result, deadline)
+        seeds = [table[component.atoms] for table in carried]
+        local_hints = [hint[component.atoms] for hint in hints]
+        points = _audit_component(
+            system, component, atoms.sizes, threshold, width, result, deadline, seeds, local_hints
+        )
+        if complete:
+            for point in points:
+                table = base.copy()
+                table[component.atoms] = point
+                tables.append(table)
+    if complete:
+        checked = [t for t in tables if _holds(system.matrix, t, row_low, row_high)]
+        result.witness = WitnessSet(atoms.universe, atoms.atom_of, keep(checked, small))
     return result
+
+
+def _holds(matrix: csr_matrix, table: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether ``table`` is a whole-number table every count allows."""
+    activity = matrix @ table
+    return bool(
+        np.all(table >= 0)
+        and IntervalModel.is_integral(table)
+        and np.all(activity >= low - _ZERO)
+        and np.all(activity <= high + _ZERO)
+    )
 
 
 @dataclass(frozen=True)
@@ -222,7 +273,13 @@ def _audit_component(
     width: int,
     result: AtomAuditResult,
     deadline: float | None,
-) -> None:
+    seeds: Sequence[np.ndarray] = (),
+    hints: Sequence[np.ndarray] = (),
+) -> list[np.ndarray]:
+    """Audits one component; returns the whole-number points it met (over the component's atoms).
+
+    ``seeds`` are earlier audits' tables carried to this system, ``hints`` the atoms that earlier
+    tables which could not be carried had emptied (see ``disclosure.witnesses``)."""
     matrix = component.matrix
     csr = (
         system.low[component.rows],
@@ -240,8 +297,11 @@ def _audit_component(
         integral_proofs=False,
         record_points=True,
     )
+    for seed in seeds:
+        model.add_point(seed)  # checked against the component's rows and bounds first
     local_sizes = sizes[component.atoms]
     targets = np.flatnonzero(local_sizes < threshold).tolist()
+    _follow_hints(model, hints, targets)
 
     def provenance(rows: Sequence[int], columns: Sequence[int]) -> set[int]:
         found: set[int] = set()
@@ -309,6 +369,28 @@ def _audit_component(
     except _Undecided:  # not shown safe in time: treated as failing (the repair hides a count)
         fail(candidates, set())
     result.lps += model.solves
+    return [point for point in model.points if model.is_integral(point)]
+
+
+def _follow_hints(model: IntervalModel, hints: Sequence[np.ndarray], targets: list[int]) -> None:
+    """For earlier tables a new count contradicts: an LP point emptying as many of the same small
+    atoms as it can (the search would look for such points anyway, one proposed union at a time).
+    Distinct emptied sets only, most emptied first, at most ``_HINTS`` LPs."""
+    if not hints or not targets:
+        return
+    target_index = np.asarray(targets)
+    seen: set[bytes] = set()
+    ranked = sorted(hints, key=lambda hint: -int(hint[target_index].sum()))
+    for hint in ranked:
+        zeros = target_index[hint[target_index]]
+        key = zeros.tobytes()
+        if key in seen or not len(zeros):
+            continue
+        seen.add(key)
+        # Emptying all of them may be what the new count contradicts: push them hardest instead.
+        model.zero_point([], targets, np.where(hint[target_index], 16.0, 1.0))
+        if len(seen) >= _HINTS:
+            return
 
 
 def _audit_unions(
@@ -444,6 +526,19 @@ def _master(
     chosen = _master_by_class(hitting, cuts, weights, budget, keep, position)
     if chosen is not _UNRESOLVED:
         return chosen
+    # Per atom: the same search with one class per atom and the judged unions forbidden.
+    members = np.zeros((len(hitting), len(keep)), dtype=bool)
+    for row, h in enumerate(hitting):
+        columns = position[h]
+        members[row, columns[columns >= 0]] = True
+    forbidden = [frozenset(position[cut].tolist()) for cut in cuts if np.all(position[cut] >= 0)]
+    try:
+        taken = _cover_search(
+            members, weights[keep].astype(np.int64), np.ones(len(keep), dtype=np.int64), budget, forbidden
+        )
+        return None if taken is None else keep[taken > 0]
+    except _SearchExhausted:
+        pass
     master = _master_model(np.ones(len(keep)), weights[keep], budget)
     for h in hitting:
         columns = position[h]
@@ -531,10 +626,15 @@ class _SearchExhausted(Exception):
 
 
 def _cover_search(
-    members: np.ndarray, weights: np.ndarray, counts: np.ndarray, budget: int
+    members: np.ndarray,
+    weights: np.ndarray,
+    counts: np.ndarray,
+    budget: int,
+    forbidden: Sequence[frozenset[int]] = (),
 ) -> np.ndarray | None:
     """How many atoms of each class a union takes so that it meets every point (``members[p, c]``:
-    class c is non-empty at point p), holds at least two atoms and weighs at most ``budget`` in all;
+    class c is non-empty at point p), holds at least two atoms, weighs at most ``budget`` in all and
+    holds none of the ``forbidden`` sets of classes (judged unions, when each class is one atom);
     None if no union does. Raises ``_SearchExhausted`` past ``COVER_SEARCH_NODES``.
 
     Exact, and for these problems (budget k-1, so at most k-1 atoms) far cheaper than a MILP, whose
@@ -544,26 +644,39 @@ def _cover_search(
     - every union meeting all points takes a class of the unmet point with fewest classes that
       still fit the remaining weight, so branching over exactly those classes loses none (a class
       taken already meets no unmet point, so it is never offered twice);
-    - every atom holds a person (weight at least 1), so at most ``left // lightest`` more atoms fit,
-      each meeting at most ``most`` unmet points: fewer than the unmet points prunes nothing feasible;
+    - a class meets the same points however many of its atoms are taken, so the classes still to
+      take are distinct; together they meet at most what the fractional knapsack over the classes'
+      weights allows (``_most_met``): fewer than the unmet points prunes nothing feasible;
+    - when at most two more classes fit, every pair with a class meeting the branching point is
+      tried at once (``_covering_pair``), and when one fits, every single class;
     - a union meeting every point with fewer than two atoms is completed by the lightest atoms that
-      fit (taking more atoms never unmeets a point, and the lightest leave the most weight).
+      fit (taking more atoms never unmeets a point, and the lightest leave the most weight);
+    - a class whose taking completes a forbidden set is skipped: every union through it holds that set.
     Which union it returns differs from the MILP's; the search over unions ends in the same place
     (no union left unjudged), whatever the order the unions are proposed in.
     """
     n_points, n_classes = members.shape
     taken = np.zeros(n_classes, dtype=np.int64)
     visited = 0
+    missed = _packed(~members.T)
+
+    def allowed(extra: Sequence[int]) -> bool:
+        """Whether taking ``extra`` too leaves the union free of every forbidden set."""
+        if not forbidden:
+            return True
+        chosen = {int(k) for k in np.flatnonzero(taken)} | set(extra)
+        return not any(cut <= chosen for cut in forbidden)
 
     def complete_to_two(left: int) -> bool:
         added: list[int] = []
         while taken.sum() < 2:
             room = np.flatnonzero((weights <= left) & (taken < counts))
-            if not len(room):
+            room = [k for k in room[np.argsort(weights[room], kind="stable")].tolist() if allowed([k])]
+            if not room:
                 for k in added:
                     taken[k] -= 1
                 return False
-            k = int(room[np.argmin(weights[room])])
+            k = room[0]
             taken[k] += 1
             left -= int(weights[k])
             added.append(k)
@@ -585,11 +698,34 @@ def _cover_search(
         if options_per_point[point] == 0:
             return False
         gain = open_members.sum(axis=0)
-        if int(gain.max()) * (left // int(weights[fits].min())) < len(open_members):
-            return False
+        need = len(open_members)
+        whole = np.flatnonzero(gain >= need)
+        for k in whole[np.argsort(weights[whole], kind="stable")].tolist():  # each meets every point
+            if not allowed([k]):
+                continue
+            taken[k] += 1
+            if complete_to_two(left - int(weights[k])):
+                return True
+            taken[k] -= 1
+            break  # heavier ones leave less room to complete
         options = np.flatnonzero(open_members[point])
+        lightest = int(weights[fits].min())
+        if left < 2 * lightest:  # room for one more class only, and none meets every point
+            return False
+        if left < 3 * lightest:  # room for two more: every pair at once
+            pair = _covering_pair(
+                missed, _packed(unmet[None, :])[0], gain, fits, options, weights, left, need, allowed
+            )
+            if pair is None:
+                return False
+            taken[list(pair)] += 1
+            return True  # two classes: at least two atoms
+        if _most_met(gain[fits], weights[fits], left) < need:
+            return False
         # Classes meeting the most unmet points first: a union, when there is one, is found early.
         for k in options[np.argsort(-gain[options], kind="stable")].tolist():
+            if not allowed([k]):
+                continue  # every union taking it holds a forbidden set
             taken[k] += 1
             if extend(unmet & ~members[:, k], left - int(weights[k])):
                 return True
@@ -599,6 +735,56 @@ def _cover_search(
     if extend(np.ones(n_points, dtype=bool), budget):
         return taken
     return None
+
+
+def _packed(rows: np.ndarray) -> np.ndarray:
+    """Boolean rows as 64-bit words (one row per class, one bit per point)."""
+    packed = np.packbits(rows, axis=1, bitorder="little")
+    padding = (-packed.shape[1]) % 8
+    if padding:
+        packed = np.pad(packed, ((0, 0), (0, padding)))
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def _covering_pair(
+    missed: np.ndarray,
+    unmet: np.ndarray,
+    gain: np.ndarray,
+    fits: np.ndarray,
+    firsts: np.ndarray,
+    weights: np.ndarray,
+    left: int,
+    need: int,
+    allowed: Callable[[Sequence[int]], bool],
+) -> tuple[int, int] | None:
+    """Two classes of total weight at most ``left``, one of them in ``firsts``, that together meet
+    every unmet point, or None. ``missed``: per class, the points it misses (``_packed``); ``unmet``:
+    the ``need`` unmet points, packed alike; ``gain``: unmet points per class. A partner meets every unmet
+    point its first misses, so it meets at least ``need - gain[first]`` of them: no other is compared."""
+    for first in firsts.tolist():
+        partners = np.flatnonzero(fits & (gain >= need - gain[first]) & (weights <= left - weights[first]))
+        partners = partners[partners != first]
+        if not len(partners):
+            continue
+        both = missed[partners] & missed[first] & unmet
+        for partner in partners[np.flatnonzero(~both.any(axis=1))].tolist():
+            if allowed([first, partner]):
+                return first, partner
+    return None
+
+
+def _most_met(gain: np.ndarray, weights: np.ndarray, left: int) -> float:
+    """At most how many unmet points distinct classes of total weight ``left`` can meet together:
+    the fractional knapsack over the classes (by points met per unit of weight) bounds it."""
+    order = np.argsort(-(gain / weights), kind="stable")
+    total = 0.0
+    for k in order.tolist():
+        if gain[k] <= 0 or left <= 0:
+            break
+        take = min(1.0, left / weights[k])
+        total += take * gain[k]
+        left -= weights[k]
+    return total
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -240,10 +240,7 @@ class IntervalModel:
             self._milp.setOptionValue("presolve", "on")
         return self._milp
 
-    def _checked_integer_point(self, values: np.ndarray, zero: np.ndarray) -> np.ndarray:
-        """``values`` rounded, after checking it is a whole-number point of the system with the
-        ``zero`` columns at 0: a point is a proof only if it is one, whatever presolve did."""
-        point = np.round(values)
+    def _row_matrix(self) -> tuple[csr_matrix, np.ndarray, np.ndarray]:
         if self._row_matrix_cache is None:
             row_lower, row_upper, starts, indices, coefficients = (
                 self._rows if isinstance(self._rows, tuple) else csr_rows(self._rows)
@@ -252,7 +249,13 @@ class IntervalModel:
                 (coefficients, indices, np.append(starts, len(indices))), shape=(len(row_lower), self._n)
             )
             self._row_matrix_cache = (matrix, row_lower, row_upper)
-        matrix, row_lower, row_upper = self._row_matrix_cache
+        return self._row_matrix_cache
+
+    def _checked_integer_point(self, values: np.ndarray, zero: np.ndarray) -> np.ndarray:
+        """``values`` rounded, after checking it is a whole-number point of the system with the
+        ``zero`` columns at 0: a point is a proof only if it is one, whatever presolve did."""
+        point = np.round(values)
+        matrix, row_lower, row_upper = self._row_matrix()
         activity = matrix @ point
         upper = np.asarray(self._upper, dtype=np.float64)
         valid = (
@@ -367,6 +370,27 @@ class IntervalModel:
         finally:
             solver.changeColsBounds(len(zero_index), zero_index, lower, upper)
             solver.changeColsCost(len(push_index), push_index, np.zeros(len(push_index)))
+
+    def add_point(self, values: np.ndarray) -> bool:
+        """Take a whole-number point found elsewhere (an earlier audit's table), once checked against
+        every row and bound of this system; False (and nothing learnt) if it is not one."""
+        point = np.asarray(values, dtype=np.float64)
+        if len(point) != self._n or not self.is_integral(point):
+            return False
+        matrix, row_lower, row_upper = self._row_matrix()
+        activity = matrix @ point
+        upper = np.asarray(self._upper, dtype=np.float64)
+        if not (
+            np.all(point >= self._lower_array - _TOLERANCE)
+            and np.all(point <= upper + _TOLERANCE)
+            and np.all(activity >= row_lower - _TOLERANCE)
+            and np.all(activity <= row_upper + _TOLERANCE)
+        ):
+            return False
+        self._observe(point)
+        if not self._record_points:
+            self.points.append(point)
+        return True
 
     @staticmethod
     def is_integral(values: np.ndarray) -> bool:

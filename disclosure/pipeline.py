@@ -70,6 +70,7 @@ from disclosure.suppression import (
     suppress_and_audit,
 )
 from disclosure.table import AggregateTable
+from disclosure.witnesses import MEMORY as WITNESSES
 
 _DEGRADED_TO_NOISE_NOTE = (
     "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
@@ -309,7 +310,15 @@ def _protect(
             if not outcome.passed:
                 break
             atom_result = _atom_audit(
-                system, current, outcome.suppressed, earlier_counts, threshold, width, privacy, atom_deadline
+                system,
+                current,
+                outcome.suppressed,
+                earlier_counts,
+                threshold,
+                width,
+                privacy,
+                atom_deadline,
+                data_version,
             )
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
@@ -341,7 +350,15 @@ def _protect(
                     "hidden cell, alone or with earlier releases)",
                 )
             atom_result = _atom_audit(
-                system, current, suppressed, earlier_counts, threshold, width, privacy, atom_deadline
+                system,
+                current,
+                suppressed,
+                earlier_counts,
+                threshold,
+                width,
+                privacy,
+                atom_deadline,
+                data_version,
             )
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
@@ -629,6 +646,7 @@ def _atom_audit(
     width: int,
     privacy: DifferentialPrivacy | None,
     deadline: float | None = None,
+    data_version: str | None = None,
 ) -> AtomAuditResult:
     """The Venn-atom audit of what would be published now together with earlier exact counts.
 
@@ -654,8 +672,14 @@ def _atom_audit(
         return AtomAuditResult()  # nothing new is published
     if not earlier:  # this release alone: bounded by its own size
         return audit_atoms(counts, threshold, width, deadline)
+    # Earlier audits' whole-number tables of this data version start the search where it ended
+    # (``disclosure.witnesses``): checked before use, they change the audit's time, never its verdict.
+    witnesses = WITNESSES.get(data_version) if data_version is not None else []
     seconds = ATOM_AUDIT_SECONDS if deadline is None else deadline - time.monotonic()
-    return call_with_deadline(seconds, audit_atoms, counts, threshold, width, deadline)
+    result = call_with_deadline(seconds, audit_atoms, counts, threshold, width, deadline, witnesses)
+    if data_version is not None:
+        WITNESSES.add(data_version, result.witness)
+    return result
 
 
 def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, BitMap, int]]:

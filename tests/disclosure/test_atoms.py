@@ -495,6 +495,35 @@ def test_cover_search_and_master_milp_agree():
             assert _is_cover(members, weights, counts, budget, by_milp)
 
 
+def test_cover_search_with_forbidden_unions_finds_one_exactly_when_one_exists():
+    # Per atom (one atom per class), judged unions are forbidden: neither they nor their supersets may
+    # be proposed again. Instances are larger than above so the pair and knapsack steps are exercised.
+    rng = np.random.default_rng(13)
+    feasible = 0
+    for _ in range(300):
+        classes = int(rng.integers(3, 11))
+        points = int(rng.integers(1, 12))
+        budget = int(rng.integers(2, 6))
+        members = rng.random((points, classes)) < rng.uniform(0.2, 0.9)
+        weights = rng.integers(1, budget, size=classes)
+        forbidden = [
+            frozenset(rng.choice(classes, size=int(rng.integers(2, 4)), replace=False).tolist())
+            for _ in range(int(rng.integers(0, 6)))
+        ]
+        ones = np.ones(classes, dtype=np.int64)
+        found = _cover_search(members, weights, ones, budget, forbidden)
+        exists = any(
+            not any(cut <= {int(k) for k in np.flatnonzero(taken)} for cut in forbidden)
+            for taken in map(np.asarray, _brute_force_covers(members, weights, ones, budget))
+        )
+        assert (found is not None) == exists, (members, weights, budget, forbidden)
+        if found is not None:
+            feasible += 1
+            assert _is_cover(members, weights, ones, budget, found)
+            assert not any(cut <= {int(k) for k in np.flatnonzero(found)} for cut in forbidden)
+    assert 30 < feasible < 270
+
+
 def test_union_search_falls_back_to_the_milp_when_the_cover_search_runs_out(monkeypatch):
     monkeypatch.setattr(atoms_module, "COVER_SEARCH_NODES", 0)
     test_union_audit_on_sets_names_the_count_to_hide()

@@ -26,6 +26,18 @@ NOT_RELEASE_RULES = {
     ("queries/validation.py", "MAX_CODE_SUGGESTIONS"): "how many unknown codes get suggestions in a 422",
     ("queries/validation.py", "SUMMARY_SHOWN_CODES"): "how many unknown codes a 422's summary names",
     ("disclosure/rules.py", "_PAGE_WIDTH"): "line width of the rules page",
+    (
+        "disclosure/atoms.py",
+        "_HINTS",
+    ): "LPs spent following earlier tables: where the search starts, speed only",
+    (
+        "disclosure/witnesses.py",
+        "_EXTENSION_SECONDS",
+    ): "an earlier table not carried in time is just not used",
+    ("disclosure/witnesses.py", "_POINTS_PER_SET"): "how many earlier tables are kept: speed and memory",
+    ("disclosure/witnesses.py", "_SETS_PER_VERSION"): "how many audits' tables are kept: speed and memory",
+    ("disclosure/witnesses.py", "_VERSIONS"): "how many data versions keep tables: speed and memory",
+    ("disclosure/witnesses.py", "_TOLERANCE"): "numerical tolerance",
 }
 SCANNED = sorted(
     [*(ROOT / "disclosure").glob("*.py"), ROOT / "queries" / "model.py", ROOT / "queries" / "validation.py"]
