@@ -38,6 +38,7 @@ def _billing_item(organisation_id: str, entry: HistoryEntryPublic) -> TimelineIt
         net_amount=entry.net_amount,
         gross_amount=entry.gross_amount,
         references=entry.references,
+        amount_basis=entry.amount_basis,
         created_at=entry.occurred_at,
         currency="DKK" if entry.net_amount is not None else None,
     )
