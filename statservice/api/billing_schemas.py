@@ -226,8 +226,9 @@ class TimelineItem(BaseModel):
     references: dict[str, str] = Field(default_factory=dict)
     amount_basis: str | None = Field(
         None,
-        description="orders: what net_amount is: invoiced | accepted estimate (what it will cost) | "
-        "estimate, not accepted | nothing billed | not estimated yet",
+        description="what net_amount is. Orders: invoiced | accepted estimate (what it will cost) | "
+        "estimate, not accepted | nothing billed | not estimated yet. Query runs: charged | not charged "
+        "(refused or failed: 0.00) | not finished",
         examples=["accepted estimate"],
     )
     # query runs (kind == "query_run"), as before

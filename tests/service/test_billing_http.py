@@ -268,6 +268,10 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
     assert "invoice_line" not in kinds  # a run's line is shown on the run
     refused_runs = [i for i in history["items"] if i["kind"] == "query_run" and i["status"] != "released"]
     assert refused_runs and all(i["price"] is None for i in refused_runs)
+    # every entry says what it cost: a refused run nothing, and says so
+    assert {(i["net_amount"], i["amount_basis"]) for i in refused_runs} == {("0.00", "not charged")}
+    assert runs[release["id"]]["amount_basis"] == "charged"
+    assert runs[release["id"]]["net_amount"] == runs[release["id"]]["price"]
     assert api.get("/v1/history", customer, params={"kind": "invoice"}).json()["total"] == 1
     assert api.get("/v1/history", api.foreign).json()["total"] == 0
     # staff see the customer's history by acting for it
