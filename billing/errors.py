@@ -4,20 +4,26 @@ from __future__ import annotations
 
 
 class BillingError(Exception):
-    """Base class. ``http_status``: 404 not found, 409 conflict with current state, 422 invalid input."""
+    """Base class. ``http_status``: 404 not found, 409 conflict with current state, 422 invalid input.
+
+    ``field`` names the input at fault (as the request names it, e.g. ``issue_date``, ``cvr``) and
+    ``valid`` says what would be accepted, when one input is to blame.
+    """
 
     http_status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None, valid: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
+        self.valid = valid
 
 
 class NotFound(BillingError):
     http_status = 404
 
-    def __init__(self, kind: str, identifier: object) -> None:
-        super().__init__(f"{kind} {identifier!s} not found")
+    def __init__(self, kind: str, identifier: object, hint: str | None = None) -> None:
+        super().__init__(f"{kind} {identifier!s} not found" + (f"; {hint}" if hint else ""))
         self.kind = kind
         self.identifier = identifier
 

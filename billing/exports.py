@@ -30,6 +30,7 @@ NS_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 NS_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 NS_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CVR_SCHEME = "0184"  # Peppol EAS / ICD code for the Danish CVR number
+GLN_SCHEME = "0088"  # Peppol EAS code for a GS1 GLN (the Danish EAN location number)
 UNIT_ONE = "C62"  # UN/ECE rec 20: "one"
 UNIT_HOUR = "HUR"
 FORMATS = ("csv", "pdf", "ubl")
@@ -369,7 +370,10 @@ def _party(parent: etree._Element, wrapper: str, party: dict[str, str | None], r
             f"Peppol BIS needs the {role}'s electronic address: set a CVR number on the billing account"
         )
     node = cac(cac(parent, wrapper), "Party")
-    cbc(node, "EndpointID", cvr, schemeID=CVR_SCHEME)
+    if party.get("ean"):  # a Danish public buyer receives e-invoices at its EAN location number
+        cbc(node, "EndpointID", party["ean"] or "", schemeID=GLN_SCHEME)
+    else:
+        cbc(node, "EndpointID", cvr, schemeID=CVR_SCHEME)
     identification = cac(node, "PartyIdentification")
     cbc(identification, "ID", cvr, schemeID=CVR_SCHEME)
     cbc(cac(node, "PartyName"), "Name", party["legal_name"] or "")

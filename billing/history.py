@@ -25,6 +25,37 @@ class HistoryEntryPublic(BaseModel):
     gross_amount: Decimal | None = None
     status: str | None = None  # e.g. an order's state, a quote's "used" / "valid until ..."
     references: dict[str, str] = {}
+    # orders: what the amount is (ORDER_AMOUNT_BASES), as an order's cost is known in stages
+    amount_basis: str | None = None
+
+
+# An order's amount: what it was invoiced, else the estimate the customer accepted (what it will cost,
+# since hours beyond it are refused), else the estimate offered; nothing for an order that ended
+# without work, and no amount before staff have estimated it.
+ORDER_AMOUNT_BASES = (
+    "invoiced",
+    "accepted estimate",
+    "estimate, not accepted",
+    "nothing billed",
+    "not estimated yet",
+)
+ACCEPTED_STATES = frozenset({"accepted", "in_progress", "delivered", "invoiced"})
+ENDED_WITHOUT_WORK = frozenset({"declined", "cancelled"})
+
+
+def order_amount(
+    order: Order, quote: IssuedQuote | None, invoice: Invoice | None
+) -> tuple[Decimal | None, Decimal | None, str]:
+    """(net, gross, basis) of what ``order`` cost or will cost."""
+    if invoice is not None:
+        return invoice.net_total, invoice.gross_total, "invoiced"
+    if order.state in ENDED_WITHOUT_WORK:
+        return Decimal("0.00"), Decimal("0.00"), "nothing billed"
+    if quote is None:
+        return None, None, "not estimated yet"
+    if order.state in ACCEPTED_STATES:
+        return quote.net_amount, quote.gross_amount, "accepted estimate"
+    return quote.net_amount, quote.gross_amount, "estimate, not accepted"
 
 
 def history_sort_key(entry: HistoryEntryPublic) -> tuple[datetime, str, str]:
@@ -91,7 +122,7 @@ def customer_history(
             if value
         }
         if line.invoice_id is not None:
-            references["invoice_number"] = format_invoice_number(invoice_numbers[line.invoice_id])
+            references["invoice_id"] = format_invoice_number(invoice_numbers[line.invoice_id])
         entries.append(
             HistoryEntryPublic(
                 occurred_at=line.created_at,
@@ -103,17 +134,32 @@ def customer_history(
                 references=references,
             )
         )
+    order_invoices = {
+        invoice.order_id: invoice
+        for invoice in session.scalars(
+            select(Invoice).where(Invoice.organisation_id == organisation_id, Invoice.order_id.is_not(None))
+        )
+    }
     for order in session.scalars(
         select(Order).where(Order.organisation_id == organisation_id, *within(Order.created_at))
     ):
+        invoice = order_invoices.get(order.id)
+        quote = session.get(IssuedQuote, order.quote_id) if order.quote_id else None
+        net, gross, basis = order_amount(order, quote, invoice)
+        references = {"quote_id": order.quote_id} if order.quote_id else {}
+        if invoice is not None:
+            references["invoice_id"] = invoice.display_number
         entries.append(
             HistoryEntryPublic(
                 occurred_at=order.created_at,
                 kind="order",
                 id=order.id,
                 description=order.title,
+                net_amount=net,
+                gross_amount=gross,
                 status=order.state,
-                references={"quote_id": order.quote_id} if order.quote_id else {},
+                references=references,
+                amount_basis=basis,
             )
         )
     for invoice in session.scalars(
@@ -154,7 +200,7 @@ def customer_history(
                 gross_amount=-note.gross_total,
                 status="issued",
                 references={
-                    "invoice_number": note.invoice.display_number,
+                    "invoice_id": note.invoice.display_number,
                     "issue_date": note.issue_date.isoformat(),
                 },
             )

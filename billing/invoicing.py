@@ -29,11 +29,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
 from billing.errors import AlreadyInvoiced, Conflict, InvalidBillingInput, NotFound
+from billing.identifiers import cvr_problem, ean_problem
 from billing.ledger import InvoiceLinePublic
 from billing.models import (
     BillingAccount,
@@ -51,13 +52,24 @@ INVOICE_SERIES = "invoice"
 CREDIT_NOTE_SERIES = "credit_note"
 
 
+# A document has one public identifier: its number as printed on it (F0000001, K0000001), which is
+# also its URL, its CSV document_number and its UBL cbc:ID. The database's integer key stays inside.
+# Read from a row, the identifier comes from its number; read back from JSON, from "id" itself.
+
+
 class CreditNotePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    number: int
-    display_number: str
-    invoice_id: int
+    id: str = Field(
+        validation_alias=AliasChoices("display_number", "id"),
+        description="the credit note number as printed on it; also its URL: /v1/credit-notes/K0000001",
+        examples=["K0000001"],
+    )
+    invoice_id: str = Field(
+        validation_alias=AliasChoices("invoice_number", "invoice_id"),
+        description="the number of the invoice it credits",
+        examples=["F0000001"],
+    )
     organisation_id: str
     issue_date: date
     reason: str
@@ -72,9 +84,11 @@ class CreditNotePublic(BaseModel):
 class InvoicePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    number: int
-    display_number: str
+    id: str = Field(
+        validation_alias=AliasChoices("display_number", "id"),
+        description="the invoice number as printed on it; also its URL: /v1/invoices/F0000001",
+        examples=["F0000001"],
+    )
     organisation_id: str
     issue_date: date
     due_date: date
@@ -189,6 +203,7 @@ def buyer_snapshot(session: Session, organisation_id: str) -> dict[str, Any]:
         "postal_code": account.postal_code,
         "country_code": account.country_code,
         "email": account.email,
+        "ean": account.ean,
     }
 
 
@@ -203,10 +218,14 @@ def set_billing_account(
     postal_code: str | None = None,
     country_code: str = "DK",
     email: str | None = None,
+    ean: str | None = None,
 ) -> BillingAccount:
-    """Create or replace who an organisation's future invoices are addressed to."""
-    if cvr is not None and not (cvr.isdigit() and len(cvr) == 8):
-        raise InvalidBillingInput(f"a CVR number has 8 digits, got {cvr!r}")
+    """Create or replace who an organisation's future invoices are addressed to. A CVR number must
+    pass its modulus-11 check and an EAN (GLN) number its GS1 check digit."""
+    if cvr is not None and (problem := cvr_problem(cvr)):
+        raise InvalidBillingInput(problem, field="cvr", valid="8 digits passing the modulus-11 check")
+    if ean is not None and (problem := ean_problem(ean)):
+        raise InvalidBillingInput(problem, field="ean", valid="13 digits ending in their GS1 check digit")
     if len(country_code) != 2 or not country_code.isalpha() or not country_code.isupper():
         raise InvalidBillingInput(f"country code must be ISO 3166-1 alpha-2, got {country_code!r}")
     account = session.get(BillingAccount, organisation_id) or BillingAccount(organisation_id=organisation_id)
@@ -217,6 +236,7 @@ def set_billing_account(
     account.postal_code = postal_code
     account.country_code = country_code
     account.email = email
+    account.ean = ean
     session.add(account)
     session.flush()
     return account
@@ -273,6 +293,26 @@ def issue_invoice_for_lines(
     return invoice
 
 
+def today_of(now: datetime | None = None) -> date:
+    """Today (UTC) by the caller's clock, billing's own clock if none is given."""
+    return (now or utc_now()).astimezone(UTC).date()
+
+
+def checked_issue_date(issue_date: date | None, now: datetime | None = None) -> date:
+    """The issue date asked for (default today); a document is never dated in the future, where it
+    would claim an event (a closed month, a delivery) that has not happened yet."""
+    today = today_of(now)
+    if issue_date is None:
+        return today
+    if issue_date > today:
+        raise InvalidBillingInput(
+            f"issue date {issue_date.isoformat()} is in the future (today is {today.isoformat()})",
+            field="issue_date",
+            valid=f"a date up to {today.isoformat()}",
+        )
+    return issue_date
+
+
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     """[first instant, first instant of the next month) in UTC."""
     if not 1 <= month <= 12 or not 2000 <= year <= 9999:
@@ -289,16 +329,24 @@ def issue_monthly_invoices(
     *,
     issue_date: date | None = None,
     organisation_id: str | None = None,
+    now: datetime | None = None,
 ) -> list[Invoice]:
     """One invoice per organisation for its not yet invoiced lines up to the end of the month.
 
     Organisations without such lines get no invoice. Lines of bespoke orders are left for the order's
-    own invoice. Writes in the caller's transaction; the caller commits.
+    own invoice. Writes in the caller's transaction; the caller commits. A month is invoiced only once
+    it has ended, on an issue date that is not in the future (``now``: the caller's clock).
     """
     _, end = month_bounds(year, month)
-    issue_date = issue_date or utc_now().date()
+    asked_date = issue_date
+    issue_date = checked_issue_date(issue_date, now)
     if issue_date < end.date():
-        raise InvalidBillingInput(f"{year}-{month:02d} can be invoiced from {end.date().isoformat()}")
+        raise InvalidBillingInput(
+            f"{year}-{month:02d} has not ended on {issue_date.isoformat()}; "
+            f"it can be invoiced from {end.date().isoformat()}",
+            field="month" if asked_date is None else "issue_date",
+            valid=f"a month that has ended, issued on a date from {end.date().isoformat()} to today",
+        )
     lock_number_series(session, INVOICE_SERIES)
     statement = (
         select(InvoiceLine)
@@ -334,14 +382,18 @@ def issue_credit_note(
     net_amount: Decimal | None = None,
     issue_date: date | None = None,
     organisation_id: str | None = None,
+    now: datetime | None = None,
 ) -> CreditNote:
     """Credit ``net_amount`` (default: all not yet credited) of an issued invoice, with its own number.
 
     VAT on a credit note is computed on its net amount like an invoice's; the credit note that credits
     the last remaining øre takes the remaining VAT, so a fully credited invoice nets to exactly zero.
+    It is dated today by default (``now``: the caller's clock), never in the future and never before
+    the invoice it credits.
     """
     if not reason.strip():
         raise InvalidBillingInput("a credit note needs a reason")
+    issue_date = checked_issue_date(issue_date, now)
     number = lock_number_series(
         session, CREDIT_NOTE_SERIES
     )  # also serialises concurrent credits of one invoice
@@ -356,6 +408,13 @@ def issue_credit_note(
         raise Conflict(
             f"invoice {invoice.display_number} has {remaining} DKK left to credit; cannot credit {amount}"
         )
+    if issue_date < invoice.issue_date:
+        raise Conflict(
+            f"invoice {invoice.display_number} is dated {invoice.issue_date.isoformat()}; a credit note "
+            f"for it cannot be dated {issue_date.isoformat()}, before it",
+            field="issue_date",
+            valid=f"a date from {invoice.issue_date.isoformat()}",
+        )
     vat_amount = (
         invoice.vat_amount - credited_vat if amount == remaining else vat_on(amount, invoice.vat_rate)
     )
@@ -364,7 +423,7 @@ def issue_credit_note(
         number=number,
         invoice_id=invoice.id,
         organisation_id=invoice.organisation_id,
-        issue_date=issue_date or utc_now().date(),
+        issue_date=issue_date,
         reason=reason,
         currency=invoice.currency,
         vat_rate=invoice.vat_rate,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,11 @@ class InvoiceLinePublic(BaseModel):
     unit_price: Decimal
     net_amount: Decimal
     created_at: datetime
-    invoice_id: int | None
+    invoice_id: str | None = Field(
+        validation_alias=AliasChoices("invoice_number", "invoice_id"),
+        description="the number of the invoice the line is on, once invoiced",
+        examples=["F0000001"],
+    )
 
 
 def _check_amount(net_amount: Decimal) -> None:

@@ -179,6 +179,11 @@ class InvoiceLine(Base):
 
     invoice: Mapped[Invoice | None] = relationship(back_populates="lines")
 
+    @property
+    def invoice_number(self) -> str | None:
+        """The number of the invoice this line is on (its public identifier), if any."""
+        return self.invoice.display_number if self.invoice is not None else None
+
 
 class Invoice(Base):
     """An issued invoice: numbered gaplessly, immutable once issued (corrections are credit notes)."""
@@ -234,6 +239,10 @@ class CreditNote(Base):
     @property
     def display_number(self) -> str:
         return format_credit_note_number(self.number)
+
+    @property
+    def invoice_number(self) -> str:
+        return self.invoice.display_number
 
 
 class InvoiceNumberSequence(Base):
@@ -314,6 +323,8 @@ class BillingAccount(Base):
     organisation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(256))
     cvr: Mapped[str | None] = mapped_column(String(16))  # Danish company number
+    # EAN (GLN) location number: where a Danish public buyer receives e-invoices
+    ean: Mapped[str | None] = mapped_column(String(13))
     street: Mapped[str | None] = mapped_column(String(256))
     city: Mapped[str | None] = mapped_column(String(128))
     postal_code: Mapped[str | None] = mapped_column(String(16))
@@ -342,6 +353,9 @@ class Order(Base):
     hourly_rate: Mapped[Decimal | None] = mapped_column("hourly_rate_ore", Money())
     fixed_elements: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # [{description, net_amount}]
     quote_id: Mapped[str | None] = mapped_column(String(36))  # the current estimate's quote
+    # while in progress: a revised estimate waiting for the customer's acceptance (a change order),
+    # {quote_id, hours, hourly_rate, fixed_elements}; the fields above stay the accepted estimate
+    change_order: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     events: Mapped[list[OrderEvent]] = relationship(order_by="OrderEvent.id")
     hour_logs: Mapped[list[HourLog]] = relationship(order_by="HourLog.id")

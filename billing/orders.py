@@ -17,6 +17,12 @@ writing its invoice line with ``order_id`` (``billing.ledger.charge_release(...,
 order is invoiced once, as a whole: logged hours × the estimate's hourly rate, the fixed elements, and
 the attached releases. Every transition writes an ``order_events`` row (who, when, from, to). An illegal
 transition raises ``IllegalTransition`` (409) naming the transitions allowed from the current state.
+
+The customer pays for no work it has not agreed to: logged hours never exceed the accepted estimate's
+hours (``EstimateExceeded``, 409). Work beyond it needs a change order: staff estimate again while the
+order is in_progress, and the revised estimate applies once the customer accepts it (``accept_order``
+again; the order stays in_progress). Hours are logged for days that have come, and an order delivered
+with neither hours nor releases needs a note saying why. ``docs/orders.md`` describes the lifecycle.
 """
 
 from __future__ import annotations
@@ -31,9 +37,24 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from billing.errors import IllegalTransition, InvalidBillingInput, NotFound, QuoteExpired
-from billing.invoicing import INVOICE_SERIES, issue_invoice_for_lines, lock_number_series
-from billing.models import HourLog, Invoice, InvoiceLine, IssuedQuote, Order, OrderEvent, utc_now
+from billing.errors import Conflict, IllegalTransition, InvalidBillingInput, NotFound, QuoteExpired
+from billing.invoicing import (
+    INVOICE_SERIES,
+    checked_issue_date,
+    issue_invoice_for_lines,
+    lock_number_series,
+    today_of,
+)
+from billing.models import (
+    HourLog,
+    Invoice,
+    InvoiceLine,
+    IssuedQuote,
+    Order,
+    OrderEvent,
+    format_invoice_number,
+    utc_now,
+)
 from billing.money import is_whole_ore, to_ore, vat_on
 from billing.pricing import PriceList
 from billing.quotes import validity_end
@@ -85,6 +106,21 @@ class FixedElementPublic(BaseModel):
     net_amount: Decimal
 
 
+class ChangeOrderPublic(BaseModel):
+    """A revised estimate for an order in progress, waiting for the customer's acceptance."""
+
+    quote_id: str
+    hours: Decimal
+    hourly_rate: Decimal
+    fixed_elements: list[FixedElementPublic]
+    net_amount: Decimal
+    valid_until: date
+
+
+class EstimateExceeded(Conflict):
+    """Logging these hours would bill more than the customer accepted; a change order is needed."""
+
+
 class OrderPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -104,9 +140,10 @@ class OrderPublic(BaseModel):
     quote_id: str | None
     estimate_net_amount: Decimal | None
     estimate_valid_until: date | None
+    change_order: ChangeOrderPublic | None  # a revised estimate waiting for the customer
     logged_hours: Decimal
     release_ids: list[str]
-    invoice_id: int | None
+    invoice_id: str | None  # the invoice's number, once invoiced
     events: list[OrderEventPublic]
     hour_logs: list[HourLogPublic]
 
@@ -163,6 +200,22 @@ def _transition(
         )
     )
     order.state = to_state
+    order.updated_at = now
+    session.flush()
+
+
+def _record(session: Session, order: Order, actor: str, now: datetime, note: str) -> None:
+    """An event that changes the order but not its state (a change order, its acceptance)."""
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            actor=actor,
+            occurred_at=now,
+            from_state=order.state,
+            to_state=order.state,
+            note=note,
+        )
+    )
     order.updated_at = now
     session.flush()
 
@@ -228,7 +281,9 @@ def estimate_order(
 ) -> IssuedQuote:
     """Staff estimate hours and fixed elements; the result is a quote valid for 28 days.
 
-    Allowed from requested, estimated (a revised estimate replaces the previous one) and expired.
+    Allowed from requested, estimated (a revised estimate replaces the previous one) and expired. On an
+    order in progress it is a change order: the revised estimate waits beside the accepted one until
+    the customer accepts it (``accept_order``), and covers at least the hours already logged.
     """
     now = now or utc_now()
     price_list = price_list or PriceList.load()
@@ -250,8 +305,17 @@ def estimate_order(
     if hours == 0 and not fixed_elements:
         raise InvalidBillingInput("an estimate needs hours or fixed elements")
     order = _lock_order(session, order_id, None)
-    if "estimated" not in TRANSITIONS[order.state]:
+    is_change_order = order.state == "in_progress"
+    if not is_change_order and "estimated" not in TRANSITIONS[order.state]:
         raise IllegalTransition(order.id, order.state, "estimated", allowed_transitions(order.state))
+    if is_change_order:
+        logged = logged_hours(session, order.id)
+        if hours < logged:
+            raise InvalidBillingInput(
+                f"order {order.id} already has {logged} h logged; a revised estimate cannot cover fewer",
+                field="hours",
+                valid=f"at least {logged}",
+            )
     rate = price_list.hourly_rate(order.segment)
     net = to_ore(hours * rate) + sum((element.net_amount for element in fixed_elements), Decimal("0.00"))
     vat = vat_on(net)
@@ -263,7 +327,8 @@ def estimate_order(
         price_list_version=price_list.version,
         order_id=order.id,
         description=(
-            f"Bespoke order: {order.title} ({hours} h × {rate} + {len(fixed_elements)} fixed element(s))"
+            f"{'Change order' if is_change_order else 'Bespoke order'}: {order.title} "
+            f"({hours} h × {rate} + {len(fixed_elements)} fixed element(s))"
         ),
         net_amount=net,
         vat_amount=vat,
@@ -272,12 +337,23 @@ def estimate_order(
         valid_until=validity_end(now, price_list),
     )
     session.add(quote)
-    order.estimated_hours = hours
-    order.hourly_rate = rate
-    order.fixed_elements = [
+    elements = [
         {"description": element.description, "net_amount": str(element.net_amount)}
         for element in fixed_elements
     ]
+    if is_change_order:
+        order.change_order = {
+            "quote_id": quote.id,
+            "hours": str(hours),
+            "hourly_rate": str(rate),
+            "fixed_elements": elements,
+        }
+        summary = f"change order {quote.id}: {hours} h, {net} DKK net, waiting for the customer's acceptance"
+        _record(session, order, _actor(actor), now, f"{summary}; {note}" if note else summary)
+        return quote
+    order.estimated_hours = hours
+    order.hourly_rate = rate
+    order.fixed_elements = elements
     order.quote_id = quote.id
     _transition(session, order, "estimated", _actor(actor), now, note)
     return quote
@@ -291,9 +367,15 @@ def accept_order(
     organisation_id: str | None = None,
     now: datetime | None = None,
 ) -> Order:
-    """The customer accepts the estimate, while its quote is valid (else QuoteExpired, 409)."""
+    """The customer accepts the estimate, while its quote is valid (else QuoteExpired, 409).
+
+    On an order in progress with a change order, the customer accepts the revised estimate: it becomes
+    the order's estimate (hours, rate, fixed elements, quote) and the order stays in progress.
+    """
     now = now or utc_now()
     order = _lock_order(session, order_id, organisation_id)
+    if order.state == "in_progress" and order.change_order:
+        return _accept_change_order(session, order, _actor(actor), now)
     if order.state == "estimated":
         quote = session.get(IssuedQuote, order.quote_id)
         if quote is None or now.date() > quote.valid_until:
@@ -312,6 +394,24 @@ def accept_order(
     return order
 
 
+def _accept_change_order(session: Session, order: Order, actor: str, now: datetime) -> Order:
+    change = order.change_order or {}
+    quote = session.get(IssuedQuote, change["quote_id"])
+    if quote is None or now.date() > quote.valid_until:
+        valid_until = quote.valid_until.isoformat() if quote else "?"
+        raise QuoteExpired(
+            f"the change order for order {order.id} was valid until {valid_until}; ask for a new one"
+        )
+    order.estimated_hours = Decimal(change["hours"])
+    order.hourly_rate = Decimal(change["hourly_rate"])
+    order.fixed_elements = change["fixed_elements"]
+    order.quote_id = quote.id
+    order.change_order = None
+    quote.used_at = now
+    _record(session, order, actor, now, f"change order {quote.id} accepted: {quote.net_amount} DKK net")
+    return order
+
+
 def start_order(session: Session, order_id: str, actor: str, *, now: datetime | None = None) -> Order:
     order = _lock_order(session, order_id, None)
     _transition(session, order, "in_progress", _actor(actor), now or utc_now())
@@ -321,7 +421,20 @@ def start_order(session: Session, order_id: str, actor: str, *, now: datetime | 
 def deliver_order(
     session: Session, order_id: str, actor: str, *, note: str | None = None, now: datetime | None = None
 ) -> Order:
+    """Staff deliver the work. Without logged hours or releases nothing shows the work was done, so
+    the delivery then needs a note saying why (e.g. only the fixed elements were ordered)."""
     order = _lock_order(session, order_id, None)
+    if (
+        order.state == "in_progress"
+        and logged_hours(session, order.id) == 0
+        and not order_release_lines(session, order.id)
+        and not (note and note.strip())
+    ):
+        raise InvalidBillingInput(
+            f"order {order.id} has no hours logged and no releases; delivering it needs a note saying why",
+            field="note",
+            valid="a note explaining what was delivered without hours or releases",
+        )
     _transition(session, order, "delivered", _actor(actor), now or utc_now(), note)
     return order
 
@@ -381,15 +494,34 @@ def log_hours(
     note: str | None = None,
     now: datetime | None = None,
 ) -> HourLog:
-    """Record staff hours on an order in progress (0.01 to 24 hours per entry)."""
+    """Record staff hours on an order in progress (0.01 to 24 hours per entry), for a day that has
+    come (``now``: the caller's clock), within the hours of the accepted estimate."""
     if not isinstance(hours, Decimal) or not Decimal("0") < hours <= MAX_HOURS_PER_LOG:
         raise InvalidBillingInput(f"hours must be a Decimal in (0, 24], got {hours!r}")
     if hours != hours.quantize(Decimal("0.01")):
         raise InvalidBillingInput(f"hours are logged to the hundredth, got {hours}")
+    today = today_of(now)
+    if work_date > today:
+        raise InvalidBillingInput(
+            f"work date {work_date.isoformat()} is in the future (today is {today.isoformat()})",
+            field="work_date",
+            valid=f"a date up to {today.isoformat()}",
+        )
     order = _lock_order(session, order_id, None)
     if order.state != "in_progress":
         raise IllegalTransition(
             order.id, order.state, "in_progress (to log hours)", allowed_transitions(order.state)
+        )
+    accepted = order.estimated_hours or Decimal("0.00")
+    logged = logged_hours(session, order.id)
+    if logged + hours > accepted:
+        raise EstimateExceeded(
+            f"order {order.id}: the customer accepted {accepted} h and {logged} h are logged, so "
+            f"{hours} h more would bill work the customer has not agreed to. Request a revised "
+            "estimate (a change order: estimate the order again) and log the hours once the customer "
+            "has accepted it",
+            field="hours",
+            valid=f"at most {max(accepted - logged, Decimal('0.00'))} until a revised estimate is accepted",
         )
     entry = HourLog(
         order_id=order.id,
@@ -470,7 +602,7 @@ def invoice_order(
             f"order {order.id} has nothing to invoice (no hours, fixed elements or releases)"
         )
     invoice = issue_invoice_for_lines(
-        session, order.organisation_id, lines, issue_date or now.date(), order_id=order.id
+        session, order.organisation_id, lines, checked_issue_date(issue_date, now), order_id=order.id
     )
     _transition(session, order, "invoiced", _actor(actor), now, f"invoice {invoice.display_number}")
     return invoice
@@ -488,7 +620,7 @@ def list_orders(session: Session, organisation_id: str) -> list[Order]:
 
 def order_public(session: Session, order: Order) -> OrderPublic:
     quote = session.get(IssuedQuote, order.quote_id) if order.quote_id else None
-    invoice_id = session.scalar(select(Invoice.id).where(Invoice.order_id == order.id))
+    invoice_number = session.scalar(select(Invoice.number).where(Invoice.order_id == order.id))
     return OrderPublic(
         id=order.id,
         organisation_id=order.organisation_id,
@@ -509,9 +641,30 @@ def order_public(session: Session, order: Order) -> OrderPublic:
         quote_id=order.quote_id,
         estimate_net_amount=quote.net_amount if quote else None,
         estimate_valid_until=quote.valid_until if quote else None,
+        change_order=_change_order_public(session, order),
         logged_hours=logged_hours(session, order.id),
         release_ids=[line.release_id for line in order_release_lines(session, order.id) if line.release_id],
-        invoice_id=invoice_id,
+        invoice_id=format_invoice_number(invoice_number) if invoice_number is not None else None,
         events=[OrderEventPublic.model_validate(event) for event in order.events],
         hour_logs=[HourLogPublic.model_validate(entry) for entry in order.hour_logs],
+    )
+
+
+def _change_order_public(session: Session, order: Order) -> ChangeOrderPublic | None:
+    change = order.change_order
+    if not change:
+        return None
+    quote = session.get(IssuedQuote, change["quote_id"])
+    if quote is None:
+        return None
+    return ChangeOrderPublic(
+        quote_id=quote.id,
+        hours=Decimal(change["hours"]),
+        hourly_rate=Decimal(change["hourly_rate"]),
+        fixed_elements=[
+            FixedElementPublic(description=e["description"], net_amount=Decimal(e["net_amount"]))
+            for e in change["fixed_elements"]
+        ],
+        net_amount=quote.net_amount,
+        valid_until=quote.valid_until,
     )

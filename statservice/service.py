@@ -7,10 +7,12 @@ register layout is being built.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
+from billing.models import utc_now
 from statservice import leases
 from statservice.api.ratelimit import TokenBuckets
 from statservice.core.config import Settings
@@ -105,8 +108,16 @@ class KeyCache:
 
 
 class Service:
-    def __init__(self, settings: Settings, lease_owner: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        lease_owner: str | None = None,
+        clock: Callable[[], datetime.datetime] = utc_now,
+    ) -> None:
         self.settings = settings
+        # Billing's clock: what "today" is for issue dates, work dates and estimates (which months
+        # have ended, what is in the future). Billing's own by default; tests inject a fixed one.
+        self.clock = clock
         self.db = Database(settings.database_url, audit_key=settings.audit_key)
         self._checkpointer: Any = None
         # who holds the leases of the runs this process creates (a run worker acts for its parent)

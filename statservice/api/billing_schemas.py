@@ -38,7 +38,8 @@ class InvoiceIssueCreate(BaseModel):
     year: int = Field(ge=FIRST_BILLING_YEAR, le=LAST_BILLING_YEAR, description="the closed month's year")
     month: int = Field(ge=1, le=12)
     issue_date: BillingDate | None = Field(
-        None, description="default today (UTC); must be after the month has ended"
+        None,
+        description="default today (UTC); on or after the first day after the month, and not in the future",
     )
 
 
@@ -83,7 +84,17 @@ class BillingAccountUpdate(BaseModel):
     )
 
     legal_name: str = Field(min_length=1, max_length=256, pattern=TEXT)
-    cvr: str | None = Field(None, pattern=r"^[0-9]{8}$", description="Danish CVR number (UBL needs it)")
+    cvr: str | None = Field(
+        None,
+        pattern=r"^[0-9]{8}$",
+        description="Danish CVR number (UBL needs it); must pass the modulus-11 check",
+    )
+    ean: str | None = Field(
+        None,
+        pattern=r"^[0-9]{13}$",
+        description="EAN (GLN) location number where a public buyer receives e-invoices; the UBL's "
+        "electronic address when given. Must end in its GS1 check digit",
+    )
     street: str | None = Field(None, max_length=256, pattern=TEXT)
     city: str | None = Field(None, max_length=128, pattern=TEXT)
     postal_code: str | None = Field(None, max_length=16, pattern=TEXT)
@@ -102,6 +113,7 @@ class BillingAccountPublic(BaseModel):
     postal_code: str | None
     country_code: str
     email: str | None
+    ean: str | None
 
 
 # --- bespoke orders ------------------------------------------------------------------------
@@ -190,7 +202,7 @@ class HourLogCreate(BaseModel):
 class OrderInvoiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    issue_date: BillingDate | None = Field(None, description="default today (UTC)")
+    issue_date: BillingDate | None = Field(None, description="default today (UTC); not in the future")
 
 
 # --- history -------------------------------------------------------------------------------
@@ -212,6 +224,13 @@ class TimelineItem(BaseModel):
     net_amount: Decimal | None = None
     gross_amount: Decimal | None = None
     references: dict[str, str] = Field(default_factory=dict)
+    amount_basis: str | None = Field(
+        None,
+        description="what net_amount is. Orders: invoiced | accepted estimate (what it will cost) | "
+        "estimate, not accepted | nothing billed | not estimated yet. Query runs: charged | not charged "
+        "(refused or failed: 0.00) | not finished",
+        examples=["accepted estimate"],
+    )
     # query runs (kind == "query_run"), as before
     run_id: str | None = None
     title: str | None = None

@@ -153,6 +153,8 @@ def install(app: FastAPI) -> None:
                     "valid": ", ".join(exc.allowed) if exc.allowed else "none (final state)",
                 }
             ]
+        elif exc.field is not None:
+            errors = [{"field": exc.field, "message": exc.message, "valid": exc.valid or ""}]
         return problem_response(
             request, exc.http_status, cls.title, exc.message, PROBLEM_BASE + cls.slug, errors
         )

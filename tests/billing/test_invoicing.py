@@ -285,3 +285,85 @@ def test_invoice_total_is_sum_of_lines_plus_vat_on_that_sum(billing_session, lin
     assert abs(invoice.vat_amount - net * Decimal("0.25")) <= Decimal("0.005")
     assert invoice.gross_total == invoice.net_total + invoice.vat_amount
     billing_session.rollback()
+
+
+# --- issue dates (issue 15, item 9) ----------------------------------------------------------------
+
+DECEMBER_6 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def test_a_month_is_invoiced_only_after_it_has_ended_and_never_on_a_future_date(billing_session):
+    add_line(billing_session, "org-a", "100.00", when=datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    # on 6 December, December's invoice cannot be dated in January to get past the month check
+    with pytest.raises(InvalidBillingInput) as future:
+        issue_monthly_invoices(billing_session, 2026, 12, issue_date=date(2027, 1, 4), now=DECEMBER_6)
+    assert future.value.field == "issue_date" and "future" in future.value.message
+    assert future.value.valid == "a date up to 2026-12-06"
+    with pytest.raises(InvalidBillingInput) as early:
+        issue_monthly_invoices(billing_session, 2026, 12, now=DECEMBER_6)
+    assert early.value.field == "month" and "2027-01-01" in early.value.message
+    (invoice,) = issue_monthly_invoices(billing_session, 2026, 12, now=datetime(2027, 1, 4, 9, tzinfo=UTC))
+    assert invoice.issue_date == date(2027, 1, 4)
+
+
+def test_a_credit_note_is_never_dated_before_its_invoice_nor_in_the_future(billing_session):
+    add_line(billing_session, "org-a", "100.00")
+    april_10 = datetime(2026, 4, 10, 9, 0, tzinfo=UTC)
+    (invoice,) = issue_monthly_invoices(billing_session, 2026, 3, issue_date=date(2026, 4, 10), now=april_10)
+    with pytest.raises(Conflict) as before:
+        issue_credit_note(billing_session, invoice.id, "x", issue_date=date(2026, 4, 9), now=april_10)
+    assert before.value.field == "issue_date" and before.value.valid == "a date from 2026-04-10"
+    # an invoice dated after today (issued before future dates were refused) cannot be credited today
+    with pytest.raises(Conflict):
+        issue_credit_note(billing_session, invoice.id, "x", now=datetime(2026, 4, 6, 9, 0, tzinfo=UTC))
+    with pytest.raises(InvalidBillingInput) as future:
+        issue_credit_note(billing_session, invoice.id, "x", issue_date=date(2026, 4, 21), now=april_10)
+    assert future.value.field == "issue_date"
+    note = issue_credit_note(
+        billing_session, invoice.id, "goodwill", net_amount=Decimal("1.00"), now=april_10 + timedelta(days=10)
+    )
+    assert note.issue_date == date(2026, 4, 20)
+    assert (
+        issue_credit_note(billing_session, invoice.id, "same day", now=april_10).issue_date
+        == invoice.issue_date
+    )
+
+
+# --- buyer identifiers (issue 15, item 8) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cvr", ["12345678", "31119104", "3111910", "3111910a"])
+def test_a_cvr_that_fails_the_modulus_11_check_is_refused(billing_session, cvr):
+    with pytest.raises(InvalidBillingInput) as refused:
+        set_billing_account(billing_session, "org-a", "Mistyped ApS", cvr=cvr)
+    assert refused.value.field == "cvr" and "modulus-11" in refused.value.valid
+
+
+def test_an_ean_is_checked_by_its_gs1_check_digit_and_copied_onto_the_invoice(billing_session):
+    for ean in ("5798000416605", "579800041660", "57980004166041"):
+        with pytest.raises(InvalidBillingInput) as refused:
+            set_billing_account(billing_session, "org-a", "Region", cvr="29190623", ean=ean)
+        assert refused.value.field == "ean"
+    set_billing_account(billing_session, "org-a", "Region", cvr="29190623", ean="5798000416604")
+    add_line(billing_session, "org-a", "10.00")
+    (invoice,) = issue_monthly_invoices(billing_session, 2026, 3, issue_date=APRIL_1)
+    assert invoice.buyer["ean"] == "5798000416604"
+
+
+# --- one public identifier (issue 15, item 7) ------------------------------------------------------
+
+
+def test_json_names_every_document_by_its_number(billing_session):
+    add_line(billing_session, "org-a", "100.00", release_id="r1")
+    (invoice,) = issue_monthly_invoices(billing_session, 2026, 3, issue_date=APRIL_1)
+    note = issue_credit_note(
+        billing_session, invoice.id, "goodwill", net_amount=Decimal("1.00"), issue_date=APRIL_1
+    )
+    billing_session.refresh(invoice, ["credit_notes"])
+    public = InvoicePublic.model_validate(invoice).model_dump(mode="json")
+    assert public["id"] == "F0000001" and "number" not in public and "display_number" not in public
+    assert public["lines"][0]["invoice_id"] == "F0000001"
+    assert public["credit_notes"][0]["id"] == note.display_number == "K0000001"
+    assert public["credit_notes"][0]["invoice_id"] == "F0000001"
+    # what the JSON says reads back as the same document
+    assert InvoicePublic.model_validate(public) == InvoicePublic.model_validate(invoice)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from billing.models import InvoiceLine
@@ -17,6 +19,17 @@ from statservice.db.models import (
     ReleasedTable,
     ReleaseRecord,
 )
+
+
+def fixed_clock(moment: dt.datetime):
+    """A clock for ``Service.clock`` that always says ``moment``."""
+    return lambda: moment
+
+
+def set_today(service, day: dt.date) -> None:
+    """Billing's "today" (issue dates, work dates, estimates) becomes ``day``, 08:00 UTC."""
+    service.clock = fixed_clock(dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC))
+
 
 COHORT = {
     "title": "Incident type 2 diabetes by sex",

@@ -26,7 +26,14 @@ from billing.money import format_dkk, vat_on
 from disclosure.policy import RHO_PER_TABLE, Budgets, Policy
 from statservice.db.migrate import alembic_config
 from statservice.db.models import QueryRun
-from tests.service.helpers import assert_consistent, cohort, counts, distinct_cohort, with_noise
+from tests.service.helpers import (
+    assert_consistent,
+    cohort,
+    counts,
+    distinct_cohort,
+    set_today,
+    with_noise,
+)
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -66,6 +73,8 @@ def assert_problem(response, status: int) -> dict:
 
 
 def issue_month(api, actor, day: dt.date, **extra):
+    """Issue the month of ``day`` on the first day after it, which becomes billing's today."""
+    set_today(api.service, next_month_start(day))
     return api.post(
         "/v1/invoices/issue",
         actor,
@@ -155,7 +164,7 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
     invoices = issued.json()["invoices"]
     assert [i["organisation_id"] for i in invoices] == [customer.organisation_id]
     invoice = invoices[0]
-    assert re.fullmatch(r"F\d{7}", invoice["display_number"])
+    assert re.fullmatch(r"F\d{7}", invoice["id"])
     assert Decimal(invoice["net_total"]) == price + list_price
     assert Decimal(invoice["gross_total"]) == price + list_price + vat_on(price + list_price)
     assert {line["release_id"] for line in invoice["lines"]} == {release["id"], plain.json()["id"]}
@@ -165,38 +174,38 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
 
     listed = api.get("/v1/invoices", customer).json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == invoice["id"]
-    assert api.get(f"/v1/invoices/{invoice['display_number']}", customer).json() == invoice
+    assert api.get(f"/v1/invoices/{invoice['id']}", customer).json() == invoice
     assert api.get("/v1/invoices", api.foreign).json()["total"] == 0
 
     # CSV: one row per line and a total row
-    got = api.get(f"/v1/invoices/{invoice['display_number']}.csv", customer)
+    got = api.get(f"/v1/invoices/{invoice['id']}.csv", customer)
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
-    assert f'filename="{invoice["display_number"]}.csv"' in got.headers["content-disposition"]
+    assert f'filename="{invoice["id"]}.csv"' in got.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(got.text)))
     lines = [r for r in rows if r["row_type"] == "line"]
     (total,) = [r for r in rows if r["row_type"] == "total"]
     assert {r["release_id"] for r in lines} == {release["id"], plain.json()["id"]}
     assert sorted(Decimal(r["net_amount"]) for r in lines) == sorted([price, list_price])
-    assert {r["document_number"] for r in rows} == {invoice["display_number"]}
+    assert {r["document_number"] for r in rows} == {invoice["id"]}
     assert Decimal(total["net_amount"]) == Decimal(invoice["net_total"])
     assert Decimal(total["gross_amount"]) == Decimal(invoice["gross_total"])
 
     # PDF: read the text back
-    got = api.get(f"/v1/invoices/{invoice['display_number']}.pdf", customer)
+    got = api.get(f"/v1/invoices/{invoice['id']}.pdf", customer)
     assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(got.content)).pages)
-    assert invoice["display_number"] in text
+    assert invoice["id"] in text
     assert format_dkk(Decimal(invoice["gross_total"])) in text
     assert ACCOUNT["cvr"] in text
 
     # UBL: Peppol BIS 3.0, schema-valid, totals as issued
-    got = api.get(f"/v1/invoices/{invoice['display_number']}.xml", customer)
+    got = api.get(f"/v1/invoices/{invoice['id']}.xml", customer)
     assert got.status_code == 200 and got.headers["content-type"].startswith("application/xml")
     valid, errors = validate_xsd(got.content)
     assert valid, errors
     assert [str(f) for f in check_rules(got.content) if f.severity == "fatal"] == []
     tree = etree.fromstring(got.content)
-    assert tree.xpath("/inv:Invoice/cbc:ID/text()", namespaces=NS) == [invoice["display_number"]]
+    assert tree.xpath("/inv:Invoice/cbc:ID/text()", namespaces=NS) == [invoice["id"]]
     total_path = "/inv:Invoice/cac:LegalMonetaryTotal/cbc:{}/text()"
     assert Decimal(tree.xpath(total_path.format("TaxExclusiveAmount"), namespaces=NS)[0]) == Decimal(
         invoice["net_total"]
@@ -211,42 +220,37 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
 
     # a credit note (staff) with its own number, downloadable; more than is left is a conflict
     assert_problem(
-        api.post(f"/v1/invoices/{invoice['display_number']}/credit-notes", customer, json={"reason": "x"}),
+        api.post(f"/v1/invoices/{invoice['id']}/credit-notes", customer, json={"reason": "x"}),
         403,
     )
     note = api.post(
-        f"/v1/invoices/{invoice['display_number']}/credit-notes",
+        f"/v1/invoices/{invoice['id']}/credit-notes",
         staff,
         json={"reason": "re-run at our expense", "net_amount": "1.00"},
     )
     assert note.status_code == 201, note.text
     note = note.json()
-    assert re.fullmatch(r"K\d{7}", note["display_number"]) and note["net_total"] == "1.00"
+    assert re.fullmatch(r"K\d{7}", note["id"]) and note["net_total"] == "1.00"
     too_much = api.post(
-        f"/v1/invoices/{invoice['display_number']}/credit-notes",
+        f"/v1/invoices/{invoice['id']}/credit-notes",
         staff,
         json={"reason": "too much", "net_amount": str(Decimal(invoice["net_total"]) + 1)},
     )
     assert_problem(too_much, 409)
     assert api.get("/v1/credit-notes", customer).json()["items"][0]["id"] == note["id"]
-    assert (
-        api.get(f"/v1/invoices/{invoice['display_number']}", customer).json()["credit_notes"][0]["id"]
-        == note["id"]
-    )
-    got = api.get(f"/v1/credit-notes/{note['display_number']}.xml", customer)
+    assert api.get(f"/v1/invoices/{invoice['id']}", customer).json()["credit_notes"][0]["id"] == note["id"]
+    got = api.get(f"/v1/credit-notes/{note['id']}.xml", customer)
     assert got.status_code == 200 and validate_xsd(got.content)[0]
-    assert etree.fromstring(got.content).xpath("/cn:CreditNote/cbc:ID/text()", namespaces=NS) == [
-        note["display_number"]
-    ]
+    assert etree.fromstring(got.content).xpath("/cn:CreditNote/cbc:ID/text()", namespaces=NS) == [note["id"]]
 
     # staff billing actions are in the audit chain, by key and organisation
     records = api.get(
         "/v1/audit/records", api.auditor, params={"organisation_id": customer.organisation_id, "limit": 500}
     ).json()["items"]
     by_action = {r["action"]: r for r in records}
-    assert by_action["invoice.issue"]["payload"]["invoice"] == invoice["display_number"]
+    assert by_action["invoice.issue"]["payload"]["invoice"] == invoice["id"]
     assert by_action["invoice.issue"]["payload"]["gross_total"] == invoice["gross_total"]
-    assert by_action["credit_note.issue"]["payload"]["credit_note"] == note["display_number"]
+    assert by_action["credit_note.issue"]["payload"]["credit_note"] == note["id"]
     assert staff.key_id in by_action["credit_note.issue"]["actor"]
     assert customer.key_id in by_action["billing_account.update"]["actor"]
     assert api.get("/v1/audit/verify", api.auditor).json()["ok"] is True
@@ -260,10 +264,14 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
     assert moments == sorted(moments, reverse=True)
     runs = {item["release_id"]: item for item in history["items"] if item["kind"] == "query_run"}
     assert runs[release["id"]]["references"]["quote_id"] == quote["id"]
-    assert runs[release["id"]]["references"]["invoice_number"] == invoice["display_number"]
+    assert runs[release["id"]]["references"]["invoice_id"] == invoice["id"]
     assert "invoice_line" not in kinds  # a run's line is shown on the run
     refused_runs = [i for i in history["items"] if i["kind"] == "query_run" and i["status"] != "released"]
     assert refused_runs and all(i["price"] is None for i in refused_runs)
+    # every entry says what it cost: a refused run nothing, and says so
+    assert {(i["net_amount"], i["amount_basis"]) for i in refused_runs} == {("0.00", "not charged")}
+    assert runs[release["id"]]["amount_basis"] == "charged"
+    assert runs[release["id"]]["net_amount"] == runs[release["id"]]["price"]
     assert api.get("/v1/history", customer, params={"kind": "invoice"}).json()["total"] == 1
     assert api.get("/v1/history", api.foreign).json()["total"] == 0
     # staff see the customer's history by acting for it
@@ -279,6 +287,7 @@ def test_ubl_needs_the_buyer_cvr_and_staff_act_for_customers(data_api):
     assert api.post("/v1/queries/runs", api.customer, json=cohort()).status_code == 201
     # staff acting for the customer issue only its invoice (the foreign organisation has a line too)
     assert api.post("/v1/queries/runs", api.foreign, json=cohort()).status_code == 201
+    set_today(api.service, next_month_start(today))
     issued = api.client.post(
         "/v1/invoices/issue",
         headers=act_for(api.staff, api.customer.organisation_id),
@@ -288,13 +297,8 @@ def test_ubl_needs_the_buyer_cvr_and_staff_act_for_customers(data_api):
     (invoice,) = issued.json()["invoices"]
     assert invoice["organisation_id"] == api.customer.organisation_id
     # no billing account: CSV and PDF work, UBL explains what is missing
-    assert api.get(f"/v1/invoices/{invoice['display_number']}.csv", api.customer).status_code == 200
-    assert (
-        "CVR"
-        in assert_problem(api.get(f"/v1/invoices/{invoice['display_number']}.xml", api.customer), 422)[
-            "detail"
-        ]
-    )
+    assert api.get(f"/v1/invoices/{invoice['id']}.csv", api.customer).status_code == 200
+    assert "CVR" in assert_problem(api.get(f"/v1/invoices/{invoice['id']}.xml", api.customer), 422)["detail"]
     # staff set the billing details for the customer by acting for it; the issued invoice keeps its buyer
     put_for = api.client.put(
         "/v1/billing-account", headers=act_for(api.staff, api.customer.organisation_id), json=ACCOUNT
@@ -321,12 +325,12 @@ def test_foreign_organisation_gets_404_on_every_billing_resource(data_api):
     )
     (invoice,) = issue_month(api, api.staff, today).json()["invoices"]
     note = api.post(
-        f"/v1/invoices/{invoice['display_number']}/credit-notes", api.staff, json={"reason": "goodwill"}
+        f"/v1/invoices/{invoice['id']}/credit-notes", api.staff, json={"reason": "goodwill"}
     ).json()
     order = api.post("/v1/orders", api.customer, json={"title": "t", "request_text": "r"}).json()
     ids = {
-        "invoice_id": invoice["display_number"],
-        "credit_note_id": note["display_number"],
+        "invoice_id": invoice["id"],
+        "credit_note_id": note["id"],
         "quote_id": quote["id"],
         "order_id": order["id"],
     }
@@ -352,7 +356,7 @@ def test_foreign_organisation_gets_404_on_every_billing_resource(data_api):
     assert len({p for m, p in probed if m == "get"}) == 11 and len(probed) > 20
     # a staff key acting for the foreign organisation sees none of it either
     for path in (
-        f"/v1/invoices/{invoice['display_number']}",
+        f"/v1/invoices/{invoice['id']}",
         f"/v1/orders/{order['id']}",
         f"/v1/quotes/{quote['id']}",
     ):
@@ -534,7 +538,5 @@ def test_quote_states_reduced_prices_and_suppressed_releases_pay_them(data_api):
         assert lines[fully]["description"].endswith("; fully suppressed: base fee only")
     assert lines[total_only["id"]]["description"].endswith("; total only: no table size fee")
     assert ";" not in lines[full_release["id"]]["description"]
-    rows = list(
-        csv.DictReader(io.StringIO(api.get(f"/v1/invoices/{invoice['display_number']}.csv", customer).text))
-    )
+    rows = list(csv.DictReader(io.StringIO(api.get(f"/v1/invoices/{invoice['id']}.csv", customer).text)))
     assert any(r["description"].endswith("fully suppressed: base fee only") for r in rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.service.helpers import cohort
+from tests.service.helpers import cohort, set_today
 
 # How to fill each path parameter with a resource of organisation A. A new route with a parameter
 # not listed here fails the test until it is added (so new routers are probed too).
@@ -34,18 +34,19 @@ def billing_ids(api) -> dict[str, str]:
     api.post("/v1/queries/runs", api.customer, json=cohort(title="quoted"), params={"quote_id": quote["id"]})
     today = dt.datetime.now(dt.UTC).date()
     after = dt.date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    set_today(api.service, after)  # the month has closed
     issued = api.post(
         "/v1/invoices/issue",
         api.staff,
         json={"year": today.year, "month": today.month, "issue_date": after.isoformat()},
     )
-    invoice = issued.json()["invoices"][0]["display_number"]
+    invoice = issued.json()["invoices"][0]["id"]
     note = api.post(f"/v1/invoices/{invoice}/credit-notes", api.staff, json={"reason": "goodwill"}).json()
     order = api.post("/v1/orders", api.customer, json={"title": "t", "request_text": "r"}).json()
     return {
         "quote_id": quote["id"],
         "invoice_id": invoice,
-        "credit_note_id": note["display_number"],
+        "credit_note_id": note["id"],
         "order_id": order["id"],
     }
 

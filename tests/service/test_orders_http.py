@@ -149,13 +149,13 @@ def test_bespoke_order_from_request_to_invoice(data_api):
     ]
     # invoicing releases nothing; it adds the hours and fixed element lines
     assert counts(api.service) == {**before, "invoice_lines": before["invoice_lines"] + 2}
-    assert api.get(f"/v1/invoices/{invoice['display_number']}", customer).json() == invoice
+    assert api.get(f"/v1/invoices/{invoice['id']}", customer).json() == invoice
     order = api.get(f"/v1/orders/{oid}", customer).json()
     assert order["state"] == "invoiced" and order["invoice_id"] == invoice["id"]
     assert order["allowed_transitions"] == []
     final = illegal(api.post(f"/v1/orders/{oid}/invoice", staff), "invoiced")
     assert final["errors"][0]["valid"] == "none (final state)"
-    ubl = api.get(f"/v1/invoices/{invoice['display_number']}.xml", customer)
+    ubl = api.get(f"/v1/invoices/{invoice['id']}.xml", customer)
     assert ubl.status_code == 200 and validate_xsd(ubl.content)[0]
     tree = etree.parse(io.BytesIO(ubl.content))
     assert tree.xpath("//cac:OrderReference/cbc:ID/text()", namespaces=NS) == [oid]
@@ -196,7 +196,7 @@ def test_bespoke_order_from_request_to_invoice(data_api):
         "order.invoiced",
     ]
     assert all(r["payload"]["order_id"] == oid for r in steps)
-    assert steps[-1]["payload"]["invoice"] == invoice["display_number"]
+    assert steps[-1]["payload"]["invoice"] == invoice["id"]
     for step in steps:
         if step["action"] in ("order.requested", "order.accepted"):
             assert customer.key_id in step["actor"] and "for org:" not in step["actor"]

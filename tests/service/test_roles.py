@@ -28,7 +28,7 @@ BODIES = {
     "POST /v1/keys": {"organisation_id": "{customer_organisation}", "role": "customer", "name": "matrix"},
     "POST /v1/invoices/issue": {"year": 2026, "month": 1, "issue_date": "2026-02-02"},
     "POST /v1/invoices/{invoice_id}/credit-notes": {"reason": "matrix"},
-    "PUT /v1/billing-account": {"legal_name": "Matrix ApS", "cvr": "12345678"},
+    "PUT /v1/billing-account": {"legal_name": "Matrix ApS", "cvr": "12345674"},
     "POST /v1/orders": {"title": "Matrix", "request_text": "a bespoke analysis"},
     "POST /v1/orders/{order_id}/estimate": {"hours": "1.00"},
     "POST /v1/orders/{order_id}/decline": {"reason": "no"},

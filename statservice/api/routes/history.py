@@ -4,6 +4,7 @@ credit notes, and invoice lines that are not a run's (a run's own line is folded
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -27,6 +28,15 @@ def _billing_entries(session, visible: str | None) -> list[tuple[str, HistoryEnt
     return [(org, entry) for org in organisations for entry in customer_history(session, org)]
 
 
+def _run_amount(run: QueryRun, release: ReleaseRecord | None) -> tuple[Decimal | None, str]:
+    """What a run cost: its release's price; nothing if it was refused or failed (never charged)."""
+    if release is not None:
+        return release.price, "charged"
+    if run.status in ("refused", "failed"):
+        return Decimal("0.00"), "not charged"
+    return None, "not finished"
+
+
 def _billing_item(organisation_id: str, entry: HistoryEntryPublic) -> TimelineItem:
     return TimelineItem(
         kind=entry.kind,
@@ -38,6 +48,7 @@ def _billing_item(organisation_id: str, entry: HistoryEntryPublic) -> TimelineIt
         net_amount=entry.net_amount,
         gross_amount=entry.gross_amount,
         references=entry.references,
+        amount_basis=entry.amount_basis,
         created_at=entry.occurred_at,
         currency="DKK" if entry.net_amount is not None else None,
     )
@@ -92,7 +103,8 @@ def history(
                 occurred_at=run.created_at,
                 description=run.title,
                 status=run.status,
-                net_amount=release.price if release else None,
+                net_amount=_run_amount(run, release)[0],
+                amount_basis=_run_amount(run, release)[1],
                 references=charged.get(release.id, {}) if release else {},
                 run_id=run.id,
                 title=run.title,

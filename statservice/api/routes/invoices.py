@@ -59,9 +59,17 @@ def download_responses(suffix: str) -> dict:
     return {200: {"description": "the document as a file", "content": {media_type: {"schema": schema}}}}
 
 
+def _naming_hint(kind: str, number: str, example: str) -> str | None:
+    """What to say to a caller who named a document by something other than its number (a bare
+    integer looks like a database id, which is never public)."""
+    if number.isdecimal():
+        return f"a {kind} is named by its number as printed on it, e.g. {example} (the 'id' in its JSON)"
+    return None
+
+
 def visible_invoice(session, principal: Principal, number: str) -> Invoice:
     if not re.fullmatch(r"F[0-9]{7,9}", number):  # ASCII digits in the integer column's range
-        raise NotFound("invoice", number)
+        raise NotFound("invoice", number, _naming_hint("invoice", number, "F0000001"))
     return get_invoice_by_number(session, number, principal.visible_organisation())
 
 
@@ -70,7 +78,7 @@ def visible_credit_note(session, principal: Principal, number: str) -> CreditNot
     if re.fullmatch(r"K[0-9]{7,9}", number) and format_credit_note_number(int(number[1:])) == number:
         note = session.scalar(select(CreditNote).where(CreditNote.number == int(number[1:])))
     if note is None or not principal.may_see(note.organisation_id):
-        raise NotFound("credit note", number)
+        raise NotFound("credit note", number, _naming_hint("credit note", number, "K0000001"))
     return note
 
 
@@ -123,7 +131,7 @@ def list_invoices(
     description="One invoice per organisation for its lines not yet invoiced up to the end of the month "
     "(bespoke orders' lines are invoiced with their order). Gapless numbers F0000001...; running it again "
     "invoices only lines that arrived since. Staff acting for an organisation issue only its invoice. "
-    "422 if the month has not ended on the issue date.",
+    "422 if the month has not ended on the issue date, or the issue date is in the future.",
 )
 def issue_invoices(
     body: Annotated[InvoiceIssueCreate, Body()], principal: StaffPrincipal, service: ServiceDep
@@ -135,6 +143,7 @@ def issue_invoices(
             body.month,
             issue_date=body.issue_date,
             organisation_id=principal.visible_organisation(),
+            now=service.clock(),
         )
         invoices = [InvoicePublic.model_validate(stored(session, invoice)) for invoice in issued]
         for invoice in invoices:
@@ -144,7 +153,7 @@ def issue_invoices(
                 invoice.organisation_id,
                 "invoice.issue",
                 {
-                    "invoice": invoice.display_number,
+                    "invoice": invoice.id,
                     "period": f"{body.year}-{body.month:02d}",
                     "net_total": str(invoice.net_total),
                     "gross_total": str(invoice.gross_total),
@@ -181,7 +190,8 @@ def get_one_invoice(invoice_id: InvoiceId, principal: CurrentPrincipal, session:
     response_model=CreditNotePublic,
     summary="Staff: credit (part of) an invoice",
     description="Issued invoices never change; a credit note with its own number (K0000001...) corrects "
-    "one. 409 if more than what is left to credit is asked for.",
+    "one. It is dated today, never before its invoice. 409 if more than what is left to credit is asked "
+    "for, or if the invoice is dated after today.",
 )
 def create_credit_note(
     invoice_id: InvoiceId,
@@ -197,6 +207,7 @@ def create_credit_note(
             body.reason,
             net_amount=body.net_amount,
             organisation_id=principal.visible_organisation(),
+            now=service.clock(),
         )
         public = CreditNotePublic.model_validate(stored(session, note))
         billing_audit.record(
@@ -205,7 +216,7 @@ def create_credit_note(
             public.organisation_id,
             "credit_note.issue",
             {
-                "credit_note": public.display_number,
+                "credit_note": public.id,
                 "invoice": invoice.display_number,
                 "reason": public.reason,
                 "net_total": str(public.net_total),

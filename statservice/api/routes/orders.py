@@ -53,13 +53,15 @@ def for_order(principal: Principal, order: Order) -> Principal:
     return dataclasses.replace(principal, organisation_id=order.organisation_id)
 
 
-def _done(session, principal: Principal, order: Order, payload: dict | None = None) -> OrderPublic:
-    """Audit the transition just made (``order.<new state>``) and answer with the order."""
+def _done(
+    session, principal: Principal, order: Order, payload: dict | None = None, action: str | None = None
+) -> OrderPublic:
+    """Audit the change just made (``order.<new state>`` unless named) and answer with the order."""
     billing_audit.record(
         session,
         for_order(principal, order),
         order.organisation_id,
-        f"order.{order.state}",
+        action or f"order.{order.state}",
         {"order_id": order.id, **(payload or {})},
     )
     return orders.order_public(session, order)
@@ -98,6 +100,7 @@ def request_order(
             body.request_text,
             principal.actor,
             draft_query=body.draft_query,
+            now=service.clock(),
         )
         return _done(session, principal, order, {"title": body.title})
 
@@ -148,7 +151,10 @@ def order_events(
     "/{order_id}/estimate",
     response_model=OrderPublic,
     summary="Staff: estimate hours and fixed elements (a quote valid 28 days)",
-    description="From requested, estimated (a revised estimate replaces the previous one) or expired.",
+    description="From requested, estimated (a revised estimate replaces the previous one) or expired. "
+    "On an order in_progress it is a change order: a revised estimate (at least the hours already "
+    "logged) that applies once the customer accepts it with `POST /v1/orders/{id}/accept`; the order "
+    "stays in_progress.",
 )
 def estimate(
     order_id: OrderId,
@@ -158,6 +164,7 @@ def estimate(
 ) -> OrderPublic:
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
+        is_change_order = order.state == "in_progress"
         quote = orders.estimate_order(
             session,
             order.id,
@@ -166,12 +173,14 @@ def estimate(
             [FixedElement(e.description, e.net_amount) for e in body.fixed_elements],
             note=body.note,
             price_list=service.price_list,
+            now=service.clock(),
         )
         return _done(
             session,
             principal,
             order,
             {"quote_id": quote.id, "hours": str(body.hours), "net_amount": str(quote.net_amount)},
+            "order.change_order" if is_change_order else None,
         )
 
 
@@ -179,12 +188,27 @@ def estimate(
     "/{order_id}/accept",
     response_model=OrderPublic,
     summary="Customer: accept the estimate (while its quote is valid)",
+    description="Also accepts a change order (a revised estimate of an order in_progress), which then "
+    "becomes the order's estimate.",
 )
 def accept(order_id: OrderId, principal: BuyerPrincipal, service: ServiceDep) -> OrderPublic:
     with service.db.write() as session:
         order = _customer_side(session, principal, order_id)
-        orders.accept_order(session, order.id, principal.actor, organisation_id=order.organisation_id)
-        return _done(session, principal, order, {"quote_id": order.quote_id})
+        is_change_order = order.state == "in_progress"
+        orders.accept_order(
+            session,
+            order.id,
+            principal.actor,
+            organisation_id=order.organisation_id,
+            now=service.clock(),
+        )
+        return _done(
+            session,
+            principal,
+            order,
+            {"quote_id": order.quote_id},
+            "order.change_order_accepted" if is_change_order else None,
+        )
 
 
 @router.post("/{order_id}/cancel", response_model=OrderPublic, summary="Customer: withdraw the order")
@@ -202,6 +226,7 @@ def cancel(
             principal.actor,
             reason=body.note if body else None,
             organisation_id=order.organisation_id,
+            now=service.clock(),
         )
         return _done(session, principal, order)
 
@@ -212,7 +237,9 @@ def decline(
 ) -> OrderPublic:
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
-        orders.decline_order(session, order.id, for_order(principal, order).actor, body.reason)
+        orders.decline_order(
+            session, order.id, for_order(principal, order).actor, body.reason, now=service.clock()
+        )
         return _done(session, principal, order, {"reason": body.reason})
 
 
@@ -222,7 +249,7 @@ def decline(
 def start(order_id: OrderId, principal: StaffPrincipal, service: ServiceDep) -> OrderPublic:
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
-        orders.start_order(session, order.id, for_order(principal, order).actor)
+        orders.start_order(session, order.id, for_order(principal, order).actor, now=service.clock())
         return _done(session, principal, order)
 
 
@@ -252,6 +279,8 @@ def run_for_order(
     status_code=201,
     response_model=HourLogPublic,
     summary="Staff: log hours on an order in progress",
+    description="For a day up to today, and within the accepted estimate's hours: hours beyond it are "
+    "a 409 until the customer accepts a revised estimate (a change order, `POST .../estimate`).",
 )
 def log_hours(
     order_id: OrderId, body: Annotated[HourLogCreate, Body()], principal: StaffPrincipal, service: ServiceDep
@@ -259,7 +288,13 @@ def log_hours(
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
         entry = orders.log_hours(
-            session, order.id, for_order(principal, order).actor, body.work_date, body.hours, note=body.note
+            session,
+            order.id,
+            for_order(principal, order).actor,
+            body.work_date,
+            body.hours,
+            note=body.note,
+            now=service.clock(),
         )
         billing_audit.record(
             session,
@@ -271,7 +306,12 @@ def log_hours(
         return HourLogPublic.model_validate(entry)
 
 
-@router.post("/{order_id}/deliver", response_model=OrderPublic, summary="Staff: deliver the order")
+@router.post(
+    "/{order_id}/deliver",
+    response_model=OrderPublic,
+    summary="Staff: deliver the order",
+    description="An order with no hours logged and no releases needs a note saying why (422 otherwise).",
+)
 def deliver(
     order_id: OrderId,
     principal: StaffPrincipal,
@@ -281,7 +321,11 @@ def deliver(
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
         orders.deliver_order(
-            session, order.id, for_order(principal, order).actor, note=body.note if body else None
+            session,
+            order.id,
+            for_order(principal, order).actor,
+            note=body.note if body else None,
+            now=service.clock(),
         )
         return _done(session, principal, order)
 
@@ -303,13 +347,17 @@ def invoice(
     with service.db.write() as session:
         order = _visible(session, principal, order_id)
         issued = orders.invoice_order(
-            session, order.id, for_order(principal, order).actor, issue_date=body.issue_date if body else None
+            session,
+            order.id,
+            for_order(principal, order).actor,
+            issue_date=body.issue_date if body else None,
+            now=service.clock(),
         )
         public = InvoicePublic.model_validate(stored(session, issued))
         _done(
             session,
             principal,
             order,
-            {"invoice": public.display_number, "net_total": str(public.net_total)},
+            {"invoice": public.id, "net_total": str(public.net_total)},
         )
         return public
