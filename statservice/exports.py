@@ -10,13 +10,15 @@ values exist here.
 
 Text cells are formula-safe in every format (billing's one rule), not only in CSV: the same file may
 be opened in a spreadsheet whatever its format, and keeping one value per cell is what lets a test
-prove the formats equal.
+prove the formats equal. For the same reason a control character XLSX cannot hold (a title typed with
+one) is shown as U+FFFD in every format, instead of failing the XLSX download.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -38,6 +40,15 @@ RELEASE_FIELDS = ("release_id", "query_hash", "data_version", "policy_version")
 TABLE_FIELDS = ("table", "title", "kind", "rounding_base", "noise_mechanism")
 # Parquet's key-value metadata key holding the release and table metadata as JSON.
 PARQUET_METADATA_KEY = b"statservice"
+# The characters an XLSX cell cannot hold (XML 1.0 forbids them; openpyxl refuses them).
+_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _text(value: Any) -> Any:
+    """A text cell as every format writes it: formula-safe, with what XLSX cannot hold replaced."""
+    if isinstance(value, str):
+        value = _NOT_IN_XLSX.sub("\ufffd", value)
+    return formula_safe(value)
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,7 @@ class ReleaseExport:
     def build(cls, release: Mapping[str, Any], tables: list[dict[str, Any]]) -> ReleaseExport:
         """The model of ``tables`` (public table form) of the release described by ``release``
         (a mapping with every name in ``RELEASE_FIELDS``)."""
-        metadata = {name: formula_safe(str(release[name])) for name in RELEASE_FIELDS}
+        metadata = {name: _text(str(release[name])) for name in RELEASE_FIELDS}
         infos: list[ExportTable] = []
         dimension_names: list[str] = []
         derived_names: list[str] = []
@@ -83,7 +94,7 @@ class ReleaseExport:
             infos.append(
                 ExportTable(
                     table=number,
-                    title=formula_safe(table.get("title")),
+                    title=_text(table.get("title")),
                     kind=table["kind"],
                     dimensions=dimensions,
                     derived_columns=tuple(derived),
@@ -124,7 +135,7 @@ class ReleaseExport:
                     **metadata,
                 }
                 for name, value in zip(info.dimensions, cell.get("coordinates", []), strict=True):
-                    row[name] = formula_safe(TOTAL_LABEL if value is None else str(value))
+                    row[name] = _text(TOTAL_LABEL if value is None else str(value))
                 row["value"] = None if cell.get("value") is None else int(cell["value"])
                 row["status"] = cell.get("status")
                 for name, value in (cell.get("derived") or {}).items():

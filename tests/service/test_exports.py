@@ -195,3 +195,35 @@ def test_the_model_numbers_tables_and_keeps_each_sheet_to_its_own_columns():
     header = [c.value for c in second[2]]
     assert "sex" not in header and "year" in header
     assert second.cell(3, header.index("table") + 1).value == 2
+
+
+def test_a_control_character_in_a_title_is_the_same_replacement_in_every_format():
+    """openpyxl refuses control characters, so a title typed with one made the XLSX download a 500."""
+    tables = [
+        {
+            "kind": "cohort_count",
+            "title": "bad\x01title",
+            "dimensions": [],
+            "cells": [{"coordinates": [], "value": 10, "status": "released", "derived": {}}],
+        }
+    ]
+    release = {"release_id": "rel_1", "query_hash": "q", "data_version": "d", "policy_version": "p"}
+    export = exports.ReleaseExport.build(release, tables)
+    assert export.records()[0]["title"] == "bad\ufffdtitle"
+    sheet = load_workbook(io.BytesIO(exports.render(export, "xlsx"))).worksheets[0]
+    assert sheet["A1"].value == "bad\ufffdtitle"
+    assert json.loads(exports.render(export, "json"))["cells"][0]["title"] == "bad\ufffdtitle"
+    assert "bad\ufffdtitle" in exports.render(export, "csv").decode("utf-8")
+    assert read_parquet(exports.render(export, "parquet"))[0][0]["title"] == "bad\ufffdtitle"
+
+
+def test_a_title_with_a_control_character_downloads_as_xlsx(data_api):
+    from tests.service.helpers import cohort
+
+    api = data_api
+    release = api.post("/v1/queries/runs", api.customer, json=cohort(title="bad\x01title"))
+    assert release.status_code == 201, release.text
+    base = f"/v1/releases/{release.json()['id']}/result"
+    xlsx = api.get(base, api.customer, params={"format": "xlsx"})
+    assert xlsx.status_code == 200, xlsx.text
+    assert load_workbook(io.BytesIO(xlsx.content)).worksheets[0]["A1"].value == "bad\ufffdtitle"
