@@ -149,7 +149,7 @@ async def client_loop(
                 kind, method, path, body = (
                     "code_search",
                     "GET",
-                    f"/v1/catalog/code-lists/{code_list}?search={term}",
+                    f"/v1/catalog/code-lists/{code_list}?q={term}",
                     None,
                 )
             elif roll < cut[3]:

@@ -229,12 +229,10 @@ class Service:
             self._code_list_objects[key] = code_list
         return lists
 
-    def normalise_code(self, list_name: str, text: str) -> str:
-        """A search text in the list's own code form (``E11`` -> ``DE11`` for LPR ICD-10)."""
+    def code_list(self, list_name: str) -> Any:
+        """The searchable code list (``synthetic_registers.codes.CodeList``) behind a list name."""
         self.code_lists()
-        code_list = self._code_list_objects.get(list_name)
-        normalise = getattr(code_list, "normalise", None)
-        return normalise(text) if normalise else text.strip().upper()
+        return self._code_list_objects.get(list_name)
 
     def code_lists(self) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
         """Code list name -> (description, [(code, name)]); codes and names only, never counts."""

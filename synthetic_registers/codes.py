@@ -3,6 +3,10 @@
 The generator samples from these lists and the catalog publishes them, so a code a query may
 use is exactly a code the data can contain. ICD-10 codes are held in the LPR form with the
 leading ``D`` (``DE119``); lookups accept either form.
+
+Search synonyms (brand names such as Ozempic, abbreviations such as GLP-1, DOAC, MI, COPD) are data
+too, in ``data/code_synonyms.csv`` and nowhere else: a row names a code or a code prefix of its list
+(``A10BJ`` for every GLP-1 receptor agonist), so a synonym reaches exactly the codes it means.
 """
 
 from __future__ import annotations
@@ -10,10 +14,18 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 
 _SUBCODE_NAMES = {"8": "other specified", "9": "unspecified"}
+_SEARCH_IGNORED = re.compile(r"[\s\-\u2010-\u2015]+")  # spaces and hyphens (also typographic dashes)
+
+
+def search_key(text: str) -> str:
+    """``text`` as search compares it: case-folded, without spaces and hyphens, so "GLP-1", "glp1"
+    and "glp 1" are one key."""
+    return _SEARCH_IGNORED.sub("", text.casefold())
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
@@ -29,12 +41,30 @@ class Code:
 
 
 class CodeList:
-    """A searchable list of codes of one code system."""
+    """A searchable list of codes of one code system, with the search synonyms of its codes."""
 
-    def __init__(self, system: str, codes: list[Code]) -> None:
+    def __init__(
+        self, system: str, codes: list[Code], synonyms: dict[str, tuple[str, ...]] | None = None
+    ) -> None:
         self.system = system
         self.codes = sorted(codes, key=lambda c: c.code)
         self._by_code = {c.code: c for c in self.codes}
+        self._synonym_rows = dict(synonyms or {})  # code or code prefix -> synonyms
+        self._synonyms = {
+            c.code: tuple(
+                dict.fromkeys(
+                    word
+                    for target, words in self._synonym_rows.items()
+                    if c.code.startswith(target)
+                    for word in words
+                )
+            )
+            for c in self.codes
+        }
+        self._name_keys = {c.code: search_key(c.name) for c in self.codes}
+        self._synonym_keys = {
+            code: tuple(search_key(w) for w in words) for code, words in self._synonyms.items()
+        }
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -48,14 +78,45 @@ class CodeList:
     def get(self, code: str) -> Code | None:
         return self._by_code.get(self.normalise(code))
 
-    def search(self, text: str, limit: int = 25) -> list[Code]:
-        """Codes starting with ``text`` (as a code prefix), else codes whose name contains it."""
-        prefix = self.normalise(text)
-        by_prefix = [c for c in self.codes if c.code.startswith(prefix)] if prefix else []
-        if by_prefix:
-            return by_prefix[:limit]
-        words = text.strip().lower()
-        return [c for c in self.codes if words in c.name.lower()][:limit]
+    def synonyms(self, code: str) -> tuple[str, ...]:
+        """The search synonyms of a code of this list (those of the prefixes it starts with too)."""
+        return self._synonyms.get(self.normalise(code), ())
+
+    def synonym_targets(self) -> dict[str, tuple[str, ...]]:
+        """Code or code prefix -> synonyms, as the synonym table states them for this list."""
+        return dict(self._synonym_rows)
+
+    def search(self, text: str, limit: int | None = 25) -> list[Code]:
+        """Codes matching ``text``, best first: the exact code, codes starting with it, then codes whose
+        name or a synonym matches. A whole match (the text is the name or a synonym) ranks before a
+        partial one (the text inside it), and a name before a synonym of the same strength, so "MI"
+        finds myocardial infarction before every name that merely contains "mi". Names and synonyms
+        compare by ``search_key`` (case, spaces and hyphens ignored); ties keep code order."""
+        code = self.normalise(text)
+        key = search_key(text)
+        if not key:
+            return []
+        ranked: list[tuple[int, int, Code]] = []
+        for position, c in enumerate(self.codes):
+            name, synonyms = self._name_keys[c.code], self._synonym_keys[c.code]
+            if c.code == code:
+                rank = 0
+            elif code and c.code.startswith(code):
+                rank = 1
+            elif name == key:
+                rank = 2
+            elif key in synonyms:
+                rank = 3
+            elif key in name:
+                rank = 4
+            elif any(key in synonym for synonym in synonyms):
+                rank = 5
+            else:
+                continue
+            ranked.append((rank, position, c))
+        ranked.sort(key=lambda item: item[:2])
+        found = [c for _, _, c in ranked]
+        return found if limit is None else found[:limit]
 
     def nearest(self, code: str, n: int = 5) -> list[Code]:
         """Known codes most similar to an unknown one, for 'did you mean' suggestions."""
@@ -154,6 +215,16 @@ def subcode_name(category_name: str, digit: str) -> str:
 
 
 @functools.cache
+def code_synonyms() -> dict[str, dict[str, tuple[str, ...]]]:
+    """The synonym table: code system ("ICD-10", "ATC") -> code or code prefix -> synonyms."""
+    table: dict[str, dict[str, list[str]]] = {}
+    for row in _read_csv("code_synonyms.csv"):
+        words = table.setdefault(row["system"], {}).setdefault(row["code"], [])
+        words.append(row["synonym"])
+    return {system: {code: tuple(words) for code, words in rows.items()} for system, rows in table.items()}
+
+
+@functools.cache
 def icd10_list() -> Icd10List:
     """Every category and its ten one-digit subcodes, in LPR form (DE11, DE110 ... DE119)."""
     codes: list[Code] = []
@@ -162,20 +233,28 @@ def icd10_list() -> Icd10List:
         codes.extend(
             Code(f"D{category.code}{d}", subcode_name(category.name, str(d)), "ICD-10") for d in range(10)
         )
-    return Icd10List("ICD-10", codes)
+    return Icd10List("ICD-10", codes, code_synonyms().get("ICD-10"))
 
 
 @functools.cache
 def atc_list() -> CodeList:
-    return CodeList("ATC", [Code(s.code, s.name, "ATC") for s in atc_substances()])
+    return CodeList(
+        "ATC", [Code(s.code, s.name, "ATC") for s in atc_substances()], code_synonyms().get("ATC")
+    )
 
 
 @functools.cache
 def cancer_icd10_list() -> CodeList:
-    """The Cancer Registry's form of the cancer (C) codes: ICD-10 without the D prefix (C509)."""
+    """The Cancer Registry's form of the cancer (C) codes: ICD-10 without the D prefix (C509), with
+    the ICD-10 synonyms of those codes."""
     codes = [
         Code(c.code[1:], c.name, "ICD-10 without D prefix")
         for c in icd10_list().codes
         if c.code.startswith("DC")
     ]
-    return CodeList("ICD-10 without D prefix", codes)
+    synonyms = {
+        target[1:]: words
+        for target, words in code_synonyms().get("ICD-10", {}).items()
+        if target.startswith("DC")
+    }
+    return CodeList("ICD-10 without D prefix", codes, synonyms)

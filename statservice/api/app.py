@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import statservice
 from statservice.api import docs, errors
+from statservice.api.deps import reject_unknown_query_parameters
 from statservice.api.middleware import BodySizeLimit, InputGuard, SecurityHeaders
 from statservice.api.routes import ROUTERS
 from statservice.core.config import Settings, get_settings
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     for router in ROUTERS:
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix="/v1", dependencies=[Depends(reject_unknown_query_parameters)])
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from statservice.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from statservice.core.errors import Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from statservice.core.security import hash_api_key, key_matches
 from statservice.db.models import ApiKey, Organisation
 from statservice.service import CachedKey, Service
@@ -204,3 +204,43 @@ AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor", "admin"
 BuyerPrincipal = Annotated[Principal, Depends(require_roles(*BUYER_ROLES))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 StaffPrincipal = Annotated[Principal, Depends(require_roles("staff", "admin"))]
+
+
+# --- query parameters -------------------------------------------------------------------------
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """Query parameter names (as sent: aliases) of a dependant and of its dependencies."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def declared_query_parameters(route: Any) -> tuple[str, ...]:
+    """The query parameter names ``route`` declares, its dependencies' included, sorted. Not cached:
+    the walk visits a handful of dependants, and routes are unhashable."""
+    return tuple(sorted(_query_names(route.dependant)))
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """A 422 naming every query parameter the route does not declare, and listing the ones it does.
+
+    FastAPI ignores an undeclared parameter, so a misspelt or guessed one (``?q=`` where the route
+    reads ``search``) silently answered as if no filter had been asked: the caller got every row and
+    no hint. Applied to every route under /v1 (``app.create_app``)."""
+    route = request.scope.get("route")
+    if getattr(route, "dependant", None) is None:
+        return
+    known = declared_query_parameters(route)
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in known]
+    if not unknown:
+        return
+    valid = f"one of: {', '.join(known)}" if known else "none: this endpoint takes no query parameters"
+    raise Invalid(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; {valid}",
+        errors=[
+            {"field": f"query:{name}", "message": "unknown query parameter", "valid": valid}
+            for name in unknown
+        ],
+    )

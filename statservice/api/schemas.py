@@ -283,6 +283,9 @@ class CodeListPublic(BaseModel):
 class CodePublic(BaseModel):
     code: str
     name: str
+    synonyms: list[str] = Field(
+        default_factory=list, description="other names a search finds the code by (brands, abbreviations)"
+    )
 
 
 class HealthPublic(BaseModel):

@@ -25,6 +25,12 @@ console = Console()
 DEFAULT_PERSONS = 100_000
 DEFAULT_SEED = 20260101
 DEMO_ORGANISATION = "Demo organisation"
+# What moves the demo to another address (`make run` passes the environment on); `{port}` is a free
+# port to suggest.
+RUN_PORT_HINT = (
+    "Choose another port with STATSERVICE_PORT={port} make run "
+    "(or STATSERVICE_PORT={port} statservice run), or stop the program using it"
+)
 
 
 def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED) -> bool:
@@ -142,10 +148,16 @@ def run(
     persons: Annotated[int, typer.Option(help="persons to generate on first run")] = DEFAULT_PERSONS,
     serve: Annotated[bool, typer.Option(help="start the server after setting up")] = True,
 ) -> None:
-    """Set up a local demo (registers, database, demo keys) and serve it on 127.0.0.1:8000."""
+    """Set up a local demo (registers, database, demo keys) and serve it on 127.0.0.1:8000
+    (STATSERVICE_HOST, STATSERVICE_PORT)."""
+    from statservice.cli.checks import require_free_port
     from statservice.db.migrate import upgrade
 
     settings = get_settings()
+    if serve:
+        # before anything is generated or printed: the welcome's curl commands would reach
+        # whatever program holds the port
+        require_free_port(settings.host, settings.port, RUN_PORT_HINT)
     ensure_registers(settings.data_dir, persons=persons)  # regenerates an extract lacking catalog.json
     from statservice.cli.checks import require_register_catalog
 
@@ -158,11 +170,13 @@ def run(
 
     console.print("opening the register extract…")
     DuckDBEngine(settings.data_dir).prepare()
+    if serve:  # again: a first run spends a minute generating, and the port may be taken meanwhile
+        require_free_port(settings.host, settings.port, RUN_PORT_HINT)
     if keys is None:
         print_production_notice(settings.host, settings.port)
     else:
         print_welcome(keys, settings.host, settings.port)
     if serve:
-        from statservice.cli.serve import serve as serve_command
+        from statservice.cli.serve import serve_api
 
-        serve_command(host=settings.host, port=settings.port, workers=1, log_level="warning")
+        serve_api(settings.host, settings.port, 1, "warning", RUN_PORT_HINT)

@@ -9,6 +9,10 @@ import typer
 from statservice.core.config import get_settings
 
 APP_FACTORY = "statservice.api.app:app_from_env"
+# What moves `statservice serve` to another address; `{port}` is a free port to suggest.
+SERVE_PORT_HINT = (
+    "Choose another port with --port {port} or STATSERVICE_PORT={port}, or stop the program using it"
+)
 
 
 def serve(
@@ -19,12 +23,20 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option()] = "warning",
 ) -> None:
-    """Serve the API. Refuses an extract without its catalog and a database not at the current
-    schema (run `statservice migrate` first); several workers need PostgreSQL."""
+    """Serve the API. Refuses an extract without its catalog, a database not at the current
+    schema (run `statservice migrate` first) and an address it cannot listen on; several workers
+    need PostgreSQL."""
+    serve_api(host, port, workers, log_level, SERVE_PORT_HINT)
+
+
+def serve_api(
+    host: str | None, port: int | None, workers: int | None, log_level: str, port_hint: str
+) -> None:
+    """``serve`` for any command: ``port_hint`` says how the calling command changes the port."""
     import uvicorn
     from rich.console import Console
 
-    from statservice.cli.checks import require_register_catalog
+    from statservice.cli.checks import require_free_port, require_register_catalog
     from statservice.db.migrate import NotMigrated, require_head
 
     settings = get_settings()
@@ -42,9 +54,11 @@ def serve(
     except NotMigrated as error:
         console.print(f"[red]not serving:[/] {error}")
         raise typer.Exit(2) from None
+    host, port = host or settings.host, port or settings.port
+    require_free_port(host, port, port_hint)
     options = {
-        "host": host or settings.host,
-        "port": port or settings.port,
+        "host": host,
+        "port": port,
         "log_level": log_level,
         "access_log": False,
         "timeout_graceful_shutdown": 5,

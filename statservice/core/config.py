@@ -107,8 +107,10 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         60.0, ge=0, description="the server checkpoints the chain head this often when it moved (0: off)"
     )
-    host: str = Field("127.0.0.1", description="address `serve` listens on")
-    port: int = Field(8000, ge=1, le=65535, description="port `serve` listens on")
+    host: str = Field("127.0.0.1", description="address `serve` and `run` listen on")
+    port: int = Field(
+        8000, ge=1, le=65535, description="port `serve` and `run` listen on; checked free before they start"
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="largest accepted request body (413 above)")
     workers: int = Field(
         1, ge=1, le=64, description="API processes `serve` starts (more than one needs PostgreSQL)"

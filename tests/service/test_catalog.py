@@ -55,3 +55,54 @@ def test_code_lists_search_by_code_and_by_name(data_api):
     assert len(page["items"]) == 3 and page["offset"] == 2
     missing = api.get("/v1/catalog/code-lists/nope", api.customer)
     assert missing.status_code == 404 and "icd10" in missing.json()["detail"]
+
+
+def _codes(api, list_name: str, **params) -> dict:
+    response = api.get(f"/v1/catalog/code-lists/{list_name}", api.customer, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_q_is_the_search_parameter_and_search_its_alias(data_api):
+    """``?q=diabetes`` was ignored and answered all 4,279 ICD-10 codes."""
+    api = data_api
+    everything = _codes(api, "icd10")["total"]
+    by_q = _codes(api, "icd10", q="diabetes", limit=1000)
+    assert 0 < by_q["total"] < everything
+    assert {"DE10", "DE11", "DO24"} <= {item["code"] for item in by_q["items"]}
+    assert _codes(api, "icd10", search="diabetes", limit=1000) == by_q
+    assert _codes(api, "icd10", q="diabetes", search="diabetes", limit=1000) == by_q
+    both = api.get("/v1/catalog/code-lists/icd10", api.customer, params={"q": "diabetes", "search": "asthma"})
+    assert both.status_code == 422 and both.json()["errors"][0]["field"] == "query:search"
+    variables = api.get("/v1/catalog/variables", api.customer, params={"q": "atc"}).json()
+    assert variables == api.get("/v1/catalog/variables", api.customer, params={"search": "atc"}).json()
+    assert 0 < len(variables) < len(api.get("/v1/catalog/variables", api.customer).json())
+
+
+def test_search_finds_brands_abbreviations_and_classes_by_synonym(data_api):
+    api = data_api
+
+    def codes(list_name: str, text: str) -> list[str]:
+        return [item["code"] for item in _codes(api, list_name, q=text, limit=1000)["items"]]
+
+    glp1 = ["A10AE56", "A10BJ01", "A10BJ02", "A10BJ05", "A10BJ06"]
+    for spelling in ("GLP", "GLP-1", "glp1", "glp 1"):
+        assert sorted(codes("atc", spelling)) == glp1, spelling
+    assert codes("atc", "Glp-1 receptor agonist") == glp1[1:]  # not the insulin combination
+    assert codes("atc", "Ozempic") == ["A10BJ06"] == codes("atc", "ozempic")
+    assert sorted(codes("atc", "DOAC")) == ["B01AE07", "B01AF01", "B01AF02", "B01AF03"]
+    assert sorted(codes("atc", "SGLT2")) == ["A10BK01", "A10BK03"]
+    assert codes("icd10", "MI")[:2] == ["DI21", "DI210"]  # before every name merely containing "mi"
+    assert {"DI21", "DI22"} <= set(codes("icd10", "MI")[:22])
+    assert codes("icd10", "COPD")[0] == "DJ44"
+    semaglutide = _codes(api, "atc", q="Ozempic")["items"][0]
+    assert semaglutide["name"] == "semaglutide"
+    assert {"Ozempic", "Wegovy", "Rybelsus", "GLP-1"} <= set(semaglutide["synonyms"])
+
+
+def test_search_ranks_exact_code_then_prefix_then_name_then_synonym(data_api):
+    api = data_api
+    items = _codes(api, "atc", q="A10BJ06")["items"]
+    assert [item["code"] for item in items] == ["A10BJ06"]
+    ranked = [item["code"] for item in _codes(api, "icd10", q="E11", limit=1000)["items"]]
+    assert ranked[:11] == ["DE11", *(f"DE11{d}" for d in range(10))]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +150,65 @@ def test_the_sqlite_database_and_its_wal_are_private(monkeypatch, tmp_path, serv
     finally:
         os.umask(old_umask)
         get_settings.cache_clear()
+
+
+def _statservice(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The command line as a user runs it: a process of its own, real stdout and stderr."""
+    root = Path(__file__).resolve().parents[2]  # this checkout's packages, not an installed copy
+    return subprocess.run(
+        [sys.executable, "-m", "statservice", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+
+
+@pytest.fixture
+def busy_port(monkeypatch):
+    """A port another program listens on (a real bound, listening socket), set as STATSERVICE_PORT."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        monkeypatch.setenv("STATSERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("STATSERVICE_PORT", str(port))
+        get_settings.cache_clear()
+        yield port
+    get_settings.cache_clear()
+
+
+def test_run_on_a_busy_port_says_which_setting_moves_it_before_printing_anything(env, busy_port):
+    """It printed the welcome and the curl commands, then died in uvicorn: "address already in use"."""
+    result = _statservice("run")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""  # no welcome, no keys, no curl commands for the other program's port
+    message = " ".join(result.stderr.split())
+    assert f"cannot serve on 127.0.0.1:{busy_port}: port {busy_port} is already in use" in message
+    assert "STATSERVICE_PORT=" in message and "make run" in message and "docs/settings.md" in message
+    assert "Traceback" not in result.stderr and "address already in use" not in result.stderr
+
+
+def test_serve_on_a_busy_port_names_its_flag_and_a_free_port(env, busy_port):
+    assert invoke("migrate").exit_code == 0
+    result = _statservice("serve")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    message = " ".join(result.stderr.split())
+    assert f"port {busy_port} is already in use" in message
+    suggested = int(message.split("--port ")[1].split()[0])
+    from statservice.cli.checks import bind_problem
+
+    assert suggested != busy_port and bind_problem("127.0.0.1", suggested) is None
+    assert f"STATSERVICE_PORT={suggested}" in message
+
+
+def test_the_port_check_passes_a_free_port_and_names_a_foreign_address():
+    from statservice.cli.checks import bind_problem
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert bind_problem("127.0.0.1", free) is None
+    kind, reason = bind_problem("192.0.2.1", free)  # TEST-NET-1: never an address of this machine
+    assert kind == "host" and "not an address of this machine" in reason

@@ -97,3 +97,38 @@ def test_catalog_documents_every_table_and_column(small_registers):
     raw = json.loads((small_registers / "catalog.json").read_text())
     assert {"ICD-10", "ATC"} <= set(raw["code_lists"])
     assert len(raw["municipalities"]) == 98
+
+
+def test_search_ranks_exact_code_prefix_name_then_synonym():
+    from synthetic_registers.codes import Code, CodeList
+
+    codes = CodeList(
+        "test",
+        [
+            Code("AB", "abacus", "test"),
+            Code("AB1", "other", "test"),
+            Code("XY", "ab-ratio", "test"),  # a partial name match
+            Code("XZ", "zeta", "test"),  # a partial synonym match
+            Code("YY", "A B", "test"),  # the whole name, ignoring the space
+            Code("ZZ", "zulu", "test"),  # a whole synonym
+        ],
+        {"XZ": ("abc",), "ZZ": ("a-b",)},
+    )
+    assert [c.code for c in codes.search("ab", limit=None)] == ["AB", "AB1", "YY", "ZZ", "XY", "XZ"]
+    assert [c.code for c in codes.search("AB", limit=2)] == ["AB", "AB1"]
+    assert codes.search(" - ") == []
+    assert codes.synonyms("zz") == ("a-b",)
+
+
+def test_every_synonym_names_a_code_or_code_prefix_of_its_list():
+    from synthetic_registers.codes import code_synonyms, search_key
+
+    lists = {"ICD-10": icd10_list(), "ATC": atc_list()}
+    assert set(code_synonyms()) == set(lists)
+    for system, rows in code_synonyms().items():
+        known = [c.code for c in lists[system].codes]
+        for target, words in rows.items():
+            assert any(code.startswith(target) for code in known), (system, target)
+            assert all(search_key(word) for word in words), (system, target)
+    assert cancer_icd10_list().search("breast cancer")[0].code == "C50"
+    assert search_key("GLP-1") == search_key("glp 1") == search_key("glp1") == "glp1"

@@ -24,10 +24,33 @@ from statservice.api.schemas import (
     RegisterPublic,
     VariablePublic,
 )
-from statservice.core.errors import NotFound
+from statservice.core.errors import Invalid, NotFound
 from synthetic_registers.schema import TABLES
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=problems(503))
+
+# ``q`` is the search text's name; ``search`` is its first name, still accepted (published in
+# earlier schemas and used by existing clients) and marked deprecated.
+SearchAlias = Annotated[
+    str | None,
+    Query(max_length=80, deprecated=True, description="the same as `q` (its former name)"),
+]
+
+
+def search_text(q: str | None, search: str | None) -> str | None:
+    """The one search text of ``q`` and its alias ``search``; a 422 if they disagree."""
+    if q is not None and search is not None and q != search:
+        raise Invalid(
+            "give the search text once: q (search is its former name)",
+            errors=[
+                {
+                    "field": "query:search",
+                    "message": "differs from q",
+                    "valid": "leave it out, or the same as q",
+                }
+            ],
+        )
+    return q if q is not None else search
 
 
 def _variables(table) -> list[VariablePublic]:
@@ -107,10 +130,12 @@ def list_variables(
     principal: CurrentPrincipal,
     service: ServiceDep,
     register: Annotated[str | None, Query(max_length=80)] = None,
-    search: Annotated[
-        str | None, Query(max_length=80, description="substring of name or description")
+    q: Annotated[
+        str | None, Query(max_length=80, description="substring of name or description", examples=["atc"])
     ] = None,
+    search: SearchAlias = None,
 ) -> list[VariablePublic]:
+    search = search_text(q, search)
     registers = _registers(service)
     if register is not None and register not in registers:
         raise NotFound(f"register {register!r} not found")
@@ -146,26 +171,41 @@ def list_code_lists(principal: CurrentPrincipal, service: ServiceDep) -> list[Co
 @router.get(
     "/code-lists/{name}",
     response_model=Page[CodePublic],
-    summary="Codes of one list, searched by code prefix or by words in the name",
+    summary="Codes of one list, searched by code, name or synonym (brand names, abbreviations)",
 )
 def search_codes(
     name: Annotated[str, Path(max_length=80, examples=["atc"])],
     principal: CurrentPrincipal,
     service: ServiceDep,
-    search: Annotated[str | None, Query(max_length=80, examples=["A10B", "diabetes"])] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=80,
+            description=(
+                "a code or code prefix, words of the name, or a synonym (Ozempic, GLP-1, DOAC, MI, COPD); "
+                "case, spaces and hyphens are ignored. Ranked: the exact code, codes starting with it, "
+                "then name and synonym matches, whole before partial"
+            ),
+            examples=["A10B", "diabetes", "GLP-1"],
+        ),
+    ] = None,
+    search: SearchAlias = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Page[CodePublic]:
+    text = search_text(q, search)
     lists = _code_lists(service)
     if name not in lists:
         raise NotFound(f"code list {name!r} not found; known: {', '.join(sorted(lists))}")
-    codes = lists[name][1]
-    if search:
-        needle = search.strip().lower()
-        normalised = service.normalise_code(name, search).lower()
-        by_code = [(c, n) for c, n in codes if c.lower().startswith((needle, normalised))]
-        codes = by_code or [(c, n) for c, n in codes if needle in n.lower()]
+    code_list = service.code_list(name)
+    if text and text.strip():
+        codes = [(c.code, c.name) for c in code_list.search(text, limit=None)]
+    else:
+        codes = lists[name][1]
     page = codes[offset : offset + limit]
     return Page[CodePublic](
-        items=[CodePublic(code=c, name=n) for c, n in page], total=len(codes), limit=limit, offset=offset
+        items=[CodePublic(code=c, name=n, synonyms=list(code_list.synonyms(c))) for c, n in page],
+        total=len(codes),
+        limit=limit,
+        offset=offset,
     )

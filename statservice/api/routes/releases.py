@@ -119,7 +119,7 @@ def get_release(
         200: {
             "description": "the tables in the requested format",
             "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/json": {"schema": exports.JSON_SCHEMA},
                 "text/csv": {"schema": {"type": "string"}},
                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
                 exports.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
@@ -134,12 +134,15 @@ def download(
     format: Annotated[Literal["json", "csv", "parquet", "xlsx"], Query()] = "json",
 ) -> Response:
     row = get_visible(session, principal, release_id)
-    tables = json.loads(row.tables_json)
-    if format == "json":
-        return Response(json.dumps(tables, ensure_ascii=False), media_type="application/json")
-    body = exports.render(tables, format)
+    release = {
+        "release_id": row.id,
+        "query_hash": row.query_hash,
+        "data_version": row.data_version,
+        "policy_version": row.policy_version,
+    }
+    export = exports.ReleaseExport.build(release, json.loads(row.tables_json))
     return Response(
-        body,
+        exports.render(export, format),
         media_type=exports.FORMATS[format],
         headers={"Content-Disposition": f'attachment; filename="{row.id}.{format}"'},
     )
