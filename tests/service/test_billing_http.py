@@ -457,16 +457,19 @@ def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
     assert_consistent(api.service)
 
 
-# In the small registers (20,000 persons, seed 7): incident type 2 diabetes in January 2016 is 3 men and
-# 1 woman (every cell, the total too, below the threshold); in January 2015 it is 4 men and 2 women, so
-# only the total (6) can be shown.
+# In the small registers (20,000 persons, seed 7): incident type 2 diabetes in January 2016 is 1 man and
+# no woman (every cell, the total too, below the threshold). The extract generated with today's library
+# versions differs from the one these months were first chosen on (cause not pinned down yet):
+# a test that needs a shape of counts names them here, so a changed extract fails with a clear reason.
 FULLY_SUPPRESSED = cohort(
     title="diabetes, January 2016",
     index={**cohort()["index"], "period": {"start": "2016-01-01", "end": "2016-01-31"}},
 )
+# A month whose incident cohort reaches k while each sex stays below it, so only the total can be
+# shown (in the shared 20,000-person extract: 6 persons, 4 men and 2 women in July 2015).
 TOTAL_ONLY = cohort(
-    title="diabetes, January 2015",
-    index={**cohort()["index"], "period": {"start": "2015-01-01", "end": "2015-01-31"}},
+    title="diabetes, July 2015",
+    index={**cohort()["index"], "period": {"start": "2015-07-01", "end": "2015-07-31"}},
 )
 # price list 2026-2: cohort_count base fee 900.00, × 0.55 for the customer's segment (public_research)
 BASE_FEE_ONLY = Decimal("495.00")
