@@ -177,7 +177,15 @@ def atom_passes(low: float, high: float, threshold: int, width: int) -> bool:
 
 
 class AuditOutOfTime(RuntimeError):
-    """The audit could not show the release safe before its deadline: the caller refuses it."""
+    """The audit could not show the release safe before its deadline: the caller refuses it.
+
+    ``points`` (of the component being audited) and ``witness`` carry the whole-number tables found
+    until then: valid tables whatever the verdict, so the next audit need not find them again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.points: list[np.ndarray] = []
+        self.witness: WitnessSet | None = None
 
 
 def audit_atoms(
@@ -229,21 +237,37 @@ def audit_atoms(
             result.failing.append((atom,))
             result.culprits.append(set(system.atom_provenance[atom]))
 
-    for component in system.components(small):
-        _check_deadline(deadline)
-        seeds = [table[component.atoms] for table in carried]
-        local_hints = [hint[component.atoms] for hint in hints]
-        points = _audit_component(
-            system, component, atoms.sizes, threshold, width, result, deadline, seeds, local_hints
-        )
+    def remember(component: _Component, points: Sequence[np.ndarray]) -> None:
         if complete:
             for point in points:
                 table = base.copy()
                 table[component.atoms] = point
                 tables.append(table)
-    if complete:
+
+    def witness() -> WitnessSet | None:
+        if not complete:
+            return None
         checked = [t for t in tables if _holds(system.matrix, t, row_low, row_high)]
-        result.witness = WitnessSet(atoms.universe, atoms.atom_of, keep(checked, small))
+        return WitnessSet(atoms.universe, atoms.atom_of, keep(checked, small))
+
+    try:
+        for component in system.components(small):
+            _check_deadline(deadline)
+            seeds = [table[component.atoms] for table in carried]
+            local_hints = [hint[component.atoms] for hint in hints]
+            try:
+                points = _audit_component(
+                    system, component, atoms.sizes, threshold, width, result, deadline, seeds, local_hints
+                )
+            except AuditOutOfTime as error:
+                remember(component, error.points)
+                raise
+            remember(component, points)
+    except AuditOutOfTime as error:
+        # What was found is kept for the next audit, which then starts further along.
+        error.witness = witness()
+        raise
+    result.witness = witness()
     return result
 
 
@@ -368,6 +392,9 @@ def _audit_component(
         _audit_unions(model, candidates, local_sizes, threshold, width, fail, provenance, result, deadline)
     except _Undecided:  # not shown safe in time: treated as failing (the repair hides a count)
         fail(candidates, set())
+    except AuditOutOfTime as error:
+        error.points = [point for point in model.points if model.is_integral(point)]
+        raise
     result.lps += model.solves
     return [point for point in model.points if model.is_integral(point)]
 

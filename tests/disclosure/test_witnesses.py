@@ -114,3 +114,26 @@ def test_protect_keeps_the_audits_witnesses_per_data_version():
         stores.apply("dv-witness", release.changes)
     assert MEMORY.get("dv-witness")
     assert not MEMORY.get("another-version")
+
+
+def test_an_audit_out_of_time_hands_back_the_tables_it_found(monkeypatch):
+    from disclosure import atoms as atoms_module
+    from disclosure.atoms import AuditOutOfTime
+
+    def out_of_time(*args, **kwargs):
+        raise AuditOutOfTime("past its deadline")
+
+    rng = np.random.default_rng(21)
+    sets = [BitMap(rng.choice(300, size=int(rng.integers(30, 90)), replace=False).tolist()) for _ in range(7)]
+    counts = counts_of(sets, {5, 6})
+    assert audit_atoms(counts, K, K).small_atoms > 0  # there is something to search
+    monkeypatch.setattr(atoms_module, "_audit_unions", out_of_time)  # time runs out in the union search
+    try:
+        audit_atoms(counts, K, K)
+    except AuditOutOfTime as error:
+        assert error.witness is not None and error.witness.points
+        monkeypatch.undo()
+        next_audit = audit_atoms(counts, K, K, witnesses=[error.witness])
+        assert next_audit.witnesses_carried == len(error.witness.points)  # every one is a table
+    else:
+        raise AssertionError("the audit did not run out of time")
