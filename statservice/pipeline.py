@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
 from billing.pricing import PricedShape
@@ -36,7 +38,7 @@ from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFo
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
 from statservice.history import HistoryMark
 from statservice.service import Service
-from statservice.stores import BudgetOverdrawn, HistoryStores
+from statservice.stores import BudgetOverdrawn, HistoryStores, SqlStores
 
 log = logging.getLogger("statservice.pipeline")
 
@@ -163,6 +165,45 @@ def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared
     privacy = privacy_for(query)
     rho = privacy.rho_charged() * tables_of(priced.result_kind) if privacy is not None else 0.0
     return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
+
+
+def refusal_warnings(
+    service: Service, session: Any, organisation_id: str, prepared: Prepared
+) -> list[charging.QuoteWarning]:
+    """The ``charging.QuoteWarning``s of a quote: whether the budgets can pay for the run's noise (or
+    for the noise an exact release falls back to), from the ledgers and the organisation's own
+    releases only (another organisation's questions are not its business)."""
+    stores = SqlStores(session)
+    data_version = service.data_version
+    budgets = service.policy.budgets
+    organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(
+        data_version, organisation_scope(organisation_id)
+    )
+    global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
+    fallback = service.policy.differential_privacy or DifferentialPrivacy()
+    asked_before = False
+    if prepared.rho > 0:
+        # the semantic hash includes the disclosure options: an equal one was released with noise
+        asked_before = (
+            session.execute(
+                select(ReleaseRecord.id)
+                .join(QueryRun, QueryRun.id == ReleaseRecord.run_id)
+                .where(
+                    ReleaseRecord.organisation_id == organisation_id,
+                    ReleaseRecord.data_version == data_version,
+                    QueryRun.semantic_hash == semantic_hash_of(prepared.canonical),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+    return charging.refusal_warnings(
+        prepared.rho,
+        fallback.rho_charged() * tables_of(prepared.priced.result_kind),
+        organisation_remaining,
+        global_remaining,
+        asked_before,
+    )
 
 
 def segment_of(service: Service, organisation_id: str) -> str:

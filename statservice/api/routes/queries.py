@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -25,6 +26,7 @@ from statservice.api.schemas import (
     PrivacyCostPublic,
     Problem,
     QuotePublic,
+    QuoteWarningPublic,
     ReleasePublic,
     RunPublic,
     ValidationPublic,
@@ -119,11 +121,13 @@ async def quote_query(
     def work():
         segment = pipeline.segment_of(service, principal.organisation_id)
         prepared = pipeline.prepare(service, _payload(query), segment)
-        return prepared, budget_of(service, session, principal.organisation_id)
+        warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)
+        return prepared, budget_of(service, session, principal.organisation_id), warnings
 
-    prepared, budget = await run_db(service, work)
+    prepared, budget, warnings = await run_db(service, work)
     quote = prepared.quote
     return QuotePublic(
+        **refusal_warnings_public(warnings),
         query_hash=prepared.query_hash,
         shape=pipeline.shape_public(prepared.shape),
         price=PricePublic(
@@ -147,6 +151,12 @@ async def quote_query(
             data_version=budget.data_version,
         ),
     )
+
+
+def refusal_warnings_public(warnings: list[charging.QuoteWarning]) -> dict[str, Any]:
+    """``would_refuse`` and ``warnings`` of a quote (``RefusalWarnings``)."""
+    public = [QuoteWarningPublic(**dataclasses.asdict(warning)) for warning in warnings]
+    return {"would_refuse": any(w.refuses for w in public), "warnings": public}
 
 
 def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
