@@ -18,9 +18,9 @@ import time
 import traceback
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
@@ -265,6 +265,28 @@ def create_run(service: Service, requester: Requester, prepared: Prepared) -> st
     return run_id
 
 
+# What a running run is doing, in order; stored on the run as it enters each (``QueryRun.stage``).
+RunStage = Literal["engine", "disclosure_control", "commit"]
+ENGINE: RunStage = "engine"
+DISCLOSURE_CONTROL: RunStage = "disclosure_control"
+COMMIT: RunStage = "commit"
+
+
+def enter_stage(service: Service, run_id: str, stage: RunStage) -> None:
+    """Record the stage in its own short transaction, so that polls through any process see it while
+    the stage lasts; only while this process holds the running run's lease."""
+    with service.db.write() as session:
+        session.execute(
+            update(QueryRun)
+            .where(
+                QueryRun.id == run_id,
+                QueryRun.status == "running",
+                QueryRun.lease_owner == service.lease_owner,
+            )
+            .values(stage=stage)
+        )
+
+
 def _problem(status: int, slug: str, title: str, detail: str, run_id: str) -> dict[str, Any]:
     return {
         "type": PROBLEM_BASE + slug,
@@ -336,6 +358,7 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
                     settings.max_concurrent_runs,
                 )
                 if started:
+                    session.get(QueryRun, run_id).stage = ENGINE  # visible with "running"
                     check_quote_usable(session, requester, prepared)
             if started is not None:
                 break
@@ -434,6 +457,7 @@ def commit_release(
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         snapshot: tuple[Release, HistoryMark] | None = None
         if attempt < SNAPSHOT_ATTEMPTS:
+            enter_stage(service, run_id, DISCLOSURE_CONTROL)
             with service.db.session() as session:
                 # a quote that cannot pay fails the run before protection, whatever it would say
                 check_quote_usable(session, requester, prepared)
@@ -446,6 +470,7 @@ def commit_release(
                         audit.lock_head(locked)
                         check_quote_usable(locked, requester, prepared)
                     raise
+        enter_stage(service, run_id, COMMIT)
         try:
             return _persist_release(service, run_id, requester, prepared, tables, context, snapshot)
         except _HistoryMoved:

@@ -168,6 +168,16 @@ class RunPublic(BaseModel):
     release_id: str | None = None
     release_url: str | None = None
     problem: Problem | None = None
+    queue_position: int | None = Field(
+        None,
+        description="while queued: its place among the runs of the whole service waiting for a run slot "
+        "(1: next in line; slots go to waiting runs as they ask, so roughly in this order)",
+    )
+    stage: Literal["engine", "disclosure_control", "commit"] | None = Field(
+        None,
+        description="while running: `engine` (counting), `disclosure_control` (protecting the counts) or "
+        "`commit` (writing the release, its audit record, budget spend and invoice line)",
+    )
 
 
 class InvoiceLinePublic(BaseModel):

@@ -9,8 +9,9 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import and_, func, or_, select
 
 from billing.pricing import ReducedPricePublic
 from queries.model import Query
@@ -33,6 +34,13 @@ from statservice.api.schemas import (
 )
 from statservice.core.errors import NotFound, TooManyRequests
 from statservice.db.models import QueryRun, ReleaseRecord
+
+# How long a client polling an unfinished run should wait before asking again (Retry-After).
+POLL_AFTER_SECONDS = 1
+RETRY_AFTER_HEADER = {
+    "description": "while the run is queued or running: seconds to wait before polling again",
+    "schema": {"type": "integer"},
+}
 
 router = APIRouter(prefix="/queries", tags=["queries"], responses=problems(409, 503))
 
@@ -159,8 +167,31 @@ def refusal_warnings_public(warnings: list[charging.QuoteWarning]) -> dict[str, 
     return {"would_refuse": any(w.refuses for w in public), "warnings": public}
 
 
-def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
-    """A run as its customer sees it: ``finished_at`` only at bucket granularity (``visible_finish``)."""
+def queue_position(session: Any, run: QueryRun) -> int | None:
+    """A queued run's place among the queued runs of every organisation and process (1: first)."""
+    if run.status != "queued":
+        return None
+    ahead = session.execute(
+        select(func.count())
+        .select_from(QueryRun)
+        .where(
+            QueryRun.status == "queued",
+            or_(
+                QueryRun.created_at < run.created_at,
+                and_(QueryRun.created_at == run.created_at, QueryRun.id < run.id),
+            ),
+        )
+    ).scalar_one()
+    return ahead + 1
+
+
+def poll_headers(run: QueryRun) -> dict[str, str]:
+    return {"Retry-After": str(POLL_AFTER_SECONDS)} if run.status in ("queued", "running") else {}
+
+
+def run_public(run: QueryRun, bucket_ms: int, position: int | None = None) -> RunPublic:
+    """A run as its customer sees it: ``finished_at`` only at bucket granularity (``visible_finish``);
+    the stage only while it runs (a finished run keeps its last stage for the operator)."""
     return RunPublic(
         id=run.id,
         status=run.status,
@@ -172,6 +203,8 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
         release_id=run.release_id,
         release_url=f"/v1/releases/{run.release_id}" if run.release_id else None,
         problem=Problem(**json.loads(run.problem_json)) if run.problem_json else None,
+        queue_position=position,
+        stage=run.stage if run.status == "running" else None,
     )
 
 
@@ -185,7 +218,11 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
     "whose message never depends on a count; refused runs are not charged.",
     responses={
         201: {"model": ReleasePublic, "description": "released (Location: /v1/releases/{id})"},
-        202: {"model": RunPublic, "description": "accepted; poll Location (/v1/queries/runs/{id})"},
+        202: {
+            "model": RunPublic,
+            "description": "accepted; poll Location (/v1/queries/runs/{id}) after Retry-After seconds",
+            "headers": {"Retry-After": RETRY_AFTER_HEADER},
+        },
     },
 )
 def run_query(
@@ -244,21 +281,31 @@ def run_query(
             response = ProblemResponse(problem, status_code=problem["status"])
             pad_to_bucket(started, service.settings.release_time_bucket_ms)
             return response
-        body = run_public(run, service.settings.release_time_bucket_ms).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/queries/runs/{run_id}"})
+        body = run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
+        headers = {"Location": f"/v1/queries/runs/{run_id}", **poll_headers(run)}
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
 
 
-@router.get("/runs/{run_id}", response_model=RunPublic, summary="Status of a run (poll after 202)")
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunPublic,
+    summary="Status of a run (poll after 202)",
+    description="A queued run shows its `queue_position`, a running one its `stage`; while unfinished "
+    "the answer carries Retry-After.",
+    responses={200: {"headers": {"Retry-After": RETRY_AFTER_HEADER}}},
+)
 def get_run(
     run_id: Annotated[str, Path(max_length=40)],
     principal: CurrentPrincipal,
     session: SessionDep,
     service: ServiceDep,
+    response: Response,
 ) -> RunPublic:
     run = session.get(QueryRun, run_id)
     if run is None or not principal.may_see(run.organisation_id):
         raise NotFound(f"run {run_id} not found")
-    return run_public(run, service.settings.release_time_bucket_ms)
+    response.headers.update(poll_headers(run))
+    return run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
 
 
 @router.get("/schema", summary="The JSON Schema of a query", response_model=dict[str, Any])
