@@ -34,6 +34,19 @@ class InvalidBillingInput(BillingError):
     http_status = 422
 
 
+class TableTooLarge(InvalidBillingInput):
+    """A result with more cells than the price list's largest band: no automatic price, bespoke work."""
+
+    def __init__(self, result_kind: str, cells: int, max_cells: int) -> None:
+        super().__init__(
+            f"a table of {cells} cells ({result_kind}) is larger than the largest priced band "
+            f"({max_cells} cells); order bespoke work instead"
+        )
+        self.result_kind = result_kind
+        self.cells = cells
+        self.max_cells = max_cells
+
+
 class UnknownSegment(InvalidBillingInput):
     def __init__(self, segment: str, known: list[str]) -> None:
         super().__init__(f"unknown customer segment {segment!r}; known segments: {', '.join(known)}")

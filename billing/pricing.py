@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
+from billing.errors import InvalidBillingInput, NotFound, TableTooLarge, UnknownSegment
 from billing.money import CURRENCY, STANDARD_VAT_RATE, is_whole_ore, to_ore, vat_on
 
 RESULT_KINDS = (
@@ -105,10 +105,7 @@ class ResultKindPrices:
         for band in self.cell_bands:
             if cells <= band.max_cells:
                 return band
-        raise InvalidBillingInput(
-            f"a table of {cells} cells ({self.result_kind}) is larger than the largest priced band "
-            f"({self.cell_bands[-1].max_cells} cells); order bespoke work instead"
-        )
+        raise TableTooLarge(self.result_kind, cells, self.cell_bands[-1].max_cells)
 
 
 @dataclass(frozen=True)

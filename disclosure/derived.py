@@ -83,7 +83,8 @@ def compute(
     """Derived values per row; ``released`` holds the protected values (None when suppressed).
 
     ``cohort_total`` is the released cohort size from the release's total table; it is the
-    denominator of shares whose table carries no margin of its own (characteristics, uptake).
+    denominator of shares whose table carries no margin of its own (characteristics, uptake),
+    unless the table names a ``denominator_category`` (uptake with a washout: the eligible new users).
     """
     columns = derived_columns_for(table)
     rows: list[dict[str, float | None]] = [{} for _ in coordinates]
@@ -105,8 +106,15 @@ def compute(
                 if name != RATE_PER_1000_PERSON_YEARS:
                     row[name] = None
             continue
-        parent_coordinates = (*coords[:d], None, *coords[d + 1 :])
-        parent = value_at.get(parent_coordinates, cohort_total)
+        if table.denominator_category is not None:
+            if coords[d] == table.denominator_category:
+                for name in columns:  # the denominator itself: a count, not a share
+                    row[name] = None
+                continue
+            # Never the cohort total instead: a suppressed denominator hides the shares.
+            parent = value_at.get((*coords[:d], table.denominator_category, *coords[d + 1 :]))
+        else:
+            parent = value_at.get((*coords[:d], None, *coords[d + 1 :]), cohort_total)
         if PERCENT in columns:
             row[PERCENT] = share(value, parent, threshold)
         if CUMULATIVE_SHARE in columns:

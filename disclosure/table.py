@@ -73,6 +73,10 @@ class AggregateTable:
         None  # a dimension whose categories are nested/cumulative (attrition steps, uptake windows, years)
     )
     notes: tuple[str, ...] = ()
+    # A category of the ordered dimension whose cell (at the same other coordinates) is the
+    # denominator of the table's shares, when that is not the cohort: uptake with a washout divides
+    # by each drug group's eligible new users, released as a count of its own.
+    denominator_category: str | None = None
 
     def cell(self, *coordinates: Coordinate) -> Cell:
         for cell in self.cells:

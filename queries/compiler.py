@@ -756,7 +756,8 @@ def compile_flags(query: m.Query, flags: list[tuple[m.Model, m.Window | None, in
 
 def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) -> CompiledQuery:
     """Cohort members with, per drug group, the day (offset from index) of the first dispensing in
-    0..max(days), NULL for none or for prevalent users (a dispensing in the washout before index)."""
+    0..max(days), NULL for none or for prevalent users (a dispensing in the washout before index),
+    and with a washout whether they are new users (``eligible_k``: the shares' denominator)."""
     needs = needs_of(query)
     leaves = Leaves(period=query.index.period)
     cohort = cohort_members(query, leaves)
@@ -778,7 +779,8 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
         if result.washout_days is not None:
             washout = m.Window(start=-result.washout_days, end=-1)
             prevalent_user = event_leaf(concept, washout, 1, items)
-            first_day = exp.Case().when(prevalent_user, exp.null()).else_(first_day)
+            first_day = exp.Case().when(prevalent_user.copy(), exp.null()).else_(first_day)
+            columns.append(exp.alias_(exp.Not(this=exp.Paren(this=prevalent_user)), f"eligible_{k}"))
         columns.append(exp.alias_(first_day, f"first_day_{k}"))
     select = sqlglot.select(col("pnr", B), *columns).from_(
         exp.alias_(exp.to_table("cohort"), B, table=True), copy=False

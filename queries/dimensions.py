@@ -71,3 +71,14 @@ def breakdown_dimension(breakdown: m.Model, query: m.Query) -> BreakdownDimensio
 
 def uptake_day_label(days: int) -> str:
     return f"{days} days"
+
+
+# The uptake row of each drug group's new users (no dispensing in the washout before index): the
+# denominator of its cumulative shares, released as a count like every cell.
+UPTAKE_ELIGIBLE = "eligible new users"
+
+
+def uptake_categories(result: m.TreatmentUptakeResult) -> tuple[str, ...]:
+    """The categories of an uptake table's ``within`` dimension, fixed by the query alone."""
+    labels = tuple(uptake_day_label(d) for d in sorted(set(result.days)))
+    return (UPTAKE_ELIGIBLE, *labels) if result.washout_days is not None else labels

@@ -24,7 +24,13 @@ from disclosure.table import AggregateTable, Cell, Dimension
 from queries import compiler as c
 from queries import model as m
 from queries.cells import bitmap, cube_cells
-from queries.dimensions import BreakdownDimension, breakdown_dimension, uptake_day_label
+from queries.dimensions import (
+    UPTAKE_ELIGIBLE,
+    BreakdownDimension,
+    breakdown_dimension,
+    uptake_categories,
+    uptake_day_label,
+)
 from queries.storage import (
     BuildProgress,
     data_version_of,
@@ -250,8 +256,12 @@ class DuckDBEngine:
         persons = _keys(rows)
         drugs = _unique_labels([drug.name for drug in result.drugs])
         days = sorted(set(result.days))
+        within = uptake_categories(result)
+        washout = result.washout_days is not None
         cells = []
         for k, drug in enumerate(drugs):
+            if washout:
+                cells.append(_cell((drug, UPTAKE_ELIGIBLE), persons[_bools(rows.column(f"eligible_{k}"))]))
             first_day = pc.fill_null(pc.cast(rows.column(f"first_day_{k}"), pa.int64()), -1).to_numpy()
             started = first_day >= 0
             for limit in days:
@@ -261,12 +271,13 @@ class DuckDBEngine:
             title=(query.title or COHORT_TITLE) + ": treatment uptake",
             dimensions=(
                 Dimension("drug", drugs, has_total=False),
-                Dimension("within", tuple(uptake_day_label(d) for d in days), has_total=False),
+                Dimension("within", within, has_total=False),
             ),
             cells=tuple(cells),
             registers=compiled.registers,
-            max_cells_per_person=len(drugs) * len(days),
+            max_cells_per_person=len(drugs) * len(within),
             ordered_dimension="within",
+            denominator_category=UPTAKE_ELIGIBLE if washout else None,
         )
         return [self._cohort_total(query, persons, compiled.registers), table]
 

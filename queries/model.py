@@ -392,7 +392,8 @@ class DrugGroup(Model):
 
 class TreatmentUptakeResult(Model):
     """Cumulative number of cohort members with a first dispensing of each drug group within
-    each number of days after the index date (day 0 included)."""
+    each number of days after the index date (day 0 included). With a washout, also each group's
+    eligible new users (no dispensing in the washout), the denominator of its shares."""
 
     kind: Literal["treatment_uptake"] = "treatment_uptake"
     drugs: Annotated[tuple[DrugGroup, ...], Field(min_length=1, max_length=20)]

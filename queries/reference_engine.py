@@ -18,7 +18,7 @@ from pyroaring import BitMap
 
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import model as m
-from queries.dimensions import breakdown_dimension, uptake_day_label
+from queries.dimensions import UPTAKE_ELIGIBLE, breakdown_dimension, uptake_categories, uptake_day_label
 from queries.storage import (
     PERSON_KEYED_TABLES,
     RELATION_REGISTERS,
@@ -444,17 +444,23 @@ class ReferenceEngine:
     def treatment_uptake(self, result, cohort, registers, title) -> AggregateTable:
         drugs = unique([d.name for d in result.drugs])
         days = sorted(set(result.days))
+        within = uptake_categories(result)
+        washout = result.washout_days is not None
         cells = []
         for label, drug in zip(drugs, result.drugs, strict=True):
             dates = self.event_dates(m.PrescriptionConcept(atc=drug.atc))
             first_day: dict[int, int] = {}
+            eligible: set[int] = set()
             for pnr, index_date in cohort.items():
                 offsets = [(d - index_date).days for d in dates.get(pnr, [])]
-                if result.washout_days is not None and any(-result.washout_days <= o <= -1 for o in offsets):
+                if washout and any(-result.washout_days <= o <= -1 for o in offsets):
                     continue
+                eligible.add(pnr)
                 after = [o for o in offsets if 0 <= o <= max(days)]
                 if after:
                     first_day[pnr] = min(after)
+            if washout:
+                cells.append(cell((label, UPTAKE_ELIGIBLE), eligible))
             for limit in days:
                 cells.append(
                     cell((label, uptake_day_label(limit)), {p for p, o in first_day.items() if o <= limit})
@@ -464,12 +470,13 @@ class ReferenceEngine:
             title + ": treatment uptake",
             (
                 Dimension("drug", drugs, has_total=False),
-                Dimension("within", tuple(uptake_day_label(d) for d in days), has_total=False),
+                Dimension("within", within, has_total=False),
             ),
             tuple(cells),
             registers,
-            len(drugs) * len(days),
+            len(drugs) * len(within),
             "within",
+            denominator_category=UPTAKE_ELIGIBLE if washout else None,
         )
 
     def incidence_prevalence(self, query, result, registers, title) -> AggregateTable:

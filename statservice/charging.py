@@ -2,12 +2,15 @@
 
 The price is chosen from what the release published (``release_outcome``: every cell suppressed, or
 only the totals), which its customer sees anyway: never from a count. The privacy cost a quote states
-is an upper bound: a table whose every noise draw was made for an earlier release costs no rho.
+is an upper bound: a table whose every noise draw was made for an earlier release costs no rho. A
+quote also says up front what would refuse the run (``refusal_warnings``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from billing.pricing import ReleaseOutcome
 from billing.pricing import release_outcome as outcome_of_pattern
@@ -29,3 +32,75 @@ def privacy_cost_note(rho: float) -> str:
         f"up to rho {rho:g}: each table that draws fresh noise is charged; a table whose persons were "
         "all asked about before reuses the stored draws and costs nothing"
     )
+
+
+# Refusals a quote can foresee from the query, the policy and the budgets alone (never from a count).
+# Rounding bases and shape limits are not among them: a query breaking those is a 422 at the quote.
+QuoteWarningCode = Literal[
+    "privacy_budget_exhausted", "global_privacy_budget_exhausted", "noise_fallback_unaffordable"
+]
+BUDGET_EXHAUSTED: QuoteWarningCode = "privacy_budget_exhausted"
+GLOBAL_BUDGET_EXHAUSTED: QuoteWarningCode = "global_privacy_budget_exhausted"
+NOISE_FALLBACK_UNAFFORDABLE: QuoteWarningCode = "noise_fallback_unaffordable"
+_NO_NOISE = '(`"disclosure": {"noise": "none"}`)'
+# What protect() tolerates when it compares spent + cost with a budget.
+_BUDGET_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class QuoteWarning:
+    code: QuoteWarningCode
+    refuses: bool  # True: the run would be refused (as far as a quote can tell); False: it might be
+    field: str | None  # the query field to change, if one would help
+    message: str
+
+
+def refusal_warnings(
+    rho: float,
+    fallback_rho: float,
+    organisation_remaining: float,
+    global_remaining: float,
+    asked_before: bool,
+) -> list[QuoteWarning]:
+    """What would refuse (or might refuse) a run quoted at privacy cost ``rho``.
+
+    ``fallback_rho`` is what the noise costs that an exact release falls back to when its audit
+    across earlier releases runs out of time. ``asked_before``: the organisation has released this
+    question (with noise) on this data version, so its stored draws make it free.
+    """
+    warnings: list[QuoteWarning] = []
+    if rho > 0 and not asked_before:
+        if rho > organisation_remaining + _BUDGET_TOLERANCE:
+            warnings.append(
+                QuoteWarning(
+                    BUDGET_EXHAUSTED,
+                    True,
+                    "disclosure.noise",
+                    "Your organisation's privacy budget for this data version cannot pay for this "
+                    "query's noise: the run would be refused, and not charged, unless every table's "
+                    f"persons were asked about with noise before. Ask without noise {_NO_NOISE}.",
+                )
+            )
+        elif rho > global_remaining + _BUDGET_TOLERANCE:
+            warnings.append(
+                QuoteWarning(
+                    GLOBAL_BUDGET_EXHAUSTED,
+                    True,
+                    "disclosure.noise",
+                    "The service's privacy budget for this data version cannot pay for this query's "
+                    "noise: the run would be refused, and not charged, unless every table's persons "
+                    f"were asked about with noise before. Ask without noise {_NO_NOISE}.",
+                )
+            )
+    if rho == 0 and fallback_rho > min(organisation_remaining, global_remaining) + _BUDGET_TOLERANCE:
+        warnings.append(
+            QuoteWarning(
+                NOISE_FALLBACK_UNAFFORDABLE,
+                False,
+                None,
+                "The privacy budget for this data version cannot pay for noise: should the audit "
+                "against earlier releases not finish in time, the release could not fall back to "
+                "noise and the run would be refused (not charged).",
+            )
+        )
+    return warnings

@@ -18,7 +18,9 @@ import time
 import traceback
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
+
+from sqlalchemy import select, update
 
 from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
@@ -36,7 +38,7 @@ from statservice.core.errors import PROBLEM_BASE, STATUS_ERRORS, Conflict, NotFo
 from statservice.db.models import Organisation, QueryRun, ReleaseRecord, utcnow
 from statservice.history import HistoryMark
 from statservice.service import Service
-from statservice.stores import BudgetOverdrawn, HistoryStores
+from statservice.stores import BudgetOverdrawn, HistoryStores, SqlStores
 
 log = logging.getLogger("statservice.pipeline")
 
@@ -165,6 +167,45 @@ def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared
     return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
 
 
+def refusal_warnings(
+    service: Service, session: Any, organisation_id: str, prepared: Prepared
+) -> list[charging.QuoteWarning]:
+    """The ``charging.QuoteWarning``s of a quote: whether the budgets can pay for the run's noise (or
+    for the noise an exact release falls back to), from the ledgers and the organisation's own
+    releases only (another organisation's questions are not its business)."""
+    stores = SqlStores(session)
+    data_version = service.data_version
+    budgets = service.policy.budgets
+    organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(
+        data_version, organisation_scope(organisation_id)
+    )
+    global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
+    fallback = service.policy.differential_privacy or DifferentialPrivacy()
+    asked_before = False
+    if prepared.rho > 0:
+        # the semantic hash includes the disclosure options: an equal one was released with noise
+        asked_before = (
+            session.execute(
+                select(ReleaseRecord.id)
+                .join(QueryRun, QueryRun.id == ReleaseRecord.run_id)
+                .where(
+                    ReleaseRecord.organisation_id == organisation_id,
+                    ReleaseRecord.data_version == data_version,
+                    QueryRun.semantic_hash == semantic_hash_of(prepared.canonical),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+    return charging.refusal_warnings(
+        prepared.rho,
+        fallback.rho_charged() * tables_of(prepared.priced.result_kind),
+        organisation_remaining,
+        global_remaining,
+        asked_before,
+    )
+
+
 def segment_of(service: Service, organisation_id: str) -> str:
     with service.db.session() as session:
         organisation = session.get(Organisation, organisation_id)
@@ -222,6 +263,28 @@ def create_run(service: Service, requester: Requester, prepared: Prepared) -> st
             )
         )
     return run_id
+
+
+# What a running run is doing, in order; stored on the run as it enters each (``QueryRun.stage``).
+RunStage = Literal["engine", "disclosure_control", "commit"]
+ENGINE: RunStage = "engine"
+DISCLOSURE_CONTROL: RunStage = "disclosure_control"
+COMMIT: RunStage = "commit"
+
+
+def enter_stage(service: Service, run_id: str, stage: RunStage) -> None:
+    """Record the stage in its own short transaction, so that polls through any process see it while
+    the stage lasts; only while this process holds the running run's lease."""
+    with service.db.write() as session:
+        session.execute(
+            update(QueryRun)
+            .where(
+                QueryRun.id == run_id,
+                QueryRun.status == "running",
+                QueryRun.lease_owner == service.lease_owner,
+            )
+            .values(stage=stage)
+        )
 
 
 def _problem(status: int, slug: str, title: str, detail: str, run_id: str) -> dict[str, Any]:
@@ -295,6 +358,7 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
                     settings.max_concurrent_runs,
                 )
                 if started:
+                    session.get(QueryRun, run_id).stage = ENGINE  # visible with "running"
                     check_quote_usable(session, requester, prepared)
             if started is not None:
                 break
@@ -393,6 +457,7 @@ def commit_release(
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         snapshot: tuple[Release, HistoryMark] | None = None
         if attempt < SNAPSHOT_ATTEMPTS:
+            enter_stage(service, run_id, DISCLOSURE_CONTROL)
             with service.db.session() as session:
                 # a quote that cannot pay fails the run before protection, whatever it would say
                 check_quote_usable(session, requester, prepared)
@@ -405,6 +470,7 @@ def commit_release(
                         audit.lock_head(locked)
                         check_quote_usable(locked, requester, prepared)
                     raise
+        enter_stage(service, run_id, COMMIT)
         try:
             return _persist_release(service, run_id, requester, prepared, tables, context, snapshot)
         except _HistoryMoved:

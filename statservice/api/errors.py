@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from billing.errors import BillingError, IllegalTransition
+from billing.errors import BillingError, IllegalTransition, TableTooLarge
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
 from queries.validation import field_path, joined_field
@@ -151,6 +151,15 @@ def install(app: FastAPI) -> None:
                     "field": "state",
                     "message": f"the order is {exc.current}; it cannot become {exc.requested}",
                     "valid": ", ".join(exc.allowed) if exc.allowed else "none (final state)",
+                }
+            ]
+        elif isinstance(exc, TableTooLarge):  # the result asks for more cells than can be priced
+            errors = [
+                {
+                    "field": "result",
+                    "message": f"the result has {exc.cells} cells, margins included",
+                    "valid": f"at most {exc.max_cells} cells for {exc.result_kind}: fewer breakdowns, "
+                    "wider categories or fewer years; or order bespoke work",
                 }
             ]
         elif exc.field is not None:

@@ -9,6 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.pricing import ReducedPricePublic
+from statservice.charging import QuoteWarningCode
 
 Role = Literal["customer", "staff", "auditor", "admin"]
 
@@ -131,7 +132,25 @@ class PrivacyCostPublic(BaseModel):
     data_version: str
 
 
-class QuotePublic(BaseModel):
+class QuoteWarningPublic(BaseModel):
+    code: QuoteWarningCode
+    refuses: bool = Field(
+        description="true: the run would be refused (and not charged), as far as a quote can tell: a "
+        "question whose noise was drawn before for the same persons costs nothing; false: it might be"
+    )
+    field: str | None = Field(None, description="the query field to change, if one would help")
+    message: str
+
+
+class RefusalWarnings(BaseModel):
+    """What would refuse the run, said before the customer commits. A rounding base the policy does
+    not offer or a shape beyond its limits is a 422 naming the field instead of a quote."""
+
+    would_refuse: bool = Field(False, description="true when a warning refuses the run")
+    warnings: list[QuoteWarningPublic] = Field(default_factory=list)
+
+
+class QuotePublic(RefusalWarnings):
     query_hash: str
     shape: dict[str, Any]
     price: PricePublic
@@ -149,6 +168,16 @@ class RunPublic(BaseModel):
     release_id: str | None = None
     release_url: str | None = None
     problem: Problem | None = None
+    queue_position: int | None = Field(
+        None,
+        description="while queued: its place among the runs of the whole service waiting for a run slot "
+        "(1: next in line; slots go to waiting runs as they ask, so roughly in this order)",
+    )
+    stage: Literal["engine", "disclosure_control", "commit"] | None = Field(
+        None,
+        description="while running: `engine` (counting), `disclosure_control` (protecting the counts) or "
+        "`commit` (writing the release, its audit record, budget spend and invoice line)",
+    )
 
 
 class InvoiceLinePublic(BaseModel):

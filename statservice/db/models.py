@@ -111,6 +111,9 @@ class QueryRun(Base):
     # any process may fail the run once the lease has expired (statservice/leases.py).
     lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # What the run is doing while running (``statservice.pipeline.RunStage``), written as it enters
+    # each stage so that every API process can show it.
+    stage: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class RateBucket(Base):

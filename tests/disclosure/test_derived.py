@@ -69,6 +69,49 @@ def test_uptake_shares_use_the_released_cohort_total_and_the_rounded_counts():
     assert rows["365 days"].derived["cumulative_share_percent"] == round(100 * 130 / 500, 1)
 
 
+def _washout_uptake(eligible: BitMap, started: BitMap) -> AggregateTable:
+    cells = (
+        Cell(("GLP-1", "eligible new users"), len(eligible), eligible),
+        Cell(("GLP-1", "365 days"), len(started), started),
+    )
+    return AggregateTable(
+        kind="treatment_uptake",
+        title="uptake",
+        dimensions=(
+            Dimension("drug", ("GLP-1",), has_total=False),
+            Dimension("within", ("eligible new users", "365 days"), has_total=False),
+        ),
+        cells=cells,
+        registers=frozenset({"lmdb"}),
+        max_cells_per_person=2,
+        ordered_dimension="within",
+        denominator_category="eligible new users",
+    )
+
+
+def test_uptake_shares_with_a_washout_divide_by_the_released_eligible_new_users():
+    """The customer's case: 131 of 350 new users (37.4 %), not 131 of the cohort of 1,077 (12.2 %)."""
+    cohort = BitMap(range(1, 1078))
+    eligible = BitMap(range(1, 351))
+    total = AggregateTable("cohort_count", "cohort", (), (Cell((), 1077, cohort),), frozenset({"lmdb"}))
+    uptake = _washout_uptake(eligible, BitMap(range(1, 132)))
+    release = protect([total, uptake], Policy.default(), context(), InMemoryStores())
+    rows = {row.coordinates[1]: row for row in release.tables[1].rows}
+    assert rows["eligible new users"].value == 350  # released as a count of its own
+    assert rows["eligible new users"].derived["cumulative_share_percent"] is None
+    assert rows["365 days"].derived["cumulative_share_percent"] == 37.4
+
+
+def test_uptake_shares_are_hidden_with_a_suppressed_eligible_count_not_taken_from_the_cohort():
+    cohort = BitMap(range(1, 1078))
+    total = AggregateTable("cohort_count", "cohort", (), (Cell((), 1077, cohort),), frozenset({"lmdb"}))
+    uptake = _washout_uptake(BitMap(range(1, 4)), BitMap())  # 3 new users: below the threshold
+    release = protect([total, uptake], Policy.default(), context(), InMemoryStores())
+    rows = {row.coordinates[1]: row for row in release.tables[1].rows}
+    assert rows["eligible new users"].suppressed
+    assert rows["365 days"].derived["cumulative_share_percent"] is None
+
+
 def test_incidence_rates_are_hidden_with_their_counts():
     cells = []
     for year, count in ((2019, 40), (2020, 3)):

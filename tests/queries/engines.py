@@ -24,6 +24,7 @@ def summary(table: AggregateTable) -> dict[str, Any]:
         "registers": table.registers,
         "max_cells_per_person": table.max_cells_per_person,
         "ordered_dimension": table.ordered_dimension,
+        "denominator_category": table.denominator_category,
         "cells": {c.coordinates: (c.count, list(c.persons)) for c in table.cells},
         "measures": {c.coordinates: dict(c.measures) for c in table.cells},
     }

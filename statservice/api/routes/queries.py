@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import and_, func, or_, select
 
 from billing.pricing import ReducedPricePublic
 from queries.model import Query
@@ -25,12 +27,20 @@ from statservice.api.schemas import (
     PrivacyCostPublic,
     Problem,
     QuotePublic,
+    QuoteWarningPublic,
     ReleasePublic,
     RunPublic,
     ValidationPublic,
 )
 from statservice.core.errors import NotFound, TooManyRequests
 from statservice.db.models import QueryRun, ReleaseRecord
+
+# How long a client polling an unfinished run should wait before asking again (Retry-After).
+POLL_AFTER_SECONDS = 1
+RETRY_AFTER_HEADER = {
+    "description": "while the run is queued or running: seconds to wait before polling again",
+    "schema": {"type": "integer"},
+}
 
 router = APIRouter(prefix="/queries", tags=["queries"], responses=problems(409, 503))
 
@@ -119,11 +129,13 @@ async def quote_query(
     def work():
         segment = pipeline.segment_of(service, principal.organisation_id)
         prepared = pipeline.prepare(service, _payload(query), segment)
-        return prepared, budget_of(service, session, principal.organisation_id)
+        warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)
+        return prepared, budget_of(service, session, principal.organisation_id), warnings
 
-    prepared, budget = await run_db(service, work)
+    prepared, budget, warnings = await run_db(service, work)
     quote = prepared.quote
     return QuotePublic(
+        **refusal_warnings_public(warnings),
         query_hash=prepared.query_hash,
         shape=pipeline.shape_public(prepared.shape),
         price=PricePublic(
@@ -149,8 +161,37 @@ async def quote_query(
     )
 
 
-def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
-    """A run as its customer sees it: ``finished_at`` only at bucket granularity (``visible_finish``)."""
+def refusal_warnings_public(warnings: list[charging.QuoteWarning]) -> dict[str, Any]:
+    """``would_refuse`` and ``warnings`` of a quote (``RefusalWarnings``)."""
+    public = [QuoteWarningPublic(**dataclasses.asdict(warning)) for warning in warnings]
+    return {"would_refuse": any(w.refuses for w in public), "warnings": public}
+
+
+def queue_position(session: Any, run: QueryRun) -> int | None:
+    """A queued run's place among the queued runs of every organisation and process (1: first)."""
+    if run.status != "queued":
+        return None
+    ahead = session.execute(
+        select(func.count())
+        .select_from(QueryRun)
+        .where(
+            QueryRun.status == "queued",
+            or_(
+                QueryRun.created_at < run.created_at,
+                and_(QueryRun.created_at == run.created_at, QueryRun.id < run.id),
+            ),
+        )
+    ).scalar_one()
+    return ahead + 1
+
+
+def poll_headers(run: QueryRun) -> dict[str, str]:
+    return {"Retry-After": str(POLL_AFTER_SECONDS)} if run.status in ("queued", "running") else {}
+
+
+def run_public(run: QueryRun, bucket_ms: int, position: int | None = None) -> RunPublic:
+    """A run as its customer sees it: ``finished_at`` only at bucket granularity (``visible_finish``);
+    the stage only while it runs (a finished run keeps its last stage for the operator)."""
     return RunPublic(
         id=run.id,
         status=run.status,
@@ -162,6 +203,8 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
         release_id=run.release_id,
         release_url=f"/v1/releases/{run.release_id}" if run.release_id else None,
         problem=Problem(**json.loads(run.problem_json)) if run.problem_json else None,
+        queue_position=position,
+        stage=run.stage if run.status == "running" else None,
     )
 
 
@@ -175,7 +218,11 @@ def run_public(run: QueryRun, bucket_ms: int) -> RunPublic:
     "whose message never depends on a count; refused runs are not charged.",
     responses={
         201: {"model": ReleasePublic, "description": "released (Location: /v1/releases/{id})"},
-        202: {"model": RunPublic, "description": "accepted; poll Location (/v1/queries/runs/{id})"},
+        202: {
+            "model": RunPublic,
+            "description": "accepted; poll Location (/v1/queries/runs/{id}) after Retry-After seconds",
+            "headers": {"Retry-After": RETRY_AFTER_HEADER},
+        },
     },
 )
 def run_query(
@@ -234,21 +281,31 @@ def run_query(
             response = ProblemResponse(problem, status_code=problem["status"])
             pad_to_bucket(started, service.settings.release_time_bucket_ms)
             return response
-        body = run_public(run, service.settings.release_time_bucket_ms).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/queries/runs/{run_id}"})
+        body = run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
+        headers = {"Location": f"/v1/queries/runs/{run_id}", **poll_headers(run)}
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
 
 
-@router.get("/runs/{run_id}", response_model=RunPublic, summary="Status of a run (poll after 202)")
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunPublic,
+    summary="Status of a run (poll after 202)",
+    description="A queued run shows its `queue_position`, a running one its `stage`; while unfinished "
+    "the answer carries Retry-After.",
+    responses={200: {"headers": {"Retry-After": RETRY_AFTER_HEADER}}},
+)
 def get_run(
     run_id: Annotated[str, Path(max_length=40)],
     principal: CurrentPrincipal,
     session: SessionDep,
     service: ServiceDep,
+    response: Response,
 ) -> RunPublic:
     run = session.get(QueryRun, run_id)
     if run is None or not principal.may_see(run.organisation_id):
         raise NotFound(f"run {run_id} not found")
-    return run_public(run, service.settings.release_time_bucket_ms)
+    response.headers.update(poll_headers(run))
+    return run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
 
 
 @router.get("/schema", summary="The JSON Schema of a query", response_model=dict[str, Any])

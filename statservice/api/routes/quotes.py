@@ -15,26 +15,33 @@ from billing.quotes import IssuedQuotePublic, get_quote, issue_quote
 from statservice import pipeline
 from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
-from statservice.api.routes.queries import QueryBody, _payload
-from statservice.api.schemas import Page
+from statservice.api.routes.queries import QueryBody, _payload, refusal_warnings_public
+from statservice.api.schemas import Page, RefusalWarnings
 
 router = APIRouter(prefix="/quotes", tags=["quotes"], responses=problems(503))
 
 QuoteId = Annotated[str, Path(max_length=64, examples=["5b0f3c9e-8f7e-4a55-9d7e-1c2b3a4d5e6f"])]
 
 
+class StoredQuotePublic(IssuedQuotePublic, RefusalWarnings):
+    """A stored quote as issued, with what would refuse its run today (not stored: budgets change)."""
+
+
 @router.post(
     "",
     status_code=201,
-    response_model=IssuedQuotePublic,
+    response_model=StoredQuotePublic,
     summary="Issue a stored quote for a query (valid 28 days, pays for one run)",
     description="Validates and prices the query like `POST /v1/queries/quote`, then stores the price with "
-    "its privacy cost. Run with `POST /v1/queries/runs?quote_id=<id>` to be charged exactly this price.",
+    "its privacy cost. Run with `POST /v1/queries/runs?quote_id=<id>` to be charged exactly this price. "
+    "`would_refuse` and `warnings` say, as of now, whether the run would be refused (privacy budget).",
 )
-def create_quote(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> IssuedQuotePublic:
+def create_quote(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> StoredQuotePublic:
     segment = pipeline.segment_of(service, principal.organisation_id)
     prepared = pipeline.prepare(service, _payload(query), segment)
     title = getattr(prepared.query, "title", None)
+    with service.db.session() as session:
+        warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)
     with service.db.write() as session:
         quote = issue_quote(
             session,
@@ -45,7 +52,9 @@ def create_quote(query: QueryBody, principal: BuyerPrincipal, service: ServiceDe
             description=f"{prepared.priced.result_kind} analysis" + (f": {title}" if title else ""),
             price_list=service.price_list,
         )
-        return IssuedQuotePublic.model_validate(quote)
+        return StoredQuotePublic(
+            **IssuedQuotePublic.model_validate(quote).model_dump(), **refusal_warnings_public(warnings)
+        )
 
 
 @router.get("", response_model=Page[IssuedQuotePublic], summary="Quotes of the caller's organisation")

@@ -141,6 +141,33 @@ def test_treatment_uptake_washout_counts_new_users_only(spec_registers):
     assert persons(spec_registers, table, "metformin", "365 days") == {3, 5}
 
 
+def test_treatment_uptake_washout_releases_each_drug_groups_eligible_new_users(spec_registers):
+    """With a washout the shares' denominator is not the cohort but the members without a dispensing
+    of the group in the washout: person 5's GLP-1 before index leaves 4 of 5 eligible for GLP-1."""
+    query = {
+        "index": INDEX,
+        "result": {
+            "kind": "treatment_uptake",
+            "drugs": [{"name": "GLP-1", "atc": ["A10BJ"]}, {"name": "metformin", "atc": ["A10BA"]}],
+            "days": [30, 365],
+            "washout_days": 180,
+        },
+    }
+    total, table = run(spec_registers, query)
+    assert total.cells[0].count == 5
+    assert table.dimensions[1].categories == ("eligible new users", "30 days", "365 days")
+    assert persons(spec_registers, table, "GLP-1", "eligible new users") == {1, 3, 4, 8}
+    assert persons(spec_registers, table, "metformin", "eligible new users") == {1, 3, 4, 5, 8}
+    assert persons(spec_registers, table, "GLP-1", "365 days") == {1, 4}
+    assert table.denominator_category == "eligible new users"
+    assert table.max_cells_per_person == 6
+    # without a washout every member is eligible: no such row, the cohort is the denominator
+    del query["result"]["washout_days"]
+    _, table = run(spec_registers, query)
+    assert table.dimensions[1].categories == ("30 days", "365 days")
+    assert table.denominator_category is None
+
+
 def test_biobank_availability_per_sample_type(spec_registers):
     query = {
         "index": INDEX,
