@@ -371,7 +371,10 @@ def _audit_component(
         low = model.minimum(column)
         note_points()
         if low <= _ZERO and not emptied[column]:
-            point = model.integer_zero_point([column], targets, weight_rng.exponential(size=len(targets)))
+            near = model.points[-1] if model.points else None  # the LP minimum's point
+            point = model.integer_zero_point(
+                [column], targets, weight_rng.exponential(size=len(targets)), near=near
+            )
             note_points()
             if point is None:
                 settled.add(column)
@@ -472,7 +475,7 @@ def _audit_unions(
         weights_now = rng.exponential(size=len(candidates))
         point = model.zero_point(union, candidates, weights_now)
         if point is not None and not model.is_integral(point):
-            point = model.integer_zero_point(union, candidates, weights_now)
+            point = model.integer_zero_point(union, candidates, weights_now, near=point)
             if point is None:
                 # Empty only at fractional points: whole numbers keep it non-empty. No LP duals
                 # name the counts proving it, so any current count may be hidden.
@@ -678,7 +681,9 @@ def _cover_search(
       tried at once (``_covering_pair``), and when one fits, every single class;
     - a union meeting every point with fewer than two atoms is completed by the lightest atoms that
       fit (taking more atoms never unmeets a point, and the lightest leave the most weight);
-    - a class whose taking completes a forbidden set is skipped: every union through it holds that set.
+    - a class whose taking completes a forbidden set is skipped: every union through it holds that set;
+    - a class whose branch found nothing is left out of its later siblings' branches: every union
+      holding it (with what the node took) was searched in its own branch.
     Which union it returns differs from the MILP's; the search over unions ends in the same place
     (no union left unjudged), whatever the order the unions are proposed in.
     """
@@ -686,6 +691,9 @@ def _cover_search(
     taken = np.zeros(n_classes, dtype=np.int64)
     visited = 0
     missed = _packed(~members.T)
+    # Classes already tried as a branch at an enclosing node: every union holding them was searched
+    # there, so the later branches leave them out (one order per union instead of every order).
+    excluded = np.zeros(n_classes, dtype=bool)
 
     def allowed(extra: Sequence[int]) -> bool:
         """Whether taking ``extra`` too leaves the union free of every forbidden set."""
@@ -716,7 +724,7 @@ def _cover_search(
             raise _SearchExhausted
         if not unmet.any():
             return complete_to_two(left)
-        fits = weights <= left
+        fits = (weights <= left) & ~excluded
         if not fits.any():
             return False
         open_members = members[unmet] & fits
@@ -750,14 +758,20 @@ def _cover_search(
         if _most_met(gain[fits], weights[fits], left) < need:
             return False
         # Classes meeting the most unmet points first: a union, when there is one, is found early.
-        for k in options[np.argsort(-gain[options], kind="stable")].tolist():
-            if not allowed([k]):
-                continue  # every union taking it holds a forbidden set
-            taken[k] += 1
-            if extend(unmet & ~members[:, k], left - int(weights[k])):
-                return True
-            taken[k] -= 1
-        return False
+        tried: list[int] = []
+        try:
+            for k in options[np.argsort(-gain[options], kind="stable")].tolist():
+                if not allowed([k]):
+                    continue  # every union taking it holds a forbidden set
+                taken[k] += 1
+                if extend(unmet & ~members[:, k], left - int(weights[k])):
+                    return True
+                taken[k] -= 1
+                excluded[k] = True
+                tried.append(k)
+            return False
+        finally:
+            excluded[tried] = False
 
     if extend(np.ones(n_points, dtype=bool), budget):
         return taken
@@ -767,10 +781,9 @@ def _cover_search(
 def _packed(rows: np.ndarray) -> np.ndarray:
     """Boolean rows as 64-bit words (one row per class, one bit per point)."""
     packed = np.packbits(rows, axis=1, bitorder="little")
-    padding = (-packed.shape[1]) % 8
-    if padding:
-        packed = np.pad(packed, ((0, 0), (0, padding)))
-    return np.ascontiguousarray(packed).view(np.uint64)
+    words = np.zeros((packed.shape[0], -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
+    words[:, : packed.shape[1]] = packed
+    return words.view(np.uint64)
 
 
 def _covering_pair(
@@ -788,15 +801,18 @@ def _covering_pair(
     every unmet point, or None. ``missed``: per class, the points it misses (``_packed``); ``unmet``:
     the ``need`` unmet points, packed alike; ``gain``: unmet points per class. A partner meets every unmet
     point its first misses, so it meets at least ``need - gain[first]`` of them: no other is compared."""
-    for first in firsts.tolist():
-        partners = np.flatnonzero(fits & (gain >= need - gain[first]) & (weights <= left - weights[first]))
-        partners = partners[partners != first]
-        if not len(partners):
-            continue
-        both = missed[partners] & missed[first] & unmet
-        for partner in partners[np.flatnonzero(~both.any(axis=1))].tolist():
-            if allowed([first, partner]):
-                return first, partner
+    partners = np.flatnonzero(fits & (gain >= need - int(gain[firsts].max(initial=0))))
+    if not len(partners):
+        return None
+    # All firsts against all partners at once: (firsts, partners, words) of points both miss.
+    both = missed[firsts][:, None, :] & missed[partners][None, :, :] & unmet
+    covering = ~both.any(axis=2)
+    covering &= (gain[partners][None, :] + gain[firsts][:, None]) >= need
+    covering &= (weights[partners][None, :] + weights[firsts][:, None]) <= left
+    covering &= partners[None, :] != firsts[:, None]
+    for f, q in np.argwhere(covering).tolist():
+        if allowed([int(firsts[f]), int(partners[q])]):
+            return int(firsts[f]), int(partners[q])
     return None
 
 

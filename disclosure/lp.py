@@ -397,10 +397,19 @@ class IntervalModel:
         return bool(np.all(np.abs(values - np.round(values)) <= _TOLERANCE))
 
     def integer_zero_point(
-        self, zero: Sequence[int], push: Sequence[int], weights: np.ndarray | None = None
+        self,
+        zero: Sequence[int],
+        push: Sequence[int],
+        weights: np.ndarray | None = None,
+        near: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """``zero_point`` over whole numbers: the first integer point found with every ``zero``
-        column at 0, or None if there is none. Raises if the MILP stops without deciding."""
+        column at 0, or None if there is none. Raises if the MILP stops without deciding.
+
+        ``near``: an LP point with the ``zero`` columns at 0. Its whole-number columns away from its
+        fractional ones are tried fixed first, which leaves HiGHS a small problem; only if that has no
+        whole-number point is the full problem solved (a fixed column only narrows the search, so
+        a point found either way is a point of the system, and None comes from the full problem)."""
         milp = self._integer_model()
         zero_index = np.asarray(sorted(set(zero)), dtype=np.int32)
         push_index = np.asarray(push, dtype=np.int32)
@@ -416,6 +425,10 @@ class IntervalModel:
         # HiGHS stops at its first integer point (the push only makes that point emptier).
         milp.setOptionValue("mip_rel_gap", 1.0)
         try:
+            if near is not None:
+                point = self._integer_point_fixing(milp, near, zero_index)
+                if point is not None:
+                    return point
             milp.run()
             self.solves += 1
             self.integer_solves += 1
@@ -431,6 +444,42 @@ class IntervalModel:
         finally:
             milp.setOptionValue("mip_rel_gap", 0.0)
             milp.changeColsBounds(len(zero_index), zero_index, lower, upper)
+
+    def _integer_point_fixing(
+        self, milp: Highs, near: np.ndarray, zero_index: np.ndarray
+    ) -> np.ndarray | None:
+        """A whole-number point with ``near``'s whole-number columns kept, or None (not a proof of
+        anything: the caller then solves the full problem)."""
+        fractional = np.abs(near - np.round(near)) > _TOLERANCE
+        # Free the fractional columns and every column sharing a row with one: rounding needs room
+        # to move mass along those rows. The rest keep their whole-number values.
+        matrix = self._row_matrix()[0]
+        touched_rows = np.flatnonzero(matrix[:, np.flatnonzero(fractional)].getnnz(axis=1))
+        free = np.zeros(self._n, dtype=bool)
+        free[np.unique(matrix[touched_rows].indices)] = True
+        free |= fractional
+        whole = np.setdiff1d(np.flatnonzero(~free), zero_index).astype(np.int32)
+        if not len(whole) or len(whole) == self._n:
+            return None
+        values = np.round(near[whole])
+        milp.changeColsBounds(len(whole), whole, values, values)
+        try:
+            milp.run()
+            self.solves += 1
+            self.integer_solves += 1
+            if milp.getInfo().primal_solution_status != 2:
+                return None
+            point = self._checked_integer_point(np.asarray(milp.getSolution().col_value), zero_index)
+        finally:
+            milp.changeColsBounds(
+                len(whole),
+                whole,
+                self._lower_array[whole],
+                np.asarray(self._upper, dtype=np.float64)[whole],
+            )
+        if self._record_points:
+            self.points.append(point)
+        return point
 
     def integer_sum_bound(self, columns: Sequence[int], sign: float) -> float:
         """The whole-number minimum (sign 1) or maximum (sign -1) of the sum of ``columns``."""
