@@ -35,6 +35,7 @@ _POINTS_PER_SET = 96
 _EXTENSION_SECONDS = 0.25
 _VERSIONS = 4
 _TOLERANCE = 1e-6
+_LEAST_OVERLAP = 0.5  # share of the new family's persons a witness must hold to be worth carrying
 
 
 @dataclass(frozen=True)
@@ -50,27 +51,22 @@ class WitnessSet:
     points: tuple[np.ndarray, ...]
 
 
-def _parents(
-    witness: WitnessSet, universe: np.ndarray, atom_of: np.ndarray, n_atoms: int
-) -> np.ndarray | None:
-    """Per new atom, the witness atom holding it (-1: outside the witness's persons); None when the new
-    atoms do not refine the witness's (a person set of the witness is not part of the new family)."""
-    if len(witness.universe) > len(universe):
-        return None
-    position = np.searchsorted(universe, witness.universe)
-    if np.any(position >= len(universe)) or np.any(
-        universe[np.minimum(position, len(universe) - 1)] != witness.universe
-    ):
-        return None  # a witness person outside the new family
-    label = np.full(len(universe), -1, dtype=np.int64)
-    label[position] = witness.atom_of
-    low = np.full(n_atoms, np.iinfo(np.int64).max)
-    high = np.full(n_atoms, np.iinfo(np.int64).min)
-    np.minimum.at(low, atom_of, label)
-    np.maximum.at(high, atom_of, label)
-    if np.any(low != high):
-        return None
-    return low
+def _pieces(
+    witness: WitnessSet, universe: np.ndarray, atom_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The common refinement of the witness's atoms and the new ones: per piece, its witness atom
+    (-1: persons the witness's sets do not hold), its new atom (-1: persons no new set holds) and its
+    persons. Usually the new family holds the witness's (the history grew) and the pieces are the
+    new atoms; when it does not (the witness's audit had counts that were then hidden), a new atom
+    is several pieces and the witness still tells how their persons may be spread."""
+    persons = np.union1d(witness.universe, universe)
+    old = np.full(len(persons), -1, dtype=np.int64)
+    old[np.searchsorted(persons, witness.universe)] = witness.atom_of
+    new = np.full(len(persons), -1, dtype=np.int64)
+    new[np.searchsorted(persons, universe)] = atom_of
+    span = int(new.max(initial=-1)) + 2
+    pairs, sizes = np.unique((old + 1) * span + (new + 1), return_counts=True)
+    return pairs // span - 1, pairs % span - 1, sizes
 
 
 @dataclass
@@ -97,10 +93,16 @@ def extend(
     carried (a new count contradicts it) leaves a hint. Small pieces of a shared atom are pushed
     towards 0, as the search would."""
     carried = Carried()
-    n_atoms = len(sizes)
-    parent = _parents(witness, universe, atom_of, n_atoms)
-    if parent is None or not witness.points:
-        return carried
+    if not witness.points or np.isin(universe, witness.universe).mean() < _LEAST_OVERLAP:
+        return carried  # a witness of other persons would be a whole new search, not a head start
+    n_new = len(sizes)
+    parent, child, sizes = _pieces(witness, universe, atom_of)
+    n_atoms = len(sizes)  # pieces, from here on: the tables are over pieces, then summed per new atom
+    held = child >= 0
+    to_new = csr_matrix(
+        (np.ones(int(held.sum())), (child[held], np.flatnonzero(held))), shape=(n_new, n_atoms)
+    )
+    new_matrix, matrix = matrix, (matrix @ to_new).tocsr()
     n_witness = len(witness.points[0])
     inside = parent >= 0
     pieces = np.bincount(parent[inside], minlength=n_witness)
@@ -184,7 +186,9 @@ def extend(
         # A decided row holds every piece of what it touches: its value does not depend on the split.
         table[largest_piece[shared]] = point[shared]
         decided = decided_matrix @ table
-        zeros = inside & (point[np.where(inside, parent, 0)] <= _TOLERANCE)
+        # New atoms all of whose persons the witness puts in empty atoms: what it emptied.
+        emptied = inside & (point[np.where(inside, parent, 0)] <= _TOLERANCE)
+        zeros = (to_new @ (~emptied).astype(np.float64)) < 0.5
         if np.any(decided < low[decided_rows] - _TOLERANCE) or np.any(
             decided > high[decided_rows] + _TOLERANCE
         ):
@@ -203,13 +207,14 @@ def extend(
                 carried.hints.append(zeros)
                 continue
             table[unknown] = values
-        activity = matrix @ table
+        new_table = to_new @ table
+        activity = new_matrix @ new_table
         if (
-            np.all(table >= 0)
+            np.all(new_table >= 0)
             and np.all(activity >= low - _TOLERANCE)
             and np.all(activity <= high + _TOLERANCE)
         ):
-            carried.tables.append(table)
+            carried.tables.append(new_table)
         else:
             carried.hints.append(zeros)
     return carried

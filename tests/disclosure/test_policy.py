@@ -38,6 +38,7 @@ NOT_RELEASE_RULES = {
     ("disclosure/witnesses.py", "_SETS_PER_VERSION"): "how many audits' tables are kept: speed and memory",
     ("disclosure/witnesses.py", "_VERSIONS"): "how many data versions keep tables: speed and memory",
     ("disclosure/witnesses.py", "_TOLERANCE"): "numerical tolerance",
+    ("disclosure/witnesses.py", "_LEAST_OVERLAP"): "which earlier tables are worth carrying: speed only",
     (
         "disclosure/pipeline.py",
         "_HAND_BACK_SECONDS",

@@ -137,3 +137,21 @@ def test_an_audit_out_of_time_hands_back_the_tables_it_found(monkeypatch):
         assert next_audit.witnesses_carried == len(error.witness.points)  # every one is a table
     else:
         raise AssertionError("the audit did not run out of time")
+
+
+def test_a_witness_whose_audit_had_a_count_later_hidden_is_still_carried():
+    # The first audit had a count that was then hidden (the repair, a refusal, a noisy fallback): the
+    # next family lacks that set, so its atoms do not refine the witness's; the witness's tables are
+    # carried through the common refinement of both families.
+    rng = np.random.default_rng(17)
+    sets = [
+        BitMap(rng.choice(300, size=int(rng.integers(40, 120)), replace=False).tolist()) for _ in range(6)
+    ]
+    hidden = BitMap(rng.choice(300, size=70, replace=False).tolist())
+    first = audit_atoms(counts_of([*sets, hidden], {6}), K, K)
+    assert first.witness is not None and first.witness.points
+    later = counts_of([*sets, BitMap(rng.choice(300, size=90, replace=False).tolist())], {6})
+    cold = audit_atoms(later, K, K)
+    warm = audit_atoms(later, K, K, witnesses=[first.witness])
+    assert warm.witnesses_carried > 0
+    assert warm.passed == cold.passed and warm.failing == cold.failing
