@@ -295,6 +295,12 @@ def _protect(
     atom_result = AtomAuditResult()
     audit_lps = 0
     atom_deadline = time.monotonic() + ATOM_AUDIT_SECONDS
+
+    def audit_across_releases(hidden: set[int]) -> AtomAuditResult:
+        return _atom_audit(
+            system, current, hidden, earlier_counts, threshold, width, privacy, atom_deadline, data_version
+        )
+
     with _refusal_on_solver_failure():
         for _ in range(ATOM_REPAIR_ROUNDS):
             outcome = suppress_and_audit(
@@ -309,17 +315,7 @@ def _protect(
             audit_lps += outcome.audit.lps
             if not outcome.passed:
                 break
-            atom_result = _atom_audit(
-                system,
-                current,
-                outcome.suppressed,
-                earlier_counts,
-                threshold,
-                width,
-                privacy,
-                atom_deadline,
-                data_version,
-            )
+            atom_result = audit_across_releases(outcome.suppressed)
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
             if atom_result.passed:
@@ -349,17 +345,7 @@ def _protect(
                     reason="the cell audit fails even with only the total shown (it would pin a "
                     "hidden cell, alone or with earlier releases)",
                 )
-            atom_result = _atom_audit(
-                system,
-                current,
-                suppressed,
-                earlier_counts,
-                threshold,
-                width,
-                privacy,
-                atom_deadline,
-                data_version,
-            )
+            atom_result = audit_across_releases(suppressed)
             atom_lps += atom_result.lps
             union_checks += atom_result.union_checks
             if not atom_result.passed:
