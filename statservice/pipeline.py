@@ -206,12 +206,15 @@ def refusal_warnings(
     )
 
 
-def segment_of(service: Service, organisation_id: str) -> str:
-    with service.db.session() as session:
-        organisation = session.get(Organisation, organisation_id)
-        if organisation is None:
-            raise NotFound(f"organisation {organisation_id} not found")
-        return organisation.segment
+def segment_of(service: Service, organisation_id: str, session: Any = None) -> str:
+    """The organisation's billing segment, read in ``session`` if given (else a session of its own)."""
+    if session is None:
+        with service.db.session() as own:
+            return segment_of(service, organisation_id, own)
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id} not found")
+    return organisation.segment
 
 
 # --- tables on the wire -----------------------------------------------------------------------

@@ -142,14 +142,15 @@ class Service:
     def auth_engine(self) -> Any:
         """PostgreSQL connections for the per-request key check and bucket update: autocommitted and
         without waiting for the WAL flush (a bucket update lost in a database crash costs nothing),
-        so the write every request makes stays about as cheap as the key select it replaces."""
+        so the write every request makes stays about as cheap as the key select it replaces. No
+        pre-ping (a second round trip per request): the check retries once on a closed connection."""
         from sqlalchemy import create_engine
 
         return create_engine(
             self.settings.database_url,
             isolation_level="AUTOCOMMIT",
             connect_args={"options": "-c synchronous_commit=off"},
-            pool_pre_ping=True,
+            pool_pre_ping=False,
             pool_size=10,
             max_overflow=10,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -65,5 +67,27 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory statservice.api.app:app_from_env``."""
+    """Factory for ``uvicorn --factory statservice.api.app:app_from_env``: one per API process of
+    ``statservice serve --workers N``, called in the process's event loop before it listens."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not being served
+        loop = None
+    if loop is not None:
+        listen_on_own_socket(loop)
     return create_app()
+
+
+def listen_on_own_socket(loop: asyncio.AbstractEventLoop) -> None:
+    """Let this API process bind its own listening socket with SO_REUSEPORT when it is given a host
+    and port to listen on (``serve --workers N``, ``statservice.cli.serve.serve_workers``), so the
+    kernel spreads connections over the processes. A socket handed in (``sock=``) is used as it is."""
+    create_server = loop.create_server
+
+    @functools.wraps(create_server)
+    async def own_socket(*args, **kwargs):
+        if kwargs.get("sock") is None:
+            kwargs["reuse_port"] = True
+        return await create_server(*args, **kwargs)
+
+    loop.create_server = own_socket  # type: ignore[method-assign]

@@ -68,5 +68,25 @@ def serve_api(
 
         uvicorn.run(create_app(settings), **options)
     else:
-        # each worker process builds its own app (and Service) from the environment
-        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+        serve_workers(workers, options)
+
+
+def serve_workers(workers: int, options: dict) -> None:
+    """N API processes (uvicorn's supervisor: health checks, restarts, signals), each building its own
+    app (and Service) from the environment and listening on its own SO_REUSEPORT socket.
+
+    uvicorn's own way, one socket shared by every process, let the first process to wake take every
+    connection waiting: 50 clients connecting at once left 21 to 39 keep-alive connections on one
+    of four processes, which served most of the load on one core while the others idled (issue 14).
+    With a socket each, the kernel spreads new connections over the processes."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **options)
+    if not hasattr(socket, "SO_REUSEPORT"):  # not Linux or BSD: one shared socket
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    # no socket from here: each process binds host and port itself (statservice.api.app.app_from_env)
+    Multiprocess(config, sockets=None).run()  # type: ignore[arg-type]

@@ -9,15 +9,18 @@ chain's row lock, which every release takes, so "mid-run" is a certainty rather 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -58,7 +61,7 @@ def _free_port() -> int:
 class Server:
     """``statservice serve`` in a subprocess of its own."""
 
-    def __init__(self, database_url: str, data_dir: Path, log: Path) -> None:
+    def __init__(self, database_url: str, data_dir: Path, log: Path, workers: int = 1) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -77,8 +80,9 @@ class Server:
             "STATSERVICE_RELEASE_TIME_BUCKET_MS": "0",
         }
         self._log = log.open("wb")
+        arguments = ["serve", "--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "statservice", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "statservice", *arguments],
             env=env,
             cwd=ROOT,
             stdout=self._log,
@@ -429,6 +433,72 @@ def test_a_key_revoked_through_one_process_is_refused_by_another_on_the_next_req
         assert b.get("/v1/catalog/data-owners", a.customer).status_code == 200  # the organisation's other key
     finally:
         _close([a, b])
+
+
+@pytest.mark.postgres
+def test_the_key_check_survives_its_connections_being_closed_by_the_server(request, tmp_path):
+    """The per-request key check's pool does not ping before each use (a round trip on every
+    request): a connection the server closed (restart, idle timeout) is retried, not a 500."""
+    url = postgres_database(request)
+    (a,) = _apps(url, tmp_path / "no-registers")[:1]
+    try:
+        assert a.get("/v1/catalog/data-owners", a.customer).status_code == 200
+        with a.service.auth_engine.connect() as connection:
+            pids = {connection.connection.dbapi_connection.info.backend_pid}
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        response = a.get("/v1/catalog/data-owners", a.customer)
+        assert response.status_code == 200, response.text
+    finally:
+        _close([a])
+
+
+def _listeners_and_holders(port: int) -> tuple[int, Counter]:
+    """Listening sockets on ``port`` and, per process id, its established connections to it."""
+
+    def ss(*state: str) -> str:
+        command = ["ss", "-tnpH", *state, f"( sport = :{port} )"]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    listeners = [line for line in ss("state", "listening").splitlines() if line.strip()]
+    holders = Counter(re.findall(r"pid=(\d+)", ss("state", "established")))
+    return len(listeners), holders
+
+
+@pytest.mark.postgres
+def test_api_processes_listen_on_sockets_of_their_own_and_share_a_burst_of_clients(
+    request, tmp_path, service_registers
+):
+    """``serve --workers 4``: one SO_REUSEPORT socket per process, so the kernel spreads connections.
+    On uvicorn's one shared socket the first process to wake took most of a burst (21 to 39 of 50
+    keep-alive connections on one process of four) and served their requests on one core."""
+    url = postgres_database(request)
+    upgrade(url)
+    server = Server(url, service_registers, tmp_path / "server.log", workers=4)
+    try:
+        server.wait_ready()
+        # every process is up once each socket answers; give the slowest a moment more
+        time.sleep(2)
+        listeners, _ = _listeners_and_holders(server.port)
+        assert listeners == 4
+
+        async def burst() -> Counter:
+            clients = [httpx.AsyncClient(base_url=server.base) for _ in range(48)]
+            try:
+                answers = await asyncio.gather(*(client.get("/v1/health") for client in clients))
+                assert {answer.status_code for answer in answers} == {200}
+                return _listeners_and_holders(server.port)[1]
+            finally:
+                await asyncio.gather(*(client.aclose() for client in clients))
+
+        holders = asyncio.run(burst())
+        assert sum(holders.values()) == 48
+        assert len(holders) >= 3 and max(holders.values()) <= 24, holders
+    finally:
+        server.stop()
 
 
 # --- migrate, then serve ------------------------------------------------------------------------------

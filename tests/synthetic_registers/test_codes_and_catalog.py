@@ -132,3 +132,54 @@ def test_every_synonym_names_a_code_or_code_prefix_of_its_list():
             assert all(search_key(word) for word in words), (system, target)
     assert cancer_icd10_list().search("breast cancer")[0].code == "C50"
     assert search_key("GLP-1") == search_key("glp 1") == search_key("glp1") == "glp1"
+
+
+def _scanned(code_list, text: str) -> list[str]:
+    """``CodeList.search``'s ranking as a plain scan over every code: what its indexes must give."""
+    from synthetic_registers.codes import search_key
+
+    code, key = code_list.normalise(text), search_key(text)
+    if not key:
+        return []
+    ranked = []
+    for position, c in enumerate(code_list.codes):
+        name, synonyms = search_key(c.name), [search_key(w) for w in code_list.synonyms(c.code)]
+        if c.code == code:
+            rank = 0
+        elif code and c.code.startswith(code):
+            rank = 1
+        elif name == key:
+            rank = 2
+        elif key in synonyms:
+            rank = 3
+        elif key in name:
+            rank = 4
+        elif any(key in synonym for synonym in synonyms):
+            rank = 5
+        else:
+            continue
+        ranked.append((rank, position, c.code))
+    return [code for _, _, code in sorted(ranked)]
+
+
+def test_indexed_search_ranks_exactly_as_a_scan_of_every_code():
+    """The search indexes (whole-key dictionaries, a bisect over codes, substring search over one
+    joined text) find and order what a scan of every code would, on the real lists: codes and
+    prefixes, words and fragments of names, synonyms, text matching across two names' boundary."""
+    import random
+
+    from synthetic_registers.codes import atc_list, icd10_list, search_key
+
+    rng = random.Random(14)
+    for code_list in (icd10_list(), atc_list()):
+        texts = ["E11", "DE11", "e11.9", "A10B", "diabetes", "metformin", "MI", "GLP-1", "Ozempic", "x\x00y"]
+        for c in rng.sample(code_list.codes, 60):
+            name = search_key(c.name)
+            start = rng.randrange(len(name))
+            texts += [c.code[: rng.randint(1, len(c.code))], c.name, name[start : start + rng.randint(1, 6)]]
+            texts += [w[: rng.randint(1, len(w))] for w in code_list.synonyms(c.code)]
+        # the end of one name and the start of the next, which no single name holds
+        first, second = (search_key(c.name) for c in code_list.codes[:2])
+        texts.append(first[-3:] + second[:3])
+        for text in texts:
+            assert [c.code for c in code_list.search(text, limit=None)] == _scanned(code_list, text), text

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from disclosure.stores import organisation_scope
-from statservice.api.deps import CurrentPrincipal, ServiceDep, SessionDep, run_db
+from statservice.api.deps import CurrentPrincipal, ServiceDep, in_session
 from statservice.api.openapi import problems
 from statservice.api.schemas import BudgetPublic
 from statservice.core.errors import NotFound
@@ -33,7 +33,6 @@ def budget_of(service, session, organisation_id: str) -> BudgetPublic:
 @router.get("", response_model=BudgetPublic, summary="Remaining privacy budget of an organisation")
 async def get_budget(
     principal: CurrentPrincipal,
-    session: SessionDep,
     service: ServiceDep,
     organisation_id: Annotated[
         str | None, Query(max_length=40, description="default: the caller's organisation")
@@ -41,9 +40,9 @@ async def get_budget(
 ) -> BudgetPublic:
     organisation_id = organisation_id or principal.organisation_id
 
-    def read() -> BudgetPublic:
+    def read(session) -> BudgetPublic:
         if not principal.may_see(organisation_id) or session.get(Organisation, organisation_id) is None:
             raise NotFound(f"organisation {organisation_id} not found")
         return budget_of(service, session, organisation_id)
 
-    return await run_db(service, read)
+    return await in_session(service, read)

@@ -17,7 +17,14 @@ from billing.pricing import ReducedPricePublic
 from queries.model import Query
 from statservice import charging, pipeline
 from statservice.api import billing_runs
-from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, Principal, ServiceDep, SessionDep, run_db
+from statservice.api.deps import (
+    BuyerPrincipal,
+    CurrentPrincipal,
+    Principal,
+    ServiceDep,
+    in_session,
+    run_db,
+)
 from statservice.api.errors import ProblemResponse
 from statservice.api.openapi import problems
 from statservice.api.routes.budgets import budget_of
@@ -123,16 +130,14 @@ async def validate_query(
 @router.post(
     "/quote", response_model=QuotePublic, summary="Price and privacy cost of a query, without running it"
 )
-async def quote_query(
-    query: QueryBody, principal: BuyerPrincipal, service: ServiceDep, session: SessionDep
-) -> QuotePublic:
-    def work():
-        segment = pipeline.segment_of(service, principal.organisation_id)
+async def quote_query(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> QuotePublic:
+    def work(session: Any):
+        segment = pipeline.segment_of(service, principal.organisation_id, session)
         prepared = pipeline.prepare(service, _payload(query), segment)
         warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)
         return prepared, budget_of(service, session, principal.organisation_id), warnings
 
-    prepared, budget, warnings = await run_db(service, work)
+    prepared, budget, warnings = await in_session(service, work)
     quote = prepared.quote
     return QuotePublic(
         **refusal_warnings_public(warnings),
@@ -294,18 +299,21 @@ def run_query(
     "the answer carries Retry-After.",
     responses={200: {"headers": {"Retry-After": RETRY_AFTER_HEADER}}},
 )
-def get_run(
+async def get_run(
     run_id: Annotated[str, Path(max_length=40)],
     principal: CurrentPrincipal,
-    session: SessionDep,
     service: ServiceDep,
     response: Response,
 ) -> RunPublic:
-    run = session.get(QueryRun, run_id)
-    if run is None or not principal.may_see(run.organisation_id):
-        raise NotFound(f"run {run_id} not found")
-    response.headers.update(poll_headers(run))
-    return run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
+    # async with one thread hop for the database work: every waiting client polls this (issue 14)
+    def read(session: Any) -> RunPublic:
+        run = session.get(QueryRun, run_id)
+        if run is None or not principal.may_see(run.organisation_id):
+            raise NotFound(f"run {run_id} not found")
+        response.headers.update(poll_headers(run))
+        return run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
+
+    return await in_session(service, read)
 
 
 @router.get("/schema", summary="The JSON Schema of a query", response_model=dict[str, Any])
