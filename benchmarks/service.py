@@ -10,7 +10,9 @@ processes, creates one customer key per client (in four organisations), then dri
 requests (catalog, code search, budget, quote) and ``--run-share`` query runs (cohort counts, some
 with differential privacy) with httpx's async client, bounded by a request count and a wall-clock
 limit. A 429 is not an error: the client waits its Retry-After (counted as ``limited``; a 429
-without Retry-After is an error) and is left out of the latencies.
+without Retry-After is an error) and is left out of the latencies. A run answered 202 is polled as a
+client should poll it: after the Retry-After of the 202 and of each poll (figures before 2026-12-06
+polled every 0.2 s, ignoring it, which made polls about 90 % of the requests).
 
 Baseline in the same run: ``GET /v1/health``, which passes the HTTP stack and the error handling but
 no authentication, database or composition. After the load it checks that no organisation's and no
@@ -165,16 +167,18 @@ async def client_loop(
                     limited[kind] += 1  # slowed down, not failed: wait as told and go on
                     await asyncio.sleep(min(5, int(response.headers["retry-after"])))
                     continue
-                if status == 202:  # finished in the background: poll it
+                if status == 202:  # finished in the background: poll it when the server says
                     location = response.headers["location"]
                     state, give_up = "running", time.monotonic() + 300
+                    wait = retry_after(response)
                     while time.monotonic() < give_up:
-                        await asyncio.sleep(0.2)
+                        await asyncio.sleep(wait)
                         polled = await http.get(location)
                         if polled.status_code == 429:
                             await asyncio.sleep(min(5, int(polled.headers.get("retry-after", "1"))))
                             continue
                         state = polled.json()["status"]
+                        wait = retry_after(polled)
                         if state not in ("queued", "running"):
                             break
                     status = {"released": 201, "refused": 409}.get(state, 500)
@@ -187,6 +191,13 @@ async def client_loop(
             results[kind].append(elapsed)
             if not ok:
                 errors[kind] += 1
+
+
+def retry_after(response: httpx.Response) -> float:
+    """When to poll again: the Retry-After the server sent (seconds), as a client should; 1 s without
+    one. Polling faster than told only adds load the server asked not to get."""
+    value = response.headers.get("retry-after", "")
+    return float(min(5, int(value))) if value.isdigit() else 1.0
 
 
 async def drive(base: str, keys: list[str], total: int, seconds: float, max_runs: int, run_share: float):
