@@ -56,7 +56,7 @@ from disclosure.policy import (
     RANDOM_POINTS,
     REPRESENTATIVE_TRIES,
 )
-from disclosure.witnesses import WitnessSet, extend, keep
+from disclosure.witnesses import WitnessSet, extend, holds, keep
 
 # Not release rules (the limits of this audit are in ``disclosure.policy``): a seed that changes
 # no atom (collisions are detected and refined exactly) and a numerical tolerance.
@@ -227,9 +227,8 @@ def audit_atoms(
     # A whole table of this family to complete each component's points with: a carried one, or the
     # true sizes (every count holds them) once checked.
     base = carried[0] if carried else atoms.sizes.astype(np.float64)
-    activity = system.matrix @ base
-    complete = bool(np.all(activity >= row_low - _ZERO) and np.all(activity <= row_high + _ZERO))
-    tables: list[np.ndarray] = list(carried)
+    complete = bool(carried) or holds(system.matrix, base, row_low, row_high)
+    completed: list[np.ndarray] = []  # this audit's points, each completed to a whole table
 
     # A small atom fixed by counts one of which is current: pinned to its size, 1..k-1.
     for atom in np.flatnonzero(system.fixed & small).tolist():
@@ -242,12 +241,13 @@ def audit_atoms(
             for point in points:
                 table = base.copy()
                 table[component.atoms] = point
-                tables.append(table)
+                completed.append(table)
 
     def witness() -> WitnessSet | None:
         if not complete:
             return None
-        checked = [t for t in tables if _holds(system.matrix, t, row_low, row_high)]
+        # Carried tables were checked against these counts already; completed ones are checked here.
+        checked = carried + [t for t in completed if holds(system.matrix, t, row_low, row_high)]
         return WitnessSet(atoms.universe, atoms.atom_of, keep(checked, small))
 
     try:
@@ -269,17 +269,6 @@ def audit_atoms(
         raise
     result.witness = witness()
     return result
-
-
-def _holds(matrix: csr_matrix, table: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
-    """Whether ``table`` is a whole-number table every count allows."""
-    activity = matrix @ table
-    return bool(
-        np.all(table >= 0)
-        and IntervalModel.is_integral(table)
-        and np.all(activity >= low - _ZERO)
-        and np.all(activity <= high + _ZERO)
-    )
 
 
 @dataclass(frozen=True)

@@ -251,20 +251,26 @@ class IntervalModel:
             self._row_matrix_cache = (matrix, row_lower, row_upper)
         return self._row_matrix_cache
 
+    def _in_system(self, point: np.ndarray) -> bool:
+        """Whether ``point`` keeps every bound and every row of this system."""
+        matrix, row_lower, row_upper = self._row_matrix()
+        activity = matrix @ point
+        upper = np.asarray(self._upper, dtype=np.float64)
+        return bool(
+            np.all(point >= self._lower_array - _TOLERANCE)
+            and np.all(point <= upper + _TOLERANCE)
+            and np.all(activity >= row_lower - _TOLERANCE)
+            and np.all(activity <= row_upper + _TOLERANCE)
+        )
+
     def _checked_integer_point(self, values: np.ndarray, zero: np.ndarray) -> np.ndarray:
         """``values`` rounded, after checking it is a whole-number point of the system with the
         ``zero`` columns at 0: a point is a proof only if it is one, whatever presolve did."""
         point = np.round(values)
-        matrix, row_lower, row_upper = self._row_matrix()
-        activity = matrix @ point
-        upper = np.asarray(self._upper, dtype=np.float64)
         valid = (
             np.all(np.abs(values - point) <= _TOLERANCE)
-            and np.all(point >= self._lower_array - _TOLERANCE)
-            and np.all(point <= upper + _TOLERANCE)
             and np.all(point[zero] == 0)
-            and np.all(activity >= row_lower - _TOLERANCE)
-            and np.all(activity <= row_upper + _TOLERANCE)
+            and self._in_system(point)
         )
         if not valid:
             raise RuntimeError("audit MILP returned a point outside the system")
@@ -375,17 +381,7 @@ class IntervalModel:
         """Take a whole-number point found elsewhere (an earlier audit's table), once checked against
         every row and bound of this system; False (and nothing learnt) if it is not one."""
         point = np.asarray(values, dtype=np.float64)
-        if len(point) != self._n or not self.is_integral(point):
-            return False
-        matrix, row_lower, row_upper = self._row_matrix()
-        activity = matrix @ point
-        upper = np.asarray(self._upper, dtype=np.float64)
-        if not (
-            np.all(point >= self._lower_array - _TOLERANCE)
-            and np.all(point <= upper + _TOLERANCE)
-            and np.all(activity >= row_lower - _TOLERANCE)
-            and np.all(activity <= row_upper + _TOLERANCE)
-        ):
+        if len(point) != self._n or not self.is_integral(point) or not self._in_system(point):
             return False
         self._observe(point)
         if not self._record_points:

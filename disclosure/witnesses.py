@@ -69,6 +69,17 @@ def _pieces(
     return pairs // span - 1, pairs % span - 1, sizes
 
 
+def holds(matrix: csr_matrix, table: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether ``table`` is a whole-number table (atom sizes) that every count (row) allows."""
+    activity = matrix @ table
+    return bool(
+        np.all(table >= 0)
+        and np.all(np.abs(table - np.round(table)) <= _TOLERANCE)
+        and np.all(activity >= low - _TOLERANCE)
+        and np.all(activity <= high + _TOLERANCE)
+    )
+
+
 @dataclass
 class Carried:
     """What earlier audits' witnesses give a new audit: whole tables of the new family (each checked
@@ -180,19 +191,22 @@ def extend(
     largest_piece[parent[order][inside[order]]] = order[inside[order]]
     constraint_matrix = matrix[constraint_rows]
     shared = np.flatnonzero(pieces > 1)
+
+    def emptied_by(point: np.ndarray) -> np.ndarray:
+        """New atoms all of whose persons the witness puts in empty atoms: what it emptied."""
+        emptied = inside & (point[np.where(inside, parent, 0)] <= _TOLERANCE)
+        return (to_new @ (~emptied).astype(np.float64)) < 0.5
+
     for point in witness.points:
         table = np.zeros(n_atoms)
         table[fixed] = point[parent[fixed]]
         # A decided row holds every piece of what it touches: its value does not depend on the split.
         table[largest_piece[shared]] = point[shared]
         decided = decided_matrix @ table
-        # New atoms all of whose persons the witness puts in empty atoms: what it emptied.
-        emptied = inside & (point[np.where(inside, parent, 0)] <= _TOLERANCE)
-        zeros = (to_new @ (~emptied).astype(np.float64)) < 0.5
         if np.any(decided < low[decided_rows] - _TOLERANCE) or np.any(
             decided > high[decided_rows] + _TOLERANCE
         ):
-            carried.hints.append(zeros)
+            carried.hints.append(emptied_by(point))
             continue
         table[largest_piece[cut_parents]] = 0.0
         if len(unknown):
@@ -204,19 +218,14 @@ def extend(
                 splits[key] = split(row_low, row_high)
             values = splits[key]
             if values is None:
-                carried.hints.append(zeros)
+                carried.hints.append(emptied_by(point))
                 continue
             table[unknown] = values
         new_table = to_new @ table
-        activity = new_matrix @ new_table
-        if (
-            np.all(new_table >= 0)
-            and np.all(activity >= low - _TOLERANCE)
-            and np.all(activity <= high + _TOLERANCE)
-        ):
+        if holds(new_matrix, new_table, low, high):
             carried.tables.append(new_table)
         else:
-            carried.hints.append(zeros)
+            carried.hints.append(emptied_by(point))
     return carried
 
 
