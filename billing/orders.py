@@ -189,6 +189,15 @@ def _transition(
 ) -> None:
     if to_state not in TRANSITIONS[order.state]:
         raise IllegalTransition(order.id, order.state, to_state, allowed_transitions(order.state))
+    _add_event(session, order, actor, now, note, to_state)
+    order.state = to_state
+    order.updated_at = now
+    session.flush()
+
+
+def _add_event(
+    session: Session, order: Order, actor: str, now: datetime, note: str | None, to_state: str
+) -> None:
     session.add(
         OrderEvent(
             order_id=order.id,
@@ -199,23 +208,11 @@ def _transition(
             note=note,
         )
     )
-    order.state = to_state
-    order.updated_at = now
-    session.flush()
 
 
 def _record(session: Session, order: Order, actor: str, now: datetime, note: str) -> None:
     """An event that changes the order but not its state (a change order, its acceptance)."""
-    session.add(
-        OrderEvent(
-            order_id=order.id,
-            actor=actor,
-            occurred_at=now,
-            from_state=order.state,
-            to_state=order.state,
-            note=note,
-        )
-    )
+    _add_event(session, order, actor, now, note, order.state)
     order.updated_at = now
     session.flush()
 
