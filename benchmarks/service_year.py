@@ -75,6 +75,7 @@ class Outcome:
     large_hidden: int
     baseline_refused: bool
     baseline_large_hidden: int
+    mode: str = "exact"  # exact, noise (asked), degraded (capacity or deadline), refused, failed
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -134,7 +135,7 @@ def build_service(database_url: str, data_dir: Path) -> Any:
     return service
 
 
-def create_requesters(service: Any, organisations: int) -> list[list[Any]]:
+def create_requesters(service: Any, organisations: int, name: str = "organisation") -> list[list[Any]]:
     """Organisations (each in its billing segment) with customer keys, through ``statservice.accounts``."""
     from statservice import accounts, pipeline
 
@@ -144,7 +145,7 @@ def create_requesters(service: Any, organisations: int) -> list[list[Any]]:
     with service.db.write() as session:
         for n in range(organisations):
             organisation = accounts.create_organisation(
-                session, f"service-year {stamp} organisation {n}", segments[n % len(segments)]
+                session, f"service-year {stamp} {name} {n}", segments[n % len(segments)]
             )
             keys = []
             for k in range(KEYS_PER_ORGANISATION):
@@ -189,6 +190,45 @@ def protect_and_commit(
         pipeline._finish_unreleased(service, run_id, requester, prepared, "refused", problem)
         return None, message, elapsed
     return release_id, None, 1000 * (time.perf_counter() - started)
+
+
+def mode_of_release(service: Any, release_id: str | None, failed: bool) -> str:
+    """How the release was protected, from its audit record (what an auditor reads)."""
+    from sqlalchemy import select
+
+    from statservice.db.models import AuditRecord, ReleaseRecord
+
+    if release_id is None:
+        return "failed" if failed else "refused"
+    with service.db.session() as session:
+        sequence = session.get(ReleaseRecord, release_id).audit_sequence
+        payload = session.execute(
+            select(AuditRecord.payload_json).where(AuditRecord.sequence == sequence)
+        ).scalar_one()
+    report = json.loads(payload)["report"]
+    degraded = report["audit"].get("degraded")
+    if degraded:
+        return "degraded: capacity" if "capacity" in degraded else "degraded: deadline"
+    return "exact" if report.get("noise") is None else "noise (asked)"
+
+
+def mode_table(outcomes: list[Outcome]) -> Table:
+    """Time and information loss per protection mode: where the cost and the hiding come from."""
+    table = Table(title="by protection mode")
+    for column in ("mode", "releases", "p50 ms", "p95 ms", "max ms", "hidden >= 20", "baseline hidden >= 20"):
+        table.add_column(column, justify="right")
+    for mode, count in Counter(o.mode for o in outcomes).most_common():
+        s = summarise([o for o in outcomes if o.mode == mode])
+        table.add_row(
+            mode,
+            str(count),
+            f"{s.p50_ms:.0f}",
+            f"{s.p95_ms:.0f}",
+            f"{s.max_ms:.0f}",
+            f"{s.hidden_large_share:.1%}",
+            f"{s.baseline_hidden_large_share:.1%}",
+        )
+    return table
 
 
 def shown_in_release(service: Any, release_id: str) -> dict[tuple[int, tuple], bool]:
@@ -278,7 +318,55 @@ def ask(service: Any, requesters: list[list[Any]], question: Ask, segments: list
         large_hidden=sum(not shown.get(cell, False) for cell in large),
         baseline_refused=baseline is None,
         baseline_large_hidden=sum(not (baseline or {}).get(cell, False) for cell in large),
+        mode=mode_of_release(service, release_id, failed),
     )
+
+
+# --- the documented examples on the year-old database ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleOutcome:
+    title: str
+    kind: str
+    mode: str
+    cells: int
+    shown: int  # cells shown (not suppressed); 0 with cells > 0 means fully hidden
+
+
+def documented_examples(service: Any, segment: str = "public_research") -> list[ExampleOutcome]:
+    """Every query of ``docs/query-language.md``, asked on the database as the year left it, by a new
+    organisation, through the same path as the year's questions: released, and how much is shown."""
+    from queries.examples import queries_in_markdown
+    from statservice import pipeline
+
+    (requester,) = create_requesters(service, 1, "documentation reader")[0][:1]
+    outcomes = []
+    for payload in queries_in_markdown((ROOT / "docs" / "query-language.md").read_text()):
+        prepared = pipeline.prepare(service, payload, segment)
+        run_id = pipeline.create_run(service, requester, prepared)
+        tables = service.engine.run(prepared.query)
+        release_id, _refusal, _ms = protect_and_commit(service, run_id, requester, prepared, tables)
+        shown = shown_in_release(service, release_id) if release_id is not None else {}
+        outcomes.append(
+            ExampleOutcome(
+                title=payload.get("title", ""),
+                kind=payload["result"]["kind"],
+                mode=mode_of_release(service, release_id, failed=False),
+                cells=sum(len(table.cells) for table in tables),
+                shown=sum(shown.values()),
+            )
+        )
+    return outcomes
+
+
+def examples_table(outcomes: list[ExampleOutcome]) -> Table:
+    table = Table(title="the documented queries (docs/query-language.md) on the year-old database")
+    for column in ("query", "result kind", "protection", "cells shown"):
+        table.add_column(column, justify="left" if column == "query" else "right")
+    for outcome in outcomes:
+        table.add_row(outcome.title, outcome.kind, outcome.mode, f"{outcome.shown} of {outcome.cells}")
+    return table
 
 
 # --- the year -------------------------------------------------------------------------------------
@@ -343,8 +431,14 @@ def decile_table(outcomes: list[Outcome]) -> Table:
 
 
 def run_year(
-    database_url: str, data_dir: Path, organisations: int, releases: int, seed: int, max_minutes: float | None
-) -> list[Outcome]:
+    database_url: str,
+    data_dir: Path,
+    organisations: int,
+    releases: int,
+    seed: int,
+    max_minutes: float | None,
+    examples: bool = True,
+) -> tuple[list[Outcome], list[ExampleOutcome]]:
     service = build_service(database_url, data_dir)
     try:
         requesters = create_requesters(service, organisations)
@@ -379,7 +473,7 @@ def run_year(
                     # a log has no live bar: a line every 5 % instead
                     console.print(f"{len(outcomes)}/{len(asks)} releases, {status}")
         signal.signal(signal.SIGTERM, previous)
-        return outcomes
+        return outcomes, documented_examples(service) if examples else []
     finally:
         service.close()
 
@@ -403,6 +497,11 @@ def main() -> None:
     parser.add_argument(
         "--max-minutes", type=float, default=None, help="stop asking after this many minutes and report"
     )
+    parser.add_argument(
+        "--no-examples",
+        action="store_true",
+        help="skip asking the documented queries of docs/query-language.md after the year",
+    )
     args = parser.parse_args()
     if min(args.persons, args.organisations, args.releases) < 1:
         parser.error("--persons, --organisations and --releases must be at least 1")
@@ -415,12 +514,19 @@ def main() -> None:
             f"data version {data_version} ({args.persons:,} persons), "
             f"{database_url.split('://')[0]}, {args.organisations} organisations, {args.releases} releases"
         )
-        outcomes = run_year(
-            database_url, data_dir, args.organisations, args.releases, args.seed, args.max_minutes
+        outcomes, examples = run_year(
+            database_url,
+            data_dir,
+            args.organisations,
+            args.releases,
+            args.seed,
+            args.max_minutes,
+            not args.no_examples,
         )
 
     # wide enough for every column even when the output is not a terminal
     Console(width=max(console.width, 130)).print(decile_table(outcomes))
+    Console(width=max(console.width, 130)).print(mode_table(outcomes))
     behaviours = Counter(o.behaviour for o in outcomes)
     refused = Counter(o.behaviour for o in outcomes if o.refused)
     console.print(
@@ -437,6 +543,11 @@ def main() -> None:
         f"failed: {failed}; engine (not counted) p50 {percentile(engine, 50):.0f} ms, "
         f"p95 {percentile(engine, 95):.0f} ms"
     )
+    if examples:
+        Console(width=max(console.width, 130)).print(examples_table(examples))
+        released = sum(e.mode not in ("refused", "failed") for e in examples)
+        hidden = sum(e.cells > 0 and e.shown == 0 for e in examples)
+        console.print(f"documented examples: {len(examples)}, released {released}, fully hidden {hidden}")
     s = summarise(outcomes)
     print(
         f"releases={s.releases} organisations={args.organisations} p50_ms={s.p50_ms:.0f} "

@@ -16,7 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyroaring import BitMap
@@ -31,6 +31,7 @@ from disclosure.errors import (
     ReleaseRefused,
 )
 from disclosure.guard import differencing_guard
+from disclosure.lp import INF
 from disclosure.policy import (
     ALLOWED_ROUNDING_BASES,
     ATOM_AUDIT_SECONDS,
@@ -56,6 +57,7 @@ from disclosure.stores import (
     ReleasedCount,
     ReleasedTableRecord,
     StateChanges,
+    degraded_scope,
     organisation_scope,
 )
 from disclosure.structure import TableStructure, analyse, fingerprint, keyed_digest
@@ -64,6 +66,7 @@ from disclosure.suppression import (
     Neighbourhoods,
     Node,
     ReleaseSystem,
+    SuppressionOutcome,
     audit,
     finite,
     information_loss,
@@ -72,10 +75,6 @@ from disclosure.suppression import (
 from disclosure.table import AggregateTable
 from disclosure.witnesses import MEMORY as WITNESSES
 
-_DEGRADED_TO_NOISE_NOTE = (
-    "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
-    "release carries keyed differential-privacy noise instead (charged to the privacy budget)."
-)
 _STRUCTURAL_ZERO_NOTE = "Zeros that are impossible by the query's definition are shown as 0."
 
 
@@ -114,9 +113,11 @@ def protect(
 ) -> Release:
     """Protect the tables of one query for one organisation, or raise ``ReleaseRefused``.
 
-    An exact release whose audit across earlier releases cannot finish within ``ATOM_AUDIT_SECONDS``
-    is protected with the policy's keyed noise instead (charged to the budgets like any noisy
-    release, and not remembered as exact); only when the budgets cannot pay is it refused.
+    Exact counts are a finite resource per data version (``Policy.exact_history_counts``): once the
+    counts released exactly would exceed it, a new question is answered with the policy's degraded
+    keyed noise, and so is an exact release whose audit across earlier releases cannot finish within
+    ``ATOM_AUDIT_SECONDS``. Both are charged to the budgets like any noisy release and not remembered
+    as exact; only when the budgets cannot pay is the release refused.
 
     ``stores`` implements ``ReleasedPersonSets``, ``PrivacyLedger`` and ``NoiseCache`` (and
     optionally ``ReleasedTables`` for linking earlier releases into the audit). Nothing is written:
@@ -124,22 +125,69 @@ def protect(
     """
     if not tables:
         raise ValueError("protect() needs at least one table")
+    if exact_capacity_reached(tables, policy, context, stores):
+        return _degraded(tables, policy, context, stores, CAPACITY_REACHED)
     try:
         return _protect(tables, policy, context, stores)
     except (AuditOutOfTime, DeadlinePassed):
-        noisy = replace(context, differential_privacy=policy.differential_privacy or DifferentialPrivacy())
-        try:
-            release = _protect(tables, policy, noisy, stores, notes=[_DEGRADED_TO_NOISE_NOTE])
-        except BudgetExceeded as no_budget:
-            raise ReleaseRefused(
-                NOT_PROTECTABLE_MESSAGE,
-                reason="the audit across earlier releases passed its deadline, and the budgets cannot "
-                "pay for keyed noise instead",
-            ) from no_budget
-        audit = release.report.audit.model_copy(
-            update={"degraded": "audit across earlier releases past its deadline: keyed noise instead"}
-        )
-        return replace(release, report=release.report.model_copy(update={"audit": audit}))
+        return _degraded(tables, policy, context, stores, AUDIT_PAST_DEADLINE)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Why a release carries keyed noise instead of exact counts: for the auditor, and in words that
+    depend only on the data version's history size and the policy, for the customer."""
+
+    audit_reason: str
+    customer_note: str
+
+
+CAPACITY_REACHED = Degradation(
+    "the data version's exact capacity is used: keyed noise instead",
+    "This data version has released as many exact counts as its audit across releases may hold, so new "
+    "questions are answered with keyed differential-privacy noise (charged to the privacy budget; the "
+    "same persons asked about again get the same noise). A question answered exactly before is still "
+    "answered exactly.",
+)
+AUDIT_PAST_DEADLINE = Degradation(
+    "audit across earlier releases past its deadline: keyed noise instead",
+    "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
+    "release carries keyed differential-privacy noise instead (charged to the privacy budget).",
+)
+
+
+def exact_capacity_reached(
+    tables: Sequence[AggregateTable], policy: Policy, context: ReleaseContext, stores: Any
+) -> bool:
+    """Whether this exact question would take the data version's exact counts past its capacity.
+
+    Counts only what everyone who received the releases knows: the distinct exact counts released so
+    far, and the cells this question can publish (its shape, whatever its counts)."""
+    if _privacy(policy, context) is not None or context.answered_exactly_before:
+        return False
+    if not hasattr(stores, "released_counts"):
+        return False
+    held = len(list(stores.released_counts(context.data_version, GLOBAL_SCOPE)))
+    return held + sum(len(table.cells) for table in tables) > policy.exact_history_counts
+
+
+def _degraded(
+    tables: Sequence[AggregateTable],
+    policy: Policy,
+    context: ReleaseContext,
+    stores: Any,
+    why: Degradation,
+) -> Release:
+    noisy = replace(context, differential_privacy=policy.differential_privacy or policy.degraded_privacy())
+    try:
+        release = _protect(tables, policy, noisy, stores, notes=[why.customer_note], degraded=True)
+    except BudgetExceeded as no_budget:
+        raise ReleaseRefused(
+            NOT_PROTECTABLE_MESSAGE,
+            reason=f"{why.audit_reason}, and the budgets cannot pay for that noise",
+        ) from no_budget
+    audit = release.report.audit.model_copy(update={"degraded": why.audit_reason})
+    return replace(release, report=release.report.model_copy(update={"audit": audit}))
 
 
 def _protect(
@@ -148,10 +196,22 @@ def _protect(
     context: ReleaseContext,
     stores: Any,
     notes: list[str] | None = None,
+    degraded: bool = False,
 ) -> Release:
     data_version = context.data_version
     secret = context.noise_secret
     org_scope = organisation_scope(context.organisation_id)
+    # Noise the customer asked for is charged to the ledgers of asked noise; the degraded noise an
+    # exact question gets instead, to ledgers of its own (neither can use up the other).
+    budgets = policy.budgets
+    if degraded:
+        ledgers = (
+            (degraded_scope(org_scope), budgets.rho_degraded_per_organisation),
+            (degraded_scope(GLOBAL_SCOPE), budgets.rho_degraded_global),
+        )
+    else:
+        ledgers = ((org_scope, budgets.rho_per_organisation), (GLOBAL_SCOPE, budgets.rho_global))
+    (org_ledger, org_limit), (global_ledger, global_limit) = ledgers
     threshold = max(policy.threshold_for(table.registers) for table in tables)
     width = policy.width_for(threshold)
     base = _rounding_base(policy, context)
@@ -160,8 +220,8 @@ def _protect(
     notes = list(notes or [])
 
     # Budgets: refuse before anything is computed for release.
-    rho_before_org = stores.rho_spent(data_version, org_scope)
-    rho_before_global = stores.rho_spent(data_version, GLOBAL_SCOPE)
+    rho_before_org = stores.rho_spent(data_version, org_ledger)
+    rho_before_global = stores.rho_spent(data_version, global_ledger)
     noise_plans: list[noise.NoisePlan] = []
     noise_keys: list[list[str | None]] = []
     stored_draws = noise.StoredDraws(stores)
@@ -175,8 +235,8 @@ def _protect(
         fresh = noise.tables_needing_fresh_draws(noise_keys, data_version, stored_draws)
         rho_spent = noise.rho_charged(noise_plans, fresh)
         if (
-            rho_before_org + rho_spent > policy.budgets.rho_per_organisation + 1e-12
-            or rho_before_global + rho_spent > policy.budgets.rho_global + 1e-12
+            rho_before_org + rho_spent > org_limit + 1e-12
+            or rho_before_global + rho_spent > global_limit + 1e-12
         ):
             raise BudgetExceeded(BUDGET_EXCEEDED_MESSAGE)
 
@@ -262,8 +322,17 @@ def _protect(
         if node.true_count < threshold or node.value < threshold:
             primary.add(i)
 
+    # Under noise whose scale is at least the protection width, what the published values let an
+    # attacker compute of a hidden cell, or of the difference of two cells, is noisy and uncertain by
+    # more than w: the noise protects it. The differencing guard and secondary suppression (made for
+    # exact values) would only hide large cells, and, without secondary cells to mask it, the guard's
+    # verdict would show whether two person sets differ by 0 or by 1..k-1 persons.
+    noise_covers_width = privacy is not None and min(p.scale for p in noise_plans) >= width
+
     # Differencing guard against earlier releases (organisation and global) and within the release.
-    candidates = {i for i in current if i not in primary and nodes[i].true_count > 0}
+    candidates = (
+        set() if noise_covers_width else {i for i in current if i not in primary and nodes[i].true_count > 0}
+    )
     windows = _size_windows(sorted({nodes[i].true_count for i in candidates}), threshold - 1)
     earlier = {
         scope: [
@@ -303,15 +372,18 @@ def _protect(
 
     with _refusal_on_solver_failure():
         for _ in range(ATOM_REPAIR_ROUNDS):
-            outcome = suppress_and_audit(
-                system,
-                must_hide | atom_hidden,
-                published,
-                threshold,
-                width,
-                policy.max_suppression_rounds,
-                neighbourhoods,
-            )
+            if noise_covers_width:
+                outcome = _primary_only(must_hide | atom_hidden)
+            else:
+                outcome = suppress_and_audit(
+                    system,
+                    must_hide | atom_hidden,
+                    published,
+                    threshold,
+                    width,
+                    policy.max_suppression_rounds,
+                    neighbourhoods,
+                )
             audit_lps += outcome.audit.lps
             if not outcome.passed:
                 break
@@ -451,7 +523,8 @@ def _protect(
             f"Counts are rounded to the nearest multiple of {base}, totals on their own, so rounded "
             "cells need not add up to the rounded totals."
         )
-    changes = StateChanges(differencing_threshold=threshold)
+    # the guard did not run under wide noise (above), so the store need not re-run it either
+    changes = StateChanges(differencing_threshold=None if noise_covers_width else threshold)
     released_nodes = sorted({i for i in current if i not in suppressed and nodes[i].true_count > 0})
     for scope in (org_scope, GLOBAL_SCOPE):
         for i in released_nodes:
@@ -496,10 +569,8 @@ def _protect(
     )
     noise_report: NoiseReport | None = None
     if privacy is not None:
-        changes.rho_spends.extend([(org_scope, rho_spent), (GLOBAL_SCOPE, rho_spent)])
-        changes.rho_limits.extend(
-            [(org_scope, policy.budgets.rho_per_organisation), (GLOBAL_SCOPE, policy.budgets.rho_global)]
-        )
+        changes.rho_spends.extend([(org_ledger, rho_spent), (global_ledger, rho_spent)])
+        changes.rho_limits.extend(ledgers)
         changes.noise_draws.extend(sorted(pending_draws.items()))
         noise_report = NoiseReport(
             mechanism=privacy.mechanism,
@@ -587,6 +658,20 @@ def _refusal_on_solver_failure() -> Iterator[None]:
         raise ReleaseRefused(
             NOT_PROTECTABLE_MESSAGE, reason=f"a solver ended without an answer ({type(error).__name__})"
         ) from error
+
+
+def _primary_only(hidden: set[int]) -> SuppressionOutcome:
+    """Hide only ``hidden``: no secondary cells, and no attacker audit, whose ranges would be ranges
+    of noisy values (its integer bounds cost up to ``MILP_SECONDS`` each and say nothing the noise
+    does not); the auditor's report shows each hidden cell's range as unknown (0 to unbounded)."""
+    return SuppressionOutcome(
+        suppressed=set(hidden),
+        secondary=set(),
+        audit=AuditResult(intervals={i: (0, INF) for i in hidden}, failing=[], lps=0),
+        passed=True,
+        rounds=0,
+        deviation_lps=0,
+    )
 
 
 def _earlier_counts(

@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.2"
-POLICY_FINGERPRINT = "ad23acdf548b90be2a8ecdba049ecdf98ff8b38a6ad6ee4326fa0f34f5527fc4"
+POLICY_VERSION = "2026-12-06.3"
+POLICY_FINGERPRINT = "4f3e673ca348c572fafcfb7064e661b9f2318c8e3b760c57624ec86530bcf103"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -44,6 +44,12 @@ ALLOWED_ROUNDING_BASES = (None, 5)
 RHO_PER_TABLE = 0.125
 RHO_PER_ORGANISATION = 2.0
 RHO_GLOBAL = 10.0
+# Ledgers of their own for the degraded noise the service gives exact questions it cannot audit
+# (``DEGRADED_RHO_PER_TABLE``): a customer who buys noise cannot use up what answers other customers'
+# exact questions, and the other way round. A data version's whole loss is at most the sum of both
+# global budgets (zCDP composes by adding rho).
+RHO_DEGRADED_PER_ORGANISATION = 2.0
+RHO_DEGRADED_GLOBAL = 10.0
 
 # Not release rules: losses above these are allowed but warned about, as OpenDP warns for large
 # epsilon (a note in the report, nothing else changes).
@@ -65,7 +71,20 @@ ATOM_REPAIR_ROUNDS = 4
 # Seconds the Venn-atom audits of one release may take in all, a hard deadline (the audit runs in a
 # child process that is killed past it, ``disclosure.deadline``): then the release is protected with
 # keyed noise instead if the budgets allow, else refused. A release never passes unaudited.
-ATOM_AUDIT_SECONDS = 5.0
+ATOM_AUDIT_SECONDS = 1.5
+# Exact counts (distinct person sets released exactly, to anyone) a data version's audit across
+# releases may hold. Every exact count joins the system each later exact release is audited against,
+# and that audit's cost grows with the system: past this capacity a new question is answered with
+# keyed noise (``DEGRADED_RHO_PER_TABLE``), so no audit ever works on more than this many earlier
+# counts. The decision depends on the number of counts released and on the question's number of
+# cells, both known to everyone who received them, never on a count's size. The same question asked
+# again (any organisation) keeps its exact answer: it adds nothing to the system.
+EXACT_HISTORY_COUNTS = 300
+# zCDP rho per table of the keyed noise a release gets instead of exact counts (capacity reached,
+# or the audit past its deadline), charged to the organisation's and the global degraded ledgers.
+# Small, so the budget lasts a year of questions (RHO_DEGRADED_GLOBAL / this = 5,000 fresh tables
+# per data version): the discrete Gaussian's scale is sqrt(1 / (2 rho)), about 16 persons per cell.
+DEGRADED_RHO_PER_TABLE = 0.002
 # Unions a component's search may judge before it fails closed (its atoms count as failing).
 MAX_UNION_CHECKS = 200
 # Seconds per master MILP of the union search: out of time, the component counts as failing.
@@ -152,10 +171,18 @@ class Budgets(BaseModel):
 
     rho_per_organisation: float = RHO_PER_ORGANISATION
     rho_global: float = RHO_GLOBAL
+    rho_degraded_per_organisation: float = RHO_DEGRADED_PER_ORGANISATION
+    rho_degraded_global: float = RHO_DEGRADED_GLOBAL
 
     @model_validator(mode="after")
     def _positive(self) -> Budgets:
-        if self.rho_per_organisation <= 0 or self.rho_global <= 0:
+        budgets = (
+            self.rho_per_organisation,
+            self.rho_global,
+            self.rho_degraded_per_organisation,
+            self.rho_degraded_global,
+        )
+        if min(budgets) <= 0:
             raise ValueError("budgets must be positive")
         return self
 
@@ -175,6 +202,8 @@ class Policy(BaseModel):
     budgets: Budgets = Budgets()
     protection_width: int | None = None  # None: w = k
     max_suppression_rounds: int = MAX_SUPPRESSION_ROUNDS
+    exact_history_counts: int = EXACT_HISTORY_COUNTS
+    degraded_rho_per_table: float = DEGRADED_RHO_PER_TABLE
 
     @model_validator(mode="after")
     def _never_below_floor(self) -> Policy:
@@ -187,6 +216,10 @@ class Policy(BaseModel):
             raise ValueError("protection_width must be at least 1")
         if self.max_suppression_rounds < 1:
             raise ValueError("max_suppression_rounds must be at least 1")
+        if self.exact_history_counts < 0:
+            raise ValueError("exact_history_counts must not be negative")
+        if not (0 < self.degraded_rho_per_table <= LARGE_RHO):
+            raise ValueError(f"degraded_rho_per_table must be in (0, {LARGE_RHO}]")
         return self
 
     @classmethod
@@ -199,6 +232,10 @@ class Policy(BaseModel):
             [MINIMUM_THRESHOLD, self.default_threshold]
             + [self.register_thresholds.get(register, self.default_threshold) for register in registers]
         )
+
+    def degraded_privacy(self) -> DifferentialPrivacy:
+        """The keyed noise a release gets instead of exact counts that cannot be audited."""
+        return DifferentialPrivacy(rho=self.degraded_rho_per_table)
 
     def width_for(self, threshold: int) -> int:
         """Protection width w: k by default; configuration may widen it, never narrow it below k."""

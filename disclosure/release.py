@@ -28,6 +28,10 @@ class ReleaseContext:
     noise_secret: bytes = field(repr=False)
     rounding_base: int | None = None  # the query asks for rounding (base 5)
     differential_privacy: DifferentialPrivacy | None = None  # the query asks for noise
+    # The same question (canonical query, disclosure options included) was released with exact
+    # counts on this data version before, to anyone: answering it exactly again adds nothing to
+    # what the counts say together, so it needs none of the data version's exact capacity.
+    answered_exactly_before: bool = False
 
     def __post_init__(self) -> None:
         if len(self.noise_secret) < 16:

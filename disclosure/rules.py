@@ -77,7 +77,12 @@ def render_rules(policy: Policy) -> str:
             "budget is refused before anything is computed for release: rho "
             f"{_number(budgets.rho_per_organisation)} per organisation and {_number(budgets.rho_global)} for "
             f"everyone per data version (defaults {_rule('RHO_PER_ORGANISATION')}, {_rule('RHO_GLOBAL')}), "
-            "in zero-concentrated differential privacy. Budgets never refresh within a data "
+            "in zero-concentrated differential privacy. The degraded noise exact questions get past the "
+            "exact capacity (below) has ledgers of its own, so neither can use up the other: rho "
+            f"{_number(budgets.rho_degraded_per_organisation)} per organisation and "
+            f"{_number(budgets.rho_degraded_global)} for everyone (defaults "
+            f"{_rule('RHO_DEGRADED_PER_ORGANISATION')}, {_rule('RHO_DEGRADED_GLOBAL')}); a data version's "
+            "whole loss is at most the sum of both global budgets. Budgets never refresh within a data "
             f'version. The refusal reads "{BUDGET_EXCEEDED_MESSAGE}" (reference policy §4 rule 8).',
         ),
         (
@@ -114,7 +119,9 @@ def render_rules(policy: Policy) -> str:
             "is narrower than w. The attacker is assumed to know every published value exactly, even when "
             f"it is shown rounded. An integer bound may take {_rule('MILP_SECONDS', ' s')}; past that the "
             "best whole-number value found is the bound (a narrower range, so more is hidden, never less), "
-            "and without one the release is refused (reference policy §4 rule 5).",
+            "and without one the release is refused (reference policy §4 rule 5). Under noise whose scale "
+            "is at least w, no secondary cell is hidden: what an attacker can compute of a hidden cell is "
+            "its noisy value, uncertain by more than w (the audit still runs and its ranges are recorded).",
         ),
         (
             "Venn-atom audit.",
@@ -127,15 +134,30 @@ def render_rules(policy: Policy) -> str:
             f"again, for at most {_rule('ATOM_REPAIR_ROUNDS')} rounds. The audit fails closed (the union "
             "counts as failing, so more is hidden or the release is refused) when one of its limits is "
             f"reached: {_rule('ATOM_AUDIT_SECONDS', ' s')} for all atom audits of one release, a hard "
-            "deadline (the audit runs in a child process killed past it; the release is then protected "
-            "with the policy's keyed noise instead, charged to the budgets, or refused when they cannot "
-            f"pay; never passed unaudited); {_rule('MAX_UNION_CHECKS')} unions judged per "
+            "deadline (the audit runs in a child process killed past it; the release then gets the "
+            "degraded keyed noise of the next rule, or is refused when the budgets cannot pay; never "
+            f"passed unaudited); {_rule('MAX_UNION_CHECKS')} unions judged per "
             f"connected part of the system; {_rule('MASTER_SECONDS', ' s')} per search (MILP) for a union "
             f"not yet judged. Work done before those limits: {_rule('RANDOM_POINTS')} random points and "
             f"{_rule('PUSH_DOWN_ROUNDS')} push-down rounds before the search; {_rule('COVER_SEARCH_NODES')} "
             f"nodes of exact search and {_rule('REPRESENTATIVE_TRIES')} choices among interchangeable atoms "
             "before an MILP decides instead. Counts the customer already has exactly (a re-run, the same "
             "question from a colleague or another organisation) add nothing and are not audited again.",
+        ),
+        (
+            "Exact capacity and degraded noise.",
+            "Exact counts are a finite resource of a data version: the audit across releases may hold "
+            f"{policy.exact_history_counts:,} distinct exact counts (`EXACT_HISTORY_COUNTS` = "
+            f"{_number(rules.EXACT_HISTORY_COUNTS)} unless configured), so no audit ever works on more. A "
+            "question whose cells would take the counts held past it (counted from the number of counts "
+            "released and the question's number of cells, both known to whoever received them, never "
+            "from a count's size) is answered with keyed discrete Gaussian noise of rho "
+            f"{policy.degraded_rho_per_table:g} per table (`DEGRADED_RHO_PER_TABLE` = "
+            f"{_number(rules.DEGRADED_RHO_PER_TABLE)} unless configured), charged to the organisation's "
+            "and the global degraded ledgers; the quote says so up front (`exact_capacity_used`). The same "
+            "question (the query without its wording, disclosure options included) released exactly "
+            "before, to anyone, is answered exactly again: it adds nothing to the audit's system. Noisy "
+            "cells are not remembered as exact counts.",
         ),
         (
             "Patterns that do not tell 0 from 1 to k-1.",

@@ -37,6 +37,11 @@ def organisation_scope(organisation_id: str) -> str:
     return f"org:{organisation_id}"
 
 
+def degraded_scope(scope: str) -> str:
+    """The ledger of the degraded noise (exact questions answered with noise) beside ``scope``'s."""
+    return f"{scope}:degraded"
+
+
 class ReleasedPersonSets(Protocol):
     """Person sets of every cell released so far (never released themselves)."""
 

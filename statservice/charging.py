@@ -37,12 +37,17 @@ def privacy_cost_note(rho: float) -> str:
 # Refusals a quote can foresee from the query, the policy and the budgets alone (never from a count).
 # Rounding bases and shape limits are not among them: a query breaking those is a 422 at the quote.
 QuoteWarningCode = Literal[
-    "privacy_budget_exhausted", "global_privacy_budget_exhausted", "noise_fallback_unaffordable"
+    "privacy_budget_exhausted",
+    "global_privacy_budget_exhausted",
+    "noise_fallback_unaffordable",
+    "exact_capacity_used",
 ]
 BUDGET_EXHAUSTED: QuoteWarningCode = "privacy_budget_exhausted"
 GLOBAL_BUDGET_EXHAUSTED: QuoteWarningCode = "global_privacy_budget_exhausted"
 NOISE_FALLBACK_UNAFFORDABLE: QuoteWarningCode = "noise_fallback_unaffordable"
+EXACT_CAPACITY_USED: QuoteWarningCode = "exact_capacity_used"
 _NO_NOISE = '(`"disclosure": {"noise": "none"}`)'
+_CANNOT_PAY = " The budget cannot pay for it: the run would be refused (not charged)."
 # What protect() tolerates when it compares spent + cost with a budget.
 _BUDGET_TOLERANCE = 1e-12
 
@@ -61,12 +66,14 @@ def refusal_warnings(
     organisation_remaining: float,
     global_remaining: float,
     asked_before: bool,
+    past_exact_capacity: bool = False,
 ) -> list[QuoteWarning]:
     """What would refuse (or might refuse) a run quoted at privacy cost ``rho``.
 
-    ``fallback_rho`` is what the noise costs that an exact release falls back to when its audit
-    across earlier releases runs out of time. ``asked_before``: the organisation has released this
-    question (with noise) on this data version, so its stored draws make it free.
+    ``fallback_rho`` is what the noise costs that an exact release gets instead of exact counts (when
+    the data version's exact capacity is used, ``past_exact_capacity``, or its audit across earlier
+    releases runs out of time). ``asked_before``: the organisation has released this question (with
+    noise) on this data version, so its stored draws make it free.
     """
     warnings: list[QuoteWarning] = []
     if rho > 0 and not asked_before:
@@ -92,7 +99,20 @@ def refusal_warnings(
                     f"were asked about with noise before. Ask without noise {_NO_NOISE}.",
                 )
             )
-    if rho == 0 and fallback_rho > min(organisation_remaining, global_remaining) + _BUDGET_TOLERANCE:
+    unaffordable = fallback_rho > min(organisation_remaining, global_remaining) + _BUDGET_TOLERANCE
+    if rho == 0 and past_exact_capacity:
+        warnings.append(
+            QuoteWarning(
+                EXACT_CAPACITY_USED,
+                unaffordable,
+                None,
+                "This data version has released as many exact counts as its audit across releases may "
+                "hold: this question would be answered with keyed differential-privacy noise (rho "
+                f"{fallback_rho:g} per table, charged to the privacy budget), not with exact counts."
+                + (_CANNOT_PAY if unaffordable else ""),
+            )
+        )
+    elif rho == 0 and unaffordable:
         warnings.append(
             QuoteWarning(
                 NOISE_FALLBACK_UNAFFORDABLE,

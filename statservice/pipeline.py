@@ -30,7 +30,7 @@ from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, Release, ReleaseContext
-from disclosure.stores import GLOBAL_SCOPE, organisation_scope
+from disclosure.stores import GLOBAL_SCOPE, degraded_scope, organisation_scope
 from statservice import audit, charging, leases
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
@@ -176,11 +176,20 @@ def refusal_warnings(
     stores = SqlStores(session)
     data_version = service.data_version
     budgets = service.policy.budgets
-    organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(
-        data_version, organisation_scope(organisation_id)
-    )
-    global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
-    fallback = service.policy.differential_privacy or DifferentialPrivacy()
+    # noise asked for is paid from the asked-noise ledgers; an exact question's degraded noise from
+    # the degraded ledgers (``disclosure.policy``): the warnings look at the ledgers this run would use
+    organisation = organisation_scope(organisation_id)
+    if prepared.rho > 0:
+        organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(data_version, organisation)
+        global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
+    else:
+        organisation_remaining = budgets.rho_degraded_per_organisation - stores.rho_spent(
+            data_version, degraded_scope(organisation)
+        )
+        global_remaining = budgets.rho_degraded_global - stores.rho_spent(
+            data_version, degraded_scope(GLOBAL_SCOPE)
+        )
+    fallback = service.policy.differential_privacy or service.policy.degraded_privacy()
     asked_before = False
     if prepared.rho > 0:
         # the semantic hash includes the disclosure options: an equal one was released with noise
@@ -203,7 +212,46 @@ def refusal_warnings(
         organisation_remaining,
         global_remaining,
         asked_before,
+        past_exact_capacity=prepared.rho == 0 and past_exact_capacity(service, session, prepared),
     )
+
+
+def past_exact_capacity(service: Service, session: Any, prepared: Prepared) -> bool:
+    """Whether an exact run of this question would get keyed noise because the data version's exact
+    capacity is used: the same rule as ``disclosure.pipeline.exact_capacity_reached``, with the
+    question's largest possible number of cells (its shape)."""
+    data_version = service.data_version
+    if answered_exactly_before(session, data_version, prepared):
+        return False
+    service.history.refresh(session, data_version)
+    held = len(service.history.released_counts(data_version, GLOBAL_SCOPE))
+    return held + int(prepared.shape.cells) > service.policy.exact_history_counts
+
+
+def answered_exactly_before(session: Any, data_version: str, prepared: Prepared) -> bool:
+    """Whether this question (its semantic hash: the query without its wording, disclosure options
+    included) was released with exact counts on this data version, to any organisation. Such a
+    question is answered exactly again whatever the data version's exact capacity: its counts are out
+    already (colluding customers are one attacker), so a repeat adds nothing to the audit's system.
+    Decided by the question, never by its person sets: a different question that happens to select
+    the same persons is a new question (set equality would tell 0 from 1..k-1)."""
+    reports = session.execute(
+        select(ReleaseRecord.report_json)
+        .join(QueryRun, QueryRun.id == ReleaseRecord.run_id)
+        .where(
+            ReleaseRecord.data_version == data_version,
+            QueryRun.semantic_hash == semantic_hash_of(prepared.canonical),
+        )
+        .order_by(ReleaseRecord.audit_sequence)
+        .limit(_EXACT_BEFORE_LOOKUPS)
+    ).scalars()
+    # the stored (customer) report names the noise a release carried: none means exact counts
+    return any(json.loads(report).get("noise") is None for report in reports)
+
+
+# The earliest releases of a question that are read to find an exact one (the first is exact unless
+# the question came after the capacity was used; later ones of a degraded question are degraded too).
+_EXACT_BEFORE_LOOKUPS = 5
 
 
 def segment_of(service: Service, organisation_id: str, session: Any = None) -> str:
@@ -448,12 +496,15 @@ def commit_release(
     heavy contention still finishes.
     """
     data_version = service.data_version
+    with service.db.session() as session:
+        exact_before = answered_exactly_before(session, data_version, prepared)
     context = ReleaseContext(
         data_version=data_version,
         organisation_id=requester.organisation_id,
         noise_secret=service.noise_secret_for(data_version),
         rounding_base=rounding_for(prepared.query),
         differential_privacy=privacy_for(prepared.query),
+        answered_exactly_before=exact_before,
     )
     policy = service.policy
     history = service.history

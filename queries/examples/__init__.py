@@ -4,6 +4,7 @@ documentation and the benchmarks."""
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -20,3 +21,8 @@ def load_example(name: str) -> dict[str, Any]:
 
 def load_examples() -> dict[str, dict[str, Any]]:
     return {name: load_example(name) for name in example_names()}
+
+
+def queries_in_markdown(text: str) -> list[dict[str, Any]]:
+    """Every ```json block of a Markdown page (the customer guide's documented queries)."""
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)]

@@ -217,11 +217,17 @@ class Page(BaseModel, Generic[T]):
 
 
 class BudgetPublic(BaseModel):
+    """The organisation's ledgers on the current data version: noise it asked for (``rho_*``), and the
+    degraded noise its exact questions got past the data version's exact capacity (``degraded_*``)."""
+
     organisation_id: str
     data_version: str
     rho_limit: float
     rho_spent: float
     rho_remaining: float
+    degraded_rho_limit: float
+    degraded_rho_spent: float
+    degraded_rho_remaining: float
 
 
 class HistoryItem(BaseModel):

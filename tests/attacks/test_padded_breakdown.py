@@ -5,7 +5,8 @@ and once by sex: the women's cell holds exactly the women with the rare code. If
 hidden (or the report's notes) differed between a women's cell of 0 and one of 1..k-1, the release
 would tell whether any woman in that region has the rare code, and narrowing region and period would
 place a single person. The same two questions on two fresh histories, one where the women's cell is
-0 and one where it is 1..4, must look the same to the customer, exactly and with keyed noise.
+0 and one where it is 1..4, must look the same to the customer, exactly, with keyed noise, and at the
+data version's exact capacity (the total fits, the breakdown gets the degraded noise).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from disclosure.errors import ReleaseRefused
-from disclosure.pipeline import protect
+from disclosure.pipeline import CAPACITY_REACHED, protect
 from disclosure.policy import Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
@@ -61,10 +62,13 @@ def women_and_men(engine, rare: str, region: int) -> tuple[int, int]:
     return by_sex.get("female", 0), by_sex.get("male", 0)
 
 
-def what_the_customer_sees(engine, rare: str, region: int, noise: bool) -> list:
+def what_the_customer_sees(engine, rare: str, region: int, mode: str) -> list:
     """Total, then by sex, on a history of its own; the hidden pattern and the notes of each."""
     from disclosure.policy import DifferentialPrivacy
 
+    noise = mode == "keyed-noise"
+    # at capacity 1 the total (one cell) is answered exactly and the breakdown with degraded noise
+    policy = Policy(exact_history_counts=1) if mode == "capacity" else Policy.default()
     stores = InMemoryStores()
     context = ReleaseContext(
         engine.data_version, "org-a", SECRET, differential_privacy=DifferentialPrivacy() if noise else None
@@ -72,9 +76,7 @@ def what_the_customer_sees(engine, rare: str, region: int, noise: bool) -> list:
     seen: list = []
     for by_sex in (False, True):
         try:
-            release = protect(
-                run(engine, cohort(rare, region, by_sex, noise)), Policy.default(), context, stores
-            )
+            release = protect(run(engine, cohort(rare, region, by_sex, noise)), policy, context, stores)
         except ReleaseRefused as refusal:
             seen.append(("refused", refusal.message))
             continue
@@ -84,13 +86,14 @@ def what_the_customer_sees(engine, rare: str, region: int, noise: bool) -> list:
             (
                 [(row.coordinates, row.suppressed) for row in table.rows],
                 release.report.customer_view().get("notes"),
+                release.report.audit.degraded,
             )
         )
     return seen
 
 
-@pytest.mark.parametrize("noise", [False, True], ids=["exact", "keyed-noise"])
-def test_women_of_zero_and_of_a_few_look_the_same(engine, noise):
+@pytest.mark.parametrize("mode", ["exact", "keyed-noise", "capacity"])
+def test_women_of_zero_and_of_a_few_look_the_same(engine, mode):
     found: dict[str, tuple[str, int]] = {}
     for rare in RARE:
         for region in REGIONS:
@@ -100,5 +103,7 @@ def test_women_of_zero_and_of_a_few_look_the_same(engine, noise):
             elif men >= 30 and 1 <= women <= 4:
                 found.setdefault("few", (rare, region))
     assert set(found) == {"zero", "few"}, found  # the registers hold both situations
-    seen = {situation: what_the_customer_sees(engine, *found[situation], noise) for situation in found}
+    seen = {situation: what_the_customer_sees(engine, *found[situation], mode) for situation in found}
     assert seen["zero"] == seen["few"]
+    if mode == "capacity":
+        assert [outcome[2] for outcome in seen["zero"]] == [None, CAPACITY_REACHED.audit_reason]

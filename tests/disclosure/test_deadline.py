@@ -11,9 +11,9 @@ from pyroaring import BitMap
 from disclosure import pipeline
 from disclosure.deadline import DeadlinePassed, call_with_deadline
 from disclosure.errors import ReleaseRefused
-from disclosure.policy import Budgets, Policy
+from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
 from disclosure.release import ReleaseContext
-from disclosure.stores import GLOBAL_SCOPE, InMemoryStores
+from disclosure.stores import GLOBAL_SCOPE, InMemoryStores, degraded_scope
 from tests.disclosure.test_atoms import SECRET, release_all, total_table
 
 
@@ -59,7 +59,7 @@ def test_an_audit_past_its_deadline_releases_with_keyed_noise_charged_to_the_bud
     assert table.noise_mechanism is not None
     assert any("noise" in note for note in release.report.notes)
     assert release.rho_spent > 0
-    assert (GLOBAL_SCOPE, release.rho_spent) in release.changes.rho_spends
+    assert (degraded_scope(GLOBAL_SCOPE), release.rho_spent) in release.changes.rho_spends
     assert release.changes.released_counts == []  # noisy counts never enter the exact history
     row = table.rows[0]
     assert row.suppressed or row.value >= 5
@@ -68,7 +68,9 @@ def test_an_audit_past_its_deadline_releases_with_keyed_noise_charged_to_the_bud
 
 
 def test_without_budget_for_noise_an_audit_past_its_deadline_refuses(monkeypatch):
-    policy = Policy.default().model_copy(update={"budgets": Budgets(rho_per_organisation=0.01)})
+    # a budget below one table of the degraded noise
+    budgets = Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)
+    policy = Policy.default().model_copy(update={"budgets": budgets})
     with pytest.raises(ReleaseRefused) as refusal:
         inclusion_exclusion(InMemoryStores(), policy, monkeypatch)
     assert refusal.value.message == pipeline.NOT_PROTECTABLE_MESSAGE

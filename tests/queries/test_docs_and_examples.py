@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from queries.examples import load_examples
+from queries.examples import load_examples, queries_in_markdown
 from queries.schema import schema_text
 from queries.shape import query_shape
 from queries.validation import validate_query
@@ -21,7 +20,7 @@ SCHEMA = ROOT / "docs" / "query-schema.json"
 
 
 def json_blocks() -> list[str]:
-    return re.findall(r"```json\n(.*?)```", LANGUAGE.read_text(), flags=re.DOTALL)
+    return [json.dumps(query) for query in queries_in_markdown(LANGUAGE.read_text())]
 
 
 def test_the_published_schema_is_current():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from benchmarks.workload import CONDITIONS, FAMILIES, workload
 from queries.engine import DuckDBEngine
+from queries.examples import queries_in_markdown
 from queries.validation import validate_query
 from statservice.db.models import QueryRun
 from statservice.service import Service
@@ -98,6 +100,12 @@ def test_a_tiny_year_ends_with_the_summary_line_and_consistent_releases(
         assert 0.0 <= values[key] <= 1.0, last
     assert 0 <= values["p50_ms"] <= values["p95_ms"] <= values["max_ms"], last
     assert "by decile" in result.stdout
+    assert "by protection mode" in result.stdout
+    # after the year, every documented query is asked on the year-old database and released
+    documented = queries_in_markdown((ROOT / "docs" / "query-language.md").read_text())
+    summary = re.search(r"documented examples: (\d+), released (\d+), fully hidden (\d+)", result.stdout)
+    assert summary is not None, result.stdout[-3000:]
+    assert int(summary[1]) == int(summary[2]) == len(documented)
 
     from benchmarks.service_year import AUDIT_KEY
 
@@ -109,7 +117,7 @@ def test_a_tiny_year_ends_with_the_summary_line_and_consistent_releases(
         assert_consistent(service)
         with service.db.session() as session:
             statuses = collections.Counter(session.execute(select(QueryRun.status)).scalars())
-        assert sum(statuses.values()) == releases
+        assert sum(statuses.values()) == releases + len(documented)
         assert set(statuses) <= {"released", "refused"}, statuses
     finally:
         service.close()

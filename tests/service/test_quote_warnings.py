@@ -3,6 +3,7 @@ before the customer commits: machine-readable codes with human text, or a 422 na
 
 from __future__ import annotations
 
+from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
 from tests.service.helpers import cohort, distinct_cohort, with_noise
 
 PROBLEM = "application/problem+json"
@@ -53,12 +54,19 @@ def test_at_zero_budget_a_noisy_quote_says_the_run_would_be_refused(data_api):
     assert body["would_refuse"] is False and body["warnings"] == []
     assert api.post("/v1/queries/runs", api.customer, json=repeat).status_code == 201
 
-    # without noise nothing needs the budget, unless the audit runs out of time: a warning that
-    # says so, which does not refuse
+    # without noise the asked-noise budget is not needed: should the audit run out of time, the
+    # degraded noise is paid from the degraded ledgers, which asked noise cannot use up
+    body = api.post("/v1/queries/quote", api.customer, json=distinct_cohort(17)).json()
+    assert body["would_refuse"] is False and body["warnings"] == []
+    # with a degraded budget smaller than one table, the warning says so, which does not refuse
+    api.service.__dict__["policy"] = api.service.policy.model_copy(
+        update={"budgets": Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)}
+    )
     body = api.post("/v1/queries/quote", api.customer, json=distinct_cohort(17)).json()
     assert body["would_refuse"] is False
     (warning,) = body["warnings"]
     assert warning["code"] == "noise_fallback_unaffordable" and warning["refuses"] is False
+    api.service.__dict__["policy"] = Policy.default()
 
     # another organisation's budget is its own
     other = api.post("/v1/queries/quote", api.foreign, json=fresh).json()

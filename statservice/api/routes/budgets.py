@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from disclosure.stores import organisation_scope
+from disclosure.stores import degraded_scope, organisation_scope
 from statservice.api.deps import CurrentPrincipal, ServiceDep, in_session
 from statservice.api.openapi import problems
 from statservice.api.schemas import BudgetPublic
@@ -19,14 +19,21 @@ router = APIRouter(prefix="/budgets", tags=["budgets"], responses=problems(503))
 
 def budget_of(service, session, organisation_id: str) -> BudgetPublic:
     data_version = service.data_version
-    limit = float(service.policy.budgets.rho_per_organisation)
-    spent = SqlStores(session).rho_spent(data_version, organisation_scope(organisation_id))
+    budgets = service.policy.budgets
+    stores = SqlStores(session)
+    limit = float(budgets.rho_per_organisation)
+    spent = stores.rho_spent(data_version, organisation_scope(organisation_id))
+    degraded_limit = float(budgets.rho_degraded_per_organisation)
+    degraded_spent = stores.rho_spent(data_version, degraded_scope(organisation_scope(organisation_id)))
     return BudgetPublic(
         organisation_id=organisation_id,
         data_version=data_version,
         rho_limit=limit,
         rho_spent=spent,
         rho_remaining=max(0.0, limit - spent),
+        degraded_rho_limit=degraded_limit,
+        degraded_rho_spent=degraded_spent,
+        degraded_rho_remaining=max(0.0, degraded_limit - degraded_spent),
     )
 
 
