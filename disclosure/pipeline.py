@@ -131,6 +131,10 @@ def protect(
         return _protect(tables, policy, context, stores)
     except (AuditOutOfTime, DeadlinePassed):
         return _degraded(tables, policy, context, stores, AUDIT_PAST_DEADLINE)
+    except BudgetExceeded:
+        # noise asked for that its ledgers cannot pay: the degraded noise (wider, so no less
+        # protective) from the degraded ledgers, rather than a refusal
+        return _degraded(tables, policy, context, stores, ASKED_BUDGET_USED)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class Degradation:
 
     audit_reason: str
     customer_note: str
+    # what is raised when the degraded ledgers cannot pay either
+    refusal: type[ReleaseRefused] = ReleaseRefused
+    refusal_message: str = NOT_PROTECTABLE_MESSAGE
 
 
 CAPACITY_REACHED = Degradation(
@@ -149,10 +156,18 @@ CAPACITY_REACHED = Degradation(
     "same persons asked about again get the same noise). A question answered exactly before is still "
     "answered exactly.",
 )
+ASKED_BUDGET_USED = Degradation(
+    "the budget of the noise asked for is used: the degraded keyed noise instead",
+    "The privacy budget for the noise you asked for is used on this data version, so this release "
+    "carries the wider keyed noise the service gives questions it cannot answer otherwise (charged "
+    "to the degraded privacy budget).",
+    BudgetExceeded,
+    BUDGET_EXCEEDED_MESSAGE,
+)
 AUDIT_PAST_DEADLINE = Degradation(
     "audit across earlier releases past its deadline: keyed noise instead",
     "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
-    "release carries keyed differential-privacy noise instead (charged to the privacy budget).",
+    "release carries keyed differential-privacy noise instead (charged to the degraded privacy budget).",
 )
 
 
@@ -178,12 +193,12 @@ def _degraded(
     stores: Any,
     why: Degradation,
 ) -> Release:
-    noisy = replace(context, differential_privacy=policy.differential_privacy or policy.degraded_privacy())
+    noisy = replace(context, differential_privacy=policy.degraded_privacy())
     try:
         release = _protect(tables, policy, noisy, stores, notes=[why.customer_note], degraded=True)
     except BudgetExceeded as no_budget:
-        raise ReleaseRefused(
-            NOT_PROTECTABLE_MESSAGE,
+        raise why.refusal(
+            why.refusal_message,
             reason=f"{why.audit_reason}, and the budgets cannot pay for that noise",
         ) from no_budget
     audit = release.report.audit.model_copy(update={"degraded": why.audit_reason})

@@ -74,7 +74,8 @@ def render_rules(policy: Policy) -> str:
         (
             "Budgets before anything else.",
             "A release with noise that would take an organisation's or the global privacy spend past its "
-            "budget is refused before anything is computed for release: rho "
+            "budget gets the degraded noise instead (below), and is refused, before anything is computed "
+            "for release, only when the degraded budgets cannot pay either: rho "
             f"{_number(budgets.rho_per_organisation)} per organisation and {_number(budgets.rho_global)} for "
             f"everyone per data version (defaults {_rule('RHO_PER_ORGANISATION')}, {_rule('RHO_GLOBAL')}), "
             "in zero-concentrated differential privacy. The degraded noise exact questions get past the "

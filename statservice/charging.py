@@ -46,8 +46,7 @@ BUDGET_EXHAUSTED: QuoteWarningCode = "privacy_budget_exhausted"
 GLOBAL_BUDGET_EXHAUSTED: QuoteWarningCode = "global_privacy_budget_exhausted"
 NOISE_FALLBACK_UNAFFORDABLE: QuoteWarningCode = "noise_fallback_unaffordable"
 EXACT_CAPACITY_USED: QuoteWarningCode = "exact_capacity_used"
-_NO_NOISE = '(`"disclosure": {"noise": "none"}`)'
-_CANNOT_PAY = " The budget cannot pay for it: the run would be refused (not charged)."
+_CANNOT_PAY = " The degraded budget cannot pay for it: the run would be refused (not charged)."
 # What protect() tolerates when it compares spent + cost with a budget.
 _BUDGET_TOLERANCE = 1e-12
 
@@ -67,39 +66,50 @@ def refusal_warnings(
     global_remaining: float,
     asked_before: bool,
     past_exact_capacity: bool = False,
+    degraded_remaining: float | None = None,
 ) -> list[QuoteWarning]:
     """What would refuse (or might refuse) a run quoted at privacy cost ``rho``.
 
-    ``fallback_rho`` is what the noise costs that an exact release gets instead of exact counts (when
-    the data version's exact capacity is used, ``past_exact_capacity``, or its audit across earlier
-    releases runs out of time). ``asked_before``: the organisation has released this question (with
+    ``organisation_remaining`` and ``global_remaining`` are what the ledgers of asked noise have left.
+    ``fallback_rho`` is what the degraded noise costs that a run gets instead of exact counts (the data
+    version's exact capacity used, ``past_exact_capacity``, or its audit past its deadline) or instead
+    of noise asked for that its ledgers cannot pay; ``degraded_remaining`` is what the smaller of the
+    two degraded ledgers has left. ``asked_before``: the organisation has released this question (with
     noise) on this data version, so its stored draws make it free.
     """
+    degraded_left = (
+        min(organisation_remaining, global_remaining) if degraded_remaining is None else degraded_remaining
+    )
+    unaffordable = fallback_rho > degraded_left + _BUDGET_TOLERANCE
+    instead = (
+        _CANNOT_PAY
+        if unaffordable
+        else f" The run would be answered with the wider degraded noise instead (rho {fallback_rho:g} per "
+        "table, from the degraded privacy budget)."
+    )
     warnings: list[QuoteWarning] = []
     if rho > 0 and not asked_before:
         if rho > organisation_remaining + _BUDGET_TOLERANCE:
             warnings.append(
                 QuoteWarning(
                     BUDGET_EXHAUSTED,
-                    True,
+                    unaffordable,
                     "disclosure.noise",
                     "Your organisation's privacy budget for this data version cannot pay for this "
-                    "query's noise: the run would be refused, and not charged, unless every table's "
-                    f"persons were asked about with noise before. Ask without noise {_NO_NOISE}.",
+                    "query's noise, unless every table's persons were asked about with noise before."
+                    + instead,
                 )
             )
         elif rho > global_remaining + _BUDGET_TOLERANCE:
             warnings.append(
                 QuoteWarning(
                     GLOBAL_BUDGET_EXHAUSTED,
-                    True,
+                    unaffordable,
                     "disclosure.noise",
                     "The service's privacy budget for this data version cannot pay for this query's "
-                    "noise: the run would be refused, and not charged, unless every table's persons "
-                    f"were asked about with noise before. Ask without noise {_NO_NOISE}.",
+                    "noise, unless every table's persons were asked about with noise before." + instead,
                 )
             )
-    unaffordable = fallback_rho > min(organisation_remaining, global_remaining) + _BUDGET_TOLERANCE
     if rho == 0 and past_exact_capacity:
         warnings.append(
             QuoteWarning(
@@ -108,8 +118,8 @@ def refusal_warnings(
                 None,
                 "This data version has released as many exact counts as its audit across releases may "
                 "hold: this question would be answered with keyed differential-privacy noise (rho "
-                f"{fallback_rho:g} per table, charged to the privacy budget), not with exact counts."
-                + (_CANNOT_PAY if unaffordable else ""),
+                f"{fallback_rho:g} per table, charged to the degraded privacy budget), not with exact "
+                "counts." + (_CANNOT_PAY if unaffordable else ""),
             )
         )
     elif rho == 0 and unaffordable:

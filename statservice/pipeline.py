@@ -176,20 +176,17 @@ def refusal_warnings(
     stores = SqlStores(session)
     data_version = service.data_version
     budgets = service.policy.budgets
-    # noise asked for is paid from the asked-noise ledgers; an exact question's degraded noise from
-    # the degraded ledgers (``disclosure.policy``): the warnings look at the ledgers this run would use
+    # noise asked for is paid from the asked-noise ledgers; the degraded noise (an exact question past
+    # the capacity or its deadline, or noise asked for that its ledgers cannot pay) from the degraded
+    # ledgers (``disclosure.policy``)
     organisation = organisation_scope(organisation_id)
-    if prepared.rho > 0:
-        organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(data_version, organisation)
-        global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
-    else:
-        organisation_remaining = budgets.rho_degraded_per_organisation - stores.rho_spent(
-            data_version, degraded_scope(organisation)
-        )
-        global_remaining = budgets.rho_degraded_global - stores.rho_spent(
-            data_version, degraded_scope(GLOBAL_SCOPE)
-        )
-    fallback = service.policy.differential_privacy or service.policy.degraded_privacy()
+    organisation_remaining = budgets.rho_per_organisation - stores.rho_spent(data_version, organisation)
+    global_remaining = budgets.rho_global - stores.rho_spent(data_version, GLOBAL_SCOPE)
+    degraded_remaining = min(
+        budgets.rho_degraded_per_organisation - stores.rho_spent(data_version, degraded_scope(organisation)),
+        budgets.rho_degraded_global - stores.rho_spent(data_version, degraded_scope(GLOBAL_SCOPE)),
+    )
+    fallback = service.policy.degraded_privacy()
     asked_before = False
     if prepared.rho > 0:
         # the semantic hash includes the disclosure options: an equal one was released with noise
@@ -213,6 +210,7 @@ def refusal_warnings(
         global_remaining,
         asked_before,
         past_exact_capacity=prepared.rho == 0 and past_exact_capacity(service, session, prepared),
+        degraded_remaining=degraded_remaining,
     )
 
 

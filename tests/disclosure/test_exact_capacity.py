@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from disclosure.errors import NOT_PROTECTABLE_MESSAGE, ReleaseRefused
-from disclosure.pipeline import AUDIT_PAST_DEADLINE, CAPACITY_REACHED, protect
+from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, NOT_PROTECTABLE_MESSAGE, BudgetExceeded, ReleaseRefused
+from disclosure.pipeline import ASKED_BUDGET_USED, AUDIT_PAST_DEADLINE, CAPACITY_REACHED, protect
 from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, DifferentialPrivacy, Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, InMemoryStores, degraded_scope, organisation_scope
@@ -151,3 +151,25 @@ def test_noise_a_customer_asked_for_cannot_use_up_the_degraded_budget():
     assert stores.rho_spent(DATA_VERSION, degraded_scope(GLOBAL_SCOPE)) == pytest.approx(
         DEGRADED_RHO_PER_TABLE
     )
+
+
+def test_noise_asked_for_past_its_budget_gets_the_degraded_noise_and_only_then_a_refusal():
+    policy = Policy(budgets=Budgets(rho_per_organisation=0.125))
+    stores = InMemoryStores()
+    first, by_sex = cohorts(1)
+    asked = context(differential_privacy=DifferentialPrivacy())
+    release = protect([first], policy, asked, stores)
+    stores.apply(DATA_VERSION, release.changes)
+    assert release.report.audit.degraded is None and release.rho_spent == pytest.approx(0.125)
+    fallback = protect([by_sex], policy, asked, stores)  # the asked-noise budget is spent
+    assert fallback.report.audit.degraded == ASKED_BUDGET_USED.audit_reason
+    assert ASKED_BUDGET_USED.customer_note in fallback.report.customer_view()["notes"]
+    assert dict(fallback.changes.rho_spends)[degraded_scope(GLOBAL_SCOPE)] == pytest.approx(
+        DEGRADED_RHO_PER_TABLE
+    )
+    broke = Policy(
+        budgets=Budgets(rho_per_organisation=0.125, rho_degraded_global=DEGRADED_RHO_PER_TABLE / 2)
+    )
+    with pytest.raises(BudgetExceeded) as refused:
+        protect([by_sex], broke, asked, stores)
+    assert refused.value.message == BUDGET_EXCEEDED_MESSAGE

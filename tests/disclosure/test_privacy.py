@@ -12,14 +12,26 @@ from pyroaring import BitMap
 from disclosure import noise
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, BudgetExceeded, ReleaseRefused
 from disclosure.pipeline import protect
-from disclosure.policy import RHO_PER_ORGANISATION, Budgets, DifferentialPrivacy, Policy
+from disclosure.policy import (
+    DEGRADED_RHO_PER_TABLE,
+    RHO_PER_ORGANISATION,
+    Budgets,
+    DifferentialPrivacy,
+    Policy,
+)
 from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
 from disclosure.structure import analyse
 from tests.disclosure.tables import crosstab, subsets_table, synthetic_persons
 
 SECRET = b"privacy-test-secret-32-bytes-ok!"
-GAUSSIAN = Policy(differential_privacy=DifferentialPrivacy())
+# The ledgers of asked noise are what this module tests: the degraded noise asked noise falls back to
+# when they are spent (``tests/disclosure/test_exact_capacity.py``) is left no budget here.
+NO_DEGRADED = {
+    "rho_degraded_per_organisation": DEGRADED_RHO_PER_TABLE / 2,
+    "rho_degraded_global": DEGRADED_RHO_PER_TABLE / 2,
+}
+GAUSSIAN = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(**NO_DEGRADED))
 
 
 def context(org: str = "org-a", **options) -> ReleaseContext:
@@ -104,7 +116,9 @@ def test_budget_refuses_before_anything_is_released_and_message_is_fixed():
 def test_a_repeat_is_charged_nothing_and_fits_a_spent_budget():
     """The second release of the same table publishes the stored draws again (post-processing):
     it spends no rho, so it runs even when the budget has no room for a fresh table."""
-    policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.125))
+    policy = Policy(
+        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.125, **NO_DEGRADED)
+    )
     stores = InMemoryStores()
     first = protect([breakdown()], policy, context(), stores)
     stores.apply("dv1", first.changes)
@@ -151,7 +165,9 @@ def test_one_fresh_draw_charges_the_whole_table():
 
 
 def test_global_budget_caps_many_organisations_together():
-    policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_global=0.5))
+    policy = Policy(
+        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_global=0.5, **NO_DEGRADED)
+    )
     stores = InMemoryStores()
     for seed, org in enumerate(("a", "b", "c", "d")):
         release = protect([breakdown(seed=seed)], policy, context(org), stores)
@@ -162,7 +178,9 @@ def test_global_budget_caps_many_organisations_together():
 
 def test_concurrent_requests_never_overdraw_the_ledger():
     """Threads race: all compute against the same ledger, the atomic apply lets only what fits through."""
-    policy = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.5))
+    policy = Policy(
+        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.5, **NO_DEGRADED)
+    )
     stores = InMemoryStores()
     outcomes: list[str] = []
     lock = threading.Lock()

@@ -134,6 +134,11 @@ def test_budgets_are_never_exceeded(per_table, organisations, organisation_budge
     for o in range(organisations):
         assert stores.rho_spent("dv1", f"org:org-{o}") <= organisation_budget + 1e-9
     assert stores.rho_spent("dv1", "global") <= global_budget + 1e-9
+    # past the asked-noise budgets, releases get the degraded noise, within its own budgets
+    limits = Budgets()
+    for o in range(organisations):
+        assert stores.rho_spent("dv1", f"org:org-{o}:degraded") <= limits.rho_degraded_per_organisation + 1e-9
+    assert stores.rho_spent("dv1", "global:degraded") <= limits.rho_degraded_global + 1e-9
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

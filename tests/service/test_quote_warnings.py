@@ -3,6 +3,9 @@ before the customer commits: machine-readable codes with human text, or a 422 na
 
 from __future__ import annotations
 
+import pytest
+
+from disclosure.pipeline import ASKED_BUDGET_USED
 from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
 from tests.service.helpers import cohort, distinct_cohort, with_noise
 
@@ -27,8 +30,28 @@ def test_a_quote_says_nothing_refuses_a_run_the_budget_can_pay(data_api):
     assert quote.json()["warnings"] == []
 
 
-def test_at_zero_budget_a_noisy_quote_says_the_run_would_be_refused(data_api):
+def test_at_zero_budget_a_noisy_quote_says_the_run_would_be_answered_with_the_degraded_noise(data_api):
     api = data_api
+    _exhaust_budget(api)
+    fresh = with_noise(distinct_cohort(18))
+    body = api.post("/v1/queries/quote", api.customer, json=fresh).json()
+    assert body["would_refuse"] is False
+    (warning,) = body["warnings"]
+    assert warning["code"] == "privacy_budget_exhausted" and warning["refuses"] is False
+    assert "degraded noise" in warning["message"]
+    run = api.post("/v1/queries/runs", api.customer, json=fresh)
+    assert run.status_code == 201, run.text
+    assert ASKED_BUDGET_USED.customer_note in run.json()["report"]["notes"]
+    budget = api.get("/v1/budgets", api.customer).json()
+    assert budget["degraded_rho_spent"] == pytest.approx(DEGRADED_RHO_PER_TABLE)
+
+
+def test_at_zero_budgets_a_noisy_quote_says_the_run_would_be_refused(data_api):
+    api = data_api
+    # no budget for the degraded noise either (configuration, not a stand-in)
+    api.service.__dict__["policy"] = Policy.default().model_copy(
+        update={"budgets": Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)}
+    )
     released = api.post("/v1/queries/runs", api.customer, json=with_noise(cohort(title="asked before")))
     assert released.status_code == 201, released.text
     _exhaust_budget(api)
@@ -54,19 +77,12 @@ def test_at_zero_budget_a_noisy_quote_says_the_run_would_be_refused(data_api):
     assert body["would_refuse"] is False and body["warnings"] == []
     assert api.post("/v1/queries/runs", api.customer, json=repeat).status_code == 201
 
-    # without noise the asked-noise budget is not needed: should the audit run out of time, the
-    # degraded noise is paid from the degraded ledgers, which asked noise cannot use up
-    body = api.post("/v1/queries/quote", api.customer, json=distinct_cohort(17)).json()
-    assert body["would_refuse"] is False and body["warnings"] == []
-    # with a degraded budget smaller than one table, the warning says so, which does not refuse
-    api.service.__dict__["policy"] = api.service.policy.model_copy(
-        update={"budgets": Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)}
-    )
+    # without noise the asked-noise budget is not needed, unless the audit runs out of time and the
+    # degraded budget cannot pay: a warning that says so, which does not refuse
     body = api.post("/v1/queries/quote", api.customer, json=distinct_cohort(17)).json()
     assert body["would_refuse"] is False
     (warning,) = body["warnings"]
     assert warning["code"] == "noise_fallback_unaffordable" and warning["refuses"] is False
-    api.service.__dict__["policy"] = Policy.default()
 
     # another organisation's budget is its own
     other = api.post("/v1/queries/quote", api.foreign, json=fresh).json()
