@@ -20,7 +20,7 @@ from synthetic_registers.codes import (
     icd10_list,
     municipalities,
 )
-from synthetic_registers.schema import TABLES
+from synthetic_registers.schema import TABLES, Table
 
 CATALOG_FILE = "catalog.json"
 
@@ -112,16 +112,14 @@ TABLE_NOTES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _coverage(table_name: str, start_year: int, end_year: int) -> tuple[int, int]:
-    if table_name in ("lpr_adm", "lpr_diag"):
-        return start_year, min(end_year, 2018)
-    if table_name in ("lpr3_kontakter", "lpr3_diagnoser"):
-        return max(start_year, 2019), end_year
-    if table_name == "cancer":
-        return 1943, end_year
-    if table_name == "biobank":
-        return 1982, end_year
-    return start_year, end_year
+def _coverage(table: Table, start_year: int, end_year: int) -> tuple[int, int]:
+    """The calendar years of an extract from ``start_year`` to ``end_year`` that the table covers."""
+    first, last = table.coverage
+    if table.history_from is not None:
+        start_year = table.history_from
+    elif first is not None:
+        start_year = max(start_year, first)
+    return start_year, end_year if last is None else min(end_year, last)
 
 
 class Catalog:
@@ -199,7 +197,7 @@ class Catalog:
                 register=t.register,
                 owner=t.owner,
                 description=t.description,
-                coverage=_coverage(t.name, start, end),
+                coverage=_coverage(t, start, end),
                 minimum_cell_count=t.minimum_cell_count,
                 person_level=t.person_level,
                 rows=rows.get(t.name, 0),

@@ -31,6 +31,8 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     coverage: tuple[int | None, int | None] = (None, None)  # first/last calendar year, None = whole period
+    # A complete register holds records from before the extract's period: the first year of them.
+    history_from: int | None = None
     person_level: bool = True
     minimum_cell_count: int = 5
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -179,6 +181,7 @@ TABLES: tuple[Table, ...] = (
         register="Cancer Registry",
         owner=SDS,
         description="Danish Cancer Registry: one row per incident primary tumour.",
+        history_from=1943,
         columns=(
             _PNR,
             Column("d_diagnosedato", "DATE", "Date of diagnosis"),
@@ -235,6 +238,7 @@ TABLES: tuple[Table, ...] = (
         register="Danish National Biobank",
         owner=SSI,
         description="Index of stored biological samples: existence and type only, no assay values.",
+        history_from=1982,
         columns=(
             _PNR,
             Column("sample_date", "DATE", "Date the sample was taken"),
