@@ -41,17 +41,13 @@ def rate_per_1000(count: int | None, person_years: float | None) -> float | None
 
 
 def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:
-    if table.kind == "characteristics":
-        return (PERCENT,)
-    if table.kind == "attrition":
-        return (PERCENT_OF_FIRST_STEP, PERCENT_OF_PREVIOUS_STEP)
-    if table.kind == "treatment_uptake":
-        return (CUMULATIVE_SHARE,)
-    if table.kind == "biobank_availability":
-        return (PERCENT,)
-    if table.kind == "incidence_prevalence" and any(_person_years(c.measures) for c in table.cells):
-        return (RATE_PER_1000_PERSON_YEARS,)
-    return ()
+    """The derived columns the table's result kind declares; a rate only where the table carries
+    person-time, its public denominator."""
+    return tuple(
+        column
+        for column in table.derived_columns
+        if column != RATE_PER_1000_PERSON_YEARS or any(_person_years(c.measures) for c in table.cells)
+    )
 
 
 def _person_years(measures: Mapping[str, float]) -> float | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pyroaring import BitMap
 
@@ -56,14 +55,7 @@ class AggregateTable:
     counted in (the L1 sensitivity of the whole table for differential privacy).
     """
 
-    kind: Literal[
-        "cohort_count",
-        "attrition",
-        "characteristics",
-        "incidence_prevalence",
-        "treatment_uptake",
-        "biobank_availability",
-    ]
+    kind: str  # the query's result kind; the kinds are declared in queries.registry
     title: str
     dimensions: tuple[Dimension, ...]
     cells: tuple[Cell, ...]
@@ -77,6 +69,9 @@ class AggregateTable:
     # denominator of the table's shares, when that is not the cohort: uptake with a washout divides
     # by each drug group's eligible new users, released as a count of its own.
     denominator_category: str | None = None
+    # The values derived from the released counts (``disclosure.derived``: shares, cumulative shares,
+    # rates) that the table's result kind declares; disclosure computes them, never from true counts.
+    derived_columns: tuple[str, ...] = ()
 
     def cell(self, *coordinates: Coordinate) -> Cell:
         for cell in self.cells:

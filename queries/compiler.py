@@ -36,6 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from queries import model as m
+from queries.registry import concept_kind
 from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
@@ -103,16 +104,7 @@ def age_at(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
 
 
 def concept_relation(concept: m.Model) -> str:
-    return {
-        "diagnosis": "diagnosis_events",
-        "prescription": "prescription_events",
-        "cancer": "cancer_events",
-        "cause_of_death": "death_cause_events",
-        "vital_status": "persons",
-        "biobank_sample": "biobank_samples",
-        "education": "education",
-        "income": "income",
-    }.get(concept.type, "persons")
+    return concept_kind(concept).relation
 
 
 def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expression:
@@ -190,9 +182,7 @@ def concept_events(concept: m.Model) -> exp.Select:
 
 
 def concept_registers(concept: m.Model) -> frozenset[str]:
-    if m.is_event_concept(concept) or concept.type in {"education", "income"}:
-        return RELATION_REGISTERS[concept_relation(concept)] | RELATION_REGISTERS["persons"]
-    return RELATION_REGISTERS["persons"]
+    return concept_kind(concept).registers
 
 
 # --- pass 2: index events ----------------------------------------------------------------------

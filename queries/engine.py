@@ -31,7 +31,9 @@ from queries.dimensions import (
     uptake_categories,
     uptake_day_label,
 )
+from queries.registry import with_derived_columns
 from queries.storage import (
+    RELATION_REGISTERS,
     BuildProgress,
     data_version_of,
     layout_connection,
@@ -128,6 +130,9 @@ class DuckDBEngine:
 
     def run(self, query: m.Query) -> list[AggregateTable]:
         check_structure(query)
+        return with_derived_columns(self.tables(query))
+
+    def tables(self, query: m.Query) -> list[AggregateTable]:
         result = query.result
         if isinstance(result, m.CohortCountResult):
             return [self._cohort_count(query, result.breakdowns)]
@@ -421,7 +426,7 @@ def incidence_prevalence_table(
         title=(query.title or COHORT_TITLE) + ": incidence and prevalence",
         dimensions=tuple(dimensions),
         cells=tuple(cells),
-        registers=registers | frozenset({"CPR/BEF"}),
+        registers=registers | RELATION_REGISTERS["persons"],
         max_cells_per_person=len(years) + 1,  # prevalent every year, incident once
         ordered_dimension="year",
     )

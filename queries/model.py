@@ -19,7 +19,7 @@ Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -149,8 +149,14 @@ EventConcept = Annotated[
     Field(discriminator="type"),
 ]
 
+
+def union_members(union: Any) -> tuple[type[Model], ...]:
+    """The models of an ``Annotated`` discriminated union."""
+    return get_args(get_args(union)[0])
+
+
 EVENT_CONCEPT_TYPES = frozenset(
-    {"diagnosis", "prescription", "cancer", "cause_of_death", "vital_status", "biobank_sample"}
+    concept.model_fields["type"].default for concept in union_members(EventConcept)
 )
 
 
@@ -198,18 +204,9 @@ AttributeConcept = Annotated[
     Field(discriminator="type"),
 ]
 
+# every concept: the event concepts, then the attribute concepts (each listed once, above)
 Concept = Annotated[
-    DiagnosisConcept
-    | PrescriptionConcept
-    | CancerConcept
-    | CauseOfDeathConcept
-    | VitalStatusConcept
-    | BiobankSampleConcept
-    | AgeConcept
-    | SexConcept
-    | RegionConcept
-    | EducationConcept
-    | IncomeConcept,
+    Union[union_members(EventConcept) + union_members(AttributeConcept)],  # type: ignore[valid-type]  # noqa: UP007
     Field(discriminator="type"),
 ]
 

@@ -19,6 +19,7 @@ from pyroaring import BitMap
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import model as m
 from queries.dimensions import UPTAKE_ELIGIBLE, breakdown_dimension, uptake_categories, uptake_day_label
+from queries.registry import concept_kind, with_derived_columns
 from queries.storage import (
     PERSON_KEYED_TABLES,
     RELATION_REGISTERS,
@@ -293,6 +294,9 @@ class ReferenceEngine:
 
     def run(self, query: m.Query) -> list[AggregateTable]:
         check_structure(query)
+        return with_derived_columns(self.tables(query))
+
+    def tables(self, query: m.Query) -> list[AggregateTable]:
         cache: dict = {}
         result = query.result
         registers = self.registers(query)
@@ -345,19 +349,9 @@ class ReferenceEngine:
     def registers(self, query: m.Query) -> frozenset[str]:
         from queries.compiler import walk_concepts  # the list of concepts, not their SQL
 
-        relation = {
-            "diagnosis": "diagnosis_events",
-            "prescription": "prescription_events",
-            "cancer": "cancer_events",
-            "cause_of_death": "death_cause_events",
-            "biobank_sample": "biobank_samples",
-            "education": "education",
-            "income": "income",
-        }
         registers = set(RELATION_REGISTERS["persons"])
         for concept in walk_concepts(query):
-            if concept.type in relation:
-                registers |= RELATION_REGISTERS[relation[concept.type]]
+            registers |= concept_kind(concept).registers
         if any(b.by == "education" for b in getattr(query.result, "breakdowns", ())):
             registers |= RELATION_REGISTERS["education"]
         return frozenset(registers)

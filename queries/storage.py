@@ -62,7 +62,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from synthetic_registers.schema import PERSON_KEY, TABLES
+from synthetic_registers.schema import PERSON_KEY, TABLES, TABLES_BY_NAME
 
 LAYOUT_FORMAT = 7  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
@@ -76,20 +76,6 @@ PERSON_NUMBERING = "rank-of-pseudonym-in-bef/1"
 PERSON_NUMBERS_SQL = """
     SELECT pnr, CAST(row_number() OVER (ORDER BY pnr) - 1 AS UINTEGER) AS number FROM bef_source
 """
-
-# Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers.
-RELATION_REGISTERS: dict[str, frozenset[str]] = {
-    "persons": frozenset({"CPR/BEF"}),
-    "diagnosis_events": frozenset({"LPR2", "LPR3"}),
-    "prescription_events": frozenset({"LMDB"}),
-    "cancer_events": frozenset({"Cancer Registry"}),
-    "death_cause_events": frozenset({"Cause of Death Register"}),
-    "biobank_samples": frozenset({"Danish National Biobank"}),
-    "education": frozenset({"UDDA"}),
-    "income": frozenset({"IND"}),
-    "diagnosis_spans": frozenset({"LPR2", "LPR3"}),
-    "prescription_spans": frozenset({"LMDB"}),
-}
 
 # The unification, written once as SQL over the register tables (constant text: no user input).
 RELATION_SQL: dict[str, str] = {
@@ -139,6 +125,18 @@ RELATION_SQL: dict[str, str] = {
     """,
 }
 
+
+def _tables_read(sql: str) -> frozenset[str]:
+    return frozenset(table.name for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table))
+
+
+# Which registers each logical relation reads (schema.Table.register), for AggregateTable.registers:
+# read off the relation's SQL, so a relation cannot read a register without saying so.
+RELATION_REGISTERS: dict[str, frozenset[str]] = {
+    relation: frozenset(TABLES_BY_NAME[name].register for name in _tables_read(sql))
+    for relation, sql in RELATION_SQL.items()
+}
+
 # Sort order of each materialised relation: code first so prefix ranges prune row groups, then
 # date so the calendar bounds of a window prune within a code's rows.
 LAYOUT_ORDER: dict[str, str] = {
@@ -162,6 +160,7 @@ SPAN_RELATIONS: dict[str, tuple[str, str, bool]] = {
     # many rows as the events
     "prescription_spans": ("prescription_events", "atc", True),
 }
+RELATION_REGISTERS |= {span: RELATION_REGISTERS[events] for span, (events, _, _) in SPAN_RELATIONS.items()}
 
 
 def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:

@@ -18,25 +18,19 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from disclosure import policy as rules
 from queries import model as m
 from queries.errors import Problem, QueryValidationError, problem
-from queries.vocabulary import ATC, ICD10_CANCER, ICD10_LPR, vocabulary_of
+from queries.registry import CODE_SYSTEMS, ICD10_CANCER, ICD10_LPR, concept_codes
+from queries.vocabulary import vocabulary_of
 
+# code system -> (the syntax of a valid prefix, an example to show when a prefix does not match)
 CODE_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
-    ICD10_LPR: (
-        re.compile(r"^D[A-Z]([0-9][0-9A-Z]{0,5})?$"),
-        "ICD-10 prefix with the LPR D, e.g. DE11 or DI2",
-    ),
-    ICD10_CANCER: (re.compile(r"^[A-Z]([0-9][0-9A-Z]{0,5})?$"), "ICD-10 prefix without D, e.g. C50 or C1"),
-    ATC: (
-        re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
-        "ATC prefix, e.g. A10, A10BJ or A10BJ06",
-    ),
+    name: (system.prefix_pattern, system.prefix_example) for name, system in CODE_SYSTEMS.items()
 }
 
 
@@ -84,27 +78,14 @@ def _is_field_name(step: str) -> bool:
     return not any(ch in step for ch in "[](),") and step not in _TAGS
 
 
-_TAGS = {
-    *m.EVENT_CONCEPT_TYPES,
-    "age",
-    "sex",
-    "region",
-    "education",
-    "income",
-    "include",
-    "exclude",
-    "all",
-    "any",
-    "not",
-    "cohort_count",
-    "attrition",
-    "characteristics",
-    "incidence_prevalence",
-    "treatment_uptake",
-    "biobank_availability",
-    "age_band",
-    "index_year",
-}
+def discriminator_tags(union: Any) -> set[str]:
+    """The tags of a discriminated union of the query model (concept types, result kinds, ...)."""
+    discriminator = get_args(union)[1].discriminator
+    return {member.model_fields[discriminator].default for member in m.union_members(union)}
+
+
+# the union tags pydantic puts in error locations: every tag of the model's discriminated unions
+_TAGS = set().union(*(discriminator_tags(union) for union in (m.Concept, m.Criterion, m.Result, m.Breakdown)))
 
 
 def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
@@ -149,13 +130,7 @@ def joined_field(location: str, context: dict[str, Any]) -> str:
 
 def concept_code_fields(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | None:
     """(field name, code system, prefixes) of a concept that carries codes."""
-    if isinstance(concept, m.DiagnosisConcept | m.CauseOfDeathConcept):
-        return "codes", ICD10_LPR, concept.codes
-    if isinstance(concept, m.CancerConcept):
-        return "codes", ICD10_CANCER, concept.codes
-    if isinstance(concept, m.PrescriptionConcept):
-        return "atc", ATC, concept.atc
-    return None
+    return concept_codes(concept)
 
 
 def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:

@@ -20,14 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synthetic_registers.catalog import CANCER_CODES, CATALOG_FILE, Catalog
-
-ICD10_LPR = "icd10_lpr"  # diagnoses and causes of death: ICD-10 with the LPR "D" prefix
-ICD10_CANCER = "icd10_cancer"  # cancer register: ICD-10 without the prefix
-ATC = "atc"
+from queries.registry import CODE_SYSTEMS
+from synthetic_registers.catalog import CATALOG_FILE, Catalog
 
 # catalog code list name -> our code system
-CATALOG_SYSTEMS = {"ICD-10": ICD10_LPR, "ATC": ATC, CANCER_CODES: ICD10_CANCER}
+CATALOG_SYSTEMS = {system.catalog_list: name for name, system in CODE_SYSTEMS.items()}
 
 
 @dataclass(frozen=True)

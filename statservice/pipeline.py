@@ -31,6 +31,7 @@ from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, Release, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, degraded_scope, organisation_scope
+from queries.registry import tables_of
 from statservice import audit, charging, leases
 from statservice.accounts import new_id
 from statservice.audit import canonical_json, sha256_hex
@@ -126,15 +127,6 @@ def shape_public(shape: Any) -> dict[str, Any]:
     return out
 
 
-# Tables an engine returns per result kind: flag tables come with their cohort total. Each table
-# with noise costs the policy's rho per table, so the quote states the privacy cost before the run.
-TABLES_PER_KIND = {"characteristics": 2, "biobank_availability": 2, "treatment_uptake": 2}
-
-
-def tables_of(result_kind: str) -> int:
-    return TABLES_PER_KIND.get(result_kind, 1)
-
-
 def privacy_for(query: Any) -> DifferentialPrivacy | None:
     options = getattr(query, "disclosure", None)
     if options is not None and options.noise == "gaussian":
@@ -163,6 +155,7 @@ def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared
     priced = priced_shape(shape)
     quote = service.price_list.quote(priced, segment)
     privacy = privacy_for(query)
+    # each table released with noise costs rho: the quote states the privacy cost before the run
     rho = privacy.rho_charged() * tables_of(priced.result_kind) if privacy is not None else 0.0
     return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
 

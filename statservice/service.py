@@ -193,8 +193,13 @@ class Service:
     @cached_property
     def policy(self) -> Any:
         from disclosure.policy import Policy
+        from queries.registry import register_thresholds
 
-        return Policy.default()
+        # a register whose owner requires a larger minimum cell count than the default gets it here
+        default = Policy.default()
+        return default.model_copy(
+            update={"register_thresholds": register_thresholds(default.default_threshold)}
+        )
 
     @cached_property
     def price_list(self) -> Any:

@@ -20,7 +20,7 @@ from synthetic_registers.codes import (
     icd10_list,
     municipalities,
 )
-from synthetic_registers.schema import TABLES
+from synthetic_registers.schema import TABLES, Table
 
 CATALOG_FILE = "catalog.json"
 
@@ -87,41 +87,14 @@ class TableInfo:
         raise KeyError(f"{self.name} has no variable {name!r}")
 
 
-TABLE_NOTES: dict[str, tuple[str, ...]] = {
-    "bef": (
-        "reg and kom are the residence in the 2007 geography (5 regions, 98 municipalities) for all years.",
-        "Persons dying in a year appear in that year's data; "
-        "nobody has records after doed_dato or udvandret_dato.",
-    ),
-    "lpr_adm": (
-        "Psychiatric contacts are included (c_spec 52) rather than in separate psychiatric tables.",
-        "c_spec 08 is endocrinology as in osdc; other specialty and hospital codes are illustrative.",
-    ),
-    "lpr3_diagnoser": ("More diagnoses per contact than LPR2, most in 2019-2020; some later retracted.",),
-    "lmdb": (
-        "Ozempic, Wegovy and Rybelsus share ATC A10BJ06 and Victoza and Saxenda A10BJ02; the package "
-        "number (vnr) tells the products apart, see the catalog's packages.",
-        "Indication codes 0000092, 0000276 and 0000781 mark metformin for PCOS; other indication codes are "
-        "illustrative.",
-    ),
-    "cancer": (
-        "Complete from 1943: tumours diagnosed before the period are present for residents.",
-        "C44 (non-melanoma skin) is registered but usually left out of headline counts.",
-    ),
-    "udda": ("hfaudd detail codes are illustrative; their first two digits give the level.",),
-}
-
-
-def _coverage(table_name: str, start_year: int, end_year: int) -> tuple[int, int]:
-    if table_name in ("lpr_adm", "lpr_diag"):
-        return start_year, min(end_year, 2018)
-    if table_name in ("lpr3_kontakter", "lpr3_diagnoser"):
-        return max(start_year, 2019), end_year
-    if table_name == "cancer":
-        return 1943, end_year
-    if table_name == "biobank":
-        return 1982, end_year
-    return start_year, end_year
+def _coverage(table: Table, start_year: int, end_year: int) -> tuple[int, int]:
+    """The calendar years of an extract from ``start_year`` to ``end_year`` that the table covers."""
+    first, last = table.coverage
+    if table.history_from is not None:
+        start_year = table.history_from
+    elif first is not None:
+        start_year = max(start_year, first)
+    return start_year, end_year if last is None else min(end_year, last)
 
 
 class Catalog:
@@ -199,7 +172,7 @@ class Catalog:
                 register=t.register,
                 owner=t.owner,
                 description=t.description,
-                coverage=_coverage(t.name, start, end),
+                coverage=_coverage(t, start, end),
                 minimum_cell_count=t.minimum_cell_count,
                 person_level=t.person_level,
                 rows=rows.get(t.name, 0),
@@ -207,7 +180,7 @@ class Catalog:
                     VariableInfo(c.name, c.duckdb_type, c.description, c.code_system, c.nullable)
                     for c in t.columns
                 ),
-                notes=t.notes + TABLE_NOTES.get(t.name, ()),
+                notes=t.notes,
             )
             for t in TABLES
         }

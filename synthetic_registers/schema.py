@@ -31,6 +31,8 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     coverage: tuple[int | None, int | None] = (None, None)  # first/last calendar year, None = whole period
+    # A complete register holds records from before the extract's period: the first year of them.
+    history_from: int | None = None
     person_level: bool = True
     minimum_cell_count: int = 5
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -51,6 +53,12 @@ _PNR = Column(PERSON_KEY, "UINTEGER", "Pseudonymised person key (surrogate for t
 TABLES: tuple[Table, ...] = (
     Table(
         name="bef",
+        notes=(
+            "reg and kom are the residence in the 2007 geography (5 regions, 98 municipalities) "
+            "for all years.",
+            "Persons dying in a year appear in that year's data; "
+            "nobody has records after doed_dato or udvandret_dato.",
+        ),
         register="CPR/BEF",
         owner=DST,
         description="Population register: one row per person ever resident in the period.",
@@ -77,6 +85,10 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="lpr_adm",
+        notes=(
+            "Psychiatric contacts are included (c_spec 52) rather than in separate psychiatric tables.",
+            "c_spec 08 is endocrinology as in osdc; other specialty and hospital codes are illustrative.",
+        ),
         register="LPR2",
         owner=SDS,
         description="Danish National Patient Registry, LPR2 era: one row per hospital contact until 2018.",
@@ -145,6 +157,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="lpr3_diagnoser",
+        notes=("More diagnoses per contact than LPR2, most in 2019-2020; some later retracted.",),
         register="LPR3",
         owner=SDS,
         description="LPR3 diagnoses: one row per diagnosis on a contact.",
@@ -159,6 +172,12 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="lmdb",
+        notes=(
+            "Ozempic, Wegovy and Rybelsus share ATC A10BJ06 and Victoza and Saxenda A10BJ02; the package "
+            "number (vnr) tells the products apart, see the catalog's packages.",
+            "Indication codes 0000092, 0000276 and 0000781 mark metformin for PCOS; other indication "
+            "codes are illustrative.",
+        ),
         register="LMDB",
         owner=SDS,
         description="National Prescription Registry: one row per dispensing at a community pharmacy.",
@@ -176,9 +195,14 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="cancer",
+        notes=(
+            "Complete from 1943: tumours diagnosed before the period are present for residents.",
+            "C44 (non-melanoma skin) is registered but usually left out of headline counts.",
+        ),
         register="Cancer Registry",
         owner=SDS,
         description="Danish Cancer Registry: one row per incident primary tumour.",
+        history_from=1943,
         columns=(
             _PNR,
             Column("d_diagnosedato", "DATE", "Date of diagnosis"),
@@ -200,6 +224,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="udda",
+        notes=("hfaudd detail codes are illustrative; their first two digits give the level.",),
         register="UDDA",
         owner=DST,
         description="Highest completed education of residents aged 15+. A row is written for each year "
@@ -235,6 +260,7 @@ TABLES: tuple[Table, ...] = (
         register="Danish National Biobank",
         owner=SSI,
         description="Index of stored biological samples: existence and type only, no assay values.",
+        history_from=1982,
         columns=(
             _PNR,
             Column("sample_date", "DATE", "Date the sample was taken"),

@@ -11,7 +11,7 @@ from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
 from disclosure.table import AggregateTable, Cell, Dimension
 from tests.attacks.attacker import Attacker
-from tests.disclosure.tables import crosstab
+from tests.disclosure.tables import crosstab, declared_derived_columns
 
 SECRET = b"attack-suite-secret-of-32-bytes!"
 
@@ -35,6 +35,7 @@ def characteristics_release(prior_diabetes: int, female: int, cohort_size: int =
         cells=tuple(Cell((name,), len(members), members) for name, members in sets.items()),
         registers=frozenset({"lpr"}),
         max_cells_per_person=3,
+        derived_columns=declared_derived_columns("characteristics"),
     )
     return protect([total, table], Policy.default(), context(), InMemoryStores())
 

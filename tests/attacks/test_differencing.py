@@ -101,6 +101,7 @@ def test_nested_attrition_steps_differing_by_few_persons_are_masked():
         registers=table.registers,
         max_cells_per_person=3,
         ordered_dimension="step",
+        derived_columns=table.derived_columns,
     )
     release = protect([table], Policy.default(), context(), InMemoryStores())
     values = {row.coordinates[0]: row.value for row in release.tables[0].rows}

@@ -14,13 +14,16 @@ from billing.errors import InvalidBillingInput, NotFound, UnknownSegment
 from billing.money import format_dkk, to_ore, vat_on
 from billing.pricing import (
     COMPONENT_KINDS,
-    RESULT_KINDS,
     PricedShape,
     PriceList,
     QuotePricePublic,
     ReleaseOutcome,
     release_outcome,
 )
+from queries.registry import RESULT_KINDS as REGISTERED_KINDS
+
+# billing imports nothing of ours: the kinds a price list prices are checked against the registry
+RESULT_KINDS = tuple(REGISTERED_KINDS)
 
 PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pricelist-2026-1.toml"
 

@@ -10,6 +10,12 @@ import polars as pl
 from pyroaring import BitMap
 
 from disclosure.table import AggregateTable, Cell, Dimension
+from queries.registry import RESULT_KINDS
+
+
+def declared_derived_columns(kind: str) -> tuple[str, ...]:
+    """The derived columns an engine hands over with a table of this kind (queries.registry)."""
+    return RESULT_KINDS[kind].derived_columns if kind in RESULT_KINDS else ()
 
 
 def crosstab(
@@ -44,11 +50,12 @@ def crosstab(
             coordinates = tuple(None if is_margin else next(values) for is_margin in pattern)
             cells.append(Cell(coordinates=coordinates, count=len(members), persons=members))
     return AggregateTable(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title=title,
         dimensions=dims,
         cells=tuple(cells),
         registers=frozenset(registers),
+        derived_columns=declared_derived_columns(kind),
     )
 
 
@@ -67,13 +74,14 @@ def subsets_table(
     cells = [Cell((name,), len(members), members) for name, members in sets.items()]
     cells.append(Cell((None,), len(total), total))
     return AggregateTable(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title=title,
         dimensions=(Dimension(dimension, names, has_total=False),),
         cells=tuple(cells),
         registers=frozenset(registers),
         max_cells_per_person=len(names),
         ordered_dimension=dimension if ordered else None,
+        derived_columns=declared_derived_columns(kind),
     )
 
 

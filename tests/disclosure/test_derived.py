@@ -10,7 +10,7 @@ from disclosure.policy import Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
 from disclosure.table import AggregateTable, Cell, Dimension
-from tests.disclosure.tables import subsets_table
+from tests.disclosure.tables import declared_derived_columns, subsets_table
 
 SECRET = b"derived-test-secret-of-32-bytes!"
 
@@ -61,6 +61,7 @@ def test_uptake_shares_use_the_released_cohort_total_and_the_rounded_counts():
         registers=frozenset({"lmdb"}),
         max_cells_per_person=2,
         ordered_dimension="within",
+        derived_columns=declared_derived_columns("treatment_uptake"),
     )
     release = protect([total, uptake], Policy.default(), context(rounding_base=5), InMemoryStores())
     rows = {row.coordinates[0]: row for row in release.tables[1].rows}
@@ -86,6 +87,7 @@ def _washout_uptake(eligible: BitMap, started: BitMap) -> AggregateTable:
         max_cells_per_person=2,
         ordered_dimension="within",
         denominator_category="eligible new users",
+        derived_columns=declared_derived_columns("treatment_uptake"),
     )
 
 
@@ -128,6 +130,7 @@ def test_incidence_rates_are_hidden_with_their_counts():
         registers=frozenset({"lpr"}),
         max_cells_per_person=1,
         ordered_dimension="year",
+        derived_columns=declared_derived_columns("incidence_prevalence"),
     )
     release = protect([table], Policy.default(), context(), InMemoryStores())
     rows = {row.coordinates[0]: row for row in release.tables[0].rows}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from queries.examples import load_examples, queries_in_markdown
+from queries.registry import RESULT_KINDS
 from queries.schema import schema_text
 from queries.shape import query_shape
 from queries.validation import validate_query
@@ -29,14 +30,7 @@ def test_the_published_schema_is_current():
 
 def test_the_language_page_has_an_example_per_result_kind():
     kinds = {json.loads(block)["result"]["kind"] for block in json_blocks()}
-    assert kinds == {
-        "cohort_count",
-        "attrition",
-        "characteristics",
-        "incidence_prevalence",
-        "treatment_uptake",
-        "biobank_availability",
-    }
+    assert kinds == set(RESULT_KINDS)
 
 
 @pytest.mark.parametrize("position", range(len(json_blocks())))

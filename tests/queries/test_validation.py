@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from queries.errors import QueryValidationError
+from queries.registry import ATC, ICD10_CANCER, ICD10_LPR
 from queries.validation import validate_query
-from queries.vocabulary import ATC, ICD10_CANCER, ICD10_LPR, Vocabulary
+from queries.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary.of(
     {

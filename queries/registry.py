@@ -1,0 +1,246 @@
+"""The registry: every register, code system, concept and result kind the service knows, declared once.
+
+Each list that used to be kept by hand in several places is derived from here (or, where a package
+may not import ``queries``, checked against it by ``tests/test_registry.py``):
+
+- **registers** come from the table contract ``synthetic_registers.schema`` (name, owner, tables,
+  the strictest minimum cell count of their tables): ``REGISTERS``. The disclosure policy the
+  service applies takes its per-register thresholds from them (``register_thresholds``).
+- **code systems**: the name a query uses, the catalog's code list, the schema's column label, and
+  the prefix syntax validation checks: ``CODE_SYSTEMS``.
+- **concepts**: the model class, the logical relation of ``queries.storage`` their events or values
+  are read from (which fixes the registers a query touches), and the field holding their codes:
+  ``CONCEPTS``.
+- **result kinds**: the model class, how many tables an engine returns, the derived columns
+  disclosure computes from the released counts (handed to it on each ``AggregateTable``), and the
+  first price list that prices the kind (older price lists stay valid without it): ``RESULT_KINDS``.
+
+What stays with the code that implements it: the SQL of a relation (``queries.storage``), a
+concept's row condition (``queries.compiler``) and its second, plain-Python reading
+(``queries.reference_engine``), and a result kind's compile pass and cell count. Tests check that
+each of those handles every entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from disclosure import derived
+from disclosure.table import AggregateTable
+from queries import model as m
+from queries.storage import RELATION_REGISTERS
+from synthetic_registers.catalog import CANCER_CODES
+from synthetic_registers.schema import TABLES
+
+# --- registers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    """A register as ``AggregateTable.registers`` and the policy's thresholds name it."""
+
+    name: str  # schema.Table.register
+    owner: str
+    tables: tuple[str, ...]
+    minimum_cell_count: int  # the strictest of its tables': what the catalog publishes
+
+
+def _registers() -> dict[str, Register]:
+    grouped: dict[str, list[Any]] = {}
+    for table in TABLES:
+        grouped.setdefault(table.register, []).append(table)
+    registers = {}
+    for name, tables in grouped.items():
+        owners = {table.owner for table in tables}
+        assert len(owners) == 1, f"register {name} has tables of several owners: {sorted(owners)}"
+        registers[name] = Register(
+            name=name,
+            owner=owners.pop(),
+            tables=tuple(table.name for table in tables),
+            minimum_cell_count=max(table.minimum_cell_count for table in tables),
+        )
+    return registers
+
+
+REGISTERS: Mapping[str, Register] = _registers()
+
+
+def register_thresholds(default_threshold: int) -> dict[str, int]:
+    """The registers whose owner requires more than the policy's default threshold: what
+    ``disclosure.policy.Policy.register_thresholds`` holds for the service."""
+    return {
+        name: register.minimum_cell_count
+        for name, register in REGISTERS.items()
+        if register.minimum_cell_count > default_threshold
+    }
+
+
+# --- code systems ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeSystem:
+    name: str  # as queries and validation name it
+    catalog_list: str  # the catalog's code list (synthetic_registers.catalog.Catalog.code_lists)
+    column_label: str  # schema.Column.code_system of the columns holding these codes
+    prefix_pattern: re.Pattern[str]  # a valid code prefix
+    prefix_example: str  # what validation tells a customer whose prefix does not match
+
+
+ICD10_LPR = "icd10_lpr"  # diagnoses and causes of death: ICD-10 with the LPR "D" prefix
+ICD10_CANCER = "icd10_cancer"  # cancer register: ICD-10 without the prefix
+ATC = "atc"
+
+CODE_SYSTEMS: Mapping[str, CodeSystem] = {
+    system.name: system
+    for system in (
+        CodeSystem(
+            ICD10_LPR,
+            "ICD-10",
+            "ICD-10 (D prefix)",
+            re.compile(r"^D[A-Z]([0-9][0-9A-Z]{0,5})?$"),
+            "ICD-10 prefix with the LPR D, e.g. DE11 or DI2",
+        ),
+        CodeSystem(
+            ICD10_CANCER,
+            CANCER_CODES,
+            "ICD-10",
+            re.compile(r"^[A-Z]([0-9][0-9A-Z]{0,5})?$"),
+            "ICD-10 prefix without D, e.g. C50 or C1",
+        ),
+        CodeSystem(
+            ATC,
+            "ATC",
+            "ATC",
+            re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
+            "ATC prefix, e.g. A10, A10BJ or A10BJ06",
+        ),
+    )
+}
+
+
+# --- concepts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConceptKind:
+    """A concept type of the query model and where the registers hold it."""
+
+    model: type[m.Model]
+    relation: str  # the queries.storage relation its events (or values) are read from
+    example: Mapping[str, Any]  # one concept as a customer writes it (tests run it on both engines)
+    code_field: str | None = None  # the field holding code prefixes, if any
+    code_system: str | None = None  # their code system (a key of CODE_SYSTEMS)
+
+    @property
+    def type(self) -> str:
+        return self.model.model_fields["type"].default
+
+    @property
+    def is_event(self) -> bool:
+        return self.type in m.EVENT_CONCEPT_TYPES
+
+    @property
+    def registers(self) -> frozenset[str]:
+        """The registers a query reads when it names this concept (every query reads persons)."""
+        return RELATION_REGISTERS[self.relation] | RELATION_REGISTERS["persons"]
+
+
+CONCEPTS: Mapping[str, ConceptKind] = {
+    kind.type: kind
+    for kind in (
+        ConceptKind(
+            m.DiagnosisConcept,
+            "diagnosis_events",
+            {"type": "diagnosis", "codes": ["DE11"]},
+            "codes",
+            ICD10_LPR,
+        ),
+        ConceptKind(
+            m.PrescriptionConcept,
+            "prescription_events",
+            {"type": "prescription", "atc": ["A10BJ"]},
+            "atc",
+            ATC,
+        ),
+        ConceptKind(
+            m.CancerConcept, "cancer_events", {"type": "cancer", "codes": ["C50"]}, "codes", ICD10_CANCER
+        ),
+        ConceptKind(
+            m.CauseOfDeathConcept,
+            "death_cause_events",
+            {"type": "cause_of_death", "codes": ["DI21"]},
+            "codes",
+            ICD10_LPR,
+        ),
+        ConceptKind(m.VitalStatusConcept, "persons", {"type": "vital_status", "status": "died"}),
+        ConceptKind(
+            m.BiobankSampleConcept, "biobank_samples", {"type": "biobank_sample", "sample_types": ["dna"]}
+        ),
+        ConceptKind(m.AgeConcept, "persons", {"type": "age", "min": 40, "max": 79}),
+        ConceptKind(m.SexConcept, "persons", {"type": "sex", "sex": "female"}),
+        ConceptKind(m.RegionConcept, "persons", {"type": "region", "regions": [1084, 1085]}),
+        ConceptKind(m.EducationConcept, "education", {"type": "education", "levels": [60, 70, 80]}),
+        ConceptKind(m.IncomeConcept, "income", {"type": "income", "min": 300000}),
+    )
+}
+
+
+def concept_kind(concept: m.Model) -> ConceptKind:
+    return CONCEPTS[concept.type]
+
+
+def concept_codes(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | None:
+    """(field name, code system, prefixes) of a concept that carries codes."""
+    kind = concept_kind(concept)
+    if kind.code_field is None or kind.code_system is None:
+        return None
+    return kind.code_field, kind.code_system, getattr(concept, kind.code_field)
+
+
+# --- result kinds ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultKind:
+    model: type[m.Model]
+    tables: int  # tables an engine returns: flag tables come with their cohort total
+    derived_columns: tuple[str, ...]  # computed by disclosure from released counts only
+    priced_from: str  # the first price list version (billing/data) that prices this kind
+
+    @property
+    def kind(self) -> str:
+        return self.model.model_fields["kind"].default
+
+
+RESULT_KINDS: Mapping[str, ResultKind] = {
+    kind.kind: kind
+    for kind in (
+        ResultKind(m.CohortCountResult, 1, (), "2026-1"),
+        ResultKind(
+            m.AttritionResult, 1, (derived.PERCENT_OF_FIRST_STEP, derived.PERCENT_OF_PREVIOUS_STEP), "2026-1"
+        ),
+        ResultKind(m.CharacteristicsResult, 2, (derived.PERCENT,), "2026-1"),
+        # the rate is derived only where the table carries person-time (derived.derived_columns_for)
+        ResultKind(m.IncidencePrevalenceResult, 1, (derived.RATE_PER_1000_PERSON_YEARS,), "2026-1"),
+        ResultKind(m.TreatmentUptakeResult, 2, (derived.CUMULATIVE_SHARE,), "2026-1"),
+        ResultKind(m.BiobankAvailabilityResult, 2, (derived.PERCENT,), "2026-1"),
+    )
+}
+
+
+def tables_of(result_kind: str) -> int:
+    """How many tables a result of this kind is released as (each with noise costs privacy budget)."""
+    return RESULT_KINDS[result_kind].tables
+
+
+def with_derived_columns(tables: Iterable[AggregateTable]) -> list[AggregateTable]:
+    """An engine's tables with the derived columns their kind declares, for disclosure to compute."""
+    return [
+        dataclasses.replace(table, derived_columns=RESULT_KINDS[table.kind].derived_columns)
+        for table in tables
+    ]
