@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from disclosure.errors import BudgetExceeded
-from disclosure.pipeline import protect
-from disclosure.policy import DifferentialPrivacy, Policy
+from disclosure.pipeline import ASKED_BUDGET_USED, protect
+from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, DifferentialPrivacy, Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
 from tests.disclosure.tables import crosstab, synthetic_persons
@@ -43,26 +44,36 @@ def test_repeating_and_rephrasing_gives_nothing_to_average_and_the_budget_ends_t
     assert noisy != [t for t, v in zip(true, answers[0], strict=True) if v is not None]
 
 
-def test_one_organisation_is_stopped_by_its_ledger():
+def test_one_organisation_is_stopped_by_its_ledgers():
     """Near-identical person sets (one person left out each time) get fresh draws, which could be
-    averaged: each costs rho, and the organisation's ledger ends the stream. The question already
-    answered is still answered afterwards, from its stored draws, at no cost."""
+    averaged: each costs rho. Past the organisation's ledger of asked noise the stream gets the wider
+    degraded noise, charged to the degraded ledger, which then ends it. The question already answered is
+    still answered afterwards, from its stored draws, at no cost."""
+    degraded_tables = 10  # a small degraded budget keeps the test short (configuration, not a stand-in)
+    policy = NOISY.model_copy(
+        update={"budgets": Budgets(rho_degraded_per_organisation=degraded_tables * DEGRADED_RHO_PER_TABLE)}
+    )
     persons = synthetic_persons(800, seed=22)
     stores = InMemoryStores()
     context = ReleaseContext("dv1", "org-x", SECRET)
-    released = 0
-    for attempt in range(30):
+    modes = []
+    for attempt in range(40):
         without_one = persons.filter(pl.col("pnr") != attempt + 1)
         table = crosstab(without_one, ["sex"], title=f"try {attempt}")
         try:
-            release = protect([table], NOISY, context, stores)
+            release = protect([table], policy, context, stores)
         except BudgetExceeded:
             break
         stores.apply("dv1", release.changes)
-        released += 1
-    assert released == 16
+        modes.append(release.report.audit.degraded)
+        if release.report.audit.degraded is not None:
+            assert min(release.report.noise.scales) >= 5  # wider than the protection width
+    assert modes == [None] * 16 + [ASKED_BUDGET_USED.audit_reason] * degraded_tables
     assert stores.rho_spent("dv1", "org:org-x") == 2.0
-    repeat = protect([crosstab(persons.filter(pl.col("pnr") != 1), ["sex"])], NOISY, context, stores)
+    assert stores.rho_spent("dv1", "org:org-x:degraded") == pytest.approx(
+        degraded_tables * DEGRADED_RHO_PER_TABLE
+    )
+    repeat = protect([crosstab(persons.filter(pl.col("pnr") != 1), ["sex"])], policy, context, stores)
     assert repeat.rho_spent == 0.0
 
 
