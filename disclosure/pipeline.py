@@ -160,14 +160,15 @@ ASKED_BUDGET_USED = Degradation(
     "the budget of the noise asked for is used: the degraded keyed noise instead",
     "The privacy budget for the noise you asked for is used on this data version, so this release "
     "carries the wider keyed noise the service gives questions it cannot answer otherwise (charged "
-    "to the degraded privacy budget).",
+    "to the privacy budget of the noise the service adds).",
     BudgetExceeded,
     BUDGET_EXCEEDED_MESSAGE,
 )
 AUDIT_PAST_DEADLINE = Degradation(
     "audit across earlier releases past its deadline: keyed noise instead",
     "Exact counts could not be shown safe against earlier releases within the time allowed, so this "
-    "release carries keyed differential-privacy noise instead (charged to the degraded privacy budget).",
+    "release carries keyed differential-privacy noise instead (charged to the privacy budget of the "
+    "noise the service adds).",
 )
 
 
