@@ -30,15 +30,20 @@ def test_a_quote_says_nothing_refuses_a_run_the_budget_can_pay(data_api):
     assert quote.json()["warnings"] == []
 
 
+def _budget_warning(api, query: dict, refuses: bool) -> dict:
+    """The quote's one warning, that the organisation's budget cannot pay for the noise asked for."""
+    body = api.post("/v1/queries/quote", api.customer, json=query).json()
+    assert body["would_refuse"] is refuses
+    (warning,) = body["warnings"]
+    assert warning["code"] == "privacy_budget_exhausted" and warning["refuses"] is refuses
+    return warning
+
+
 def test_at_zero_budget_a_noisy_quote_says_the_run_would_be_answered_with_the_degraded_noise(data_api):
     api = data_api
     _exhaust_budget(api)
     fresh = with_noise(distinct_cohort(18))
-    body = api.post("/v1/queries/quote", api.customer, json=fresh).json()
-    assert body["would_refuse"] is False
-    (warning,) = body["warnings"]
-    assert warning["code"] == "privacy_budget_exhausted" and warning["refuses"] is False
-    assert "degraded noise" in warning["message"]
+    assert "degraded noise" in _budget_warning(api, fresh, refuses=False)["message"]
     run = api.post("/v1/queries/runs", api.customer, json=fresh)
     assert run.status_code == 201, run.text
     assert ASKED_BUDGET_USED.customer_note in run.json()["report"]["notes"]
@@ -56,10 +61,7 @@ def test_at_zero_budgets_a_noisy_quote_says_the_run_would_be_refused(data_api):
     assert released.status_code == 201, released.text
     _exhaust_budget(api)
     fresh = with_noise(distinct_cohort(18))
-    body = api.post("/v1/queries/quote", api.customer, json=fresh).json()
-    assert body["would_refuse"] is True
-    (warning,) = body["warnings"]
-    assert warning["code"] == "privacy_budget_exhausted" and warning["refuses"] is True
+    warning = _budget_warning(api, fresh, refuses=True)
     assert warning["field"] == "disclosure.noise"
     assert "budget" in warning["message"] and "noise" in warning["message"]
     # the stored quote says the same before anything is committed
