@@ -227,6 +227,10 @@ def test_a_stalled_process_loses_its_run_only_after_its_lease_and_never_releases
     try:
         answer = _start_run_on(a, key, cohort())
         run = _held_run(service, lock)
+        # the synchronous wait ends while the release is held; waiting for it before the stall keeps
+        # the stall from racing the wait's timer (a stopped process resumes both at once)
+        answer["thread"].join(timeout=30)
+        assert answer["status"] == 202
         a.process.send_signal(signal.SIGSTOP)  # A stalls mid-release: no more lease renewals
         stopped_at = utcnow()
         lease_end = _run_row(service, run.id).lease_expires_at
@@ -242,8 +246,6 @@ def test_a_stalled_process_loses_its_run_only_after_its_lease_and_never_releases
         lock.release()
     # A wakes up and finishes its release transaction: the lease fence refuses it
     a.process.send_signal(signal.SIGCONT)
-    answer["thread"].join(timeout=30)
-    assert answer["status"] == 202  # the synchronous wait ended while the release was held
     a.wait_ready()
     deadline = time.monotonic() + 10
     while lock.waiters() and time.monotonic() < deadline:
