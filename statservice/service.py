@@ -107,10 +107,10 @@ class KeyCache:
                 del self._entries[digest]
 
 
-
 def code_list_name(catalog_name: str) -> str:
     """The name a catalog code list has under /v1/catalog/code-lists: "ICD-10" -> "icd10"."""
     return catalog_name.lower().replace(" ", "_").replace("-", "")
+
 
 class Service:
     def __init__(
