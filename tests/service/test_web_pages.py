@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 
 import pytest
 
@@ -244,3 +245,34 @@ class _multi(dict):
     def getlist(self, name):
         value = self.get(name, [])
         return value if isinstance(value, list) else [value]
+
+
+def test_a_run_that_is_not_finished_at_once_shows_its_progress_then_the_result(sqlite_url, service_registers):
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(sqlite_url, service_registers, sync_wait_seconds=0))
+    try:
+        token = sign_in(api, api.customer)
+        page = api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token))
+        assert page.status_code == 200
+        run_id = re.search(r'hx-get="/runs/(run_\w+)"', page.text).group(1)  # polls its run
+        assert "Queued" in page.text or "Running" in page.text
+        for _ in range(600):
+            page = api.client.get(f"/runs/{run_id}", headers=htmx(token))
+            if "download.csv" in page.text:
+                break
+            assert 'hx-trigger="load delay:1s"' in page.text  # still polling
+            time.sleep(0.1)
+        assert "Disclosure report" in page.text and "<table" in page.text
+        assert api.client.get("/runs/run_doesnotexist").status_code == 404
+    finally:
+        api.client.__exit__(None, None, None)
+
+
+def test_a_nul_character_in_a_form_is_refused_as_invalid_not_a_server_error(data_api):
+    token = sign_in(data_api, data_api.customer)
+    answer = data_api.client.post(
+        "/builder/run", data={**FIRST_QUERY_FORM, "title": "a\x00b"}, headers=htmx(token)
+    )
+    assert answer.status_code == 422
+    assert "title" in answer.text
