@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format install clean
+.PHONY: run test test-fast screenshots lint format install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 ## make test-fast: the tests not marked slow (the larger-scale ones still run in make test)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
+
+## make screenshots: the browser scenarios, saving each page to docs/screenshots/ (needs /usr/bin/chromium)
+screenshots: $(STAMP)
+	STATSERVICE_SCREENSHOTS_DIR=docs/screenshots STATSERVICE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -p no:cacheprovider tests/service/test_web_browser.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -107,6 +107,11 @@ class KeyCache:
                 del self._entries[digest]
 
 
+def code_list_name(catalog_name: str) -> str:
+    """The name a catalog code list has under /v1/catalog/code-lists: "ICD-10" -> "icd10"."""
+    return catalog_name.lower().replace(" ", "_").replace("-", "")
+
+
 class Service:
     def __init__(
         self,
@@ -230,7 +235,7 @@ class Service:
             values = entries.values() if isinstance(entries, dict) else entries
             pairs = sorted((str(getattr(v, "code", v)), str(getattr(v, "name", ""))) for v in values)
             system = getattr(code_list, "system", None)
-            key = str(name or system or "codes").lower().replace(" ", "_").replace("-", "")
+            key = code_list_name(str(name or system or "codes"))
             lists[key] = (getattr(code_list, "description", None) or system, pairs)
             self._code_list_objects[key] = code_list
         return lists

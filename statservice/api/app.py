@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import statservice
+from statservice import web
 from statservice.api import docs, errors
 from statservice.api.deps import reject_unknown_query_parameters
 from statservice.api.middleware import BodySizeLimit, InputGuard, SecurityHeaders
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 above gets the headers too
     for router in ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=[Depends(reject_unknown_query_parameters)])
+    web.install(app)  # the pages under /, calling the same functions as the routes above
     return app
 
 

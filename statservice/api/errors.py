@@ -100,6 +100,45 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def error_of(exc: QueryValidationError | ReleaseRefused | BillingError) -> StatserviceError:
+    """The service error a query, disclosure or billing exception is answered as: one mapping for the
+    API's problem+json handlers and the web pages (``statservice.web``), which show the same message
+    and field errors in words."""
+    if isinstance(exc, QueryValidationError):
+        errors = [
+            {"field": p.get("field", ""), "message": p.get("message", ""), "valid": p.get("valid", "")}
+            for p in exc.problems
+        ]
+        fields = ", ".join(e["field"] or "(query)" for e in errors[:5])
+        return Invalid(f"the query cannot be run as written: {fields}", errors=errors)
+    if isinstance(exc, ReleaseRefused):
+        return ReleaseRefusedError(exc.message)
+    cls = STATUS_ERRORS.get(exc.http_status, Conflict)
+    errors = None
+    if isinstance(exc, IllegalTransition):  # the current state and where it may go, machine-readable
+        errors = [
+            {
+                "field": "state",
+                "message": f"the order is {exc.current}; it cannot become {exc.requested}",
+                "valid": ", ".join(exc.allowed) if exc.allowed else "none (final state)",
+            }
+        ]
+    elif isinstance(exc, TableTooLarge):  # the result asks for more cells than can be priced
+        errors = [
+            {
+                "field": "result",
+                "message": f"the result has {exc.cells} cells, margins included",
+                "valid": f"at most {exc.max_cells} cells for {exc.result_kind}: fewer breakdowns, "
+                "wider categories or fewer years; or order bespoke work",
+            }
+        ]
+    elif exc.field is not None:
+        errors = [{"field": exc.field, "message": exc.message, "valid": exc.valid or ""}]
+    error = cls(exc.message, errors=errors)
+    error.status = exc.http_status  # billing's own status, under the title of the nearest known one
+    return error
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StatserviceError)
     async def _statservice_error(request: Request, exc: StatserviceError):
@@ -129,44 +168,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(QueryValidationError)
-    async def _query_invalid(request: Request, exc: QueryValidationError):
-        errors = [
-            {"field": p.get("field", ""), "message": p.get("message", ""), "valid": p.get("valid", "")}
-            for p in exc.problems
-        ]
-        fields = ", ".join(e["field"] or "(query)" for e in errors[:5])
-        return from_error(request, Invalid(f"the query cannot be run as written: {fields}", errors=errors))
-
     @app.exception_handler(ReleaseRefused)
-    async def _refused(request: Request, exc: ReleaseRefused):
-        return from_error(request, ReleaseRefusedError(exc.message))
-
     @app.exception_handler(BillingError)
-    async def _billing(request: Request, exc: BillingError):
-        cls = STATUS_ERRORS.get(exc.http_status, Conflict)
-        errors = None
-        if isinstance(exc, IllegalTransition):  # the current state and where it may go, machine-readable
-            errors = [
-                {
-                    "field": "state",
-                    "message": f"the order is {exc.current}; it cannot become {exc.requested}",
-                    "valid": ", ".join(exc.allowed) if exc.allowed else "none (final state)",
-                }
-            ]
-        elif isinstance(exc, TableTooLarge):  # the result asks for more cells than can be priced
-            errors = [
-                {
-                    "field": "result",
-                    "message": f"the result has {exc.cells} cells, margins included",
-                    "valid": f"at most {exc.max_cells} cells for {exc.result_kind}: fewer breakdowns, "
-                    "wider categories or fewer years; or order bespoke work",
-                }
-            ]
-        elif exc.field is not None:
-            errors = [{"field": exc.field, "message": exc.message, "valid": exc.valid or ""}]
-        return problem_response(
-            request, exc.http_status, cls.title, exc.message, PROBLEM_BASE + cls.slug, errors
-        )
+    async def _package_error(request: Request, exc: Exception):
+        return from_error(request, error_of(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

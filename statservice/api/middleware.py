@@ -109,6 +109,16 @@ def url_problems(scope: Scope) -> list[dict[str, str]]:
     return problems
 
 
+def form_problems(body: bytes) -> list[dict[str, str]]:
+    """NUL characters in the fields (names or values) of an HTML form's urlencoded body (the pages)."""
+    problems = []
+    for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        if NUL in name or NUL in value:
+            field = name.replace(NUL, "\\u0000")
+            problems.append(_problem(field, "the field contains a NUL character", NO_NUL))
+    return problems[:10]
+
+
 def body_problems(body: bytes) -> list[dict[str, str]]:
     """NUL characters in strings (values or keys) and numbers that are not finite (NaN, Infinity, or
     too large for a float like 1e999) anywhere in a JSON body, at most ten. A body that is not JSON
@@ -139,7 +149,7 @@ def body_problems(body: bytes) -> list[dict[str, str]]:
 
 class InputGuard:
     """One place for what no field of any request may hold: NUL characters (PostgreSQL text cannot
-    store them; they gave 500s in a dozen places) in path, query parameters or JSON bodies, and
+    store them; they gave 500s in a dozen places) in path, query parameters, JSON or form bodies, and
     non-finite JSON numbers. Refused with a 422 problem naming each field, before any endpoint runs.
     Runs inside ``BodySizeLimit``, so the body it reads is already bounded."""
 
@@ -169,10 +179,11 @@ class InputGuard:
                 break
         body = b"".join(chunks)
         if body:
+            check = form_problems if _is_form(scope) else body_problems
             if len(body) <= INLINE_CHECK_BYTES:
-                problems = body_problems(body)
+                problems = check(body)
             else:
-                problems = await run_in_threadpool(body_problems, body)
+                problems = await run_in_threadpool(check, body)
             if problems:
                 await self._reject(scope, send, problems)
                 return
@@ -182,6 +193,13 @@ class InputGuard:
     async def _reject(scope: Scope, send: Send, problems: list[dict[str, str]]) -> None:
         fields = ", ".join(p["field"] for p in problems[:5])
         await send_problem(scope, send, Invalid(f"the request is not valid: {fields}", errors=problems))
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -133,13 +133,14 @@ def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None
             highlight=False,
         )
     console.out(f"API docs: {base}/docs", highlight=False)
+    console.out(f"Web pages: {base}/ (sign in with the customer key above)", highlight=False)
 
 
 def print_production_notice(host: str, port: int) -> None:
     console.out(
         f"STATSERVICE_ENVIRONMENT=production: no demo organisation, no keys printed. Create the first "
         f"administrator with `statservice keys create --organisation <name> --role admin` (the key is "
-        f"shown once), then serving on http://{host}:{port}",
+        f"shown once), then serving on http://{host}:{port} (web pages at http://{host}:{port}/)",
         highlight=False,
     )
 

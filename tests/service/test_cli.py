@@ -67,6 +67,7 @@ def test_run_sets_up_demo_keys_once_and_reprints_them(env, tmp_path):
     for entry in keys.values():
         assert entry["key"] in first.output.replace("\n", "")
     assert "curl" in first.output and "/v1/queries/quote" in first.output
+    assert "Web pages: http://" in first.output  # the page address next to the curl commands
     second = invoke("run", "--no-serve")
     assert second.exit_code == 0
     assert json.loads(path.read_text())["keys"] == keys

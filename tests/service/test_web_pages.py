@@ -1,0 +1,278 @@
+"""The web pages over HTTP (the real app, real database): session cookie, CSRF, role checks, live
+validation, and a result page built from the release. The browser scenarios are in
+test_web_browser.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+
+import pytest
+
+from statservice.web import forms
+from statservice.web import session as web_session
+from tests.service.conftest import Actor, Api
+
+FIRST_QUERY_FORM = {
+    "concept_type": "diagnosis",
+    "codes": ["DE11"],
+    "start": "2015-01-01",
+    "end": "2018-12-31",
+    "occurrence": "first",
+    "breakdowns": ["sex"],
+}
+
+
+def _csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(api: Api, actor: Actor) -> str:
+    """Sign ``actor`` in through the sign-in form; the CSRF token of the session's pages."""
+    form = api.client.get("/sign-in")
+    answer = api.client.post(
+        "/sign-in", data={"api_key": actor.key, "csrf_token": _csrf_of(form.text)}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    return _csrf_of(api.client.get("/history" if actor.role != "auditor" else "/audit").text)
+
+
+def htmx(token: str) -> dict[str, str]:
+    return {"X-CSRF-Token": token, "HX-Request": "true"}
+
+
+def test_pages_need_a_session_and_the_cookie_is_httponly_strict_and_names_no_key(api):
+    assert api.client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+    form = api.client.get("/sign-in")
+    answer = api.client.post(
+        "/sign-in",
+        data={"api_key": api.customer.key, "csrf_token": _csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("statservice_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert api.customer.key not in cookie  # the key's id, never the key
+    assert api.client.get("/").status_code == 200
+
+
+def test_a_wrong_key_is_refused_with_the_form_again(api):
+    form = api.client.get("/sign-in")
+    answer = api.client.post("/sign-in", data={"api_key": "sk_wrong", "csrf_token": _csrf_of(form.text)})
+    assert answer.status_code == 401 and "not valid or has been revoked" in answer.text
+    assert api.client.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("token", [None, "forged-token"])
+def test_a_form_without_the_right_csrf_token_is_refused_with_a_403_page(api, token):
+    api.client.get("/sign-in")  # the browser holds a nonce cookie
+    data = {"api_key": api.customer.key, **({"csrf_token": token} if token else {})}
+    answer = api.client.post("/sign-in", data=data, follow_redirects=False)
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html") and "security token" in answer.text
+    assert api.client.get("/", follow_redirects=False).status_code == 303  # not signed in
+
+
+def test_a_signed_in_request_without_the_token_is_refused(api):
+    sign_in(api, api.customer)
+    answer = api.client.post("/builder/check", data=FIRST_QUERY_FORM)
+    assert answer.status_code == 403 and "security token" in answer.text
+    answer = api.client.post("/sign-out", data={}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert api.client.get("/", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_a_forged_or_expired_session_cookie_is_not_a_session(api):
+    service = api.service
+    signed = web_session.WebSession(key_id=api.staff.key_id, nonce="n", issued_at=1_000_000_000)
+    assert web_session.decode_session(service, web_session.encode_session(service, signed)) is None  # expired
+    fresh = web_session.WebSession(key_id=api.customer.key_id, nonce="n", issued_at=2_000_000_000)
+    cookie = web_session.encode_session(service, fresh)
+    assert web_session.decode_session(service, cookie, now=2_000_000_001) == fresh
+    _body, mac = cookie.split(".")
+    other = web_session.encode_session(service, web_session.WebSession(api.staff.key_id, "n", 2_000_000_000))
+    assert web_session.decode_session(service, f"{other.split('.')[0]}.{mac}", now=2_000_000_001) is None
+
+
+def test_a_revoked_key_ends_its_sessions(api):
+    from statservice import accounts
+
+    sign_in(api, api.customer)
+    assert api.client.get("/", follow_redirects=False).status_code == 200
+    with api.service.db.write() as session:
+        accounts.revoke_key(session, api.customer.key_id)
+    assert api.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_sign_out_ends_the_session(api):
+    token = sign_in(api, api.customer)
+    answer = api.client.post("/sign-out", data={"csrf_token": token}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert api.client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+@pytest.mark.parametrize("path", ["/staff", "/audit"])
+def test_a_customer_cannot_open_staff_or_auditor_pages(api, path):
+    sign_in(api, api.customer)
+    answer = api.client.get(path)
+    assert answer.status_code == 403 and "Not for your role" in answer.text
+    assert "<table" not in answer.text  # nothing of the page itself
+
+
+def test_staff_and_auditors_open_their_own_pages(api):
+    sign_in(api, api.staff)
+    assert api.client.get("/staff").status_code == 200
+    assert api.client.get("/audit").status_code == 403
+    api.client.cookies.clear()
+    sign_in(api, api.auditor)
+    verified = api.client.get("/audit")
+    assert verified.status_code == 200 and "Chain verification: intact" in verified.text
+    assert api.client.get("/").status_code == 403  # an auditor does not buy
+
+
+def test_the_builder_offers_what_the_query_model_defines():
+    """The choices come from the query model: every coded index concept and every breakdown."""
+    from queries import model as m
+
+    assert set(forms.coded_concepts()) == {"diagnosis", "prescription", "cancer", "cause_of_death"}
+    assert forms.coded_concepts()["prescription"].code_field == "atc"
+    assert set(forms.breakdown_choices()) == {
+        m.SexBreakdown().by,
+        m.AgeBandBreakdown().by,
+        m.RegionBreakdown().by,
+        m.IndexYearBreakdown().by,
+        m.EducationBreakdown().by,
+    }
+
+
+def test_every_builder_code_list_is_one_the_catalog_serves(data_api):
+    known = {entry["name"] for entry in data_api.get("/v1/catalog/code-lists", data_api.customer).json()}
+    assert {concept.code_list for concept in forms.coded_concepts().values()} <= known
+
+
+def _error_at(html: str, slot: str) -> str:
+    found = re.search(rf'<p id="error-{slot}"[^>]*>(.*?)</p>', html, re.S)
+    assert found, f"no error slot {slot}"
+    return found.group(1).strip()
+
+
+def test_live_validation_shows_each_field_error_at_its_field_as_the_api_names_it(data_api):
+    token = sign_in(data_api, data_api.customer)
+    bad = {**FIRST_QUERY_FORM, "start": "2015-13-01"}
+    page = data_api.client.post("/builder/check", data=bad, headers=htmx(token))
+    assert page.status_code == 200
+    api_answer = data_api.post(
+        "/v1/queries/validate", data_api.customer, json=forms.BuilderForm.from_form(_multi(bad)).payload()
+    )
+    assert api_answer.status_code == 422
+    assert [e["field"] for e in api_answer.json()["errors"]] == ["index.period.start"]
+    assert api_answer.json()["errors"][0]["message"] in _error_at(page.text, "start")
+    assert _error_at(page.text, "end") == "" and "DKK" not in page.text
+
+    no_codes = data_api.client.post(
+        "/builder/check", data={**FIRST_QUERY_FORM, "codes": []}, headers=htmx(token)
+    )
+    assert _error_at(no_codes.text, "codes") != ""
+
+
+def test_live_check_shows_the_quoted_price(data_api):
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/check", data=FIRST_QUERY_FORM, headers=htmx(token))
+    payload = forms.BuilderForm.from_form(_multi(FIRST_QUERY_FORM)).payload()
+    quote = data_api.post("/v1/queries/quote", data_api.customer, json=payload).json()
+    amount = f"{float(quote['price']['amount']):,.2f}"
+    assert f"{amount} DKK" in page.text
+    assert all(_error_at(page.text, slot) == "" for slot in forms.FIELD_SLOTS)
+
+
+def test_code_search_answers_from_the_catalog(data_api):
+    sign_in(data_api, data_api.customer)
+    page = data_api.client.get("/builder/codes", params={"concept_type": "diagnosis", "q": "DE11"})
+    assert page.status_code == 200 and 'data-code="DE11"' in page.text
+    atc = data_api.client.get("/builder/codes", params={"concept_type": "prescription", "q": "Ozempic"})
+    assert 'data-code="A10BJ06"' in atc.text
+
+
+def test_a_run_shows_the_released_table_plot_report_and_csv(data_api):
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token))
+    assert page.status_code == 200
+    release_id = re.search(r"/releases/(rel_\w+)/download\.csv", page.text).group(1)
+    release = data_api.get(f"/v1/releases/{release_id}", data_api.customer).json()
+    for cell in release["tables"][0]["cells"]:
+        shown = "hidden" if cell["status"] != "released" else f"{cell['value']:,}"
+        label = cell["coordinates"][0] or "Total"
+        assert re.search(rf"<td>{label}</td><td class=\"number\">{shown}</td>", page.text), (label, shown)
+    assert '<svg role="img"' in page.text and "Disclosure report" in page.text
+    assert "cells are released" in page.text or "are hidden" in page.text
+    downloaded = data_api.client.get(f"/releases/{release_id}/download.csv")
+    rows = list(csv.DictReader(io.StringIO(downloaded.text)))
+    assert {r["sex"] for r in rows} == {"male", "female", "total"}
+    assert (
+        downloaded.text
+        == data_api.get(f"/v1/releases/{release_id}/result?format=csv", data_api.customer).text
+    )
+    history = data_api.client.get("/history")
+    assert release_id in history.text
+    other = data_api.client.get(f"/releases/{release_id}")
+    assert other.status_code == 200
+
+
+def test_another_organisations_release_is_not_found_on_the_pages(data_api):
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token))
+    release_id = re.search(r"/releases/(rel_\w+)/download\.csv", page.text).group(1)
+    data_api.client.cookies.clear()
+    sign_in(data_api, data_api.foreign)
+    assert data_api.client.get(f"/releases/{release_id}").status_code == 404
+    assert data_api.client.get(f"/releases/{release_id}/download.csv").status_code == 404
+
+
+def test_static_assets_are_served_from_the_package(api):
+    htmx_js = api.client.get("/static/htmx.min.js")
+    assert htmx_js.status_code == 200 and "htmx" in htmx_js.text[:200]
+    page = api.client.get("/sign-in").text
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing from outside
+
+
+class _multi(dict):
+    """A form as Starlette hands it: ``getlist`` for repeated fields."""
+
+    def getlist(self, name):
+        value = self.get(name, [])
+        return value if isinstance(value, list) else [value]
+
+
+def test_a_run_that_is_not_finished_at_once_shows_its_progress_then_the_result(sqlite_url, service_registers):
+    from tests.service.conftest import build_api, make_settings
+
+    api = build_api(make_settings(sqlite_url, service_registers, sync_wait_seconds=0))
+    try:
+        token = sign_in(api, api.customer)
+        page = api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token))
+        assert page.status_code == 200
+        run_id = re.search(r'hx-get="/runs/(run_\w+)"', page.text).group(1)  # polls its run
+        assert "Queued" in page.text or "Running" in page.text
+        for _ in range(600):
+            page = api.client.get(f"/runs/{run_id}", headers=htmx(token))
+            if "download.csv" in page.text:
+                break
+            assert 'hx-trigger="load delay:1s"' in page.text  # still polling
+            time.sleep(0.1)
+        assert "Disclosure report" in page.text and "<table" in page.text
+        assert api.client.get("/runs/run_doesnotexist").status_code == 404
+    finally:
+        api.client.__exit__(None, None, None)
+
+
+def test_a_nul_character_in_a_form_is_refused_as_invalid_not_a_server_error(data_api):
+    token = sign_in(data_api, data_api.customer)
+    answer = data_api.client.post(
+        "/builder/run", data={**FIRST_QUERY_FORM, "title": "a\x00b"}, headers=htmx(token)
+    )
+    assert answer.status_code == 422
+    assert "title" in answer.text
