@@ -161,7 +161,8 @@ def statistics(last_year: int, years: int = PUBLIC_YEARS) -> tuple[Statistic, ..
 
 
 def statistics_for(service: Service) -> tuple[Statistic, ...]:
-    return statistics(service.catalog.last_year)
+    # the engine's catalog: a 503 (not a 500) while no register extract is loaded
+    return statistics(service.query_catalog.last_year)
 
 
 def etag_of(release: ReleaseRecord) -> str:
