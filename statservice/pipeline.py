@@ -26,7 +26,7 @@ from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
 from billing.pricing import PricedShape
 from billing.quotes import check_quote_for_run, get_quote
-from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
+from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, NOT_PROTECTABLE_MESSAGE, ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, Release, ReleaseContext
@@ -69,6 +69,10 @@ class Prepared:
     # bespoke order in progress; both are checked again inside the release transaction
     quote_id: str | None = None
     order_id: str | None = None
+    # A public statistic (statservice.public_statistics): the same protection and the same release
+    # history as every paid release, but free (no invoice line), and published exact or not at all:
+    # it never spends the privacy budgets the customers share (no noise fallback)
+    public: bool = False
 
 
 def canonical_query(query: Any) -> dict[str, Any]:
@@ -558,6 +562,11 @@ def _persist_release(
             drawn = stores.drawn_already(data_version, (key for key, _ in release.changes.noise_draws))
             if moved or drawn:
                 raise _HistoryMoved
+        if prepared.public and release.rho_spent > 0:
+            raise ReleaseRefused(
+                NOT_PROTECTABLE_MESSAGE,
+                reason="a public statistic is published exact or not at all: it spends no privacy budget",
+            )
         release_id = new_id("rel")
         sequence = head.last_sequence + 1
         record = ReleaseRecord(
@@ -579,23 +588,31 @@ def _persist_release(
         session.add(record)
         session.flush()
         rho = stores.persist(data_version, release.changes, release_id, limits)
-        line = charge_release(
-            session,
-            organisation_id=requester.organisation_id,
-            release_id=release_id,
-            shape=prepared.priced,
-            segment=prepared.segment,
-            description=f"{prepared.priced.result_kind} analysis, release {release_id}",
-            price_list=service.price_list,
-            quote_id=prepared.quote_id,
-            order_id=prepared.order_id,
-            # Dated when the question was asked, not when protection finished: the line's and the
-            # quote's timestamps are shown to the customer and must not time disclosure control.
-            now=requested_at,
-            outcome=charging.release_outcome(release.tables),  # full, total only or fully suppressed
-        )
-        record.price = line.net_amount
-        record.invoice_line_ref = str(line.id)
+        invoice_line = None
+        if not prepared.public:
+            line = charge_release(
+                session,
+                organisation_id=requester.organisation_id,
+                release_id=release_id,
+                shape=prepared.priced,
+                segment=prepared.segment,
+                description=f"{prepared.priced.result_kind} analysis, release {release_id}",
+                price_list=service.price_list,
+                quote_id=prepared.quote_id,
+                order_id=prepared.order_id,
+                # Dated when the question was asked, not when protection finished: the line's and the
+                # quote's timestamps are shown to the customer and must not time disclosure control.
+                now=requested_at,
+                outcome=charging.release_outcome(release.tables),  # full, total only or fully suppressed
+            )
+            record.price = line.net_amount
+            record.invoice_line_ref = str(line.id)
+            invoice_line = {
+                "id": line.id,
+                "net_amount": str(line.net_amount),
+                "currency": "DKK",
+                "description": line.description,
+            }
         entry = audit.append(
             session,
             actor=requester.actor,
@@ -611,12 +628,7 @@ def _persist_release(
                 "query": prepared.canonical,
                 "data_version": data_version,
                 "policy_version": policy.version,
-                "invoice_line": {
-                    "id": line.id,
-                    "net_amount": str(line.net_amount),
-                    "currency": "DKK",
-                    "description": line.description,
-                },
+                "invoice_line": invoice_line,
                 "rho_spent": rho,
                 "released_values": [[row.value for row in table.rows] for table in release.tables],
                 "report": release.report.auditor_view(),

@@ -132,6 +132,10 @@ class Service:
         # the key check updates in the same statement (statservice/api/deps.py), so these in-process
         # buckets only hold the rate and burst; SQLite is served by one process and keeps them here.
         self.rate_limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+        # per client address, for the public statistics that need no key
+        self.public_rate_limiter = TokenBuckets(
+            settings.public_rate_limit_per_second, settings.public_rate_limit_burst
+        )
         # On PostgreSQL every request checks its key in the database (revocation applies at once in
         # every process); SQLite's single process caches keys for auth_cache_seconds.
         self.key_cache = KeyCache(settings.auth_cache_seconds if self.db.dialect == "sqlite" else 0)

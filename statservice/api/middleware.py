@@ -226,9 +226,17 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
-# the documentation's own script and style files are the installed package's: the same for everyone
+# What may be cached, by path prefix (answers below 400 only): the documentation's own script and
+# style files are the installed package's, the same for everyone; the public statistics carry no
+# organisation's data and revalidate by their entity tag (statservice.api.routes.public).
 CACHEABLE_PREFIX = "/docs-assets/"
 CACHEABLE_CONTROL = "public, max-age=86400"
+PUBLIC_STATISTICS_PREFIX = "/v1/public/"
+PUBLIC_STATISTICS_CONTROL = "public, max-age=300, must-revalidate"
+CACHE_CONTROL_BY_PREFIX = {
+    CACHEABLE_PREFIX: CACHEABLE_CONTROL,
+    PUBLIC_STATISTICS_PREFIX: PUBLIC_STATISTICS_CONTROL,
+}
 
 
 class SecurityHeaders:
@@ -242,7 +250,10 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cacheable = scope.get("path", "").startswith(CACHEABLE_PREFIX)
+        path = scope.get("path", "")
+        cacheable = next(
+            (control for prefix, control in CACHE_CONTROL_BY_PREFIX.items() if path.startswith(prefix)), None
+        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -250,7 +261,7 @@ class SecurityHeaders:
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
                 if cacheable and message["status"] < 400:
-                    headers["Cache-Control"] = CACHEABLE_CONTROL
+                    headers["Cache-Control"] = cacheable
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -2,7 +2,7 @@
 
 import typer
 
-from statservice.cli import audit, generate, invoices, keys, migrate, run, serve
+from statservice.cli import audit, generate, invoices, keys, migrate, public, run, serve
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
@@ -15,3 +15,4 @@ app.command("generate")(generate.generate)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(invoices.app, name="invoices")
+app.add_typer(public.app, name="public-statistics")

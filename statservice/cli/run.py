@@ -134,6 +134,7 @@ def print_welcome(keys: dict[str, dict[str, str]], host: str, port: int) -> None
         )
     console.out(f"API docs: {base}/docs", highlight=False)
     console.out(f"Web pages: {base}/ (sign in with the customer key above)", highlight=False)
+    console.out(f"free public statistics (no key): {base}/v1/public/statistics", highlight=False)
 
 
 def print_production_notice(host: str, port: int) -> None:
@@ -159,7 +160,7 @@ def run(
         # before anything is generated or printed: the welcome's curl commands would reach
         # whatever program holds the port
         require_free_port(settings.host, settings.port, RUN_PORT_HINT)
-    ensure_registers(settings.data_dir, persons=persons)  # regenerates an extract lacking catalog.json
+    generated = ensure_registers(settings.data_dir, persons=persons)  # also an extract lacking its catalog
     from statservice.cli.checks import require_register_catalog
 
     require_register_catalog(settings.data_dir)
@@ -171,6 +172,10 @@ def run(
 
     console.print("opening the register extract…")
     DuckDBEngine(settings.data_dir).prepare()
+    if generated:  # a new data version: its public statistics, each a release through disclosure control
+        from statservice.cli.public import build_public_statistics
+
+        build_public_statistics(settings)
     if serve:  # again: a first run spends a minute generating, and the port may be taken meanwhile
         require_free_port(settings.host, settings.port, RUN_PORT_HINT)
     if keys is None:

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         50.0, gt=0, description="token bucket refill rate per organisation, all its keys (429 when empty)"
     )
     rate_limit_burst: int = Field(100, ge=1, description="token bucket size per organisation")
+    public_rate_limit_per_second: float = Field(
+        5.0, gt=0, description="public statistics (no key): token bucket refill rate per client address"
+    )
+    public_rate_limit_burst: int = Field(
+        30, ge=1, description="public statistics: token bucket size per client address"
+    )
     auth_cache_seconds: float = Field(
         10.0, ge=0, description="SQLite only: how long a validated API key is cached (revocation by the CLI)"
     )

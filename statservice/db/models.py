@@ -268,3 +268,17 @@ class ReleasedFingerprint(Base):
     scope: Mapped[str] = mapped_column(String(80))
     fingerprint: Mapped[str] = mapped_column(String(128))
     table_id: Mapped[int] = mapped_column(ForeignKey("ss_released_tables.id"))
+
+
+class PublicStatistic(Base):
+    """A free public statistic of one data version (``statservice.public_statistics``): a release of
+    the public-statistics organisation, protected and remembered like every release, served without
+    a key. ``etag`` is the SHA-256 of what is served, so a client revalidates with If-None-Match."""
+
+    __tablename__ = "ss_public_statistics"
+
+    data_version: Mapped[str] = mapped_column(String(80), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

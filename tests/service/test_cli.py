@@ -68,6 +68,7 @@ def test_run_sets_up_demo_keys_once_and_reprints_them(env, tmp_path):
         assert entry["key"] in first.output.replace("\n", "")
     assert "curl" in first.output and "/v1/queries/quote" in first.output
     assert "Web pages: http://" in first.output  # the page address next to the curl commands
+    assert "/v1/public/statistics" in first.output  # the free statistics, no key needed
     second = invoke("run", "--no-serve")
     assert second.exit_code == 0
     assert json.loads(path.read_text())["keys"] == keys
@@ -90,6 +91,11 @@ def test_run_generates_the_registers_when_missing(monkeypatch, sqlite_url, tmp_p
     assert result.exit_code == 0, result.output
     assert (data_dir / "catalog.json").is_file() and any(data_dir.rglob("*.parquet"))
     assert "generated 2,000 synthetic persons" in result.output
+    # a new data version: its public statistics are built (those disclosure control allows)
+    assert "public statistics:" in result.output and "published (/v1/public/statistics)" in result.output
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables in full width
+    listed = invoke("public-statistics", "list")
+    assert listed.exit_code == 0 and "type-2-diabetes-incidence-prevalence-by-sex" in listed.output
 
 
 def test_run_regenerates_an_extract_that_a_first_run_left_half_written(tmp_path):

@@ -19,8 +19,9 @@ PARAMETERS = {
     "credit_note_id": lambda ids: ids["credit_note_id"],
     "order_id": lambda ids: ids["order_id"],
 }
-# Parameters that name public things (register names, code lists) or admin-only resources.
-NOT_ORGANISATION_SCOPED = {"name", "key_id"}
+# Parameters that name public things (register names, code lists, public statistics) or admin-only
+# resources.
+NOT_ORGANISATION_SCOPED = {"name", "key_id", "slug"}
 
 
 def billing_ids(api) -> dict[str, str]:

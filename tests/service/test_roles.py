@@ -41,6 +41,9 @@ BODIES = {
 # register extract, so operations that need one answer 503 to the roles they admit.
 EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /v1/health": (200, 200, 200, 200, 200),
+    # no key needed; no register extract here, so no statistics to serve
+    "GET /v1/public/statistics": (503, 503, 503, 503, 503),
+    "GET /v1/public/statistics/{slug}": (503, 503, 503, 503, 503),
     "GET /v1/catalog/registers": (200, 200, 200, 200, 401),
     "GET /v1/catalog/registers/{name}": (404, 404, 404, 404, 401),
     "GET /v1/catalog/variables": (200, 200, 200, 200, 401),

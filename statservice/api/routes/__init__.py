@@ -12,6 +12,7 @@ from statservice.api.routes import (
     keys,
     orders,
     organisations,
+    public,
     queries,
     quotes,
     releases,
@@ -32,4 +33,5 @@ ROUTERS = [
     invoices.credit_notes_router,
     billing_account.router,
     orders.router,
+    public.router,
 ]
