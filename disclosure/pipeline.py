@@ -172,19 +172,26 @@ AUDIT_PAST_DEADLINE = Degradation(
 )
 
 
+def exceeds_exact_capacity(held: int, cells: int, policy: Policy) -> bool:
+    """The capacity rule, the one place it is written (the quote asks it too): whether ``cells`` more
+    exact counts would take the ``held`` distinct exact counts of a data version past its capacity.
+
+    Both numbers are known to everyone who received the releases (how many counts were released, how
+    many cells the question can publish, whatever its counts), so the decision tells nothing about a
+    count."""
+    return held + cells > policy.exact_history_counts
+
+
 def exact_capacity_reached(
     tables: Sequence[AggregateTable], policy: Policy, context: ReleaseContext, stores: Any
 ) -> bool:
-    """Whether this exact question would take the data version's exact counts past its capacity.
-
-    Counts only what everyone who received the releases knows: the distinct exact counts released so
-    far, and the cells this question can publish (its shape, whatever its counts)."""
+    """Whether this exact question would take the data version's exact counts past its capacity."""
     if _privacy(policy, context) is not None or context.answered_exactly_before:
         return False
-    if not hasattr(stores, "released_counts"):
+    if not hasattr(stores, "released_count_total"):
         return False
-    held = len(list(stores.released_counts(context.data_version, GLOBAL_SCOPE)))
-    return held + sum(len(table.cells) for table in tables) > policy.exact_history_counts
+    held = stores.released_count_total(context.data_version, GLOBAL_SCOPE)
+    return exceeds_exact_capacity(held, sum(len(table.cells) for table in tables), policy)
 
 
 def _degraded(

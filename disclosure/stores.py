@@ -110,6 +110,10 @@ class ReleasedCounts(Protocol):
 
     def released_counts(self, data_version: str, scope: str) -> Iterable[ReleasedCount]: ...
 
+    def released_count_total(self, data_version: str, scope: str) -> int:
+        """How many distinct exact counts the scope holds (without copying them)."""
+        ...
+
 
 class NoiseCache(Protocol):
     """Noise drawn once per keyed cell and reused for every later identical cell."""
@@ -180,6 +184,10 @@ class InMemoryStores:
     def released_counts(self, data_version: str, scope: str) -> list[ReleasedCount]:
         with self._lock:
             return list(self._counts.get((data_version, scope), {}).values())
+
+    def released_count_total(self, data_version: str, scope: str) -> int:
+        with self._lock:
+            return len(self._counts.get((data_version, scope), {}))
 
     def _recheck_differencing(self, data_version: str, changes: StateChanges) -> None:
         reach = changes.differencing_threshold - 1 if changes.differencing_threshold else 0

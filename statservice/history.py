@@ -181,6 +181,10 @@ class ReleaseHistory:
         with self._lock:
             return list(self._version(data_version).counts.get(scope, {}).values())
 
+    def released_count_total(self, data_version: str, scope: str) -> int:
+        with self._lock:
+            return len(self._version(data_version).counts.get(scope, {}))
+
     def released_tables(
         self, data_version: str, scope: str, fingerprints: set[str]
     ) -> list[ReleasedTableRecord]:

@@ -27,7 +27,7 @@ from billing.ledger import charge_release
 from billing.pricing import PricedShape
 from billing.quotes import check_quote_for_run, get_quote
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, NOT_PROTECTABLE_MESSAGE, ReleaseRefused
-from disclosure.pipeline import protect
+from disclosure.pipeline import exceeds_exact_capacity, protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, Release, ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, degraded_scope, organisation_scope
@@ -219,8 +219,8 @@ def past_exact_capacity(service: Service, session: Any, prepared: Prepared) -> b
     if answered_exactly_before(session, data_version, prepared):
         return False
     service.history.refresh(session, data_version)
-    held = len(service.history.released_counts(data_version, GLOBAL_SCOPE))
-    return held + int(prepared.shape.cells) > service.policy.exact_history_counts
+    held = service.history.released_count_total(data_version, GLOBAL_SCOPE)
+    return exceeds_exact_capacity(held, int(prepared.shape.cells), service.policy)
 
 
 def answered_exactly_before(session: Any, data_version: str, prepared: Prepared) -> bool:

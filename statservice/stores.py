@@ -160,6 +160,9 @@ class HistoryStores(SqlStores):
     def released_counts(self, data_version: str, scope: str) -> list[ReleasedCount]:
         return self.history.released_counts(data_version, scope)
 
+    def released_count_total(self, data_version: str, scope: str) -> int:
+        return self.history.released_count_total(data_version, scope)
+
     def released_tables(
         self, data_version: str, scope: str, fingerprints: set[str]
     ) -> list[ReleasedTableRecord]:

@@ -11,9 +11,10 @@ from pyroaring import BitMap
 from disclosure import pipeline
 from disclosure.deadline import DeadlinePassed, call_with_deadline
 from disclosure.errors import ReleaseRefused
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, InMemoryStores, degraded_scope
+from tests.budgets import without_degraded_budget
 from tests.disclosure.test_atoms import SECRET, release_all, total_table
 
 
@@ -69,7 +70,7 @@ def test_an_audit_past_its_deadline_releases_with_keyed_noise_charged_to_the_bud
 
 def test_without_budget_for_noise_an_audit_past_its_deadline_refuses(monkeypatch):
     # a budget below one table of the degraded noise
-    budgets = Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)
+    budgets = without_degraded_budget()
     policy = Policy.default().model_copy(update={"budgets": budgets})
     with pytest.raises(ReleaseRefused) as refusal:
         inclusion_exclusion(InMemoryStores(), policy, monkeypatch)

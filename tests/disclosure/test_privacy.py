@@ -13,25 +13,20 @@ from disclosure import noise
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, BudgetExceeded, ReleaseRefused
 from disclosure.pipeline import protect
 from disclosure.policy import (
-    DEGRADED_RHO_PER_TABLE,
     RHO_PER_ORGANISATION,
-    Budgets,
     DifferentialPrivacy,
     Policy,
 )
 from disclosure.release import ReleaseContext
 from disclosure.stores import InMemoryStores
 from disclosure.structure import analyse
+from tests.budgets import without_degraded_budget
 from tests.disclosure.tables import crosstab, subsets_table, synthetic_persons
 
 SECRET = b"privacy-test-secret-32-bytes-ok!"
 # The ledgers of asked noise are what this module tests: the degraded noise asked noise falls back to
 # when they are spent (``tests/disclosure/test_exact_capacity.py``) is left no budget here.
-NO_DEGRADED = {
-    "rho_degraded_per_organisation": DEGRADED_RHO_PER_TABLE / 2,
-    "rho_degraded_global": DEGRADED_RHO_PER_TABLE / 2,
-}
-GAUSSIAN = Policy(differential_privacy=DifferentialPrivacy(), budgets=Budgets(**NO_DEGRADED))
+GAUSSIAN = Policy(differential_privacy=DifferentialPrivacy(), budgets=without_degraded_budget())
 
 
 def context(org: str = "org-a", **options) -> ReleaseContext:
@@ -117,7 +112,8 @@ def test_a_repeat_is_charged_nothing_and_fits_a_spent_budget():
     """The second release of the same table publishes the stored draws again (post-processing):
     it spends no rho, so it runs even when the budget has no room for a fresh table."""
     policy = Policy(
-        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.125, **NO_DEGRADED)
+        differential_privacy=DifferentialPrivacy(),
+        budgets=without_degraded_budget(rho_per_organisation=0.125),
     )
     stores = InMemoryStores()
     first = protect([breakdown()], policy, context(), stores)
@@ -166,7 +162,7 @@ def test_one_fresh_draw_charges_the_whole_table():
 
 def test_global_budget_caps_many_organisations_together():
     policy = Policy(
-        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_global=0.5, **NO_DEGRADED)
+        differential_privacy=DifferentialPrivacy(), budgets=without_degraded_budget(rho_global=0.5)
     )
     stores = InMemoryStores()
     for seed, org in enumerate(("a", "b", "c", "d")):
@@ -179,7 +175,7 @@ def test_global_budget_caps_many_organisations_together():
 def test_concurrent_requests_never_overdraw_the_ledger():
     """Threads race: all compute against the same ledger, the atomic apply lets only what fits through."""
     policy = Policy(
-        differential_privacy=DifferentialPrivacy(), budgets=Budgets(rho_per_organisation=0.5, **NO_DEGRADED)
+        differential_privacy=DifferentialPrivacy(), budgets=without_degraded_budget(rho_per_organisation=0.5)
     )
     stores = InMemoryStores()
     outcomes: list[str] = []

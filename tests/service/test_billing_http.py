@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from billing.models import InvoiceLine, IssuedQuote
 from billing.money import format_dkk, vat_on
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import RHO_PER_TABLE, Policy
 from statservice.db.migrate import alembic_config
 from statservice.db.models import QueryRun
+from tests.budgets import without_degraded_budget
 from tests.service.helpers import (
     assert_consistent,
     cohort,
@@ -50,8 +51,6 @@ ACCOUNT = {
     "email": "faktura@au.example",
 }
 PROBLEM = "application/problem+json"
-# no budget for the degraded noise that asked noise falls back to: these tests refuse on the asked budget
-NO_DEGRADED = {"rho_degraded_per_organisation": DEGRADED_RHO_PER_TABLE / 2}
 
 
 def put(api, path, actor, **kwargs):
@@ -139,7 +138,7 @@ def test_quote_run_refusal_month_invoice_and_downloads(data_api):
     # organisation's privacy budget is less than one noisy table costs
     refused_query = with_noise(distinct_cohort(3))  # other persons: fresh noise, charged
     refused_quote = api.post("/v1/quotes", customer, json=refused_query).json()
-    api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE / 2, **NO_DEGRADED))
+    api.service.policy = Policy(budgets=without_degraded_budget(rho_per_organisation=RHO_PER_TABLE / 2))
     refused = api.post(
         "/v1/queries/runs", customer, json=refused_query, params={"quote_id": refused_quote["id"]}
     )
@@ -428,7 +427,7 @@ def test_a_used_quote_fails_the_run_before_protection_could_refuse_it(data_api):
 
     api = data_api
     # this organisation's privacy budget pays for one noisy table: protection refuses any later one
-    api.service.policy = Policy(budgets=Budgets(rho_per_organisation=RHO_PER_TABLE, **NO_DEGRADED))
+    api.service.policy = Policy(budgets=without_degraded_budget(rho_per_organisation=RHO_PER_TABLE))
     noisy = with_noise(cohort())
     quote = api.post("/v1/quotes", api.customer, json=noisy).json()
     refused_query = with_noise(distinct_cohort(3))  # other persons: fresh noise, charged

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import Policy
+from tests.budgets import without_degraded_budget
 from tests.service.conftest import build_api, make_settings
 from tests.service.helpers import assert_consistent, counts, distinct_cohort, with_noise
 
@@ -18,9 +19,7 @@ def test_concurrent_noisy_runs_stop_exactly_at_the_budget(database_url, service_
     )
     try:
         api.service.policy = Policy(
-            budgets=Budgets(
-                rho_per_organisation=0.5, rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2
-            )
+            budgets=without_degraded_budget(rho_per_organisation=0.5)
         )  # four tables of rho 0.125
         queries = [with_noise(distinct_cohort(i)) for i in range(8)]  # fresh noise each: all charged
         with ThreadPoolExecutor(max_workers=8) as pool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from disclosure.pipeline import ASKED_BUDGET_USED
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import DEGRADED_RHO_PER_TABLE, Policy
+from tests.budgets import without_degraded_budget
 from tests.service.helpers import cohort, distinct_cohort, with_noise
 
 PROBLEM = "application/problem+json"
@@ -55,7 +56,7 @@ def test_at_zero_budgets_a_noisy_quote_says_the_run_would_be_refused(data_api):
     api = data_api
     # no budget for the degraded noise either (configuration, not a stand-in)
     api.service.__dict__["policy"] = Policy.default().model_copy(
-        update={"budgets": Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)}
+        update={"budgets": without_degraded_budget()}
     )
     released = api.post("/v1/queries/runs", api.customer, json=with_noise(cohort(title="asked before")))
     assert released.status_code == 201, released.text

@@ -8,8 +8,9 @@ import json
 from sqlalchemy import select
 
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, REFUSAL_ADVICE
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import Policy
 from statservice.db.models import AuditRecord
+from tests.budgets import without_degraded_budget
 from tests.service.helpers import cohort, with_noise
 
 
@@ -17,11 +18,7 @@ def test_a_refusal_tells_the_auditor_why_and_the_customer_what_to_change(data_ap
     api = data_api
     # an organisation budget smaller than one noisy table (configuration, not a stand-in)
     api.service.__dict__["policy"] = Policy.default().model_copy(
-        update={
-            "budgets": Budgets(
-                rho_per_organisation=0.01, rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2
-            )
-        }
+        update={"budgets": without_degraded_budget(rho_per_organisation=0.01)}
     )
     response = api.post("/v1/queries/runs", api.customer, json=with_noise(cohort()))
     assert response.status_code == 409, response.text

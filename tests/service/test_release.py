@@ -14,8 +14,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, Policy
+from disclosure.policy import Policy
 from statservice.db.models import AuditRecord
+from tests.budgets import without_degraded_budget
 from tests.service.helpers import assert_consistent, cohort, counts, distinct_cohort, with_noise
 
 
@@ -122,7 +123,7 @@ def test_noise_spends_budget_and_exhaustion_refuses_without_charge(data_api):
     api = data_api
     # no budget for the degraded noise that asked noise falls back to (configuration, not a stand-in)
     api.service.__dict__["policy"] = Policy.default().model_copy(
-        update={"budgets": Budgets(rho_degraded_per_organisation=DEGRADED_RHO_PER_TABLE / 2)}
+        update={"budgets": without_degraded_budget()}
     )
     before = api.get("/v1/budgets", api.customer).json()
     quote = api.post("/v1/queries/quote", api.customer, json=with_noise(cohort())).json()
