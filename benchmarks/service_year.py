@@ -2,10 +2,12 @@
 
     .venv/bin/python -m benchmarks.service_year [--persons 100000] [--organisations 50]
         [--releases 2000] [--seed 1] [--database-url URL] [--max-minutes MINUTES]
+        [--no-examples] [--no-public-statistics]
 
 Generates the registers once into ``data/service-year-<persons>`` (reused when present; the layout is
 built on first use), migrates a fresh SQLite file (or the empty database ``--database-url`` names),
-creates the organisations and two customer keys each through ``statservice.accounts``, and asks the
+releases the free public statistics first (``statservice.public_statistics``, as ``statservice run``
+does for a new data version: their exact counts are in every later audit), creates the organisations and two customer keys each through ``statservice.accounts``, and asks the
 questions of ``benchmarks.workload`` one after another: ``pipeline.prepare``, ``pipeline.create_run``,
 the engine, then ``pipeline.commit_release`` (protect, persistence, audit record and invoice line).
 Only protect + commit is timed (``protect_and_commit``), never the engine.
@@ -430,6 +432,28 @@ def decile_table(outcomes: list[Outcome]) -> Table:
     return table
 
 
+def exact_counts_held(service: Any) -> int:
+    from disclosure.stores import GLOBAL_SCOPE
+
+    with service.db.session() as session:
+        service.history.refresh(session, service.data_version)
+    return service.history.released_count_total(service.data_version, GLOBAL_SCOPE)
+
+
+def publish_public_statistics(service: Any) -> None:
+    """What ``statservice run`` does for a new data version before any customer asks: the free public
+    statistics are released first, and their exact counts are part of every later audit's history."""
+    from statservice import public_statistics
+
+    with console.status("releasing the free public statistics (as statservice run does)"):
+        outcomes = public_statistics.build(service)
+    published = sum(outcome.status == "released" for outcome in outcomes)
+    console.print(
+        f"public statistics: {published} of {len(outcomes)} published, "
+        f"{exact_counts_held(service)} exact counts held before the first customer question"
+    )
+
+
 def run_year(
     database_url: str,
     data_dir: Path,
@@ -438,9 +462,12 @@ def run_year(
     seed: int,
     max_minutes: float | None,
     examples: bool = True,
+    public: bool = True,
 ) -> tuple[list[Outcome], list[ExampleOutcome]]:
     service = build_service(database_url, data_dir)
     try:
+        if public:
+            publish_public_statistics(service)
         requesters = create_requesters(service, organisations)
         from statservice import pipeline
 
@@ -473,6 +500,7 @@ def run_year(
                     # a log has no live bar: a line every 5 % instead
                     console.print(f"{len(outcomes)}/{len(asks)} releases, {status}")
         signal.signal(signal.SIGTERM, previous)
+        console.print(f"exact counts held after the year: {exact_counts_held(service)}")
         return outcomes, documented_examples(service) if examples else []
     finally:
         service.close()
@@ -502,6 +530,11 @@ def main() -> None:
         action="store_true",
         help="skip asking the documented queries of docs/query-language.md after the year",
     )
+    parser.add_argument(
+        "--no-public-statistics",
+        action="store_true",
+        help="start the year without the free public statistics statservice run releases first",
+    )
     args = parser.parse_args()
     if min(args.persons, args.organisations, args.releases) < 1:
         parser.error("--persons, --organisations and --releases must be at least 1")
@@ -522,6 +555,7 @@ def main() -> None:
             args.seed,
             args.max_minutes,
             not args.no_examples,
+            not args.no_public_statistics,
         )
 
     # wide enough for every column even when the output is not a terminal

@@ -125,6 +125,8 @@ def protect(
     """
     if not tables:
         raise ValueError("protect() needs at least one table")
+    if context.published_with_noise:
+        return _degraded(tables, policy, context, stores, PUBLISHED_WITH_NOISE)
     if exact_capacity_reached(tables, policy, context, stores):
         return _degraded(tables, policy, context, stores, CAPACITY_REACHED)
     try:
@@ -163,6 +165,11 @@ ASKED_BUDGET_USED = Degradation(
     "to the privacy budget of the noise the service adds).",
     BudgetExceeded,
     BUDGET_EXCEEDED_MESSAGE,
+)
+PUBLISHED_WITH_NOISE = Degradation(
+    "published to everyone: the service's keyed noise, never exact counts",
+    "Public statistics carry keyed differential-privacy noise, so they add no exact count that a later "
+    "question could be compared with; the same persons asked about again get the same noise.",
 )
 AUDIT_PAST_DEADLINE = Degradation(
     "audit across earlier releases past its deadline: keyed noise instead",

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.3"
+POLICY_VERSION = "2026-12-06.4"
 POLICY_FINGERPRINT = "4f3e673ca348c572fafcfb7064e661b9f2318c8e3b760c57624ec86530bcf103"
 
 # --- threshold ------------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ class ReleaseContext:
     # counts on this data version before, to anyone: answering it exactly again adds nothing to
     # what the counts say together, so it needs none of the data version's exact capacity.
     answered_exactly_before: bool = False
+    # The service publishes this release to everyone (a public statistic): it always carries the
+    # policy's degraded keyed noise, so it adds no exact count to the data version's history (a
+    # public list would otherwise take the exact capacity before the first customer asks) and
+    # nothing exact that a paid question could be compared with.
+    published_with_noise: bool = False
 
     def __post_init__(self) -> None:
         if len(self.noise_secret) < 16:

@@ -158,7 +158,9 @@ def render_rules(policy: Policy) -> str:
             "and the global degraded ledgers; the quote says so up front (`exact_capacity_used`). The same "
             "question (the query without its wording, disclosure options included) released exactly "
             "before, to anyone, is answered exactly again: it adds nothing to the audit's system. Noisy "
-            "cells are not remembered as exact counts.",
+            "cells are not remembered as exact counts. Releases published to everyone (the free public "
+            "statistics) always carry this noise, whatever the history, so they hold none of the capacity "
+            "and no exact count a paid question could be compared with.",
         ),
         (
             "Patterns that do not tell 0 from 1 to k-1.",

@@ -26,7 +26,7 @@ from billing.errors import BillingError, QuoteAlreadyUsed
 from billing.ledger import charge_release
 from billing.pricing import PricedShape
 from billing.quotes import check_quote_for_run, get_quote
-from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, NOT_PROTECTABLE_MESSAGE, ReleaseRefused
+from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, ReleaseRefused
 from disclosure.pipeline import exceeds_exact_capacity, protect
 from disclosure.policy import DifferentialPrivacy
 from disclosure.release import ProtectedTable, Release, ReleaseContext
@@ -69,9 +69,9 @@ class Prepared:
     # bespoke order in progress; both are checked again inside the release transaction
     quote_id: str | None = None
     order_id: str | None = None
-    # A public statistic (statservice.public_statistics): the same protection and the same release
-    # history as every paid release, but free (no invoice line), and published exact or not at all:
-    # it never spends the privacy budgets the customers share (no noise fallback)
+    # A public statistic (statservice.public_statistics): the same release path, audit record and
+    # release history as every paid release, but free (no invoice line), and always with the
+    # service's keyed noise (``ReleaseContext.published_with_noise``)
     public: bool = False
 
 
@@ -500,6 +500,7 @@ def commit_release(
         rounding_base=rounding_for(prepared.query),
         differential_privacy=privacy_for(prepared.query),
         answered_exactly_before=exact_before,
+        published_with_noise=prepared.public,
     )
     policy = service.policy
     history = service.history
@@ -562,11 +563,6 @@ def _persist_release(
             drawn = stores.drawn_already(data_version, (key for key, _ in release.changes.noise_draws))
             if moved or drawn:
                 raise _HistoryMoved
-        if prepared.public and release.rho_spent > 0:
-            raise ReleaseRefused(
-                NOT_PROTECTABLE_MESSAGE,
-                reason="a public statistic is published exact or not at all: it spends no privacy budget",
-            )
         release_id = new_id("rel")
         sequence = head.last_sequence + 1
         record = ReleaseRecord(

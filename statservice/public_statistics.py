@@ -2,10 +2,20 @@
 
 Each statistic is an ordinary query (``queries.model.Query``) run by the public-statistics
 organisation through the one release path (``statservice.pipeline``): the same engine, the same
-disclosure control, the same release transaction and audit record, only free (no invoice line). So
-its cells enter the global release history like every release's, and disclosure control protects
-every later paid question against them: a paid cohort that differs from a public cell by fewer than
-k persons is suppressed or refused, exactly as if another customer had asked the public question.
+disclosure control, the same release transaction and audit record, only free (no invoice line).
+
+A public statistic always carries the service's keyed noise (the policy's degraded noise,
+``disclosure.release.ReleaseContext.published_with_noise``), never exact counts:
+
+- exact, the list would be mostly hidden: incidence and prevalence of one year differ by the few
+  persons who died or emigrated in it, so the differencing rules hide such tables whole;
+- its exact counts would take the data version's exact capacity before the first customer asks;
+- a paid question that differs from a public cell by fewer than k persons learns nothing from the
+  difference, since the public value is noisy; the draws are stored (the same persons asked about
+  again get the same draw), so no one can average them away.
+
+The noise is charged to the publisher's and the global degraded ledgers: a dozen tables of
+``DEGRADED_RHO_PER_TABLE`` each, a small part of a data version's global degraded budget.
 
 The list is ``PUBLIC_CONDITIONS`` and ``PUBLIC_DRUG_GROUPS``: per condition, yearly incidence and
 prevalence (with rates) by sex and by region, and incident cases per year by 10-year age band (the
@@ -13,12 +23,7 @@ query language has no age band for incidence and prevalence); per ATC level-4 dr
 (first dispensing) and ever-users per year by sex. ``build`` answers those not stored yet for the
 loaded data version; they are served from the database (``/v1/public/statistics``).
 
-A public statistic is published exact or not at all: one whose release would spend privacy budget
-(the noise fallback of an audit out of time) is refused (``pipeline.Prepared.public``), since the
-global budget is the customers'. A refused statistic is not published; the next build tries again.
-
-Every statistic is a release, and every release makes the release history, hence every later
-audit, larger: the list is short on purpose.
+A statistic the budgets cannot pay for is refused and not published; the next build tries again.
 """
 
 from __future__ import annotations

@@ -7,7 +7,13 @@ import polars as pl
 import pytest
 
 from disclosure.errors import BUDGET_EXCEEDED_MESSAGE, NOT_PROTECTABLE_MESSAGE, BudgetExceeded, ReleaseRefused
-from disclosure.pipeline import ASKED_BUDGET_USED, AUDIT_PAST_DEADLINE, CAPACITY_REACHED, protect
+from disclosure.pipeline import (
+    ASKED_BUDGET_USED,
+    AUDIT_PAST_DEADLINE,
+    CAPACITY_REACHED,
+    PUBLISHED_WITH_NOISE,
+    protect,
+)
 from disclosure.policy import DEGRADED_RHO_PER_TABLE, Budgets, DifferentialPrivacy, Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE, InMemoryStores, degraded_scope, organisation_scope
@@ -173,3 +179,20 @@ def test_noise_asked_for_past_its_budget_gets_the_degraded_noise_and_only_then_a
     with pytest.raises(BudgetExceeded) as refused:
         protect([by_sex], broke, asked, stores)
     assert refused.value.message == BUDGET_EXCEEDED_MESSAGE
+
+
+def test_a_release_published_with_noise_is_never_exact_and_holds_no_exact_count():
+    """Public statistics: the degraded keyed noise whatever the history or the counts, charged to the
+    degraded ledgers, and nothing added to the exact counts later audits work on."""
+    policy = Policy()
+    stores = InMemoryStores()
+    for table in cohorts(2):
+        release = protect([table], policy, context("org-public", published_with_noise=True), stores)
+        stores.apply(DATA_VERSION, release.changes)
+        assert release.report.audit.degraded == PUBLISHED_WITH_NOISE.audit_reason
+        assert release.report.noise is not None and release.rho_spent == pytest.approx(DEGRADED_RHO_PER_TABLE)
+    assert exact_counts_held(stores) == 0
+    assert stores.rho_spent(DATA_VERSION, organisation_scope("org-public")) == 0
+    assert stores.rho_spent(DATA_VERSION, degraded_scope(GLOBAL_SCOPE)) == pytest.approx(
+        4 * DEGRADED_RHO_PER_TABLE
+    )

@@ -4,7 +4,6 @@ remembered in the global release history so that no paid question can be differe
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -15,10 +14,10 @@ from sqlalchemy import func, select
 from billing.models import InvoiceLine
 from disclosure.errors import ReleaseRefused
 from disclosure.pipeline import protect
+from disclosure.policy import Policy
 from disclosure.release import ReleaseContext
 from disclosure.stores import GLOBAL_SCOPE
 from disclosure.table import AggregateTable, Cell
-from queries.model import DisclosureOptions
 from statservice import audit, public_statistics
 from statservice.api.app import create_app
 from statservice.api.middleware import PUBLIC_STATISTICS_CONTROL
@@ -31,6 +30,7 @@ from statservice.db.models import (
     ReleaseRecord,
 )
 from statservice.stores import HistoryStores
+from tests.budgets import without_degraded_budget
 from tests.service.conftest import build_api, make_settings
 
 BY_SEX = "type-2-diabetes-incidence-prevalence-by-sex"
@@ -116,30 +116,28 @@ def test_a_public_statistic_is_a_free_audited_release_that_a_second_build_does_n
         ).scalar_one()
         assert record.action == "release" and record.actor == public_statistics.PUBLIC_ACTOR
         assert audit.verify(session).ok
-        # its cells are in the global release memory every later audit reads
-        remembered = session.execute(
+        # noised, never exact: nothing in the exact history, only the degraded ledgers charged
+        held = session.execute(
             select(func.count())
             .select_from(ReleasedCountRow)
-            .where(ReleasedCountRow.scope == GLOBAL_SCOPE, ReleasedCountRow.release_id == releases[0].id)
+            .where(ReleasedCountRow.release_id == releases[0].id)
         ).scalar_one()
-        assert remembered > 0
-        # it spent no privacy budget (public statistics are exact or not published)
-        assert session.execute(select(func.sum(PrivacyLedgerRow.rho_spent))).scalar_one() in (None, 0.0)
+        assert held == 0 and releases[0].rho_spent > 0
+        spent = dict(session.execute(select(PrivacyLedgerRow.scope, PrivacyLedgerRow.rho_spent)).all())
+        assert spent and all(scope.endswith(":degraded") for scope, rho in spent.items() if rho > 0)
+        assert json.loads(releases[0].report_json)["noise"]["mechanism"]
         key = session.execute(select(ApiKey).where(ApiKey.id == releases[0].key_id)).scalar_one()
         assert key.revoked_at is not None  # the publisher's key can never authenticate
 
 
-def test_a_public_statistic_that_would_spend_privacy_budget_is_not_published(data_api):
-    """Published exact or not at all: noise (asked for, or the fallback of an audit out of time)
-    would spend the budgets the customers share."""
+def test_a_public_statistic_the_budgets_cannot_pay_is_not_published(data_api):
+    """Public statistics carry the degraded noise: with no degraded budget left, none is published,
+    nothing is stored or charged, and the refusal is audited."""
     service = data_api.service
-    (statistic,) = chosen(service, BY_SEX)
-    noisy = dataclasses.replace(
-        statistic,
-        slug="noisy",
-        query=statistic.query.model_copy(update={"disclosure": DisclosureOptions(noise="gaussian")}),
-    )
-    assert [outcome.status for outcome in public_statistics.build(service, [noisy])] == ["refused"]
+    service.__dict__["policy"] = Policy.default().model_copy(update={"budgets": without_degraded_budget()})
+    assert [outcome.status for outcome in public_statistics.build(service, chosen(service, BY_SEX))] == [
+        "refused"
+    ]
     with service.db.session() as session:
         assert session.execute(select(func.count()).select_from(ReleaseRecord)).scalar_one() == 0
         assert session.execute(select(func.count()).select_from(PublicStatistic)).scalar_one() == 0
@@ -148,6 +146,22 @@ def test_a_public_statistic_that_would_spend_privacy_budget_is_not_published(dat
             select(AuditRecord).where(AuditRecord.action == "release.refused")
         ).scalar_one()
         assert refusal.actor == public_statistics.PUBLIC_ACTOR
+
+
+def test_the_whole_list_is_published_noised_and_takes_no_exact_capacity(data_api):
+    """Exact, a year's incidence and prevalence differ by the few persons who died in it, and the
+    differencing rules hid such tables whole; noised, every statistic shows its cells."""
+    service = data_api.service
+    outcomes = public_statistics.build(service)
+    assert outcomes and all(outcome.status == "released" for outcome in outcomes)
+    with service.db.session() as session:
+        service.history.refresh(session, service.data_version)
+    assert service.history.released_count_total(service.data_version, GLOBAL_SCOPE) == 0
+    for outcome in outcomes:
+        body = data_api.client.get(f"/v1/public/statistics/{outcome.slug}").json()
+        cells = [cell for table in body["tables"] for cell in table["cells"]]
+        assert body["report"]["noise"] is not None, outcome.slug
+        assert any(cell["status"] == "released" for cell in cells), outcome.slug
 
 
 def _engine_cells(service, statistic) -> dict[str, Cell]:
@@ -184,29 +198,25 @@ def test_no_paid_question_can_be_differenced_against_a_public_statistic(data_api
     service = data_api.service
     (statistic,) = chosen(service, BY_AGE_BAND)
     cells = _engine_cells(service, statistic)
-    # before anything is published, a customer asking for any cell less one person gets it exactly
-    # (nothing to difference against); protect() stores nothing, so this changes no history
-    before = {
-        coordinates: _protect_for_a_customer(service, _less_one(cell)).tables[0].rows[0].value
-        for coordinates, cell in cells.items()
-        if cell.count >= 10
-    }
-    assert before and all(value == cells[c].count - 1 for c, value in before.items())
-
     assert public_statistics.build(service, [statistic])[0].status == "released"
     published = data_api.client.get(f"/v1/public/statistics/{statistic.slug}").json()
-    # the largest cell the public page shows exactly, and its persons (known only to the engine)
-    shown = max(
-        (cell for cell in published["tables"][0]["cells"] if cell["status"] == "released"),
-        key=lambda cell: cell["value"],
-    )
-    cell = cells[json.dumps(shown["coordinates"])]
-    assert shown["value"] == cell.count >= 10
-    try:
-        answer = _protect_for_a_customer(service, _less_one(cell))
-    except ReleaseRefused:
-        return  # refused outright: nothing to difference
-    assert answer.tables[0].rows[0].value is None and answer.tables[0].rows[0].suppressed
+    shown = {
+        json.dumps(cell["coordinates"]): cell["value"]
+        for cell in published["tables"][0]["cells"]
+        if cell["status"] == "released"
+    }
+    large = {c: value for c, value in shown.items() if cells[c].count >= 10}
+    assert len(large) >= 5
+    # the public values are noisy, so the difference between a public value and a paid answer for
+    # the same cell less one person is the noise, not that person; and the public person sets are in
+    # the global release memory all the same, so such a paid answer is suppressed as well
+    assert sum(value != cells[c].count for c, value in large.items()) >= len(large) // 2
+    for coordinates in list(large)[:5]:
+        try:
+            answer = _protect_for_a_customer(service, _less_one(cells[coordinates]))
+        except ReleaseRefused:
+            continue  # refused outright: nothing to difference
+        assert answer.tables[0].rows[0].value is None and answer.tables[0].rows[0].suppressed
 
 
 def test_public_statistics_are_rate_limited_per_client_address(database_url, service_registers):
