@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
 POLICY_VERSION = "2026-12-06.4"
-POLICY_FINGERPRINT = "4f3e673ca348c572fafcfb7064e661b9f2318c8e3b760c57624ec86530bcf103"
+POLICY_FINGERPRINT = "51b494e8f108f8dbe559b0259d2abc0907f099d2f5c48fe3d4b15373505ce145"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -79,7 +79,7 @@ ATOM_AUDIT_SECONDS = 1.5
 # counts. The decision depends on the number of counts released and on the question's number of
 # cells, both known to everyone who received them, never on a count's size. The same question asked
 # again (any organisation) keeps its exact answer: it adds nothing to the system.
-EXACT_HISTORY_COUNTS = 300
+EXACT_HISTORY_COUNTS = 200
 # zCDP rho per table of the keyed noise a release gets instead of exact counts (capacity reached,
 # or the audit past its deadline), charged to the organisation's and the global degraded ledgers.
 # Small, so the budget lasts a year of questions (RHO_DEGRADED_GLOBAL / this = 5,000 fresh tables
