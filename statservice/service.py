@@ -285,8 +285,9 @@ class Service:
             return self._pool
 
     def warm_up(self) -> None:
-        """Load the catalog, policy and price list, and start the run workers (opening the engine in
-        them), before the first request arrives instead of inside it."""
+        """Load the catalog, policy and price list, this process's mirror of the release history,
+        and start the run workers (opening the engine in them), before the first request arrives
+        instead of inside it (after a year of releases the history takes seconds to read)."""
         if not self.settings.data_dir.is_dir():
             return
         try:
@@ -294,6 +295,8 @@ class Service:
             self.policy  # noqa: B018
             self.price_list  # noqa: B018
             self.code_lists()
+            with self.db.session() as session:
+                self.history.refresh(session, self.data_version)
         except Exception as error:  # the first request will report it properly
             log.warning("warm-up failed: %s", type(error).__name__)
         if self.settings.run_executor == "process":
