@@ -19,7 +19,7 @@ a table with at least one fresh draw is charged its whole rho (``tables_needing_
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import opendp.prelude as dp
@@ -148,6 +148,17 @@ class StoredDraws:
         if (data_version, key) not in self._read:
             self._read[(data_version, key)] = self._cache.get(data_version, key)
         return self._read[(data_version, key)]
+
+    def read_ahead(self, data_version: str, keys: Iterable[str | None]) -> None:
+        """Read every key a release will look up in one lookup, where the store can (``get_many``):
+        on a database each lookup is a round trip, and a table has a key per cell."""
+        get_many = getattr(self._cache, "get_many", None)
+        wanted = {key for key in keys if key is not None and (data_version, key) not in self._read}
+        if get_many is None or not wanted:
+            return
+        found = get_many(data_version, wanted)
+        for key in wanted:
+            self._read[(data_version, key)] = found.get(key)
 
 
 def tables_needing_fresh_draws(

@@ -261,6 +261,7 @@ def _protect(
         noise_keys = [
             noise.cell_keys(s, p, secret, data_version) for s, p in zip(structures, noise_plans, strict=True)
         ]
+        stored_draws.read_ahead(data_version, (key for keys in noise_keys for key in keys))
         # only tables that draw fresh noise are charged (the quote's rho is the upper bound)
         fresh = noise.tables_needing_fresh_draws(noise_keys, data_version, stored_draws)
         rho_spent = noise.rho_charged(noise_plans, fresh)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -120,6 +120,10 @@ class NoiseCache(Protocol):
 
     def get(self, data_version: str, key: str) -> int | None: ...
 
+    def get_many(self, data_version: str, keys: Collection[str]) -> dict[str, int]:
+        """The stored draws of ``keys`` (absent keys left out), in one lookup."""
+        ...
+
 
 @dataclass
 class StateChanges:
@@ -170,6 +174,11 @@ class InMemoryStores:
     def get(self, data_version: str, key: str) -> int | None:
         with self._lock:
             return self._noise.get((data_version, key))
+
+    def get_many(self, data_version: str, keys: Collection[str]) -> dict[str, int]:
+        with self._lock:
+            found = ((key, self._noise.get((data_version, key))) for key in keys)
+            return {key: value for key, value in found if value is not None}
 
     def released_tables(
         self, data_version: str, scope: str, fingerprints: set[str]

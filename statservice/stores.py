@@ -9,7 +9,7 @@ can prune by size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from pyroaring import BitMap
 from sqlalchemy import select
@@ -28,6 +28,9 @@ from statservice.db.models import (
     ReleasedTable,
 )
 from statservice.history import ReleaseHistory, table_record_to_json
+
+# Keys per IN (...) lookup of stored noise draws: well below SQLite's and PostgreSQL's parameter limits.
+_KEYS_PER_LOOKUP = 500
 
 
 class BudgetOverdrawn(Exception):
@@ -50,6 +53,19 @@ class SqlStores:
         return self.session.execute(
             select(NoiseDraw.value).where(NoiseDraw.data_version == data_version, NoiseDraw.key == key)
         ).scalar_one_or_none()
+
+    def get_many(self, data_version: str, keys: Collection[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _KEYS_PER_LOOKUP):
+            chunk = ordered[start : start + _KEYS_PER_LOOKUP]
+            rows = self.session.execute(
+                select(NoiseDraw.key, NoiseDraw.value).where(
+                    NoiseDraw.data_version == data_version, NoiseDraw.key.in_(chunk)
+                )
+            )
+            found.update({key: int(value) for key, value in rows})
+        return found
 
     # Locking and persisting (inside the release transaction)
     def lock_ledgers(self, data_version: str, scopes: list[str]) -> dict[str, PrivacyLedgerRow]:
@@ -170,13 +186,4 @@ class HistoryStores(SqlStores):
 
     def drawn_already(self, data_version: str, keys: Iterable[str]) -> bool:
         """Whether any of ``keys`` has a stored draw now (a concurrent release drew it first)."""
-        wanted = sorted(set(keys))
-        for start in range(0, len(wanted), 500):
-            found = self.session.execute(
-                select(NoiseDraw.key).where(
-                    NoiseDraw.data_version == data_version, NoiseDraw.key.in_(wanted[start : start + 500])
-                )
-            ).first()
-            if found is not None:
-                return True
-        return False
+        return bool(self.get_many(data_version, set(keys)))
