@@ -75,10 +75,12 @@ ATOM_AUDIT_SECONDS = 1.5
 # Exact counts (distinct person sets released exactly, to anyone) a data version's audit across
 # releases may hold. Every exact count joins the system each later exact release is audited against,
 # and that audit's cost grows with the system: past this capacity a new question is answered with
-# keyed noise (``DEGRADED_RHO_PER_TABLE``), so no audit ever works on more than this many earlier
+# keyed noise (``DEGRADED_RHO_PER_TABLE``), so no audit works on more than about this many earlier
 # counts. The decision depends on the number of counts released and on the question's number of
 # cells, both known to everyone who received them, never on a count's size. The same question asked
-# again (any organisation) keeps its exact answer: it adds nothing to the system.
+# again (any organisation) keeps its exact answer: it adds no new question to the system, only, where
+# more of it is hidden than the first time, the remainder of its hidden cells (the benchmark's year
+# ended with 201 counts held at a capacity of 200).
 EXACT_HISTORY_COUNTS = 200
 # zCDP rho per table of the keyed noise a release gets instead of exact counts (capacity reached,
 # or the audit past its deadline), charged to the organisation's and the global degraded ledgers.

@@ -149,7 +149,8 @@ def render_rules(policy: Policy) -> str:
             "Exact capacity and degraded noise.",
             "Exact counts are a finite resource of a data version: the audit across releases may hold "
             f"{policy.exact_history_counts:,} distinct exact counts (`EXACT_HISTORY_COUNTS` = "
-            f"{_number(rules.EXACT_HISTORY_COUNTS)} unless configured), so no audit ever works on more. A "
+            f"{_number(rules.EXACT_HISTORY_COUNTS)} unless configured), so no audit works on more (give or take the few rows a repeat adds, "
+            "below). A "
             "question whose cells would take the counts held past it (counted from the number of counts "
             "released and the question's number of cells, both known to whoever received them, never "
             "from a count's size) is answered with keyed discrete Gaussian noise of rho "
@@ -157,7 +158,8 @@ def render_rules(policy: Policy) -> str:
             f"{_number(rules.DEGRADED_RHO_PER_TABLE)} unless configured), charged to the organisation's "
             "and the global degraded ledgers; the quote says so up front (`exact_capacity_used`). The same "
             "question (the query without its wording, disclosure options included) released exactly "
-            "before, to anyone, is answered exactly again: it adds nothing to the audit's system. Noisy "
+            "before, to anyone, is answered exactly again: it adds no new question to the audit's system "
+            "(only, where more is hidden than the first time, the remainder of its hidden cells). Noisy "
             "cells are not remembered as exact counts. Releases published to everyone (the free public "
             "statistics) always carry this noise, whatever the history, so they hold none of the capacity "
             "and no exact count a paid question could be compared with.",
