@@ -13,6 +13,7 @@ from statservice.db.models import (
     NoiseDraw,
     PrivacyLedgerRow,
     PrivacySpend,
+    PublicStatistic,
     QueryRun,
     ReleasedFingerprint,
     ReleasedPersonSet,
@@ -85,14 +86,16 @@ def counts(service) -> dict[str, int]:
 
 
 def assert_consistent(service) -> None:
-    """Every release has its audit record and invoice line; nothing is charged without a release;
-    the audit chain verifies."""
+    """Every release has its audit record and invoice line (a free public statistic: its audit
+    record and no line); nothing is charged without a release; the audit chain verifies."""
     with service.db.session() as session:
         releases = session.execute(select(ReleaseRecord)).scalars().all()
         lines = session.execute(select(InvoiceLine).where(InvoiceLine.kind == "release")).scalars().all()
         audits = session.execute(select(AuditRecord).where(AuditRecord.action == "release")).scalars().all()
+        free = set(session.execute(select(PublicStatistic.release_id)).scalars())
         release_ids = {r.id for r in releases}
-        assert {line.release_id for line in lines} == release_ids
+        assert {line.release_id for line in lines} == release_ids - free
+        assert all(r.price == 0 and r.invoice_line_ref is None for r in releases if r.id in free)
         assert {r.audit_sequence for r in releases} == {a.sequence for a in audits}
         spends = session.execute(select(PrivacySpend.release_id)).scalars().all()
         assert set(spends) <= release_ids

@@ -11,13 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from benchmarks.workload import CONDITIONS, FAMILIES, workload
 from queries.engine import DuckDBEngine
 from queries.examples import queries_in_markdown
 from queries.validation import validate_query
-from statservice.db.models import QueryRun
+from statservice import public_statistics
+from statservice.db.models import PublicStatistic, QueryRun
 from statservice.service import Service
 from tests.service.conftest import make_settings
 from tests.service.helpers import assert_consistent, counts
@@ -112,12 +113,17 @@ def test_a_tiny_year_ends_with_the_summary_line_and_consistent_releases(
     service = Service(make_settings(database_url, service_registers, audit_key=AUDIT_KEY))
     try:
         stored = counts(service)
-        assert stored["releases"] > 0  # the benchmark released something
-        assert stored["invoice_lines"] == stored["releases"] == stored["release_audits"]
-        assert_consistent(service)
         with service.db.session() as session:
             statuses = collections.Counter(session.execute(select(QueryRun.status)).scalars())
-        assert sum(statuses.values()) == releases + len(documented)
+            # the year starts with the free public statistics, as statservice run does: releases
+            # with their audit records and no invoice line
+            public = session.execute(select(func.count()).select_from(PublicStatistic)).scalar_one()
+        assert public == len(public_statistics.statistics_for(service))
+        assert "public statistics: " in result.stdout
+        assert stored["releases"] > public  # the benchmark released something
+        assert stored["invoice_lines"] + public == stored["releases"] == stored["release_audits"]
+        assert_consistent(service)
+        assert sum(statuses.values()) == public + releases + len(documented)
         assert set(statuses) <= {"released", "refused"}, statuses
     finally:
         service.close()
