@@ -7,7 +7,8 @@
 Generates the registers once into ``data/service-year-<persons>`` (reused when present; the layout is
 built on first use), migrates a fresh SQLite file (or the empty database ``--database-url`` names),
 releases the free public statistics first (``statservice.public_statistics``, as ``statservice run``
-does for a new data version: their exact counts are in every later audit), creates the organisations and two customer keys each through ``statservice.accounts``, and asks the
+does for a new data version: they are in the release history every later release is checked against),
+creates the organisations and two customer keys each through ``statservice.accounts``, and asks the
 questions of ``benchmarks.workload`` one after another: ``pipeline.prepare``, ``pipeline.create_run``,
 the engine, then ``pipeline.commit_release`` (protect, persistence, audit record and invoice line).
 Only protect + commit is timed (``protect_and_commit``), never the engine.

@@ -149,8 +149,8 @@ def render_rules(policy: Policy) -> str:
             "Exact capacity and degraded noise.",
             "Exact counts are a finite resource of a data version: the audit across releases may hold "
             f"{policy.exact_history_counts:,} distinct exact counts (`EXACT_HISTORY_COUNTS` = "
-            f"{_number(rules.EXACT_HISTORY_COUNTS)} unless configured), so no audit works on more (give or take the few rows a repeat adds, "
-            "below). A "
+            f"{_number(rules.EXACT_HISTORY_COUNTS)} unless configured), so no audit works on more (give or "
+            "take the few rows a repeat adds, below). A "
             "question whose cells would take the counts held past it (counted from the number of counts "
             "released and the question's number of cells, both known to whoever received them, never "
             "from a count's size) is answered with keyed discrete Gaussian noise of rho "
