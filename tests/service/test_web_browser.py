@@ -101,7 +101,7 @@ def test_a_customer_builds_the_first_query_by_clicking_and_downloads_the_csv(sit
     choose_code(page, "type 2 diabetes", "DE11")
     page.get_by_label("Period start").fill("2015-01-01")
     page.get_by_label("Period end").fill("2018-12-31")
-    page.get_by_label("Sex").check()
+    page.get_by_role("checkbox", name="Sex", exact=True).check()  # the breakdown
     price = page.locator("#price")
     price.wait_for()
     assert "DKK" in price.inner_text()
@@ -154,6 +154,42 @@ def test_a_validation_error_is_shown_at_its_field(site):
     page.get_by_label("Period start").fill("2015-01-01")
     page.locator("#price").wait_for()
     assert page.locator("#error-start").inner_text() == ""  # corrected: the message goes
+
+
+def test_a_customer_adds_nested_criteria_and_another_result_kind_by_clicking(site):
+    """Criteria, their concepts' options and the result kind's options are drawn as they are chosen;
+    the price follows the form."""
+    page = site.page_of("customer")
+    choose_code(page, "DE11", "DE11")
+    page.get_by_label("Period start").fill("2015-01-01")
+    page.get_by_label("Period end").fill("2018-12-31")
+    page.locator("#price").wait_for()
+    first_price = page.locator("#price").inner_text()
+
+    page.get_by_role("button", name="Add to Criteria").click()
+    page.get_by_label("Criterion 1: type").select_option("any")
+    page.get_by_role("button", name="Add to Criteria").last.wait_for()
+    page.locator("#f-criteria-0 button", has_text="Add").click()
+    page.get_by_label("Criterion 1.1: type").wait_for()
+    assert page.get_by_label("Criterion 1: type").input_value() == "any"  # kept while drawn again
+    page.locator("#f-criteria-0-criteria-0-concept-type").select_option("prescription")
+    page.locator("#f-criteria-0-criteria-0-concept-atc").wait_for()
+    page.locator("#f-criteria-0-criteria-0-concept-atc").fill("A10A")
+    page.locator("#f-criteria-0-criteria-0-window-start").fill("-365")
+    page.locator("#f-criteria-0-criteria-0-window-end").fill("-1")
+    page.locator("#f-criteria-0-criteria-0-window-end").press("Tab")  # keyboard only: change fires
+    page.locator("#f-result-kind").select_option("attrition")
+    page.wait_for_function(
+        "first => document.querySelector('#price') && document.querySelector('#price').innerText !== first",
+        arg=first_price,
+    )
+    assert "DKK" in page.locator("#price").inner_text()
+    shot(page, "builder-criteria")
+
+    page.get_by_role("button", name="Run").click()
+    table = page.locator("table.result-table")
+    table.wait_for()
+    assert "Step" in table.locator("thead").inner_text() or table.locator("tbody tr").count() >= 2
 
 
 @pytest.mark.parametrize("path", ["/staff", "/audit"])

@@ -40,13 +40,14 @@ def problem_of(exc: Exception) -> StatserviceError:
     raise exc
 
 
-def builder_context(form: forms.BuilderForm) -> dict[str, Any]:
+def builder_context(form: forms.BuilderForm, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "form": form,
-        "concepts": forms.coded_concepts(),
-        "breakdowns": forms.breakdown_choices(),
+        "concepts": forms.index_concepts(),
+        "coded": forms.coded_concepts(),
         "occurrences": forms.occurrence_choices(),
-        "slots": forms.errors_by_slot([]),
+        "controls": form.controls(),
+        "slots": forms.errors_by_slot(errors or [], form.slot_names()),
     }
 
 
@@ -100,14 +101,29 @@ async def _checked(
 @router.post("/builder/check", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def check(request: Request, visitor: VisitorDep, principal: Buyer, service: ServiceDep) -> Response:
     """Live validation: the price and privacy cost, and each field error at its field."""
-    _form, quote, errors = await _checked(request, principal, service)
-    return render(request, visitor, "_check.html", {"quote": quote, "slots": forms.errors_by_slot(errors)})
+    form, quote, errors = await _checked(request, principal, service)
+    slots = forms.errors_by_slot(errors, form.slot_names())
+    return render(request, visitor, "_check.html", {"quote": quote, "slots": slots})
+
+
+@router.post("/builder/edit", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def edit(request: Request, visitor: VisitorDep, principal: Buyer) -> Response:
+    """The form's derived parts drawn again: after a criterion (or characteristic, or drug group) is
+    added or removed, or a choice (a concept's type, the result kind) changes what is asked."""
+    posted = await request.form()
+    form = forms.BuilderForm.from_form(posted)
+    edit_field = posted.get("edit")
+    if isinstance(edit_field, str) and edit_field:
+        form = form.edited(edit_field[:400])
+    response = render(request, visitor, "_sections.html", builder_context(form))
+    response.headers["HX-Trigger"] = "form-changed"  # the quote follows the new form
+    return response
 
 
 @router.post("/builder/run", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def run(request: Request, visitor: VisitorDep, principal: Buyer, service: ServiceDep) -> Response:
     form, quote, errors = await _checked(request, principal, service)
-    slots = forms.errors_by_slot(errors)
+    slots = forms.errors_by_slot(errors, form.slot_names())
     if quote is None:
         return render(request, visitor, "_check.html", {"quote": None, "slots": slots, "not_run": True})
     query = forms.parse_query(form.payload())

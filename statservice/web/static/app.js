@@ -1,5 +1,6 @@
 // The cohort builder's one bit of behaviour htmx does not give: a code found by the search becomes a
 // chosen code (a checkbox in the form); unchecking it removes it. Then the form is checked again.
+// (Adding and removing criteria, and the options of each choice, are drawn by the server: htmx.)
 document.addEventListener("click", (event) => {
   const choice = event.target.closest(".code-choice");
   if (!choice) return;
@@ -16,19 +17,23 @@ document.addEventListener("click", (event) => {
     label.append(box, ` ${code} ${choice.dataset.name}`);
     chosen.append(label);
   }
-  document.body.dispatchEvent(new Event("codes-changed"));
+  document.body.dispatchEvent(new Event("form-changed"));
 });
 
 document.addEventListener("change", (event) => {
   const target = event.target;
   if (target.name === "codes" && !target.checked) {
     target.closest("label").remove();
-    document.body.dispatchEvent(new Event("codes-changed"));
+    document.body.dispatchEvent(new Event("form-changed"));
   }
   if (target.id === "concept_type") {
     // codes of one list mean nothing in another: start the choice again
     document.getElementById("chosen-codes").replaceChildren();
     document.getElementById("code-results").replaceChildren();
+    // a concept without codes (death, a biobank sample) has no code search
+    const coded = target.selectedOptions[0].hasAttribute("data-coded");
+    document.getElementById("code-search-field").hidden = !coded;
+    document.getElementById("chosen-codes-field").hidden = !coded;
   }
 });
 
