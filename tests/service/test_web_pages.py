@@ -438,3 +438,35 @@ def test_a_nested_criterion_error_is_shown_at_its_field(data_api):
     page = data_api.client.post("/builder/check", data=only_codes, headers=htmx(token)).text
     assert "E11" in _error_at(page, "criteria-1-criteria-0-concept-codes")
     assert _error_at(page, "criteria-0-window-start") == ""
+
+
+def test_each_download_of_a_release_is_the_apis_and_the_plot_is_the_pages(data_api):
+    from statservice import exports
+
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token)).text
+    release_id = re.search(r"/releases/(rel_\w+)/download\.csv", page).group(1)
+    for data_format, media_type in exports.FORMATS.items():
+        assert f'href="/releases/{release_id}/download.{data_format}"' in page
+        downloaded = data_api.client.get(f"/releases/{release_id}/download.{data_format}")
+        assert downloaded.status_code == 200 and downloaded.headers["content-type"].startswith(media_type)
+        api = data_api.get(f"/v1/releases/{release_id}/result?format={data_format}", data_api.customer)
+        if data_format == "xlsx":  # a zip whose entries carry the time of writing: compare the sheets
+            import openpyxl
+
+            def sheets(content: bytes) -> list:
+                book = openpyxl.load_workbook(io.BytesIO(content))
+                return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book]
+
+            assert sheets(downloaded.content) == sheets(api.content)
+        else:
+            assert downloaded.content == api.content, data_format
+    svg = data_api.client.get(f"/releases/{release_id}/plot.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    inline = re.search(r"<svg role=\"img\".*?</svg>", page, re.S).group(0)
+    assert re.sub(r'role="img" aria-label="[^"]*" ', "", inline) == svg.text[svg.text.index("<svg") :].strip()
+    png = data_api.client.get(f"/releases/{release_id}/plot.png")
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert data_api.client.get(f"/releases/{release_id}/plot.png").content == png.content  # the same file
+    assert data_api.client.get(f"/releases/{release_id}/download.exe").status_code == 404
+    assert data_api.client.get(f"/releases/{release_id}/plot.gif").status_code == 404

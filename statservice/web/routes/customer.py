@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, Response
 from billing.errors import BillingError
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
+from statservice import exports
 from statservice.api.deps import Principal, ServiceDep
 from statservice.api.errors import error_of
 from statservice.api.routes import catalog, history, queries, releases
 from statservice.core.errors import NotFound, StatserviceError
-from statservice.web import forms, results
+from statservice.web import forms, plots, results
 from statservice.web.pages import BUYER_ROLES, CsrfChecked, PageError, VisitorDep, page_roles, render
 
 router = APIRouter(include_in_schema=False)
@@ -170,14 +171,17 @@ def _release(service: Any, principal: Principal, release_id: str) -> dict[str, A
 
 
 def _release_context(release: dict[str, Any]) -> dict[str, Any]:
-    tables = results.shown_tables(release)
-    svg = results.plot_svg(release)
-    label = f"Bar chart of the released counts of {tables[0].title}" if tables else ""
+    plot = plots.plot_of(release)
+    svg = plots.render(plot, "svg").decode() if plot else None
     return {
         "release": release,
-        "tables": tables,
-        "plot": results.inline_svg(svg, label) if svg else None,
+        "tables": results.shown_tables(release),
+        "plot": results.inline_svg(svg, plot.described) if plot and svg else None,
+        "plot_caption": plot.caption if plot else "",
+        "table_one": plot if plot and plot.kind == "table_one" else None,
         "report": results.report_in_words(release),
+        "data_formats": list(exports.FORMATS),
+        "plot_formats": list(plots.FORMATS),
     }
 
 
@@ -198,24 +202,40 @@ async def release_page(
     return render(request, visitor, "release.html", context)
 
 
-@router.get("/releases/{release_id}/download.csv")
-def download_csv(principal: Buyer, service: ServiceDep, release_id: ReleaseId) -> Response:
+@router.get("/releases/{release_id}/download.{data_format}")
+def download(
+    principal: Buyer,
+    service: ServiceDep,
+    release_id: ReleaseId,
+    data_format: Annotated[str, Path(max_length=10)],
+) -> Response:
+    """The release as the API's download endpoint answers it (``GET /v1/releases/{id}/result``)."""
+    if data_format not in exports.FORMATS:
+        raise PageError(404, "Not found", f"No download as {data_format}: {', '.join(exports.FORMATS)}.")
     with service.db.session() as session:
         try:
-            return releases.download(release_id, principal, session, format="csv")
+            return releases.download(release_id, principal, session, format=data_format)
         except NotFound as error:
             raise PageError(404, "Not found", error.detail) from error
 
 
-@router.get("/releases/{release_id}/plot.svg")
-def download_plot(principal: Buyer, service: ServiceDep, release_id: ReleaseId) -> Response:
-    svg = results.plot_svg(_release(service, principal, release_id))
-    if svg is None:
+@router.get("/releases/{release_id}/plot.{plot_format}")
+def download_plot(
+    principal: Buyer,
+    service: ServiceDep,
+    release_id: ReleaseId,
+    plot_format: Annotated[str, Path(max_length=10)],
+) -> Response:
+    """The plot the page shows, as a file."""
+    if plot_format not in plots.FORMATS:
+        raise PageError(404, "Not found", f"No plot as {plot_format}: {', '.join(plots.FORMATS)}.")
+    plot = plots.plot_of(_release(service, principal, release_id))
+    if plot is None:
         raise PageError(404, "No plot", "This release has no table a plot is drawn for.")
     return Response(
-        svg,
-        media_type="image/svg+xml",
-        headers={"Content-Disposition": f'attachment; filename="{release_id}.svg"'},
+        plots.render(plot, plot_format),
+        media_type=plots.FORMATS[plot_format],
+        headers={"Content-Disposition": f'attachment; filename="{release_id}.{plot_format}"'},
     )
 
 
