@@ -61,6 +61,10 @@ def coded_concepts() -> dict[str, CodedConcept]:
     return found
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def index_concepts() -> dict[str, str]:
     """type -> label of every concept an index event may name (the model's event concepts)."""
     return {
@@ -130,6 +134,26 @@ class BuilderForm:
             occurrence=str(form.get("occurrence", "first")),
             concept_options=options,
             sections=sections,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> BuilderForm:
+        """The form showing a query JSON (a saved draft: perhaps unfinished, perhaps not a query)."""
+        payload = _mapping(payload)
+        index = _mapping(payload.get("index"))
+        concept, period = dict(_mapping(index.get("concept"))), _mapping(index.get("period"))
+        concept_type = str(concept.pop("type", "diagnosis"))
+        coded = coded_concepts().get(concept_type)
+        codes = concept.pop(coded.code_field, []) if coded else []
+        return cls(
+            title=str(payload.get("title") or ""),
+            concept_type=concept_type,
+            codes=tuple(str(c) for c in codes) if isinstance(codes, list) else (),
+            start=str(period.get("start") or ""),
+            end=str(period.get("end") or ""),
+            occurrence=str(index.get("occurrence") or "first"),
+            concept_options=concept,
+            sections={name: payload[name] for name in MODEL_SECTIONS if name in payload},
         )
 
     def payload(self) -> dict[str, Any]:

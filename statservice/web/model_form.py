@@ -151,7 +151,7 @@ def control_of(shape: Shape, path: str, label: str, value: Any, info: Any = None
     if shape.kind == "union":
         return _union_control(shape, path, label, value or {}, help_text)
     assert shape.inner is not None
-    inner, items = shape.inner, list(value or ())
+    inner, items = shape.inner, list(value) if isinstance(value, list | tuple) else []
     if inner.kind == "literal":
         return Control(
             path,

@@ -34,6 +34,7 @@ AUDITOR_ROLES = ("auditor", "admin")
 BUYER_ROLES = ("customer", "staff", "admin")
 NAVIGATION: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/", "Cohort builder", BUYER_ROLES),
+    ("/drafts", "Drafts", BUYER_ROLES),
     ("/history", "History", BUYER_ROLES),
     ("/invoices", "Invoices", BUYER_ROLES),
     ("/budget", "Budget", BUYER_ROLES),

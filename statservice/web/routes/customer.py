@@ -21,6 +21,7 @@ from statservice import exports
 from statservice.api.deps import Principal, ServiceDep
 from statservice.api.errors import error_of
 from statservice.api.routes import catalog, history, queries, releases
+from statservice.api.routes import drafts as api_drafts
 from statservice.core.errors import NotFound, StatserviceError
 from statservice.web import forms, plots, results
 from statservice.web.pages import BUYER_ROLES, CsrfChecked, PageError, VisitorDep, page_roles, render
@@ -53,8 +54,22 @@ def builder_context(form: forms.BuilderForm, errors: list[dict[str, Any]] | None
 
 
 @router.get("/", response_class=HTMLResponse)
-async def builder(request: Request, visitor: VisitorDep, principal: Buyer) -> Response:
-    return render(request, visitor, "builder.html", builder_context(forms.BuilderForm()))
+async def builder(
+    request: Request,
+    visitor: VisitorDep,
+    principal: Buyer,
+    service: ServiceDep,
+    draft: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The builder, empty or showing a saved draft (``?draft=<id>``)."""
+    if draft is None:
+        return render(request, visitor, "builder.html", builder_context(forms.BuilderForm()))
+    try:
+        saved = await run_in_threadpool(api_drafts.get_draft, draft, principal, service)
+    except NotFound as error:
+        raise PageError(404, "Not found", error.detail) from error
+    context = builder_context(forms.BuilderForm.from_payload(saved.query))
+    return render(request, visitor, "builder.html", {**context, "draft_name": saved.name})
 
 
 @router.get("/builder/codes", response_class=HTMLResponse)
