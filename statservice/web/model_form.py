@@ -27,8 +27,11 @@ DISCRIMINATORS = ("type", "kind", "by")  # the field that names a member of a un
 CHOICE_NAMES: dict[str, dict[Any, str]] = {"regions": m.REGION_NAMES, "levels": m.EDUCATION_LEVEL_NAMES}
 
 
+LABELS = {"atc": "ATC codes", "codes": "Codes"}  # where the field's name alone reads badly
+
+
 def label_of(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 # --- what an annotation asks for -------------------------------------------------------------------
@@ -134,7 +137,7 @@ def control_of(shape: Shape, path: str, label: str, value: Any, info: Any = None
     if shape.kind == "literal":
         choices = _choices(name, shape.values)
         if shape.optional or default is None:
-            choices = [("", "any" if shape.optional else "choose"), *choices]
+            choices = [("", "not set" if shape.optional else "choose"), *choices]
         return Control(path, label, "select", "" if value is None else str(value), choices, help_text)
     if shape.kind == "bool":
         return Control(path, label, "checkbox", bool(value), help=help_text)
@@ -215,7 +218,7 @@ def _union_control(shape: Shape, path: str, label: str, value: dict[str, Any], h
         "union",
         value=tag,
         choices=[(t, label_of(t)) for t in tags],
-        help=help_text or (member.__doc__ or "").strip().split("\n")[0],
+        help=help_text or (member.__doc__ or "").strip().split("\n")[0].replace("``", ""),
         children=_fields(member, path, value),
         discriminator=shape.discriminator,
     )

@@ -409,7 +409,7 @@ def test_adding_and_removing_a_nested_criterion_redraws_the_form(api):
     )
     assert added.headers["HX-Trigger"] == "form-changed"  # the quote follows
     assert 'name="criteria.0.criteria.0.type"' in added.text
-    assert 'hx-vals=\'{"edit": "remove:criteria.0.criteria.0"}\'' in added.text
+    assert 'data-edit="remove:criteria.0.criteria.0"' in added.text
     kept = {**form, "criteria.0.criteria.0.type": "include", "criteria.0.criteria.1.type": "exclude"}
     removed = api.client.post(
         "/builder/edit", data={**kept, "edit": "remove:criteria.0.criteria.0"}, headers=htmx(token)

@@ -1,6 +1,5 @@
 // The cohort builder's one bit of behaviour htmx does not give: a code found by the search becomes a
 // chosen code (a checkbox in the form); unchecking it removes it. Then the form is checked again.
-// (Adding and removing criteria, and the options of each choice, are drawn by the server: htmx.)
 document.addEventListener("click", (event) => {
   const choice = event.target.closest(".code-choice");
   if (!choice) return;
@@ -40,4 +39,25 @@ document.addEventListener("change", (event) => {
 // Enter in the code search searches; it does not run the query.
 document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && event.target.id === "code_search") event.preventDefault();
+});
+
+// Adding and removing criteria (characteristics, drug groups), and a choice that changes what else is
+// asked (a concept's type, the result kind), have the server draw the form's sections again from the
+// query model. The listeners are on the document, so controls just drawn work at once.
+function redrawSections(edit) {
+  htmx.ajax("POST", "/builder/edit", {
+    source: "#builder",
+    target: "#sections",
+    swap: "outerHTML",
+    values: edit ? { edit } : {},
+  });
+}
+
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-reshape]")) redrawSections();
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-edit]");
+  if (button) redrawSections(button.dataset.edit);
 });
