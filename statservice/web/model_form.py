@@ -207,6 +207,11 @@ def _singular(label: str) -> str:
     return {"Criteria": "Criterion"}.get(label, label.removesuffix("s"))
 
 
+def _first_paragraph(doc: str | None) -> str:
+    """A model's docstring as help: its first paragraph on one line, without reST markup."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
+
+
 def _union_control(shape: Shape, path: str, label: str, value: dict[str, Any], help_text: str) -> Control:
     tags = [member_value(member, shape.discriminator) for member in shape.members]
     tag = value.get(shape.discriminator) if isinstance(value, dict) else None
@@ -218,7 +223,7 @@ def _union_control(shape: Shape, path: str, label: str, value: dict[str, Any], h
         "union",
         value=tag,
         choices=[(t, label_of(t)) for t in tags],
-        help=help_text or (member.__doc__ or "").strip().split("\n")[0].replace("``", ""),
+        help=help_text or _first_paragraph(member.__doc__),
         children=_fields(member, path, value),
         discriminator=shape.discriminator,
     )

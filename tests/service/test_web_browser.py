@@ -87,6 +87,19 @@ def site(browser, sqlite_url: str, service_registers: Path) -> Iterator[Site]:
         service.close()
 
 
+def wait_for_result_table(page):
+    """The result's table; if it does not come, what the result area shows instead (a refusal, the
+    fields not run, a run still going), so a failure says why."""
+    table = page.locator("table.result-table").first
+    try:
+        table.wait_for()
+    except Exception as error:
+        raise AssertionError(
+            f"no result table; the result area says: {page.locator('#result').inner_text()!r}"
+        ) from error
+    return table
+
+
 def choose_code(page, search: str, code: str) -> None:
     page.get_by_label("Search codes").fill(search)
     page.locator(f'.code-choice[data-code="{code}"]').click()
@@ -108,8 +121,7 @@ def test_a_customer_builds_the_first_query_by_clicking_and_downloads_the_csv(sit
     shot(page, "builder")
 
     page.get_by_role("button", name="Run").click()
-    table = page.locator("table.result-table")
-    table.wait_for()
+    table = wait_for_result_table(page)
     rows = [[cell.strip() for cell in row.split("\t")] for row in table.locator("tbody tr").all_inner_texts()]
     assert [row[0] for row in rows] == ["male", "female", "Total"]
     assert all(row[1] == "hidden" or row[1].replace(",", "").isdigit() for row in rows)
@@ -187,9 +199,33 @@ def test_a_customer_adds_nested_criteria_and_another_result_kind_by_clicking(sit
     shot(page, "builder-criteria")
 
     page.get_by_role("button", name="Run").click()
-    table = page.locator("table.result-table")
-    table.wait_for()
+    table = wait_for_result_table(page)
     assert "Step" in table.locator("thead").inner_text() or table.locator("tbody tr").count() >= 2
+
+
+def test_a_customer_plots_incidence_and_prevalence_and_downloads_the_plot(site, tmp_path):
+    """Another result kind chosen by clicking: the plot is its own (yearly lines), on the page and as
+    the PNG download."""
+    page = site.page_of("customer")
+    choose_code(page, "DE11", "DE11")
+    page.get_by_label("Period start").fill("2015-01-01")
+    page.get_by_label("Period end").fill("2018-12-31")
+    page.locator("#f-result-kind").select_option("incidence_prevalence")
+    by_sex = page.locator('#f-result-breakdowns input[value="sex"]')
+    by_sex.wait_for()
+    assert page.locator('#f-result-breakdowns input[value="age_band"]').count() == 0  # not for this kind
+    by_sex.check()
+    page.locator("#price").wait_for()
+    page.get_by_role("button", name="Run").click()
+    plot = page.locator("figure.plot svg")
+    plot.wait_for()
+    assert "incidence and prevalence by year" in plot.get_attribute("aria-label").lower()
+    shot(page, "result-incidence")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download plot (PNG)").click()
+    path = tmp_path / "plot.png"
+    download_info.value.save_as(path)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 @pytest.mark.parametrize("path", ["/staff", "/audit"])
