@@ -282,3 +282,21 @@ class PublicStatistic(Base):
     release_id: Mapped[str] = mapped_column(ForeignKey("ss_releases.id"), index=True)
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class QueryDraft(Base):
+    """A named query JSON an organisation keeps to come back to (``statservice.drafts``): what the
+    cohort builder held when it was saved, valid or not yet. One name per organisation."""
+
+    __tablename__ = "ss_query_drafts"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "name", name="uq_ss_query_drafts_organisation_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    query_json: Mapped[str] = mapped_column(Text)
+    saved_by_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

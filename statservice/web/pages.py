@@ -34,7 +34,10 @@ AUDITOR_ROLES = ("auditor", "admin")
 BUYER_ROLES = ("customer", "staff", "admin")
 NAVIGATION: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/", "Cohort builder", BUYER_ROLES),
+    ("/drafts", "Drafts", BUYER_ROLES),
     ("/history", "History", BUYER_ROLES),
+    ("/invoices", "Invoices", BUYER_ROLES),
+    ("/budget", "Budget", BUYER_ROLES),
     ("/staff", "Orders", STAFF_ROLES),
     ("/audit", "Audit log", AUDITOR_ROLES),
 )

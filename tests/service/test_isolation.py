@@ -18,6 +18,7 @@ PARAMETERS = {
     "invoice_id": lambda ids: ids["invoice_id"],
     "credit_note_id": lambda ids: ids["credit_note_id"],
     "order_id": lambda ids: ids["order_id"],
+    "draft_id": lambda ids: ids["draft_id"],
 }
 # Parameters that name public things (register names, code lists, public statistics) or admin-only
 # resources.
@@ -59,6 +60,9 @@ def test_every_endpoint_hides_other_organisations(data_api):
         "release_id": release["id"],
         "run_id": release["run_id"],
         "organisation_id": api.customer.organisation_id,
+        "draft_id": api.post("/v1/drafts", api.customer, json={"name": "A's", "query": cohort()}).json()[
+            "id"
+        ],
         **billing_ids(api),
     }
     probed = []
@@ -103,6 +107,7 @@ def test_every_endpoint_hides_other_organisations(data_api):
     for path in ("/v1/releases", "/v1/history"):
         body = api.get(path, api.foreign).json()
         assert body["total"] == 0 and body["items"] == []
+    assert api.get("/v1/drafts", api.foreign).json() == []
     assert [o["id"] for o in api.get("/v1/organisations", api.foreign).json()] == [
         api.foreign.organisation_id
     ]

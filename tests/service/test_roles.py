@@ -35,6 +35,7 @@ BODIES = {
     "POST /v1/orders/{order_id}/hours": {"work_date": "2026-11-20", "hours": "1.00"},
     "POST /v1/orders/{order_id}/deliver": {},
     "POST /v1/orders/{order_id}/invoice": {},
+    "POST /v1/drafts": {"name": "matrix", "query": {"title": "unfinished"}},
 }
 
 # operation -> expected status for customer, staff, auditor, admin, no key. The app here has no
@@ -56,6 +57,10 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /v1/queries/runs/{run_id}": (404, 404, 404, 404, 401),
     "GET /v1/queries/schema": (200, 200, 200, 200, 401),
     "GET /v1/releases": (200, 200, 200, 200, 401),
+    "GET /v1/drafts": (200, 200, 403, 200, 401),
+    "POST /v1/drafts": (201, 201, 403, 200, 401),  # admin replaces the draft staff of its organisation saved
+    "GET /v1/drafts/{draft_id}": (404, 404, 403, 404, 401),
+    "DELETE /v1/drafts/{draft_id}": (404, 404, 403, 404, 401),
     "GET /v1/releases/{release_id}": (404, 404, 404, 404, 401),
     "GET /v1/releases/{release_id}/result": (404, 404, 404, 404, 401),
     "GET /v1/budgets": (503, 503, 503, 503, 401),

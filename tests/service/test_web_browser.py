@@ -87,6 +87,19 @@ def site(browser, sqlite_url: str, service_registers: Path) -> Iterator[Site]:
         service.close()
 
 
+def wait_for_result_table(page):
+    """The result's table; if it does not come, what the result area shows instead (a refusal, the
+    fields not run, a run still going), so a failure says why."""
+    table = page.locator("table.result-table").first
+    try:
+        table.wait_for()
+    except Exception as error:
+        raise AssertionError(
+            f"no result table; the result area says: {page.locator('#result').inner_text()!r}"
+        ) from error
+    return table
+
+
 def choose_code(page, search: str, code: str) -> None:
     page.get_by_label("Search codes").fill(search)
     page.locator(f'.code-choice[data-code="{code}"]').click()
@@ -101,15 +114,14 @@ def test_a_customer_builds_the_first_query_by_clicking_and_downloads_the_csv(sit
     choose_code(page, "type 2 diabetes", "DE11")
     page.get_by_label("Period start").fill("2015-01-01")
     page.get_by_label("Period end").fill("2018-12-31")
-    page.get_by_label("Sex").check()
+    page.get_by_role("checkbox", name="Sex", exact=True).check()  # the breakdown
     price = page.locator("#price")
     price.wait_for()
     assert "DKK" in price.inner_text()
     shot(page, "builder")
 
     page.get_by_role("button", name="Run").click()
-    table = page.locator("table.result-table")
-    table.wait_for()
+    table = wait_for_result_table(page)
     rows = [[cell.strip() for cell in row.split("\t")] for row in table.locator("tbody tr").all_inner_texts()]
     assert [row[0] for row in rows] == ["male", "female", "Total"]
     assert all(row[1] == "hidden" or row[1].replace(",", "").isdigit() for row in rows)
@@ -154,6 +166,66 @@ def test_a_validation_error_is_shown_at_its_field(site):
     page.get_by_label("Period start").fill("2015-01-01")
     page.locator("#price").wait_for()
     assert page.locator("#error-start").inner_text() == ""  # corrected: the message goes
+
+
+def test_a_customer_adds_nested_criteria_and_another_result_kind_by_clicking(site):
+    """Criteria, their concepts' options and the result kind's options are drawn as they are chosen;
+    the price follows the form."""
+    page = site.page_of("customer")
+    choose_code(page, "DE11", "DE11")
+    page.get_by_label("Period start").fill("2015-01-01")
+    page.get_by_label("Period end").fill("2018-12-31")
+    page.locator("#price").wait_for()
+    first_price = page.locator("#price").inner_text()
+
+    page.get_by_role("button", name="Add to Criteria").click()
+    page.get_by_label("Criterion 1: type").select_option("any")
+    page.get_by_role("button", name="Add to Criteria").last.wait_for()
+    page.locator("#f-criteria-0 button", has_text="Add").click()
+    page.get_by_label("Criterion 1.1: type").wait_for()
+    assert page.get_by_label("Criterion 1: type").input_value() == "any"  # kept while drawn again
+    page.locator("#f-criteria-0-criteria-0-concept-type").select_option("prescription")
+    page.locator("#f-criteria-0-criteria-0-concept-atc").wait_for()
+    page.locator("#f-criteria-0-criteria-0-concept-atc").fill("A10A")
+    page.locator("#f-criteria-0-criteria-0-window-start").fill("-365")
+    page.locator("#f-criteria-0-criteria-0-window-end").fill("-1")
+    page.locator("#f-criteria-0-criteria-0-window-end").press("Tab")  # keyboard only: change fires
+    page.locator("#f-result-kind").select_option("attrition")
+    page.wait_for_function(
+        "first => document.querySelector('#price') && document.querySelector('#price').innerText !== first",
+        arg=first_price,
+    )
+    assert "DKK" in page.locator("#price").inner_text()
+    shot(page, "builder-criteria")
+
+    page.get_by_role("button", name="Run").click()
+    table = wait_for_result_table(page)
+    assert "Step" in table.locator("thead").inner_text() or table.locator("tbody tr").count() >= 2
+
+
+def test_a_customer_plots_incidence_and_prevalence_and_downloads_the_plot(site, tmp_path):
+    """Another result kind chosen by clicking: the plot is its own (yearly lines), on the page and as
+    the PNG download."""
+    page = site.page_of("customer")
+    choose_code(page, "DE11", "DE11")
+    page.get_by_label("Period start").fill("2015-01-01")
+    page.get_by_label("Period end").fill("2018-12-31")
+    page.locator("#f-result-kind").select_option("incidence_prevalence")
+    by_sex = page.locator('#f-result-breakdowns input[value="sex"]')
+    by_sex.wait_for()
+    assert page.locator('#f-result-breakdowns input[value="age_band"]').count() == 0  # not for this kind
+    by_sex.check()
+    page.locator("#price").wait_for()
+    page.get_by_role("button", name="Run").click()
+    plot = page.locator("figure.plot svg")
+    plot.wait_for()
+    assert "incidence and prevalence by year" in plot.get_attribute("aria-label").lower()
+    shot(page, "result-incidence")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download plot (PNG)").click()
+    path = tmp_path / "plot.png"
+    download_info.value.save_as(path)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 @pytest.mark.parametrize("path", ["/staff", "/audit"])

@@ -21,7 +21,8 @@ FIRST_QUERY_FORM = {
     "start": "2015-01-01",
     "end": "2018-12-31",
     "occurrence": "first",
-    "breakdowns": ["sex"],
+    "result.kind": "cohort_count",
+    "result.breakdowns": ["sex"],
 }
 
 
@@ -134,19 +135,43 @@ def test_staff_and_auditors_open_their_own_pages(api):
     assert api.client.get("/").status_code == 403  # an auditor does not buy
 
 
-def test_the_builder_offers_what_the_query_model_defines():
-    """The choices come from the query model: every coded index concept and every breakdown."""
-    from queries import model as m
+def _options(html: str, name: str) -> set[str]:
+    select = re.search(rf'<select [^>]*name="{re.escape(name)}"[^>]*>(.*?)</select>', html, re.S)
+    assert select, f"no select {name}"
+    return set(re.findall(r'<option value="([^"]*)"', select.group(1))) - {""}
 
-    assert set(forms.coded_concepts()) == {"diagnosis", "prescription", "cancer", "cause_of_death"}
-    assert forms.coded_concepts()["prescription"].code_field == "atc"
-    assert set(forms.breakdown_choices()) == {
-        m.SexBreakdown().by,
-        m.AgeBandBreakdown().by,
-        m.RegionBreakdown().by,
-        m.IndexYearBreakdown().by,
-        m.EducationBreakdown().by,
+
+def _boxes(html: str, name: str) -> set[str]:
+    return set(re.findall(rf'type="checkbox" name="{re.escape(name)}" value="([^"]*)"', html))
+
+
+def test_the_builder_offers_every_result_kind_and_concept_type_the_registry_has(api):
+    """The form's choices come from the query model; the registry lists the same kinds and types."""
+    from queries import model as m
+    from queries.registry import CONCEPTS, RESULT_KINDS
+
+    token = sign_in(api, api.customer)
+    page = api.client.get("/").text
+    assert _options(page, "result.kind") == set(RESULT_KINDS)
+    assert _options(page, "concept_type") == {t for t, kind in CONCEPTS.items() if kind.is_event}
+    assert _boxes(page, "result.breakdowns") == {
+        b.model_fields["by"].default for b in m.union_members(m.Breakdown)
     }
+    assert _options(page, "disclosure.noise") == {"none", "gaussian"}
+    assert _boxes(page, "population.regions") == {str(code) for code in m.REGION_NAMES}
+    with_criterion = api.client.post(
+        "/builder/edit", data={**FIRST_QUERY_FORM, "edit": "add:criteria"}, headers=htmx(token)
+    ).text
+    assert _options(with_criterion, "criteria.0.type") == {"include", "exclude", "all", "any", "not"}
+    assert _options(with_criterion, "criteria.0.concept.type") == set(CONCEPTS)
+    for kind in RESULT_KINDS:  # each kind's own options are drawn when it is chosen
+        drawn = api.client.post(
+            "/builder/edit", data={**FIRST_QUERY_FORM, "result.kind": kind}, headers=htmx(token)
+        ).text
+        fields = set(RESULT_KINDS[kind].model.model_fields) - {"kind"}
+        assert all(f'name="result.{name}' in drawn or f'id="f-result-{name}"' in drawn for name in fields), (
+            kind
+        )
 
 
 def test_every_builder_code_list_is_one_the_catalog_serves(data_api):
@@ -276,3 +301,172 @@ def test_a_nul_character_in_a_form_is_refused_as_invalid_not_a_server_error(data
     )
     assert answer.status_code == 422
     assert "title" in answer.text
+
+
+# The whole query language from the form: population, nested criteria with windows, a result kind
+# with its options, disclosure options. Field names are the query's JSON paths.
+WHOLE_QUERY_FORM = {
+    **FIRST_QUERY_FORM,
+    "concept_type": "diagnosis",
+    "_checkboxes": ["index.concept.primary_only", "population.alive_and_resident_at_index"],
+    "index.concept.primary_only": "true",
+    "population.alive_and_resident_at_index": "true",
+    "population.age.min": "40",
+    "population.age.max": "79",
+    "population.sex": "female",
+    "population.regions": ["1084", "1085"],
+    "criteria.0.type": "exclude",
+    "criteria.0.concept.type": "prescription",
+    "criteria.0.concept.atc": "A10A, A10BA",
+    "criteria.0.window.start": "-365",
+    "criteria.0.window.end": "-1",
+    "criteria.1.type": "any",
+    "criteria.1.name": "hypertension or old",
+    "criteria.1.criteria.0.type": "include",
+    "criteria.1.criteria.0.concept.type": "diagnosis",
+    "criteria.1.criteria.0.concept.codes": "DI10",
+    "criteria.1.criteria.0.window.start": "-3650",
+    "criteria.1.criteria.0.window.end": "0",
+    "criteria.1.criteria.1.type": "not",
+    "criteria.1.criteria.1.criterion.type": "include",
+    "criteria.1.criteria.1.criterion.concept.type": "age",
+    "criteria.1.criteria.1.criterion.concept.max": "49",
+    "result.kind": "treatment_uptake",
+    "result.drugs.0.name": "GLP-1",
+    "result.drugs.0.atc": "A10BJ",
+    "result.days": "30, 365",
+    "result.washout_days": "365",
+    "disclosure.noise": "none",
+    "disclosure.rounding": "5",
+}
+WHOLE_QUERY = {
+    "index": {
+        "concept": {"type": "diagnosis", "codes": ["DE11"], "primary_only": True},
+        "period": {"start": "2015-01-01", "end": "2018-12-31"},
+        "occurrence": "first",
+    },
+    "population": {"age": {"min": 40, "max": 79}, "sex": "female", "regions": [1084, 1085]},
+    "criteria": [
+        {
+            "type": "exclude",
+            "concept": {"type": "prescription", "atc": ["A10A", "A10BA"]},
+            "window": {"start": -365, "end": -1},
+        },
+        {
+            "type": "any",
+            "name": "hypertension or old",
+            "criteria": [
+                {
+                    "type": "include",
+                    "concept": {"type": "diagnosis", "codes": ["DI10"]},
+                    "window": {"start": -3650, "end": 0},
+                },
+                {"type": "not", "criterion": {"type": "include", "concept": {"type": "age", "max": 49}}},
+            ],
+        },
+    ],
+    "result": {
+        "kind": "treatment_uptake",
+        "drugs": [{"name": "GLP-1", "atc": ["A10BJ"]}],
+        "days": [30, 365],
+        "washout_days": 365,
+    },
+    "disclosure": {"rounding": 5},
+}
+
+
+def test_the_form_builds_the_whole_query_language_as_json(api):
+    from queries import model as m
+
+    payload = forms.BuilderForm.from_form(_multi(WHOLE_QUERY_FORM)).payload()
+    assert payload == WHOLE_QUERY
+    assert m.Query.model_validate(payload)  # a valid query as written
+    # and back: the form drawn from that query carries every value it was read from
+    sign_in(api, api.customer)
+    token = sign_in(api, api.customer)
+    drawn = api.client.post("/builder/edit", data=WHOLE_QUERY_FORM, headers=htmx(token)).text
+    assert 'name="criteria.1.criteria.0.concept.codes" type="text" value="DI10"' in drawn
+    assert re.search(
+        r'name="criteria.1.criteria.1.criterion.concept.type".*?<option value="age" selected', drawn, re.S
+    )
+    assert 'name="result.days" type="text" value="30, 365"' in drawn
+
+
+def test_the_live_check_of_the_whole_query_shows_the_apis_quote(data_api):
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/check", data=WHOLE_QUERY_FORM, headers=htmx(token))
+    quote = data_api.post("/v1/queries/quote", data_api.customer, json=WHOLE_QUERY)
+    assert quote.status_code == 200, quote.text
+    assert f"{float(quote.json()['price']['amount']):,.2f} DKK" in page.text
+    assert "field-error" in page.text and not re.search(r'class="field-error"[^>]*>[^<]+</p>', page.text)
+
+
+def test_adding_and_removing_a_nested_criterion_redraws_the_form(api):
+    token = sign_in(api, api.customer)
+    form = {**FIRST_QUERY_FORM, "criteria.0.type": "all"}
+    added = api.client.post(
+        "/builder/edit", data={**form, "edit": "add:criteria.0.criteria"}, headers=htmx(token)
+    )
+    assert added.headers["HX-Trigger"] == "form-changed"  # the quote follows
+    assert 'name="criteria.0.criteria.0.type"' in added.text
+    assert 'data-edit="remove:criteria.0.criteria.0"' in added.text
+    kept = {**form, "criteria.0.criteria.0.type": "include", "criteria.0.criteria.1.type": "exclude"}
+    removed = api.client.post(
+        "/builder/edit", data={**kept, "edit": "remove:criteria.0.criteria.0"}, headers=htmx(token)
+    ).text
+    # the exclude moved up to the first place; nothing is left at the second
+    assert re.search(r'name="criteria.0.criteria.0.type".*?<option value="exclude" selected', removed, re.S)
+    assert 'name="criteria.0.criteria.1.type"' not in removed
+
+
+def test_a_nested_criterion_error_is_shown_at_its_field(data_api):
+    token = sign_in(data_api, data_api.customer)
+    bad = {
+        **WHOLE_QUERY_FORM,
+        "criteria.1.criteria.0.concept.codes": "E11",
+        "criteria.0.window.start": "soon",
+    }
+    page = data_api.client.post("/builder/check", data=bad, headers=htmx(token)).text
+    payload = forms.BuilderForm.from_form(_multi(bad)).payload()
+    answer = data_api.post("/v1/queries/validate", data_api.customer, json=payload)
+    assert answer.status_code == 422
+    fields = {e["field"] for e in answer.json()["errors"]}
+    assert "criteria.0.window.start" in fields
+    assert _error_at(page, "criteria-0-window-start") != ""
+    assert "DKK" not in page
+    only_codes = {**WHOLE_QUERY_FORM, "criteria.1.criteria.0.concept.codes": "E11"}
+    page = data_api.client.post("/builder/check", data=only_codes, headers=htmx(token)).text
+    assert "E11" in _error_at(page, "criteria-1-criteria-0-concept-codes")
+    assert _error_at(page, "criteria-0-window-start") == ""
+
+
+def test_each_download_of_a_release_is_the_apis_and_the_plot_is_the_pages(data_api):
+    from statservice import exports
+
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/run", data=FIRST_QUERY_FORM, headers=htmx(token)).text
+    release_id = re.search(r"/releases/(rel_\w+)/download\.csv", page).group(1)
+    for data_format, media_type in exports.FORMATS.items():
+        assert f'href="/releases/{release_id}/download.{data_format}"' in page
+        downloaded = data_api.client.get(f"/releases/{release_id}/download.{data_format}")
+        assert downloaded.status_code == 200 and downloaded.headers["content-type"].startswith(media_type)
+        api = data_api.get(f"/v1/releases/{release_id}/result?format={data_format}", data_api.customer)
+        if data_format == "xlsx":  # a zip whose entries carry the time of writing: compare the sheets
+            import openpyxl
+
+            def sheets(content: bytes) -> list:
+                book = openpyxl.load_workbook(io.BytesIO(content))
+                return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book]
+
+            assert sheets(downloaded.content) == sheets(api.content)
+        else:
+            assert downloaded.content == api.content, data_format
+    svg = data_api.client.get(f"/releases/{release_id}/plot.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    inline = re.search(r"<svg role=\"img\".*?</svg>", page, re.S).group(0)
+    assert re.sub(r'role="img" aria-label="[^"]*" ', "", inline) == svg.text[svg.text.index("<svg") :].strip()
+    png = data_api.client.get(f"/releases/{release_id}/plot.png")
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert data_api.client.get(f"/releases/{release_id}/plot.png").content == png.content  # the same file
+    assert data_api.client.get(f"/releases/{release_id}/download.exe").status_code == 404
+    assert data_api.client.get(f"/releases/{release_id}/plot.gif").status_code == 404

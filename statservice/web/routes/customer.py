@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 from billing.errors import BillingError
 from disclosure.errors import ReleaseRefused
 from queries.errors import QueryValidationError
+from statservice import exports
 from statservice.api.deps import Principal, ServiceDep
 from statservice.api.errors import error_of
 from statservice.api.routes import catalog, history, queries, releases
+from statservice.api.routes import drafts as api_drafts
 from statservice.core.errors import NotFound, StatserviceError
-from statservice.web import forms, results
+from statservice.web import forms, plots, results
 from statservice.web.pages import BUYER_ROLES, CsrfChecked, PageError, VisitorDep, page_roles, render
 
 router = APIRouter(include_in_schema=False)
@@ -40,19 +42,34 @@ def problem_of(exc: Exception) -> StatserviceError:
     raise exc
 
 
-def builder_context(form: forms.BuilderForm) -> dict[str, Any]:
+def builder_context(form: forms.BuilderForm, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "form": form,
-        "concepts": forms.coded_concepts(),
-        "breakdowns": forms.breakdown_choices(),
+        "concepts": forms.index_concepts(),
+        "coded": forms.coded_concepts(),
         "occurrences": forms.occurrence_choices(),
-        "slots": forms.errors_by_slot([]),
+        "controls": form.controls(),
+        "slots": forms.errors_by_slot(errors or [], form.slot_names()),
     }
 
 
 @router.get("/", response_class=HTMLResponse)
-async def builder(request: Request, visitor: VisitorDep, principal: Buyer) -> Response:
-    return render(request, visitor, "builder.html", builder_context(forms.BuilderForm()))
+async def builder(
+    request: Request,
+    visitor: VisitorDep,
+    principal: Buyer,
+    service: ServiceDep,
+    draft: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The builder, empty or showing a saved draft (``?draft=<id>``)."""
+    if draft is None:
+        return render(request, visitor, "builder.html", builder_context(forms.BuilderForm()))
+    try:
+        saved = await run_in_threadpool(api_drafts.get_draft, draft, principal, service)
+    except NotFound as error:
+        raise PageError(404, "Not found", error.detail) from error
+    context = builder_context(forms.BuilderForm.from_payload(saved.query))
+    return render(request, visitor, "builder.html", {**context, "draft_name": saved.name})
 
 
 @router.get("/builder/codes", response_class=HTMLResponse)
@@ -100,14 +117,29 @@ async def _checked(
 @router.post("/builder/check", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def check(request: Request, visitor: VisitorDep, principal: Buyer, service: ServiceDep) -> Response:
     """Live validation: the price and privacy cost, and each field error at its field."""
-    _form, quote, errors = await _checked(request, principal, service)
-    return render(request, visitor, "_check.html", {"quote": quote, "slots": forms.errors_by_slot(errors)})
+    form, quote, errors = await _checked(request, principal, service)
+    slots = forms.errors_by_slot(errors, form.slot_names())
+    return render(request, visitor, "_check.html", {"quote": quote, "slots": slots})
+
+
+@router.post("/builder/edit", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def edit(request: Request, visitor: VisitorDep, principal: Buyer) -> Response:
+    """The form's derived parts drawn again: after a criterion (or characteristic, or drug group) is
+    added or removed, or a choice (a concept's type, the result kind) changes what is asked."""
+    posted = await request.form()
+    form = forms.BuilderForm.from_form(posted)
+    edit_field = posted.get("edit")
+    if isinstance(edit_field, str) and edit_field:
+        form = form.edited(edit_field[:400])
+    response = render(request, visitor, "_sections.html", builder_context(form))
+    response.headers["HX-Trigger"] = "form-changed"  # the quote follows the new form
+    return response
 
 
 @router.post("/builder/run", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def run(request: Request, visitor: VisitorDep, principal: Buyer, service: ServiceDep) -> Response:
     form, quote, errors = await _checked(request, principal, service)
-    slots = forms.errors_by_slot(errors)
+    slots = forms.errors_by_slot(errors, form.slot_names())
     if quote is None:
         return render(request, visitor, "_check.html", {"quote": None, "slots": slots, "not_run": True})
     query = forms.parse_query(form.payload())
@@ -154,14 +186,17 @@ def _release(service: Any, principal: Principal, release_id: str) -> dict[str, A
 
 
 def _release_context(release: dict[str, Any]) -> dict[str, Any]:
-    tables = results.shown_tables(release)
-    svg = results.plot_svg(release)
-    label = f"Bar chart of the released counts of {tables[0].title}" if tables else ""
+    plot = plots.plot_of(release)
+    svg = plots.render(plot, "svg").decode() if plot else None
     return {
         "release": release,
-        "tables": tables,
-        "plot": results.inline_svg(svg, label) if svg else None,
+        "tables": results.shown_tables(release),
+        "plot": results.inline_svg(svg, plot.described) if plot and svg else None,
+        "plot_caption": plot.caption if plot else "",
+        "table_one": plot if plot and plot.kind == "table_one" else None,
         "report": results.report_in_words(release),
+        "data_formats": list(exports.FORMATS),
+        "plot_formats": list(plots.FORMATS),
     }
 
 
@@ -182,24 +217,40 @@ async def release_page(
     return render(request, visitor, "release.html", context)
 
 
-@router.get("/releases/{release_id}/download.csv")
-def download_csv(principal: Buyer, service: ServiceDep, release_id: ReleaseId) -> Response:
+@router.get("/releases/{release_id}/download.{data_format}")
+def download(
+    principal: Buyer,
+    service: ServiceDep,
+    release_id: ReleaseId,
+    data_format: Annotated[str, Path(max_length=10)],
+) -> Response:
+    """The release as the API's download endpoint answers it (``GET /v1/releases/{id}/result``)."""
+    if data_format not in exports.FORMATS:
+        raise PageError(404, "Not found", f"No download as {data_format}: {', '.join(exports.FORMATS)}.")
     with service.db.session() as session:
         try:
-            return releases.download(release_id, principal, session, format="csv")
+            return releases.download(release_id, principal, session, format=data_format)
         except NotFound as error:
             raise PageError(404, "Not found", error.detail) from error
 
 
-@router.get("/releases/{release_id}/plot.svg")
-def download_plot(principal: Buyer, service: ServiceDep, release_id: ReleaseId) -> Response:
-    svg = results.plot_svg(_release(service, principal, release_id))
-    if svg is None:
+@router.get("/releases/{release_id}/plot.{plot_format}")
+def download_plot(
+    principal: Buyer,
+    service: ServiceDep,
+    release_id: ReleaseId,
+    plot_format: Annotated[str, Path(max_length=10)],
+) -> Response:
+    """The plot the page shows, as a file."""
+    if plot_format not in plots.FORMATS:
+        raise PageError(404, "Not found", f"No plot as {plot_format}: {', '.join(plots.FORMATS)}.")
+    plot = plots.plot_of(_release(service, principal, release_id))
+    if plot is None:
         raise PageError(404, "No plot", "This release has no table a plot is drawn for.")
     return Response(
-        svg,
-        media_type="image/svg+xml",
-        headers={"Content-Disposition": f'attachment; filename="{release_id}.svg"'},
+        plots.render(plot, plot_format),
+        media_type=plots.FORMATS[plot_format],
+        headers={"Content-Disposition": f'attachment; filename="{release_id}.{plot_format}"'},
     )
 
 
