@@ -110,7 +110,10 @@ def concept_relation(concept: m.Model) -> str:
 def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expression:
     """The rows of the concept's relation that are events of the concept."""
     conditions: list[exp.Expression] = []
-    if isinstance(concept, m.DiagnosisConcept):
+    kind = concept_kind(concept)
+    if kind.codes_only:  # cancer, procedure, ...: the registry entry says all there is to say
+        conditions.append(prefix_condition(col(kind.code_column, table), getattr(concept, kind.code_field)))
+    elif isinstance(concept, m.DiagnosisConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.primary_only:
             conditions.append(exp.EQ(this=col("diagnosis_type", table), expression=exp.Literal.string("A")))
@@ -122,8 +125,6 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
         conditions.append(prefix_condition(col("atc", table), concept.atc))
         if concept.min_packages is not None:
             conditions.append(exp.GTE(this=col("packages", table), expression=number(concept.min_packages)))
-    elif isinstance(concept, m.CancerConcept):
-        conditions.append(prefix_condition(col("code", table), concept.codes))
     elif isinstance(concept, m.CauseOfDeathConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.underlying_only:

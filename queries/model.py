@@ -9,11 +9,12 @@ registers. The JSON Schema of ``Query`` is published (``docs/query-schema.json``
 Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, ehrQL):
 
 - windows are in days relative to the index date, both ends inclusive, ``null`` = unbounded;
-- event concepts (diagnosis, prescription, cancer, cause of death, death/emigration, biobank
-  sample) have dates and are used in windows; attribute concepts (age, sex, region,
+- event concepts (diagnosis, procedure, prescription, cancer, cause of death, death/emigration,
+  biobank sample) have dates and are used in windows; attribute concepts (age, sex, region,
   education, income) describe the person at the index date and take no window;
 - ICD-10 codes are prefixes in the LPR form with a leading ``D`` (``DE11``) except for the
-  cancer register, which stores them without it (``C50``); ATC codes are prefixes (``A10BJ``).
+  cancer register, which stores them without it (``C50``); ATC codes are prefixes (``A10BJ``), and
+  so are SKS procedure codes (``KFNG``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,17 @@ class PrescriptionConcept(Model):
     )
 
 
+class ProcedureConcept(Model):
+    """A procedure on a hospital contact in LPR2 or LPR3: an operation, treatment or examination,
+    dated on the day it was done."""
+
+    type: Literal["procedure"] = "procedure"
+    codes: CodePrefixes = Field(
+        description="SKS procedure prefixes: K operations (KFNG PCI), B treatments (BJFD dialysis), "
+        "U examinations (UXCA CT of the head)"
+    )
+
+
 class CancerConcept(Model):
     """An incident primary tumour in the Cancer Registry (ICD-10 without the D prefix)."""
 
@@ -142,6 +154,7 @@ class BiobankSampleConcept(Model):
 EventConcept = Annotated[
     DiagnosisConcept
     | PrescriptionConcept
+    | ProcedureConcept
     | CancerConcept
     | CauseOfDeathConcept
     | VitalStatusConcept

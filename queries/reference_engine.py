@@ -64,7 +64,14 @@ class ReferenceEngine:
         self.persons: dict[int, Person] = {row["pnr"]: row for row in self.numbered(population)}
         self.diagnoses = self._diagnoses()
         self.prescriptions = self.rows("lmdb")
-        self.cancers = self.rows("cancer")
+        # the (pnr, date, code) events of each relation whose concepts are nothing but codes
+        self.code_events: dict[str, list[Event]] = {
+            "cancer_events": [
+                {"pnr": row["pnr"], "date": row["d_diagnosedato"], "code": row["c_icd10"]}
+                for row in self.rows("cancer")
+            ],
+            "procedure_events": self._procedures(),
+        }
         self.deaths = self.rows("doedsaarsag")
         self.samples = self.rows("biobank")
         self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -122,11 +129,43 @@ class ReferenceEngine:
             )
         return events
 
+    def _procedures(self) -> list[Event]:
+        """LPR2 operations and other procedures on their contacts (dated on the procedure date), and
+        LPR3's, dated on the procedure's day."""
+        events: list[Event] = []
+        contacts = {row["recnum"]: row for row in self.rows("lpr_adm")}
+        for table in ("lpr_sksopr", "lpr_sksube"):
+            for procedure in self.rows(table):
+                contact = contacts.get(procedure["recnum"])
+                if contact is not None:
+                    events.append(
+                        {"pnr": contact["pnr"], "date": procedure["d_odto"], "code": procedure["c_opr"]}
+                    )
+        contacts3 = {row["dw_ek_kontakt"]: row for row in self.rows("lpr3_kontakter")}
+        for table in ("lpr3_procedurer_kirurgi", "lpr3_procedurer_andre"):
+            for procedure in self.rows(table):
+                contact = contacts3.get(procedure["dw_ek_kontakt"])
+                if contact is not None:
+                    events.append(
+                        {
+                            "pnr": contact["pnr"],
+                            "date": procedure["procedure_tidspunkt"].date(),
+                            "code": procedure["procedurekode"],
+                        }
+                    )
+        return events
+
     # --- concepts ---------------------------------------------------------------------------
 
     def event_dates(self, concept: m.Model) -> dict[int, list[dt.date]]:
         dates: dict[int, list[dt.date]] = defaultdict(list)
-        if isinstance(concept, m.DiagnosisConcept):
+        kind = concept_kind(concept)
+        if kind.codes_only:
+            prefixes = getattr(concept, kind.code_field)
+            for e in self.code_events[kind.relation]:
+                if starts_with_any(e["code"], prefixes):
+                    dates[e["pnr"]].append(e["date"])
+        elif isinstance(concept, m.DiagnosisConcept):
             for e in self.diagnoses:
                 if not starts_with_any(e["code"], concept.codes):
                     continue
@@ -142,10 +181,6 @@ class ReferenceEngine:
                     or (row["apk"] is not None and row["apk"] >= concept.min_packages)
                 ):
                     dates[row["pnr"]].append(row["eksd"])
-        elif isinstance(concept, m.CancerConcept):
-            for row in self.cancers:
-                if starts_with_any(row["c_icd10"], concept.codes):
-                    dates[row["pnr"]].append(row["d_diagnosedato"])
         elif isinstance(concept, m.CauseOfDeathConcept):
             for row in self.deaths:
                 causes = [row["c_dod1"]] if concept.underlying_only else [row["c_dod1"], row["c_dod2"]]

@@ -19,7 +19,13 @@ from synthetic_registers.context import ChunkPeople
 from synthetic_registers.dates import NEVER, day
 from synthetic_registers.deaths import build_death_records
 from synthetic_registers.demography_parameters import REFERENCE_YEAR
-from synthetic_registers.hospital import LPR3_FROM, SPECIALTIES, build_hospital_records, code_book
+from synthetic_registers.hospital import (
+    LPR3_FROM,
+    SPECIALTIES,
+    Contacts,
+    build_hospital_records,
+    code_book,
+)
 from synthetic_registers.population import (
     ChunkPlan,
     assign_mothers,
@@ -28,6 +34,7 @@ from synthetic_registers.population import (
     truncate_to_window,
 )
 from synthetic_registers.prescriptions import INDICATIONS, atc_table, build_dispensings
+from synthetic_registers.procedures import build_procedures, is_surgical, procedure_codes
 from synthetic_registers.pseudonyms import person_keys
 from synthetic_registers.socioeconomic import build_education, build_income, final_levels
 from synthetic_registers.writer import dates, labels, write_part
@@ -35,6 +42,9 @@ from synthetic_registers.writer import dates, labels, write_part
 PERSON_BITS = 23  # running numbers: chunk index in the high bits, person within chunk below
 RECNUM_BASE = 10**12  # record ids: chunk index * base + running number, unique across chunks
 LPR3_KEY_OFFSET = 5 * 10**17
+# Procedures draw from a random stream of their own (seeded from seed, chunk, this number), so that
+# adding them left every other table of a seed as it was.
+PROCEDURE_STREAM = 1
 
 
 def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople, np.ndarray, np.ndarray]:
@@ -79,8 +89,13 @@ def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople
 
 
 def _hospital_columns(
-    rng: np.random.Generator, people: ChunkPeople, person_pnr: np.ndarray, plan: ChunkPlan, out_dir: Path
-) -> dict[str, int]:
+    rng: np.random.Generator,
+    people: ChunkPeople,
+    person_pnr: np.ndarray,
+    plan: ChunkPlan,
+    out_dir: Path,
+    procedure_rng: np.random.Generator,
+) -> tuple[dict[str, int], Contacts]:
     records = build_hospital_records(rng, people)
     c = records.contacts
     book = code_book()
@@ -165,6 +180,47 @@ def _hospital_columns(
         },
         plan.index,
     )
+    counts.update(_procedure_columns(procedure_rng, c, ids, keys, start_us, plan, out_dir))
+    return counts, c
+
+
+def _procedure_columns(rng, c, ids, keys, start_us, plan: ChunkPlan, out_dir: Path) -> dict[str, int]:
+    """The procedure tables of both eras, each procedure on the contact it belongs to."""
+    book = code_book()
+    procedures = build_procedures(rng, book.codes, c.a_code, c.kind, c.minutes)
+    contact, codes = procedures.contact, procedure_codes()
+    surgical = is_surgical(codes)[procedures.code]
+    lpr2 = c.start[contact] < LPR3_FROM
+    counts = {}
+    # LPR2 dates the procedure; only an admission lasts past its first day (d_uddto)
+    minute = c.start_minute[contact].astype(np.int64) + procedures.minutes_after_start
+    day_offset = np.where(c.kind[contact] == 0, minute // 1440, 0)
+    for table, rows in (("lpr_sksopr", lpr2 & surgical), ("lpr_sksube", lpr2 & ~surgical)):
+        counts[table] = write_part(
+            out_dir,
+            table,
+            {
+                "recnum": ids[contact[rows]],
+                "c_opr": labels(procedures.code[rows], codes),
+                "d_odto": dates(c.start[contact[rows]] + day_offset[rows]),
+            },
+            plan.index,
+        )
+    at_us = start_us[contact] + procedures.minutes_after_start * 60_000_000
+    for table, rows in (
+        ("lpr3_procedurer_kirurgi", ~lpr2 & surgical),
+        ("lpr3_procedurer_andre", ~lpr2 & ~surgical),
+    ):
+        counts[table] = write_part(
+            out_dir,
+            table,
+            {
+                "dw_ek_kontakt": keys[contact[rows]],
+                "procedurekode": labels(procedures.code[rows], codes),
+                "procedure_tidspunkt": pa.array(at_us[rows], pa.timestamp("us")),
+            },
+            plan.index,
+        )
     return counts
 
 
@@ -197,7 +253,9 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
         },
         plan.index,
     )
-    counts.update(_hospital_columns(rng, people, pnr, plan, out_dir))
+    procedure_rng = np.random.default_rng([seed, plan.index, PROCEDURE_STREAM])
+    hospital_counts, _contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng)
+    counts.update(hospital_counts)
     disp = build_dispensings(rng, people)
     person = np.concatenate(disp.person)
     atc = np.concatenate(disp.atc)

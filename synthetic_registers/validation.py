@@ -263,6 +263,62 @@ def _volume_figure(key: str) -> Figure:
     return figure
 
 
+def _procedure_figure(key: str) -> Figure:
+    """LPR3 procedures of 2022, counted the way the clinical registries count them."""
+    prefixes = {
+        "pci_per_year": ("KFNG",),
+        "cabg_per_year": ("KFNA", "KFNC"),
+        "hip_replacements_per_year": ("KNFB",),
+        "knee_replacements_per_year": ("KNGB",),
+    }
+
+    def figure(x: _Extract):
+        if not x.covers(2022):
+            return None
+        x.db.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS procedures_2022 AS
+            SELECT k.pnr, k.dw_ek_kontakt, CAST(p.procedure_tidspunkt AS DATE) AS d, p.procedurekode AS code
+            FROM (SELECT * FROM lpr3_procedurer_kirurgi UNION ALL SELECT * FROM lpr3_procedurer_andre) p
+            JOIN lpr3_kontakter k USING (dw_ek_kontakt)
+            WHERE year(p.procedure_tidspunkt) = 2022
+            """
+        )
+        if key in prefixes:
+            where = " OR ".join(f"code LIKE '{p}%'" for p in prefixes[key])
+            return _scaled(x, x.value(f"SELECT count(*) FROM procedures_2022 WHERE {where}"))
+        if key == "dialysis_patients":
+            return _scaled(
+                x, x.value("SELECT count(DISTINCT pnr) FROM procedures_2022 WHERE code LIKE 'BJFD%'")
+            )
+        if key == "caesarean_share_of_deliveries":
+            return x.value(
+                """
+                SELECT avg(CASE WHEN dw_ek_kontakt IN (SELECT dw_ek_kontakt FROM procedures_2022
+                                                        WHERE code LIKE 'KMCA%') THEN 1.0 ELSE 0 END)
+                FROM lpr3_kontakter JOIN lpr3_diagnoser USING (dw_ek_kontakt)
+                WHERE diag_kode LIKE 'DZ37%' AND year(kont_starttidspunkt) = 2022
+                """
+            )
+        if key == "share_mi_admissions_with_pci_within_7_days":
+            return x.value(
+                """
+                WITH mi AS (
+                    SELECT k.pnr, CAST(k.kont_starttidspunkt AS DATE) AS d
+                    FROM lpr3_kontakter k JOIN lpr3_diagnoser g USING (dw_ek_kontakt)
+                    WHERE g.diag_kode LIKE 'DI21%' AND g.diag_kode_type = 'A'
+                      AND k.kont_sluttidspunkt - k.kont_starttidspunkt >= INTERVAL 12 HOUR
+                      AND year(k.kont_starttidspunkt) = 2022)
+                SELECT avg(CASE WHEN EXISTS (
+                    SELECT 1 FROM procedures_2022 p WHERE p.pnr = mi.pnr AND p.code LIKE 'KFNG%'
+                    AND p.d BETWEEN mi.d AND mi.d + 7) THEN 1.0 ELSE 0 END) FROM mi
+                """
+            )
+        raise KeyError(key)
+
+    return figure
+
+
 def _total_fertility(x: _Extract) -> float:
     deliveries = x.value(
         f"""
@@ -373,6 +429,8 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
         "share_admissions_women",
     ):
         f["hospital_volume", key] = _volume_figure(key)
+    for key in targets["procedures_2022"]:
+        f["procedures_2022", key] = _procedure_figure(key)
     any_rx = "SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = 2023"
     f["prescriptions", "persons_with_any_prescription"] = lambda x: (
         _scaled(x, x.value(any_rx)) if x.covers(2023) else None

@@ -11,6 +11,12 @@ Person 5  man, T2D 2015-03-01 and emigrated that same day (still resident on it)
 Person 6  woman, T2D 2017-11-01 but immigrated only 2018-01-01 (not resident at index).
 Person 7  man, type 1 diabetes 2016, a T2D B-diagnosis in 2021 (after the period).
 Person 8  woman aged 74, T2D 2019-08-01 as a B-diagnosis of a 3-hour acute (ATA1) LPR3 contact.
+
+Procedures: person 1 has a coronary angiography (UXAC85) on his 2016-03-01 admission and a PCI
+(KFNG05) the day after; person 4 a hip replacement (KNFB20) on 2020-03-03, the morning after her
+LPR3 contact started; person 8 a haemodialysis (BJFD20) on her 2019-08-01 contact; person 2 a CT
+of the head (UXCA00) on 2019-05-01. A PCI on an LPR2 contact that is not in lpr_adm (recnum 99)
+belongs to nobody.
 """
 
 from __future__ import annotations
@@ -49,6 +55,24 @@ SPEC_REGISTERS = {
         | 13     | DE119  | A          |
         | 14     | DE119  | A          |
         | 15     | DE109  | A          |
+    """,
+    "lpr_sksopr": """
+        | recnum | c_opr  | d_odto     |
+        | 10     | KFNG05 | 2016-03-02 |
+        | 99     | KFNG05 | 2016-03-02 |
+    """,
+    "lpr_sksube": """
+        | recnum | c_opr  | d_odto     |
+        | 10     | UXAC85 | 2016-03-01 |
+    """,
+    "lpr3_procedurer_kirurgi": """
+        | dw_ek_kontakt | procedurekode | procedure_tidspunkt |
+        | 102           | KNFB20        | 2020-03-03 07:30:00 |
+    """,
+    "lpr3_procedurer_andre": """
+        | dw_ek_kontakt | procedurekode | procedure_tidspunkt |
+        | 103           | BJFD20        | 2019-08-01 21:00:00 |
+        | 100           | UXCA00        | 2019-05-01 09:00:00 |
     """,
     "lpr3_kontakter": """
         | pnr | dw_ek_kontakt | kont_starttidspunkt | kont_sluttidspunkt  | kont_type | prioritet |

@@ -282,3 +282,78 @@ def test_diabetes_and_copd_drugs_are_commoner_with_less_education(db):
     copd = "atc LIKE 'R03BB%' OR atc LIKE 'R03AL%'"
     assert share(metformin, "10") > 1.2 * share(metformin, "60, 70, 80")
     assert share(copd, "10") > 1.2 * share(copd, "60, 70, 80")
+
+
+# --- procedures -----------------------------------------------------------------------------------
+
+PROCEDURES = {
+    "lpr_sksopr": ("lpr_adm", "recnum", "c_opr", "d_odto", "d_inddto", "d_uddto"),
+    "lpr_sksube": ("lpr_adm", "recnum", "c_opr", "d_odto", "d_inddto", "d_uddto"),
+    "lpr3_procedurer_kirurgi": (
+        "lpr3_kontakter",
+        "dw_ek_kontakt",
+        "procedurekode",
+        "procedure_tidspunkt",
+        "kont_starttidspunkt",
+        "kont_sluttidspunkt",
+    ),
+    "lpr3_procedurer_andre": (
+        "lpr3_kontakter",
+        "dw_ek_kontakt",
+        "procedurekode",
+        "procedure_tidspunkt",
+        "kont_starttidspunkt",
+        "kont_sluttidspunkt",
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(PROCEDURES))
+def test_every_procedure_lies_within_a_contact_of_its_era_and_table(db, table):
+    contacts, key, code, when, start, end = PROCEDURES[table]
+    outside = count(
+        db,
+        f"""SELECT count(*) FROM {table} p LEFT JOIN {contacts} c USING ({key})
+            WHERE c.{key} IS NULL OR p.{when} < c.{start} OR p.{when} > c.{end}""",
+    )
+    assert outside == 0
+    surgical = table in ("lpr_sksopr", "lpr3_procedurer_kirurgi")
+    wrong_kind = count(db, f"SELECT count(*) FROM {table} WHERE ({code} LIKE 'K%') <> {surgical}")
+    assert wrong_kind == 0
+
+
+def test_every_procedure_code_is_in_the_catalog(db):
+    from synthetic_registers.codes import sks_procedure_list
+
+    written = {
+        row[0]
+        for table, (_, _, code, *_) in PROCEDURES.items()
+        for row in db.execute(f"SELECT DISTINCT {code} FROM {table}").fetchall()
+    }
+    assert written <= {c.code for c in sks_procedure_list().codes}
+    assert {"KFNG05", "KNFB20", "BJFD20", "BWHA110", "UXCA00"} <= written
+
+
+def test_procedures_follow_the_conditions(db):
+    """PCI after myocardial infarction, dialysis only in kidney disease, joint replacement only in
+    osteoarthritis of that joint."""
+    procedures = """
+        SELECT a.pnr, p.d_odto AS d, p.c_opr AS code FROM lpr_sksopr p JOIN lpr_adm a USING (recnum)
+        UNION ALL SELECT a.pnr, p.d_odto, p.c_opr FROM lpr_sksube p JOIN lpr_adm a USING (recnum)
+    """
+    diagnoses = "SELECT a.pnr, g.c_diag AS code FROM lpr_adm a JOIN lpr_diag g USING (recnum)"
+    with_pci = db.execute(
+        f"""WITH mi AS (SELECT DISTINCT pnr, d_inddto AS d FROM lpr_adm
+                        WHERE c_adiag LIKE 'DI21%' AND c_pattype = 0)
+            SELECT avg(CASE WHEN EXISTS (SELECT 1 FROM ({procedures}) p WHERE p.pnr = mi.pnr
+                   AND p.code LIKE 'KFNG%' AND p.d BETWEEN mi.d AND mi.d + 7) THEN 1.0 ELSE 0 END)
+            FROM mi"""
+    ).fetchone()[0]
+    assert 0.4 < with_pci < 0.95
+    for procedure, diagnosis in (("BJFD", "DN18"), ("KNFB", "DM16"), ("KNGB", "DM17"), ("KMCA", "DO82")):
+        unexplained = count(
+            db,
+            f"""SELECT count(*) FROM ({procedures}) p WHERE p.code LIKE '{procedure}%' AND p.pnr NOT IN
+                (SELECT pnr FROM ({diagnoses}) WHERE code LIKE '{diagnosis}%')""",
+        )
+        assert unexplained == 0, procedure
