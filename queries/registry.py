@@ -95,6 +95,7 @@ ICD10_LPR = "icd10_lpr"  # diagnoses and causes of death: ICD-10 with the LPR "D
 ICD10_CANCER = "icd10_cancer"  # cancer register: ICD-10 without the prefix
 ATC = "atc"
 SKS_PROCEDURE = "sks_procedure"
+NPU = "npu"  # laboratory analyses: NPU codes and the Danish DNK extension
 
 CODE_SYSTEMS: Mapping[str, CodeSystem] = {
     system.name: system
@@ -126,6 +127,13 @@ CODE_SYSTEMS: Mapping[str, CodeSystem] = {
             "SKS procedure",
             re.compile(r"^[KBU]([A-Z]{1,3}([0-9][0-9A-Z]{0,3})?)?$"),
             "SKS procedure prefix: K operations, B treatments, U examinations, e.g. KFNG or BJFD20",
+        ),
+        CodeSystem(
+            NPU,
+            CODE_SYSTEM_LISTS["NPU/DNK analysis"],
+            "NPU/DNK analysis",
+            re.compile(r"^(NPU|DNK)[0-9]{0,5}$"),
+            "NPU or DNK analysis code, e.g. NPU27300 (HbA1c) or DNK35302 (eGFR)",
         ),
     )
 }
@@ -182,6 +190,13 @@ CONCEPTS: Mapping[str, ConceptKind] = {
             {"type": "procedure", "codes": ["KFNG"]},
             "codes",
             SKS_PROCEDURE,
+        ),
+        ConceptKind(
+            m.LabResultConcept,
+            "lab_results",
+            {"type": "lab_result", "codes": ["NPU27300"], "min": 48, "unit": "mmol/mol"},
+            "codes",
+            NPU,
         ),
         ConceptKind(
             m.PrescriptionConcept,

@@ -8,6 +8,7 @@ persons                pnr, sex, birth_date, death_date, immigration_date,
                        emigration_date, region
 diagnosis_events       pnr, event_date, code, diagnosis_type, contact_type, source
 procedure_events       pnr, event_date, code, source
+lab_results            pnr, event_date, code, value, bound ('<', '>' or NULL), unit
 prescription_events    pnr, event_date, atc, packages
 cancer_events          pnr, event_date, code
 death_cause_events     pnr, event_date, code, underlying
@@ -119,6 +120,13 @@ RELATION_SQL: dict[str, str] = {
     "prescription_events": """
         SELECT pnr, eksd AS event_date, atc, apk AS packages FROM lmdb
     """,
+    "lab_results": """
+        SELECT pnr, samplingdate AS event_date, analysiscode AS code,
+               TRY_CAST(replace(ltrim(value, '<>'), ',', '.') AS DOUBLE) AS value,
+               CASE WHEN value LIKE '<%' THEN '<' WHEN value LIKE '>%' THEN '>' END AS bound,
+               unit
+        FROM lab_forsker
+    """,
     "cancer_events": """
         SELECT pnr, d_diagnosedato AS event_date, c_icd10 AS code FROM cancer
     """,
@@ -159,6 +167,7 @@ LAYOUT_ORDER: dict[str, str] = {
     "diagnosis_events": "code, event_date, pnr",
     "prescription_events": "atc, event_date, pnr",
     "procedure_events": "code, event_date, pnr",
+    "lab_results": "code, event_date, pnr",
     "cancer_events": "code, pnr",
     "death_cause_events": "code, pnr",
     "biobank_samples": "sample_type, pnr",

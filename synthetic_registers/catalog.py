@@ -22,6 +22,7 @@ from synthetic_registers.codes import (
     municipalities,
     sks_procedure_list,
 )
+from synthetic_registers.laboratory import LAB_ANALYSES, analysis_list
 from synthetic_registers.schema import TABLES, Table
 
 CATALOG_FILE = "catalog.json"
@@ -62,6 +63,7 @@ CODE_SYSTEM_LISTS = {
     "ICD-10": CANCER_CODES,
     "ATC": "ATC",
     "SKS procedure": SKS_PROCEDURES,
+    "NPU/DNK analysis": LAB_ANALYSES,
 }
 
 
@@ -115,6 +117,7 @@ class Catalog:
             "ATC": atc_list(),
             CANCER_CODES: cancer_icd10_list(),
             SKS_PROCEDURES: sks_procedure_list(),
+            LAB_ANALYSES: analysis_list(),
         }
 
     @property

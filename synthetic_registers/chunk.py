@@ -26,6 +26,7 @@ from synthetic_registers.hospital import (
     build_hospital_records,
     code_book,
 )
+from synthetic_registers.laboratory import ANALYSES, build_lab_results, value_texts
 from synthetic_registers.population import (
     ChunkPlan,
     assign_mothers,
@@ -45,6 +46,8 @@ LPR3_KEY_OFFSET = 5 * 10**17
 # Procedures draw from a random stream of their own (seeded from seed, chunk, this number), so that
 # adding them left every other table of a seed as it was.
 PROCEDURE_STREAM = 1
+LABORATORY_STREAM = 2
+_CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 
 
 def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople, np.ndarray, np.ndarray]:
@@ -224,6 +227,40 @@ def _procedure_columns(rng, c, ids, keys, start_us, plan: ChunkPlan, out_dir: Pa
     return counts
 
 
+def _laboratory_columns(rng, people: ChunkPeople, c: Contacts, pnr, plan: ChunkPlan, out_dir: Path) -> int:
+    """Blood test results of sampling occasions and of acute contacts (admissions, emergency room)."""
+    acute = np.flatnonzero(c.kind != 1)
+    results = build_lab_results(rng, people, c.person[acute], c.start[acute], c.start_minute[acute])
+    texts = value_texts()[0]
+    women = people.sex[results.person] == 2
+
+    def reference(limit: int) -> pa.Array:
+        by_sex = np.array(
+            [
+                [np.nan if x is None else x for x in (a.reference_men[limit], a.reference_women[limit])]
+                for a in ANALYSES
+            ]
+        )
+        values = by_sex[results.analysis, women.astype(np.int64)]
+        return pa.array(values, mask=np.isnan(values))
+
+    return write_part(
+        out_dir,
+        "lab_forsker",
+        {
+            "pnr": pnr[results.person],
+            "samplingdate": dates(results.sampled),
+            "samplingtime": labels(results.minute, _CLOCK),
+            "analysiscode": labels(results.analysis, [a.code for a in ANALYSES]),
+            "value": labels(results.value, texts),
+            "unit": labels(results.analysis, [a.unit for a in ANALYSES]),
+            "refinterval_min": reference(0),
+            "refinterval_max": reference(1),
+        },
+        plan.index,
+    )
+
+
 def _running(plan: ChunkPlan, n: int) -> np.ndarray:
     return (np.uint32(plan.index) << np.uint32(PERSON_BITS)) | np.arange(n, dtype=np.uint32)
 
@@ -254,8 +291,10 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
         plan.index,
     )
     procedure_rng = np.random.default_rng([seed, plan.index, PROCEDURE_STREAM])
-    hospital_counts, _contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng)
+    hospital_counts, contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng)
     counts.update(hospital_counts)
+    lab_rng = np.random.default_rng([seed, plan.index, LABORATORY_STREAM])
+    counts["lab_forsker"] = _laboratory_columns(lab_rng, people, contacts, pnr, plan, out_dir)
     disp = build_dispensings(rng, people)
     person = np.concatenate(disp.person)
     atc = np.concatenate(disp.atc)

@@ -252,6 +252,32 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="lab_forsker",
+        notes=(
+            "Regions join in different years (Nordjylland 2009, Hovedstaden 2010, Sjælland 2011, "
+            "Syddanmark 2013, Midtjylland 2015; approximate): no results before.",
+            "value is text: '<5' and '<1' for CRP under a laboratory's detection limit, '>90' for a "
+            "normal eGFR, '<0.01' for a suppressed TSH, a decimal comma from Midtjylland's laboratories.",
+            "A sample is now and then reported twice; most persons have repeated measurements.",
+        ),
+        register="Laboratory Database",
+        owner=SDS,
+        description="Laboratory database (research extract): one row per analysis result of a blood sample.",
+        coverage=(2009, None),
+        columns=(
+            _PNR,
+            Column("samplingdate", "DATE", "Date the sample was taken"),
+            Column("samplingtime", "VARCHAR", "Time the sample was taken (HH:MM)"),
+            Column(
+                "analysiscode", "VARCHAR", "NPU or DNK analysis code (NPU27300 HbA1c)", "NPU/DNK analysis"
+            ),
+            Column("value", "VARCHAR", "Result as reported: a number, or text such as <5 or >90"),
+            Column("unit", "VARCHAR", "Unit of the result (mmol/mol, umol/L, ...)"),
+            Column("refinterval_min", "DOUBLE", "Lower reference limit", nullable=True),
+            Column("refinterval_max", "DOUBLE", "Upper reference limit", nullable=True),
+        ),
+    ),
+    Table(
         name="cancer",
         notes=(
             "Complete from 1943: tumours diagnosed before the period are present for residents.",

@@ -16,6 +16,7 @@ EVENTS = {
     "lmdb": "eksd",
     "doedsaarsag": "d_dodsdto",
     "biobank": "sample_date",
+    "lab_forsker": "samplingdate",
 }
 
 
@@ -357,3 +358,56 @@ def test_procedures_follow_the_conditions(db):
                 (SELECT pnr FROM ({diagnoses}) WHERE code LIKE '{diagnosis}%')""",
         )
         assert unexplained == 0, procedure
+
+
+# --- laboratory results ---------------------------------------------------------------------------
+
+
+def test_lab_results_start_in_each_region_in_its_own_year(db):
+    from synthetic_registers.laboratory import REGION_FROM
+
+    first = dict(
+        db.execute(
+            "SELECT b.reg, min(year(l.samplingdate)) FROM lab_forsker l JOIN bef b USING (pnr) GROUP BY b.reg"
+        ).fetchall()
+    )
+    assert first == REGION_FROM
+
+
+def test_lab_values_are_text_with_the_real_quirks(db):
+    def values(where: str) -> set[str]:
+        return {
+            row[0] for row in db.execute(f"SELECT DISTINCT value FROM lab_forsker WHERE {where}").fetchall()
+        }
+
+    assert {"<5", "<1"} <= values("analysiscode = 'NPU19748'")
+    assert ">90" in values("analysiscode = 'DNK35302'")
+    # a decimal comma from Midtjylland's laboratories, and only there
+    comma = "value LIKE '%,%'"
+    assert values(f"{comma} AND pnr IN (SELECT pnr FROM bef WHERE reg = 1082)")
+    assert not values(f"{comma} AND pnr IN (SELECT pnr FROM bef WHERE reg <> 1082)")
+    units = db.execute("SELECT DISTINCT analysiscode, unit FROM lab_forsker").fetchall()
+    assert len(units) == len({code for code, _ in units}) == 7  # one unit per analysis
+    repeated = count(
+        db,
+        "SELECT count(*) FROM (SELECT pnr FROM lab_forsker GROUP BY pnr, analysiscode HAVING count(*) > 1)",
+    )
+    assert repeated > 0
+
+
+def test_lab_values_follow_the_conditions(db):
+    """HbA1c is high after a diabetes diagnosis and eGFR low after a kidney disease diagnosis."""
+    diagnosed = """SELECT a.pnr, min(a.d_inddto) AS first FROM lpr_adm a JOIN lpr_diag g USING (recnum)
+                   WHERE g.c_diag LIKE '{prefix}%' GROUP BY a.pnr"""
+
+    def mean(code: str, prefix: str, after: bool) -> float:
+        condition = "l.samplingdate > d.first" if after else "d.pnr IS NULL"
+        return db.execute(
+            f"""SELECT avg(TRY_CAST(replace(l.value, ',', '.') AS DOUBLE)) FROM lab_forsker l
+                LEFT JOIN ({diagnosed.format(prefix=prefix)}) d USING (pnr)
+                WHERE l.analysiscode = '{code}' AND {condition}"""
+        ).fetchone()[0]
+
+    # (the others include diabetes managed only by general practice, invisible in LPR)
+    assert mean("NPU27300", "DE1", after=True) >= 48 > 46 > mean("NPU27300", "DE1", after=False)
+    assert mean("DNK35302", "DN18", after=True) < 60 < mean("DNK35302", "DN18", after=False)
