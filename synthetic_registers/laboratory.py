@@ -54,7 +54,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Analysis("NPU19748", "C-reactive protein (CRP)", "mg/L", (None, 8), (None, 8), 1, 1, 400),
     Analysis("NPU03577", "Thyrotropin (TSH)", "mIU/L", (0.3, 4.0), (0.3, 4.0), 100, 0.01, 100),
 )
-LAB_ANALYSES = "NPU/DNK analyses"
+LAB_ANALYSES = "NPU analyses"  # NPU codes and their Danish DNK extension
 
 
 @functools.cache
