@@ -26,7 +26,7 @@ from synthetic_registers.hospital import (
     build_hospital_records,
     code_book,
 )
-from synthetic_registers.laboratory import ANALYSES, build_lab_results, value_texts
+from synthetic_registers.laboratory import ANALYSES, UNITS, build_lab_results, value_texts
 from synthetic_registers.population import (
     ChunkPlan,
     assign_mothers,
@@ -232,6 +232,7 @@ def _laboratory_columns(rng, people: ChunkPeople, c: Contacts, pnr, plan: ChunkP
     acute = np.flatnonzero(c.kind != 1)
     results = build_lab_results(rng, people, c.person[acute], c.start[acute], c.start_minute[acute])
     texts = value_texts()[0]
+    unit_of_analysis = np.array([UNITS.index(a.unit) for a in ANALYSES])
     women = people.sex[results.person] == 2
 
     def reference(limit: int) -> pa.Array:
@@ -253,7 +254,7 @@ def _laboratory_columns(rng, people: ChunkPeople, c: Contacts, pnr, plan: ChunkP
             "samplingtime": labels(results.minute, _CLOCK),
             "analysiscode": labels(results.analysis, [a.code for a in ANALYSES]),
             "value": labels(results.value, texts),
-            "unit": labels(results.analysis, [a.unit for a in ANALYSES]),
+            "unit": labels(unit_of_analysis[results.analysis], UNITS),
             "refinterval_min": reference(0),
             "refinterval_max": reference(1),
         },

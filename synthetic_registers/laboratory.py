@@ -63,6 +63,7 @@ def analysis_list() -> CodeList:
     return CodeList(LAB_ANALYSES, [Code(a.code, f"{a.name}, {a.unit}", LAB_ANALYSES) for a in ANALYSES])
 
 
+UNITS = tuple(dict.fromkeys(analysis.unit for analysis in ANALYSES))  # each once (a Parquet dictionary)
 # reported as text instead of a number: eGFR above 90, TSH under 0.01, CRP under the detection limit
 ABOVE_90, TSH_BELOW, CRP_BELOW_5, CRP_BELOW_1 = ">90", "<0.01", "<5", "<1"
 
@@ -73,22 +74,25 @@ def _number(value: float, scale: int, comma: bool) -> str:
 
 
 @functools.cache
-def value_texts() -> tuple[tuple[str, ...], np.ndarray, dict[str, int]]:
-    """Every text a value can be, once (values are written as ids into it): the numbers of each
-    analysis in its steps, with a decimal point and, where they differ, with a comma; then the
-    censored texts. Returns the texts, each analysis's first id, and the censored texts' ids."""
-    texts: list[str] = []
-    first = np.zeros(len(ANALYSES) * 2, dtype=np.int64)
-    for k, analysis in enumerate(ANALYSES):
+def value_texts() -> tuple[tuple[str, ...], tuple[np.ndarray, ...], dict[str, int]]:
+    """Every text a value can be, once (values are written as ids into it, and a Parquet dictionary
+    with a text twice is written differently from one run to the next): the numbers of each analysis
+    in its steps, with a decimal point and a decimal comma, then the censored texts. Returns the
+    texts, per analysis and separator the id of each step from the analysis's lowest, and the
+    censored texts' ids."""
+    texts: dict[str, int] = {}
+    steps_ids: list[np.ndarray] = []
+    for analysis in ANALYSES:
         steps = np.arange(round(analysis.low * analysis.scale), round(analysis.high * analysis.scale) + 1)
         for comma in (False, True):
-            first[2 * k + comma] = len(texts) - round(analysis.low * analysis.scale)
-            texts.extend(_number(s / analysis.scale, analysis.scale, comma) for s in steps)
+            numbers = [_number(step / analysis.scale, analysis.scale, comma) for step in steps]
+            steps_ids.append(
+                np.array([texts.setdefault(text, len(texts)) for text in numbers], dtype=np.int64)
+            )
     censored = {
-        text: len(texts) + i for i, text in enumerate((ABOVE_90, TSH_BELOW, CRP_BELOW_5, CRP_BELOW_1))
+        text: texts.setdefault(text, len(texts)) for text in (ABOVE_90, TSH_BELOW, CRP_BELOW_5, CRP_BELOW_1)
     }
-    texts.extend(censored)
-    return tuple(texts), first, censored
+    return tuple(texts), tuple(steps_ids), censored
 
 
 @dataclass
@@ -145,7 +149,7 @@ def build_lab_results(
     acute_minute: np.ndarray,
 ) -> LabResults:
     """Results of sampling occasions and of acute hospital contacts (their person, day and minute)."""
-    _, first_id, censored = value_texts()
+    _, step_ids, censored = value_texts()
     occasion_person, occasion_day = _occasions(rng, people)
     occasion_minute = rng.integers(7 * 60 + 30, 15 * 60, len(occasion_person))
     first_year = np.array([REGION_FROM.get(int(r), 9999) for r in range(max(REGION_FROM) + 1)])
@@ -214,9 +218,10 @@ def build_lab_results(
         for kind, where, value in kinds:
             spec = ANALYSES[kind]
             steps = np.round(np.clip(value, spec.low, spec.high) * spec.scale).astype(np.int64)
+            steps -= round(spec.low * spec.scale)
             region = people.region[person[where]]
-            comma = (region == DECIMAL_COMMA_REGION) & (spec.scale > 1)
-            ids = first_id[2 * kind + comma.astype(np.int64)] + steps
+            comma = region == DECIMAL_COMMA_REGION
+            ids = np.where(comma, step_ids[2 * kind + 1][steps], step_ids[2 * kind][steps])
             if kind == EGFR:
                 ids = np.where(value > 90, censored[ABOVE_90], ids)
             elif kind == TSH:
