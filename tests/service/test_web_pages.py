@@ -138,7 +138,8 @@ def test_the_builder_offers_what_the_query_model_defines():
     """The choices come from the query model: every coded index concept and every breakdown."""
     from queries import model as m
 
-    assert set(forms.coded_concepts()) == {"diagnosis", "prescription", "cancer", "cause_of_death"}
+    coded = {"diagnosis", "procedure", "lab_result", "prescription", "cancer", "cause_of_death"}
+    assert set(forms.coded_concepts()) == coded
     assert forms.coded_concepts()["prescription"].code_field == "atc"
     assert set(forms.breakdown_choices()) == {
         m.SexBreakdown().by,
