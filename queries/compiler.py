@@ -110,7 +110,10 @@ def concept_relation(concept: m.Model) -> str:
 def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expression:
     """The rows of the concept's relation that are events of the concept."""
     conditions: list[exp.Expression] = []
-    if isinstance(concept, m.DiagnosisConcept):
+    kind = concept_kind(concept)
+    if kind.codes_only:  # cancer, procedure, ...: the registry entry says all there is to say
+        conditions.append(prefix_condition(col(kind.code_column, table), getattr(concept, kind.code_field)))
+    elif isinstance(concept, m.DiagnosisConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.primary_only:
             conditions.append(exp.EQ(this=col("diagnosis_type", table), expression=exp.Literal.string("A")))
@@ -122,8 +125,11 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
         conditions.append(prefix_condition(col("atc", table), concept.atc))
         if concept.min_packages is not None:
             conditions.append(exp.GTE(this=col("packages", table), expression=number(concept.min_packages)))
-    elif isinstance(concept, m.CancerConcept):
+    elif isinstance(concept, m.LabResultConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
+        if concept.unit is not None:
+            conditions.append(exp.EQ(this=col("unit", table), expression=exp.Literal.string(concept.unit)))
+        conditions += lab_value_conditions(concept, table)
     elif isinstance(concept, m.CauseOfDeathConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.underlying_only:
@@ -138,6 +144,35 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
     else:
         raise TypeError(f"{concept.type} is not an event concept")
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def lab_value_conditions(concept: m.LabResultConcept, table: str | None = None) -> list[exp.Expression]:
+    """``min <= value < max``, where a censored result (``bound`` '<' or '>') meets a bound only if
+    every value it stands for does: '<v' meets ``max`` when v <= max, '>v' meets ``min`` when
+    v >= min; an unreadable value meets none."""
+    value, bound = col("value", table), col("bound", table)
+    conditions: list[exp.Expression] = []
+    if concept.min is not None:
+        conditions.append(
+            exp.and_(
+                exp.GTE(this=value.copy(), expression=number(concept.min)),
+                exp.or_(
+                    exp.Is(this=bound.copy(), expression=exp.null()),
+                    exp.EQ(this=bound.copy(), expression=exp.Literal.string(">")),
+                ),
+            )
+        )
+    if concept.max is not None:
+        exact = exp.and_(
+            exp.Is(this=bound.copy(), expression=exp.null()),
+            exp.LT(this=value.copy(), expression=number(concept.max)),
+        )
+        below = exp.and_(
+            exp.EQ(this=bound.copy(), expression=exp.Literal.string("<")),
+            exp.LTE(this=value.copy(), expression=number(concept.max)),
+        )
+        conditions.append(exp.paren(exp.or_(exact, below)))
+    return conditions
 
 
 def vital_status_column(concept: m.VitalStatusConcept) -> str:
@@ -501,6 +536,8 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         return exp.and_(
             exp.Not(this=exp.Is(this=date.copy(), expression=exp.null())), window_condition(date, window)
         )
+    if isinstance(concept, m.LabResultConcept) and concept.latest:
+        return latest_lab_leaf(concept, window, leaves)
     spans = span_relation(concept)
     if spans is not None and spans_answer(spans, window, min_count):
         hit = leaves.add(
@@ -522,6 +559,24 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         return exp.GTE(this=distinct_days, expression=number(min_count))
 
     return exp.func("coalesce", leaves.add(concept, aggregate, window), exp.false())
+
+
+def latest_lab_leaf(concept: m.LabResultConcept, window: m.Window | None, leaves: Leaves) -> exp.Expression:
+    """The latest day with a result of the codes (and unit) in the window has one within the
+    bounds: the latest such day equals the latest day with a result within them."""
+    any_value = concept.model_copy(update={"min": None, "max": None, "latest": False})
+    event_date = col("event_date", "e")
+
+    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+        in_window = exp.and_(row_condition, window_condition(event_date, window))
+        in_bounds = exp.and_(in_window.copy(), *lab_value_conditions(concept, "e"))
+
+        def latest(condition: exp.Expression) -> exp.Expression:
+            return exp.Filter(this=exp.Max(this=event_date.copy()), expression=exp.Where(this=condition))
+
+        return exp.EQ(this=latest(in_window), expression=latest(in_bounds))
+
+    return exp.func("coalesce", leaves.add(any_value, aggregate, window), exp.false())
 
 
 def attribute_condition(concept: m.Model) -> exp.Expression:

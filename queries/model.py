@@ -9,11 +9,12 @@ registers. The JSON Schema of ``Query`` is published (``docs/query-schema.json``
 Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, ehrQL):
 
 - windows are in days relative to the index date, both ends inclusive, ``null`` = unbounded;
-- event concepts (diagnosis, prescription, cancer, cause of death, death/emigration, biobank
-  sample) have dates and are used in windows; attribute concepts (age, sex, region,
+- event concepts (diagnosis, procedure, laboratory result, prescription, cancer, cause of death,
+  death/emigration, biobank sample) have dates and are used in windows; attribute concepts (age, sex, region,
   education, income) describe the person at the index date and take no window;
 - ICD-10 codes are prefixes in the LPR form with a leading ``D`` (``DE11``) except for the
-  cancer register, which stores them without it (``C50``); ATC codes are prefixes (``A10BJ``).
+  cancer register, which stores them without it (``C50``); ATC codes are prefixes (``A10BJ``), and
+  so are SKS procedure codes (``KFNG``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,38 @@ class PrescriptionConcept(Model):
     )
 
 
+class ProcedureConcept(Model):
+    """A procedure on a hospital contact in LPR2 or LPR3: an operation, treatment or examination,
+    dated on the day it was done."""
+
+    type: Literal["procedure"] = "procedure"
+    codes: CodePrefixes = Field(
+        description="SKS procedure prefixes: K operations (KFNG PCI), B treatments (BJFD dialysis), "
+        "U examinations (UXCA CT of the head)"
+    )
+
+
+class LabResultConcept(Model):
+    """A laboratory result (Laboratory Database), dated on the sampling date.
+
+    ``min`` (inclusive) and ``max`` (exclusive) bound the value; a result reported as text such as
+    ``<5`` or ``>90`` meets a bound only if every value it stands for does (``<5`` is below a max of
+    5 or more and never at or above a min; ``>90`` is at or above a min of 90 or less and never
+    below a max). With ``latest``, a criterion asks about the latest day with a result of these
+    codes in its window: one of that day's results must be within the bounds."""
+
+    type: Literal["lab_result"] = "lab_result"
+    codes: CodePrefixes = Field(description="NPU/DNK analysis codes, e.g. NPU27300 (HbA1c, mmol/mol)")
+    min: float | None = Field(None, description="Only results at or above this value")
+    max: float | None = Field(None, description="Only results below this value")
+    unit: str | None = Field(
+        None, min_length=1, max_length=30, description="Only results reported in this unit, e.g. mmol/mol"
+    )
+    latest: bool = Field(
+        False, description="Only the latest day with a result in the window counts (criteria and items)"
+    )
+
+
 class CancerConcept(Model):
     """An incident primary tumour in the Cancer Registry (ICD-10 without the D prefix)."""
 
@@ -142,6 +175,8 @@ class BiobankSampleConcept(Model):
 EventConcept = Annotated[
     DiagnosisConcept
     | PrescriptionConcept
+    | ProcedureConcept
+    | LabResultConcept
     | CancerConcept
     | CauseOfDeathConcept
     | VitalStatusConcept

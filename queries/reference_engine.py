@@ -64,7 +64,15 @@ class ReferenceEngine:
         self.persons: dict[int, Person] = {row["pnr"]: row for row in self.numbered(population)}
         self.diagnoses = self._diagnoses()
         self.prescriptions = self.rows("lmdb")
-        self.cancers = self.rows("cancer")
+        self.lab_results = [{**row, **self.read_lab_value(row["value"])} for row in self.rows("lab_forsker")]
+        # the (pnr, date, code) events of each relation whose concepts are nothing but codes
+        self.code_events: dict[str, list[Event]] = {
+            "cancer_events": [
+                {"pnr": row["pnr"], "date": row["d_diagnosedato"], "code": row["c_icd10"]}
+                for row in self.rows("cancer")
+            ],
+            "procedure_events": self._procedures(),
+        }
         self.deaths = self.rows("doedsaarsag")
         self.samples = self.rows("biobank")
         self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -122,11 +130,66 @@ class ReferenceEngine:
             )
         return events
 
+    def _procedures(self) -> list[Event]:
+        """LPR2 operations and other procedures on their contacts (dated on the procedure date), and
+        LPR3's, dated on the procedure's day."""
+        events: list[Event] = []
+        contacts = {row["recnum"]: row for row in self.rows("lpr_adm")}
+        for table in ("lpr_sksopr", "lpr_sksube"):
+            for procedure in self.rows(table):
+                contact = contacts.get(procedure["recnum"])
+                if contact is not None:
+                    events.append(
+                        {"pnr": contact["pnr"], "date": procedure["d_odto"], "code": procedure["c_opr"]}
+                    )
+        contacts3 = {row["dw_ek_kontakt"]: row for row in self.rows("lpr3_kontakter")}
+        for table in ("lpr3_procedurer_kirurgi", "lpr3_procedurer_andre"):
+            for procedure in self.rows(table):
+                contact = contacts3.get(procedure["dw_ek_kontakt"])
+                if contact is not None:
+                    events.append(
+                        {
+                            "pnr": contact["pnr"],
+                            "date": procedure["procedure_tidspunkt"].date(),
+                            "code": procedure["procedurekode"],
+                        }
+                    )
+        return events
+
+    @staticmethod
+    def read_lab_value(text: str | None) -> dict[str, Any]:
+        """A reported value as a number and its censoring: "<5" is below 5, "7,2" is 7.2."""
+        if text is None:
+            return {"number": None, "bound": None}
+        bound = text[0] if text[:1] in ("<", ">") else None
+        try:
+            number = float(text.lstrip("<>").replace(",", "."))
+        except ValueError:
+            number = None
+        return {"number": number, "bound": bound}
+
+    @staticmethod
+    def lab_value_within(result: dict[str, Any], low: float | None, high: float | None) -> bool:
+        number, bound = result["number"], result["bound"]
+        if low is not None and (number is None or number < low or bound == "<"):
+            return False
+        if high is not None:
+            if number is None or bound == ">":
+                return False
+            return number <= high if bound == "<" else number < high
+        return True
+
     # --- concepts ---------------------------------------------------------------------------
 
     def event_dates(self, concept: m.Model) -> dict[int, list[dt.date]]:
         dates: dict[int, list[dt.date]] = defaultdict(list)
-        if isinstance(concept, m.DiagnosisConcept):
+        kind = concept_kind(concept)
+        if kind.codes_only:
+            prefixes = getattr(concept, kind.code_field)
+            for e in self.code_events[kind.relation]:
+                if starts_with_any(e["code"], prefixes):
+                    dates[e["pnr"]].append(e["date"])
+        elif isinstance(concept, m.DiagnosisConcept):
             for e in self.diagnoses:
                 if not starts_with_any(e["code"], concept.codes):
                     continue
@@ -135,6 +198,14 @@ class ReferenceEngine:
                 if concept.contact_type is not None and e["contact_type"] != concept.contact_type:
                     continue
                 dates[e["pnr"]].append(e["date"])
+        elif isinstance(concept, m.LabResultConcept):
+            for row in self.lab_results:
+                if not starts_with_any(row["analysiscode"], concept.codes):
+                    continue
+                if concept.unit is not None and row["unit"] != concept.unit:
+                    continue
+                if self.lab_value_within(row, concept.min, concept.max):
+                    dates[row["pnr"]].append(row["samplingdate"])
         elif isinstance(concept, m.PrescriptionConcept):
             for row in self.prescriptions:
                 if starts_with_any(row["atc"], concept.atc) and (
@@ -142,10 +213,6 @@ class ReferenceEngine:
                     or (row["apk"] is not None and row["apk"] >= concept.min_packages)
                 ):
                     dates[row["pnr"]].append(row["eksd"])
-        elif isinstance(concept, m.CancerConcept):
-            for row in self.cancers:
-                if starts_with_any(row["c_icd10"], concept.codes):
-                    dates[row["pnr"]].append(row["d_diagnosedato"])
         elif isinstance(concept, m.CauseOfDeathConcept):
             for row in self.deaths:
                 causes = [row["c_dod1"]] if concept.underlying_only else [row["c_dod1"], row["c_dod2"]]
@@ -210,6 +277,8 @@ class ReferenceEngine:
     ) -> bool:
         if not m.is_event_concept(concept):
             return self.attribute_holds(concept, pnr, index_date)
+        if isinstance(concept, m.LabResultConcept) and concept.latest:
+            return self.latest_lab_holds(concept, window, pnr, index_date, cache)
         key = concept.model_dump_json()
         if key not in cache:
             cache[key] = self.event_dates(concept)
@@ -222,6 +291,26 @@ class ReferenceEngine:
                 continue
             days.add(day)
         return len(days) >= min_count
+
+    def latest_lab_holds(
+        self, concept: m.LabResultConcept, window: m.Window | None, pnr: int, index_date: dt.date, cache: dict
+    ) -> bool:
+        """The latest day in the window with a result of the codes has one within the bounds."""
+
+        def in_window(day: dt.date) -> bool:
+            offset = (day - index_date).days
+            return (window is None or window.start is None or offset >= window.start) and (
+                window is None or window.end is None or offset <= window.end
+            )
+
+        days_by_range = []
+        for bounded in (concept.model_copy(update={"min": None, "max": None, "latest": False}), concept):
+            key = "latest:" + bounded.model_dump_json()
+            if key not in cache:
+                cache[key] = self.event_dates(bounded.model_copy(update={"latest": False}))
+            days_by_range.append([day for day in cache[key].get(pnr, []) if in_window(day)])
+        any_days, bounded_days = days_by_range
+        return bool(any_days) and max(any_days) in bounded_days
 
     def criterion_holds(self, criterion: m.Model, pnr: int, index_date: dt.date, cache: dict) -> bool:
         if isinstance(criterion, m.Include):

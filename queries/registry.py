@@ -33,7 +33,7 @@ from disclosure import derived
 from disclosure.table import AggregateTable
 from queries import model as m
 from queries.storage import RELATION_REGISTERS
-from synthetic_registers.catalog import CANCER_CODES
+from synthetic_registers.catalog import CANCER_CODES, CODE_SYSTEM_LISTS
 from synthetic_registers.schema import TABLES
 
 # --- registers ------------------------------------------------------------------------------------
@@ -94,6 +94,8 @@ class CodeSystem:
 ICD10_LPR = "icd10_lpr"  # diagnoses and causes of death: ICD-10 with the LPR "D" prefix
 ICD10_CANCER = "icd10_cancer"  # cancer register: ICD-10 without the prefix
 ATC = "atc"
+SKS_PROCEDURE = "sks_procedure"
+NPU = "npu"  # laboratory analyses: NPU codes and the Danish DNK extension
 
 CODE_SYSTEMS: Mapping[str, CodeSystem] = {
     system.name: system
@@ -119,6 +121,20 @@ CODE_SYSTEMS: Mapping[str, CodeSystem] = {
             re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
             "ATC prefix, e.g. A10, A10BJ or A10BJ06",
         ),
+        CodeSystem(
+            SKS_PROCEDURE,
+            CODE_SYSTEM_LISTS["SKS procedure"],
+            "SKS procedure",
+            re.compile(r"^[KBU]([A-Z]{1,3}([0-9][0-9A-Z]{0,3})?)?$"),
+            "SKS procedure prefix: K operations, B treatments, U examinations, e.g. KFNG or BJFD20",
+        ),
+        CodeSystem(
+            NPU,
+            CODE_SYSTEM_LISTS["NPU/DNK analysis"],
+            "NPU/DNK analysis",
+            re.compile(r"^(NPU|DNK)[0-9]{0,5}$"),
+            "NPU or DNK analysis code, e.g. NPU27300 (HbA1c) or DNK35302 (eGFR)",
+        ),
     )
 }
 
@@ -135,6 +151,14 @@ class ConceptKind:
     example: Mapping[str, Any]  # one concept as a customer writes it (tests run it on both engines)
     code_field: str | None = None  # the field holding code prefixes, if any
     code_system: str | None = None  # their code system (a key of CODE_SYSTEMS)
+    code_column: str = "code"  # the relation's column the prefixes are matched against
+
+    @property
+    def codes_only(self) -> bool:
+        """A concept that is nothing but code prefixes: its events are the relation's rows whose
+        ``code_column`` starts with one of them. The compiler and the reference engine read such
+        a concept from this entry alone (no condition of its own to write)."""
+        return self.code_field is not None and set(self.model.model_fields) == {"type", self.code_field}
 
     @property
     def type(self) -> str:
@@ -159,6 +183,20 @@ CONCEPTS: Mapping[str, ConceptKind] = {
             {"type": "diagnosis", "codes": ["DE11"]},
             "codes",
             ICD10_LPR,
+        ),
+        ConceptKind(
+            m.ProcedureConcept,
+            "procedure_events",
+            {"type": "procedure", "codes": ["KFNG"]},
+            "codes",
+            SKS_PROCEDURE,
+        ),
+        ConceptKind(
+            m.LabResultConcept,
+            "lab_results",
+            {"type": "lab_result", "codes": ["NPU27300"], "min": 48, "unit": "mmol/mol"},
+            "codes",
+            NPU,
         ),
         ConceptKind(
             m.PrescriptionConcept,

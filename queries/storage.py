@@ -7,6 +7,8 @@ once (LPR2 and LPR3 behind one diagnosis event relation, the two causes of death
 persons                pnr, sex, birth_date, death_date, immigration_date,
                        emigration_date, region
 diagnosis_events       pnr, event_date, code, diagnosis_type, contact_type, source
+procedure_events       pnr, event_date, code, source
+lab_results            pnr, event_date, code, value, bound ('<', '>' or NULL), unit
 prescription_events    pnr, event_date, atc, packages
 cancer_events          pnr, event_date, code
 death_cause_events     pnr, event_date, code, underlying
@@ -64,7 +66,6 @@ from sqlglot import exp
 
 from synthetic_registers.schema import PERSON_KEY, TABLES, TABLES_BY_NAME
 
-LAYOUT_FORMAT = 7  # bump when the layout's tables or sort orders change
 REGISTER_TABLES = tuple(table.name for table in TABLES)
 PERSON_KEYED_TABLES = frozenset(t.name for t in TABLES if any(c.name == PERSON_KEY for c in t.columns))
 # Part of every data version: person sets stored under a data version (differencing guard, atom
@@ -101,8 +102,30 @@ RELATION_SQL: dict[str, str] = {
         FROM lpr3_kontakter AS k JOIN lpr3_diagnoser AS d ON d.dw_ek_kontakt = k.dw_ek_kontakt
         WHERE d.senere_afkraeftet IS DISTINCT FROM 'Ja'
     """,
+    "procedure_events": """
+        SELECT a.pnr, o.d_odto AS event_date, o.c_opr AS code, 'LPR2' AS source
+        FROM lpr_adm AS a JOIN lpr_sksopr AS o ON o.recnum = a.recnum
+        UNION ALL
+        SELECT a.pnr, u.d_odto AS event_date, u.c_opr AS code, 'LPR2' AS source
+        FROM lpr_adm AS a JOIN lpr_sksube AS u ON u.recnum = a.recnum
+        UNION ALL
+        SELECT k.pnr, CAST(p.procedure_tidspunkt AS DATE) AS event_date, p.procedurekode AS code,
+               'LPR3' AS source
+        FROM lpr3_kontakter AS k JOIN lpr3_procedurer_kirurgi AS p ON p.dw_ek_kontakt = k.dw_ek_kontakt
+        UNION ALL
+        SELECT k.pnr, CAST(p.procedure_tidspunkt AS DATE) AS event_date, p.procedurekode AS code,
+               'LPR3' AS source
+        FROM lpr3_kontakter AS k JOIN lpr3_procedurer_andre AS p ON p.dw_ek_kontakt = k.dw_ek_kontakt
+    """,
     "prescription_events": """
         SELECT pnr, eksd AS event_date, atc, apk AS packages FROM lmdb
+    """,
+    "lab_results": """
+        SELECT pnr, samplingdate AS event_date, analysiscode AS code,
+               TRY_CAST(replace(ltrim(value, '<>'), ',', '.') AS DOUBLE) AS value,
+               CASE WHEN value LIKE '<%' THEN '<' WHEN value LIKE '>%' THEN '>' END AS bound,
+               unit
+        FROM lab_forsker
     """,
     "cancer_events": """
         SELECT pnr, d_diagnosedato AS event_date, c_icd10 AS code FROM cancer
@@ -143,6 +166,8 @@ LAYOUT_ORDER: dict[str, str] = {
     "persons": "pnr",
     "diagnosis_events": "code, event_date, pnr",
     "prescription_events": "atc, event_date, pnr",
+    "procedure_events": "code, event_date, pnr",
+    "lab_results": "code, event_date, pnr",
     "cancer_events": "code, pnr",
     "death_cause_events": "code, pnr",
     "biobank_samples": "sample_type, pnr",
@@ -161,6 +186,15 @@ SPAN_RELATIONS: dict[str, tuple[str, str, bool]] = {
     "prescription_spans": ("prescription_events", "atc", True),
 }
 RELATION_REGISTERS |= {span: RELATION_REGISTERS[events] for span, (events, _, _) in SPAN_RELATIONS.items()}
+
+# Part of a layout's file name: the relations' SQL, sort orders and spans, so that a layout built
+# by other code (a relation or table added, an order changed) is never read, with no number to bump.
+_LAYOUT_DEFINITION = (
+    sorted(RELATION_SQL.items()),
+    sorted(LAYOUT_ORDER.items()),
+    sorted(SPAN_RELATIONS.items()),
+)
+LAYOUT_FORMAT = hashlib.sha256(repr(_LAYOUT_DEFINITION).encode()).hexdigest()[:8]
 
 
 def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:

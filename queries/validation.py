@@ -188,6 +188,36 @@ def range_problems(path: str, low: float | None, high: float | None, inclusive: 
     return []
 
 
+def latest_problems(query: m.Query, path: str) -> list[Problem]:
+    """``latest`` picks one day of a person's results relative to the index date: meaningless for
+    the index event itself and for counting days."""
+    if path == "index.concept":
+        return [
+            problem(
+                f"{path}.latest",
+                "the index event is the first result in the period; latest applies to criteria and items",
+                "latest: false",
+            )
+        ]
+    criterion = _criterion_at(query, path.removesuffix(".concept"))
+    if criterion is not None and getattr(criterion, "min_count", 1) > 1:
+        return [
+            problem(f"{path}.latest", "latest looks at one day; min_count asks for several", "min_count 1")
+        ]
+    return []
+
+
+def _criterion_at(query: m.Query, path: str) -> m.Model | None:
+    """The criterion at a field path such as ``criteria.0.criteria.1`` (None for result items)."""
+    parts = path.split(".")
+    if parts[0] != "criteria":
+        return None
+    node: Any = query
+    for part in parts:
+        node = node[int(part)] if part.isdigit() else getattr(node, part)
+    return node
+
+
 def structural_problems(query: m.Query) -> list[Problem]:
     problems: list[Problem] = []
     period = query.index.period
@@ -200,8 +230,10 @@ def structural_problems(query: m.Query) -> list[Problem]:
         problems += window_problems(window_path, window, allowed)
         if isinstance(concept, m.AgeConcept):
             problems += range_problems(path, concept.min, concept.max)
-        if isinstance(concept, m.IncomeConcept):
+        if isinstance(concept, m.IncomeConcept | m.LabResultConcept):
             problems += range_problems(path, concept.min, concept.max, inclusive=False)
+        if isinstance(concept, m.LabResultConcept) and concept.latest:
+            problems += latest_problems(query, path)
         fields = concept_code_fields(concept)
         if fields:
             name, system, prefixes = fields

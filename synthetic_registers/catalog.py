@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from synthetic_registers.codes import (
+    SKS_PROCEDURES,
     Code,
     CodeList,
     Icd10List,
@@ -19,7 +20,9 @@ from synthetic_registers.codes import (
     cancer_icd10_list,
     icd10_list,
     municipalities,
+    sks_procedure_list,
 )
+from synthetic_registers.laboratory import LAB_ANALYSES, analysis_list
 from synthetic_registers.schema import TABLES, Table
 
 CATALOG_FILE = "catalog.json"
@@ -55,7 +58,13 @@ ENUMERATIONS: dict[str, dict[str, str]] = {
     },
 }
 CANCER_CODES = "ICD-10 without D prefix"
-CODE_SYSTEM_LISTS = {"ICD-10 (D prefix)": "ICD-10", "ICD-10": CANCER_CODES, "ATC": "ATC"}
+CODE_SYSTEM_LISTS = {
+    "ICD-10 (D prefix)": "ICD-10",
+    "ICD-10": CANCER_CODES,
+    "ATC": "ATC",
+    "SKS procedure": SKS_PROCEDURES,
+    "NPU/DNK analysis": LAB_ANALYSES,
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ class Catalog:
             "ICD-10": icd10_list(),
             "ATC": atc_list(),
             CANCER_CODES: cancer_icd10_list(),
+            SKS_PROCEDURES: sks_procedure_list(),
+            LAB_ANALYSES: analysis_list(),
         }
 
     @property

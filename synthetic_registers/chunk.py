@@ -19,7 +19,14 @@ from synthetic_registers.context import ChunkPeople
 from synthetic_registers.dates import NEVER, day
 from synthetic_registers.deaths import build_death_records
 from synthetic_registers.demography_parameters import REFERENCE_YEAR
-from synthetic_registers.hospital import LPR3_FROM, SPECIALTIES, build_hospital_records, code_book
+from synthetic_registers.hospital import (
+    LPR3_FROM,
+    SPECIALTIES,
+    Contacts,
+    build_hospital_records,
+    code_book,
+)
+from synthetic_registers.laboratory import ANALYSES, UNITS, build_lab_results, value_texts
 from synthetic_registers.population import (
     ChunkPlan,
     assign_mothers,
@@ -28,6 +35,7 @@ from synthetic_registers.population import (
     truncate_to_window,
 )
 from synthetic_registers.prescriptions import INDICATIONS, atc_table, build_dispensings
+from synthetic_registers.procedures import build_procedures, is_surgical, procedure_codes
 from synthetic_registers.pseudonyms import person_keys
 from synthetic_registers.socioeconomic import build_education, build_income, final_levels
 from synthetic_registers.writer import dates, labels, write_part
@@ -35,6 +43,11 @@ from synthetic_registers.writer import dates, labels, write_part
 PERSON_BITS = 23  # running numbers: chunk index in the high bits, person within chunk below
 RECNUM_BASE = 10**12  # record ids: chunk index * base + running number, unique across chunks
 LPR3_KEY_OFFSET = 5 * 10**17
+# Procedures draw from a random stream of their own (seeded from seed, chunk, this number), so that
+# adding them left every other table of a seed as it was.
+PROCEDURE_STREAM = 1
+LABORATORY_STREAM = 2
+_CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 
 
 def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople, np.ndarray, np.ndarray]:
@@ -79,8 +92,13 @@ def build_people(rng: np.random.Generator, plan: ChunkPlan) -> tuple[ChunkPeople
 
 
 def _hospital_columns(
-    rng: np.random.Generator, people: ChunkPeople, person_pnr: np.ndarray, plan: ChunkPlan, out_dir: Path
-) -> dict[str, int]:
+    rng: np.random.Generator,
+    people: ChunkPeople,
+    person_pnr: np.ndarray,
+    plan: ChunkPlan,
+    out_dir: Path,
+    procedure_rng: np.random.Generator,
+) -> tuple[dict[str, int], Contacts]:
     records = build_hospital_records(rng, people)
     c = records.contacts
     book = code_book()
@@ -165,7 +183,83 @@ def _hospital_columns(
         },
         plan.index,
     )
+    counts.update(_procedure_columns(procedure_rng, c, ids, keys, start_us, plan, out_dir))
+    return counts, c
+
+
+def _procedure_columns(rng, c, ids, keys, start_us, plan: ChunkPlan, out_dir: Path) -> dict[str, int]:
+    """The procedure tables of both eras, each procedure on the contact it belongs to."""
+    book = code_book()
+    procedures = build_procedures(rng, book.codes, c.a_code, c.kind, c.minutes)
+    contact, codes = procedures.contact, procedure_codes()
+    surgical = is_surgical(codes)[procedures.code]
+    lpr2 = c.start[contact] < LPR3_FROM
+    counts = {}
+    # LPR2 dates the procedure; only an admission lasts past its first day (d_uddto)
+    minute = c.start_minute[contact].astype(np.int64) + procedures.minutes_after_start
+    day_offset = np.where(c.kind[contact] == 0, minute // 1440, 0)
+    for table, rows in (("lpr_sksopr", lpr2 & surgical), ("lpr_sksube", lpr2 & ~surgical)):
+        counts[table] = write_part(
+            out_dir,
+            table,
+            {
+                "recnum": ids[contact[rows]],
+                "c_opr": labels(procedures.code[rows], codes),
+                "d_odto": dates(c.start[contact[rows]] + day_offset[rows]),
+            },
+            plan.index,
+        )
+    at_us = start_us[contact] + procedures.minutes_after_start * 60_000_000
+    for table, rows in (
+        ("lpr3_procedurer_kirurgi", ~lpr2 & surgical),
+        ("lpr3_procedurer_andre", ~lpr2 & ~surgical),
+    ):
+        counts[table] = write_part(
+            out_dir,
+            table,
+            {
+                "dw_ek_kontakt": keys[contact[rows]],
+                "procedurekode": labels(procedures.code[rows], codes),
+                "procedure_tidspunkt": pa.array(at_us[rows], pa.timestamp("us")),
+            },
+            plan.index,
+        )
     return counts
+
+
+def _laboratory_columns(rng, people: ChunkPeople, c: Contacts, pnr, plan: ChunkPlan, out_dir: Path) -> int:
+    """Blood test results of sampling occasions and of acute contacts (admissions, emergency room)."""
+    acute = np.flatnonzero(c.kind != 1)
+    results = build_lab_results(rng, people, c.person[acute], c.start[acute], c.start_minute[acute])
+    texts = value_texts()[0]
+    unit_of_analysis = np.array([UNITS.index(a.unit) for a in ANALYSES])
+    women = people.sex[results.person] == 2
+
+    def reference(limit: int) -> pa.Array:
+        by_sex = np.array(
+            [
+                [np.nan if x is None else x for x in (a.reference_men[limit], a.reference_women[limit])]
+                for a in ANALYSES
+            ]
+        )
+        values = by_sex[results.analysis, women.astype(np.int64)]
+        return pa.array(values, mask=np.isnan(values))
+
+    return write_part(
+        out_dir,
+        "lab_forsker",
+        {
+            "pnr": pnr[results.person],
+            "samplingdate": dates(results.sampled),
+            "samplingtime": labels(results.minute, _CLOCK),
+            "analysiscode": labels(results.analysis, [a.code for a in ANALYSES]),
+            "value": labels(results.value, texts),
+            "unit": labels(unit_of_analysis[results.analysis], UNITS),
+            "refinterval_min": reference(0),
+            "refinterval_max": reference(1),
+        },
+        plan.index,
+    )
 
 
 def _running(plan: ChunkPlan, n: int) -> np.ndarray:
@@ -197,7 +291,11 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
         },
         plan.index,
     )
-    counts.update(_hospital_columns(rng, people, pnr, plan, out_dir))
+    procedure_rng = np.random.default_rng([seed, plan.index, PROCEDURE_STREAM])
+    hospital_counts, contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng)
+    counts.update(hospital_counts)
+    lab_rng = np.random.default_rng([seed, plan.index, LABORATORY_STREAM])
+    counts["lab_forsker"] = _laboratory_columns(lab_rng, people, contacts, pnr, plan, out_dir)
     disp = build_dispensings(rng, people)
     person = np.concatenate(disp.person)
     atc = np.concatenate(disp.atc)

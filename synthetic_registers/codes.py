@@ -307,3 +307,18 @@ def cancer_icd10_list() -> CodeList:
         if target.startswith("DC")
     }
     return CodeList("ICD-10 without D prefix", codes, synonyms)
+
+
+SKS_PROCEDURES = "SKS procedures"
+
+
+@functools.cache
+def sks_procedure_list() -> CodeList:
+    """SKS procedure codes of the patient register's procedure tables: K… operations, B… treatments,
+    U… examinations (imaging). The codes follow SKS's structure; the selection is what the
+    generator writes."""
+    return CodeList(
+        SKS_PROCEDURES,
+        [Code(r["code"], r["name"], SKS_PROCEDURES) for r in _read_csv("sks_procedures.csv")],
+        code_synonyms().get(SKS_PROCEDURES),
+    )

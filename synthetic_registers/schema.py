@@ -130,6 +130,33 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="lpr_sksopr",
+        notes=("Procedure codes follow SKS's structure; the selection is illustrative.",),
+        register="LPR2",
+        owner=SDS,
+        description="LPR2 operations: one row per surgical (K) procedure on a contact.",
+        person_level=False,
+        coverage=(None, 2018),
+        columns=(
+            Column("recnum", "UBIGINT", "Contact record number, joins lpr_adm"),
+            Column("c_opr", "VARCHAR", "SKS operation code (KFNG05)", "SKS procedure"),
+            Column("d_odto", "DATE", "Date of the procedure"),
+        ),
+    ),
+    Table(
+        name="lpr_sksube",
+        register="LPR2",
+        owner=SDS,
+        description="LPR2 other procedures: one row per treatment (B) or examination (U) on a contact.",
+        person_level=False,
+        coverage=(None, 2018),
+        columns=(
+            Column("recnum", "UBIGINT", "Contact record number, joins lpr_adm"),
+            Column("c_opr", "VARCHAR", "SKS treatment or examination code (BJFD20, UXCA00)", "SKS procedure"),
+            Column("d_odto", "DATE", "Date of the procedure"),
+        ),
+    ),
+    Table(
         name="lpr3_kontakter",
         register="LPR3",
         owner=SDS,
@@ -171,6 +198,37 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="lpr3_procedurer_kirurgi",
+        register="LPR3",
+        owner=SDS,
+        description="LPR3 surgical procedures: one row per operation (K) on a contact.",
+        person_level=False,
+        coverage=(2019, None),
+        columns=(
+            Column("dw_ek_kontakt", "UBIGINT", "Contact key, joins lpr3_kontakter"),
+            Column("procedurekode", "VARCHAR", "SKS operation code (KFNG05)", "SKS procedure"),
+            Column("procedure_tidspunkt", "TIMESTAMP", "Time of the procedure"),
+        ),
+    ),
+    Table(
+        name="lpr3_procedurer_andre",
+        register="LPR3",
+        owner=SDS,
+        description="LPR3 other procedures: one row per treatment (B) or examination (U) on a contact.",
+        person_level=False,
+        coverage=(2019, None),
+        columns=(
+            Column("dw_ek_kontakt", "UBIGINT", "Contact key, joins lpr3_kontakter"),
+            Column(
+                "procedurekode",
+                "VARCHAR",
+                "SKS treatment or examination code (BJFD20, UXCA00)",
+                "SKS procedure",
+            ),
+            Column("procedure_tidspunkt", "TIMESTAMP", "Time of the procedure"),
+        ),
+    ),
+    Table(
         name="lmdb",
         notes=(
             "Ozempic, Wegovy and Rybelsus share ATC A10BJ06 and Victoza and Saxenda A10BJ02; the package "
@@ -191,6 +249,32 @@ TABLES: tuple[Table, ...] = (
             Column(
                 "indo", "VARCHAR", "Indication code (7 digits), often missing", "indication", nullable=True
             ),
+        ),
+    ),
+    Table(
+        name="lab_forsker",
+        notes=(
+            "Regions join in different years (Nordjylland 2009, Hovedstaden 2010, Sjælland 2011, "
+            "Syddanmark 2013, Midtjylland 2015; approximate): no results before.",
+            "value is text: '<5' and '<1' for CRP under a laboratory's detection limit, '>90' for a "
+            "normal eGFR, '<0.01' for a suppressed TSH, a decimal comma from Midtjylland's laboratories.",
+            "A sample is now and then reported twice; most persons have repeated measurements.",
+        ),
+        register="Laboratory Database",
+        owner=SDS,
+        description="Laboratory database (research extract): one row per analysis result of a blood sample.",
+        coverage=(2009, None),
+        columns=(
+            _PNR,
+            Column("samplingdate", "DATE", "Date the sample was taken"),
+            Column("samplingtime", "VARCHAR", "Time the sample was taken (HH:MM)"),
+            Column(
+                "analysiscode", "VARCHAR", "NPU or DNK analysis code (NPU27300 HbA1c)", "NPU/DNK analysis"
+            ),
+            Column("value", "VARCHAR", "Result as reported: a number, or text such as <5 or >90"),
+            Column("unit", "VARCHAR", "Unit of the result (mmol/mol, umol/L, ...)"),
+            Column("refinterval_min", "DOUBLE", "Lower reference limit", nullable=True),
+            Column("refinterval_max", "DOUBLE", "Upper reference limit", nullable=True),
         ),
     ),
     Table(

@@ -263,6 +263,106 @@ def _volume_figure(key: str) -> Figure:
     return figure
 
 
+def _procedure_figure(key: str) -> Figure:
+    """LPR3 procedures of 2022, counted the way the clinical registries count them."""
+    prefixes = {
+        "pci_per_year": ("KFNG",),
+        "cabg_per_year": ("KFNA", "KFNC"),
+        "hip_replacements_per_year": ("KNFB",),
+        "knee_replacements_per_year": ("KNGB",),
+    }
+
+    def figure(x: _Extract):
+        if not x.covers(2022):
+            return None
+        x.db.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS procedures_2022 AS
+            SELECT k.pnr, k.dw_ek_kontakt, CAST(p.procedure_tidspunkt AS DATE) AS d, p.procedurekode AS code
+            FROM (SELECT * FROM lpr3_procedurer_kirurgi UNION ALL SELECT * FROM lpr3_procedurer_andre) p
+            JOIN lpr3_kontakter k USING (dw_ek_kontakt)
+            WHERE year(p.procedure_tidspunkt) = 2022
+            """
+        )
+        if key in prefixes:
+            where = " OR ".join(f"code LIKE '{p}%'" for p in prefixes[key])
+            return _scaled(x, x.value(f"SELECT count(*) FROM procedures_2022 WHERE {where}"))
+        if key == "dialysis_patients":
+            return _scaled(
+                x, x.value("SELECT count(DISTINCT pnr) FROM procedures_2022 WHERE code LIKE 'BJFD%'")
+            )
+        if key == "caesarean_share_of_deliveries":
+            return x.value(
+                """
+                SELECT avg(CASE WHEN dw_ek_kontakt IN (SELECT dw_ek_kontakt FROM procedures_2022
+                                                        WHERE code LIKE 'KMCA%') THEN 1.0 ELSE 0 END)
+                FROM lpr3_kontakter JOIN lpr3_diagnoser USING (dw_ek_kontakt)
+                WHERE diag_kode LIKE 'DZ37%' AND year(kont_starttidspunkt) = 2022
+                """
+            )
+        if key == "share_mi_admissions_with_pci_within_7_days":
+            return x.value(
+                """
+                WITH mi AS (
+                    SELECT k.pnr, CAST(k.kont_starttidspunkt AS DATE) AS d
+                    FROM lpr3_kontakter k JOIN lpr3_diagnoser g USING (dw_ek_kontakt)
+                    WHERE g.diag_kode LIKE 'DI21%' AND g.diag_kode_type = 'A'
+                      AND k.kont_sluttidspunkt - k.kont_starttidspunkt >= INTERVAL 12 HOUR
+                      AND year(k.kont_starttidspunkt) = 2022)
+                SELECT avg(CASE WHEN EXISTS (
+                    SELECT 1 FROM procedures_2022 p WHERE p.pnr = mi.pnr AND p.code LIKE 'KFNG%'
+                    AND p.d BETWEEN mi.d AND mi.d + 7) THEN 1.0 ELSE 0 END) FROM mi
+                """
+            )
+        raise KeyError(key)
+
+    return figure
+
+
+def _laboratory_figure(key: str) -> Figure:
+    """2022 results of the laboratory database, per tested person (numbers parsed as the engines
+    parse them: censored '>90' counts as above 90, a decimal comma as a point)."""
+
+    def figure(x: _Extract):
+        if not x.covers(2022):
+            return None
+        x.db.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS lab_2022 AS
+            SELECT pnr, samplingdate AS d, analysiscode AS code, value AS text,
+                   TRY_CAST(replace(ltrim(value, '<>'), ',', '.') AS DOUBLE) AS value,
+                   row_number() OVER (PARTITION BY pnr, analysiscode
+                                      ORDER BY samplingdate DESC, samplingtime DESC) AS recency
+            FROM lab_forsker WHERE year(samplingdate) = 2022
+            """
+        )
+        latest = "SELECT pnr, value, text FROM lab_2022 WHERE recency = 1 AND code = "
+        diabetic = x.diabetes("t1", _jan1(2023)) + " OR " + x.diabetes("t2", _jan1(2023))
+        if key == "share_diabetes_latest_hba1c_48":
+            return x.value(
+                f"SELECT avg(CASE WHEN l.value >= 48 THEN 1.0 ELSE 0 END) FROM ({latest} 'NPU27300') l "
+                f"JOIN bef b USING (pnr) WHERE {diabetic}"
+            )
+        if key == "share_no_diabetes_hba1c_48":
+            return x.value(
+                f"SELECT avg(CASE WHEN l.value >= 48 THEN 1.0 ELSE 0 END) FROM ({latest} 'NPU27300') l "
+                f"JOIN bef b USING (pnr) WHERE NOT ({diabetic})"
+            )
+        if key == "share_ckd_latest_egfr_below_60":
+            return x.value(
+                f"SELECT avg(CASE WHEN l.value < 60 AND l.text NOT LIKE '>%' THEN 1.0 ELSE 0 END) "
+                f"FROM ({latest} 'DNK35302') l JOIN bef b USING (pnr) "
+                f"WHERE {x.evidence(('ckd',), _jan1(2023))}"
+            )
+        if key == "share_egfr_reported_above_90":
+            return x.value(
+                "SELECT avg(CASE WHEN text = '>90' THEN 1.0 ELSE 0 END) FROM lab_2022 WHERE code = 'DNK35302'"
+            )
+        raise KeyError(key)
+
+    return figure
+
+
 def _total_fertility(x: _Extract) -> float:
     deliveries = x.value(
         f"""
@@ -373,6 +473,10 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
         "share_admissions_women",
     ):
         f["hospital_volume", key] = _volume_figure(key)
+    for key in targets["procedures_2022"]:
+        f["procedures_2022", key] = _procedure_figure(key)
+    for key in targets["laboratory_2022"]:
+        f["laboratory_2022", key] = _laboratory_figure(key)
     any_rx = "SELECT count(DISTINCT pnr) FROM rx WHERE year(d) = 2023"
     f["prescriptions", "persons_with_any_prescription"] = lambda x: (
         _scaled(x, x.value(any_rx)) if x.covers(2023) else None

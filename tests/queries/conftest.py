@@ -11,6 +11,18 @@ Person 5  man, T2D 2015-03-01 and emigrated that same day (still resident on it)
 Person 6  woman, T2D 2017-11-01 but immigrated only 2018-01-01 (not resident at index).
 Person 7  man, type 1 diabetes 2016, a T2D B-diagnosis in 2021 (after the period).
 Person 8  woman aged 74, T2D 2019-08-01 as a B-diagnosis of a 3-hour acute (ATA1) LPR3 contact.
+
+Procedures: person 1 has a coronary angiography (UXAC85) on his 2016-03-01 admission and a PCI
+(KFNG05) the day after; person 4 a hip replacement (KNFB20) on 2020-03-03, the morning after her
+LPR3 contact started; person 8 a haemodialysis (BJFD20) on her 2019-08-01 contact; person 2 a CT
+of the head (UXCA00) on 2019-05-01. A PCI on an LPR2 contact that is not in lpr_adm (recnum 99)
+belongs to nobody.
+
+Laboratory results: person 1 an HbA1c of 52 half a year before his index date and 46 a month
+before it; person 3 an eGFR of 55 in 2014 and ">90" the month before his index date; person 4 two
+eGFRs on one day (58 and 62) before her index date, an HbA1c of "6,9" % (decimal comma) in 2019 and
+a CRP "<5" on her index day; person 5 a CRP of 12 on his index day; person 8 an HbA1c of 49 a month
+before her index date and a CRP "<1" on it; person 2 an HbA1c of 60 in 2019.
 """
 
 from __future__ import annotations
@@ -49,6 +61,39 @@ SPEC_REGISTERS = {
         | 13     | DE119  | A          |
         | 14     | DE119  | A          |
         | 15     | DE109  | A          |
+    """,
+    "lpr_sksopr": """
+        | recnum | c_opr  | d_odto     |
+        | 10     | KFNG05 | 2016-03-02 |
+        | 99     | KFNG05 | 2016-03-02 |
+    """,
+    "lpr_sksube": """
+        | recnum | c_opr  | d_odto     |
+        | 10     | UXAC85 | 2016-03-01 |
+    """,
+    "lpr3_procedurer_kirurgi": """
+        | dw_ek_kontakt | procedurekode | procedure_tidspunkt |
+        | 102           | KNFB20        | 2020-03-03 07:30:00 |
+    """,
+    "lpr3_procedurer_andre": """
+        | dw_ek_kontakt | procedurekode | procedure_tidspunkt |
+        | 103           | BJFD20        | 2019-08-01 21:00:00 |
+        | 100           | UXCA00        | 2019-05-01 09:00:00 |
+    """,
+    "lab_forsker": """
+        | pnr | samplingdate | samplingtime | analysiscode | value | unit          |
+        | 1   | 2015-09-01   | 08:10        | NPU27300     | 52    | mmol/mol      |
+        | 1   | 2016-02-01   | 08:10        | NPU27300     | 46    | mmol/mol      |
+        | 3   | 2014-01-01   | 09:00        | DNK35302     | 55    | mL/min/1.73m2 |
+        | 3   | 2015-05-01   | 09:00        | DNK35302     | >90   | mL/min/1.73m2 |
+        | 4   | 2020-01-10   | 10:00        | DNK35302     | 58    | mL/min/1.73m2 |
+        | 4   | 2020-01-10   | 10:30        | DNK35302     | 62    | mL/min/1.73m2 |
+        | 4   | 2019-06-01   | 10:00        | NPU03835     | 6,9   | %             |
+        | 4   | 2020-03-02   | 11:00        | NPU19748     | <5    | mg/L          |
+        | 5   | 2015-03-01   | 11:00        | NPU19748     | 12    | mg/L          |
+        | 8   | 2019-07-01   | 08:00        | NPU27300     | 49    | mmol/mol      |
+        | 8   | 2019-08-01   | 21:00        | NPU19748     | <1    | mg/L          |
+        | 2   | 2019-02-01   | 08:00        | NPU27300     | 60    | mmol/mol      |
     """,
     "lpr3_kontakter": """
         | pnr | dw_ek_kontakt | kont_starttidspunkt | kont_sluttidspunkt  | kont_type | prioritet |

@@ -29,6 +29,7 @@ from queries.registry import CODE_SYSTEMS, CONCEPTS, REGISTERS, RESULT_KINDS
 from queries.shape import query_shape
 from queries.storage import LAYOUT_ORDER, RELATION_REGISTERS, RELATION_SQL, SPAN_RELATIONS
 from queries.validation import CODE_PATTERNS, concept_code_fields, discriminator_tags, validate_query
+from statservice.service import code_list_name
 from synthetic_registers.catalog import CODE_SYSTEM_LISTS, Catalog
 from synthetic_registers.schema import TABLES
 from tests.queries.engines import run_both
@@ -98,6 +99,8 @@ def test_every_code_system_has_a_catalog_code_list_and_columns_holding_it():
         # the catalog (which may not import queries) finds the same list from the column's label
         assert catalog.code_list(system.column_label) is catalog.code_lists[system.catalog_list]
         assert CODE_SYSTEM_LISTS.get(system.column_label, system.column_label) == system.catalog_list
+        # served as /v1/catalog/code-lists/<name>: one path segment of letters, digits and _
+        assert re.fullmatch(r"[a-z0-9_]+", code_list_name(system.catalog_list)), system.catalog_list
 
 
 def test_the_catalog_publishes_each_table_of_the_schema_with_its_registers_threshold():

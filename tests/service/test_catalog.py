@@ -53,6 +53,10 @@ def test_code_lists_search_by_code_and_by_name(data_api):
     assert any(c["code"].startswith("A10BA") for c in by_name["items"])
     page = api.get("/v1/catalog/code-lists/atc", api.customer, params={"limit": 3, "offset": 2}).json()
     assert len(page["items"]) == 3 and page["offset"] == 2
+    pci = api.get("/v1/catalog/code-lists/sks_procedures", api.customer, params={"q": "PCI"}).json()
+    assert {c["code"] for c in pci["items"]} == {"KFNG02", "KFNG05"}
+    hba1c = api.get("/v1/catalog/code-lists/npu_analyses", api.customer, params={"q": "HbA1c"}).json()
+    assert [c["code"] for c in hba1c["items"]] == ["NPU27300"]
     missing = api.get("/v1/catalog/code-lists/nope", api.customer)
     assert missing.status_code == 404 and "icd10" in missing.json()["detail"]
 

@@ -121,9 +121,9 @@ def test_search_ranks_exact_code_prefix_name_then_synonym():
 
 
 def test_every_synonym_names_a_code_or_code_prefix_of_its_list():
-    from synthetic_registers.codes import code_synonyms, search_key
+    from synthetic_registers.codes import SKS_PROCEDURES, code_synonyms, search_key, sks_procedure_list
 
-    lists = {"ICD-10": icd10_list(), "ATC": atc_list()}
+    lists = {"ICD-10": icd10_list(), "ATC": atc_list(), SKS_PROCEDURES: sks_procedure_list()}
     assert set(code_synonyms()) == set(lists)
     for system, rows in code_synonyms().items():
         known = [c.code for c in lists[system].codes]
@@ -131,6 +131,7 @@ def test_every_synonym_names_a_code_or_code_prefix_of_its_list():
             assert any(code.startswith(target) for code in known), (system, target)
             assert all(search_key(word) for word in words), (system, target)
     assert cancer_icd10_list().search("breast cancer")[0].code == "C50"
+    assert {c.code for c in sks_procedure_list().search("PCI")} == {"KFNG02", "KFNG05"}
     assert search_key("GLP-1") == search_key("glp 1") == search_key("glp1") == "glp1"
 
 

@@ -16,6 +16,7 @@ EVENTS = {
     "lmdb": "eksd",
     "doedsaarsag": "d_dodsdto",
     "biobank": "sample_date",
+    "lab_forsker": "samplingdate",
 }
 
 
@@ -282,3 +283,131 @@ def test_diabetes_and_copd_drugs_are_commoner_with_less_education(db):
     copd = "atc LIKE 'R03BB%' OR atc LIKE 'R03AL%'"
     assert share(metformin, "10") > 1.2 * share(metformin, "60, 70, 80")
     assert share(copd, "10") > 1.2 * share(copd, "60, 70, 80")
+
+
+# --- procedures -----------------------------------------------------------------------------------
+
+PROCEDURES = {
+    "lpr_sksopr": ("lpr_adm", "recnum", "c_opr", "d_odto", "d_inddto", "d_uddto"),
+    "lpr_sksube": ("lpr_adm", "recnum", "c_opr", "d_odto", "d_inddto", "d_uddto"),
+    "lpr3_procedurer_kirurgi": (
+        "lpr3_kontakter",
+        "dw_ek_kontakt",
+        "procedurekode",
+        "procedure_tidspunkt",
+        "kont_starttidspunkt",
+        "kont_sluttidspunkt",
+    ),
+    "lpr3_procedurer_andre": (
+        "lpr3_kontakter",
+        "dw_ek_kontakt",
+        "procedurekode",
+        "procedure_tidspunkt",
+        "kont_starttidspunkt",
+        "kont_sluttidspunkt",
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(PROCEDURES))
+def test_every_procedure_lies_within_a_contact_of_its_era_and_table(db, table):
+    contacts, key, code, when, start, end = PROCEDURES[table]
+    outside = count(
+        db,
+        f"""SELECT count(*) FROM {table} p LEFT JOIN {contacts} c USING ({key})
+            WHERE c.{key} IS NULL OR p.{when} < c.{start} OR p.{when} > c.{end}""",
+    )
+    assert outside == 0
+    surgical = table in ("lpr_sksopr", "lpr3_procedurer_kirurgi")
+    wrong_kind = count(db, f"SELECT count(*) FROM {table} WHERE ({code} LIKE 'K%') <> {surgical}")
+    assert wrong_kind == 0
+
+
+def test_every_procedure_code_is_in_the_catalog(db):
+    from synthetic_registers.codes import sks_procedure_list
+
+    written = {
+        row[0]
+        for table, (_, _, code, *_) in PROCEDURES.items()
+        for row in db.execute(f"SELECT DISTINCT {code} FROM {table}").fetchall()
+    }
+    assert written <= {c.code for c in sks_procedure_list().codes}
+    assert {"KFNG05", "KNFB20", "BJFD20", "BWHA110", "UXCA00"} <= written
+
+
+def test_procedures_follow_the_conditions(db):
+    """PCI after myocardial infarction, dialysis only in kidney disease, joint replacement only in
+    osteoarthritis of that joint."""
+    procedures = """
+        SELECT a.pnr, p.d_odto AS d, p.c_opr AS code FROM lpr_sksopr p JOIN lpr_adm a USING (recnum)
+        UNION ALL SELECT a.pnr, p.d_odto, p.c_opr FROM lpr_sksube p JOIN lpr_adm a USING (recnum)
+    """
+    diagnoses = "SELECT a.pnr, g.c_diag AS code FROM lpr_adm a JOIN lpr_diag g USING (recnum)"
+    with_pci = db.execute(
+        f"""WITH mi AS (SELECT DISTINCT pnr, d_inddto AS d FROM lpr_adm
+                        WHERE c_adiag LIKE 'DI21%' AND c_pattype = 0)
+            SELECT avg(CASE WHEN EXISTS (SELECT 1 FROM ({procedures}) p WHERE p.pnr = mi.pnr
+                   AND p.code LIKE 'KFNG%' AND p.d BETWEEN mi.d AND mi.d + 7) THEN 1.0 ELSE 0 END)
+            FROM mi"""
+    ).fetchone()[0]
+    assert 0.4 < with_pci < 0.95
+    for procedure, diagnosis in (("BJFD", "DN18"), ("KNFB", "DM16"), ("KNGB", "DM17"), ("KMCA", "DO82")):
+        unexplained = count(
+            db,
+            f"""SELECT count(*) FROM ({procedures}) p WHERE p.code LIKE '{procedure}%' AND p.pnr NOT IN
+                (SELECT pnr FROM ({diagnoses}) WHERE code LIKE '{diagnosis}%')""",
+        )
+        assert unexplained == 0, procedure
+
+
+# --- laboratory results ---------------------------------------------------------------------------
+
+
+def test_lab_results_start_in_each_region_in_its_own_year(db):
+    from synthetic_registers.laboratory import REGION_FROM
+
+    first = dict(
+        db.execute(
+            "SELECT b.reg, min(year(l.samplingdate)) FROM lab_forsker l JOIN bef b USING (pnr) GROUP BY b.reg"
+        ).fetchall()
+    )
+    assert first == REGION_FROM
+
+
+def test_lab_values_are_text_with_the_real_quirks(db):
+    def values(where: str) -> set[str]:
+        return {
+            row[0] for row in db.execute(f"SELECT DISTINCT value FROM lab_forsker WHERE {where}").fetchall()
+        }
+
+    assert {"<5", "<1"} <= values("analysiscode = 'NPU19748'")
+    assert ">90" in values("analysiscode = 'DNK35302'")
+    # a decimal comma from Midtjylland's laboratories, and only there
+    comma = "value LIKE '%,%'"
+    assert values(f"{comma} AND pnr IN (SELECT pnr FROM bef WHERE reg = 1082)")
+    assert not values(f"{comma} AND pnr IN (SELECT pnr FROM bef WHERE reg <> 1082)")
+    units = db.execute("SELECT DISTINCT analysiscode, unit FROM lab_forsker").fetchall()
+    assert len(units) == len({code for code, _ in units}) == 7  # one unit per analysis
+    repeated = count(
+        db,
+        "SELECT count(*) FROM (SELECT pnr FROM lab_forsker GROUP BY pnr, analysiscode HAVING count(*) > 1)",
+    )
+    assert repeated > 0
+
+
+def test_lab_values_follow_the_conditions(db):
+    """HbA1c is high after a diabetes diagnosis and eGFR low after a kidney disease diagnosis."""
+    diagnosed = """SELECT a.pnr, min(a.d_inddto) AS first FROM lpr_adm a JOIN lpr_diag g USING (recnum)
+                   WHERE g.c_diag LIKE '{prefix}%' GROUP BY a.pnr"""
+
+    def mean(code: str, prefix: str, after: bool) -> float:
+        condition = "l.samplingdate > d.first" if after else "d.pnr IS NULL"
+        return db.execute(
+            f"""SELECT avg(TRY_CAST(replace(l.value, ',', '.') AS DOUBLE)) FROM lab_forsker l
+                LEFT JOIN ({diagnosed.format(prefix=prefix)}) d USING (pnr)
+                WHERE l.analysiscode = '{code}' AND {condition}"""
+        ).fetchone()[0]
+
+    # (the others include diabetes managed only by general practice, invisible in LPR)
+    assert mean("NPU27300", "DE1", after=True) >= 48 > 46 > mean("NPU27300", "DE1", after=False)
+    assert mean("DNK35302", "DN18", after=True) < 60 < mean("DNK35302", "DN18", after=False)
