@@ -90,3 +90,13 @@ def test_every_dispensed_code_is_named_in_the_catalog_and_the_tail_is_dispensed(
 @pytest.mark.parametrize("code", ["A10BJ06", "A10BJ", "C09", "N"])
 def test_codes_of_every_level_are_searchable_by_code(code):
     assert atc_list().search(code)[0].code == code
+
+
+def test_a_codes_synonyms_are_those_of_every_row_naming_one_of_its_prefixes_in_table_order():
+    from synthetic_registers.codes import icd10_list
+
+    for code_list in (atc_list(), icd10_list()):
+        rows = code_list.synonym_targets()
+        for c in code_list.codes:
+            scanned = (word for target, words in rows.items() if c.code.startswith(target) for word in words)
+            assert code_list.synonyms(c.code) == tuple(dict.fromkeys(scanned)), c.code
