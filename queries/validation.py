@@ -238,7 +238,7 @@ def structural_problems(query: m.Query) -> list[Problem]:
         if fields:
             name, system, prefixes = fields
             pattern, description = CODE_PATTERNS[system]
-            base = path if path.startswith("result.drugs") else f"{path}.{name}"
+            base = f"{path}.{name}"  # the list the code stands in: result.drugs.0.atc, ...
             for k, prefix in enumerate(prefixes):
                 if not pattern.match(prefix):
                     hint = description
@@ -437,7 +437,7 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
         name, system, prefixes = fields
         if not vocabulary.codes.get(system):
             continue
-        base = path if path.startswith("result.drugs") else f"{path}.{name}"
+        base = f"{path}.{name}"
         for k, prefix in enumerate(prefixes):
             if CODE_PATTERNS[system][0].match(prefix) and not vocabulary.has_prefix(system, prefix):
                 if len(problems) >= MAX_CODE_SUGGESTIONS:

@@ -755,3 +755,53 @@ def report_table(comparisons: list[Comparison]) -> Table:
             status += f": {c.note}"
         table.add_row(name, f"{c.target:,.4g}", value, c.tolerance, status)
     return table
+
+
+@dataclass(frozen=True)
+class DrugListBreadth:
+    """How much of the drug list an extract dispenses: real Danish data dispenses well over a
+    thousand 7-character ATC codes a year, most of them to few persons, and a few products carry a
+    shorter group code (vitamin and nutrition combinations)."""
+
+    substances_per_year: dict[int, int]  # distinct 7-character codes dispensed per calendar year
+    short_codes: tuple[str, ...]  # codes shorter than 7 characters dispensed at all
+    codes_last_year: int  # distinct codes (any length) dispensed in the last year
+    rare_codes_last_year: int  # of those, codes with fewer than 20 users (the long tail)
+    most_users_last_year: int  # users of the most used code that year
+
+    def line(self, persons: int) -> str:
+        years = self.substances_per_year
+        low = min(years.values()) if years else 0
+        return (
+            f"drug list at {persons:,} persons: {low:,}-{max(years.values(), default=0):,} distinct "
+            f"7-character ATC codes dispensed per year; {len(self.short_codes)} short codes "
+            f"({', '.join(self.short_codes)}); last year {self.rare_codes_last_year:,} of "
+            f"{self.codes_last_year:,} codes with fewer than 20 users, the most used "
+            f"{self.most_users_last_year:,} users"
+        )
+
+
+def drug_list_breadth(data_dir: str | Path) -> DrugListBreadth:
+    """The distinct ATC codes an extract's prescription register dispenses (a scale-dependent
+    figure: a sample dispenses fewer distinct codes than the nation, never more)."""
+    source = _source(Path(data_dir), "lmdb")
+    db = duckdb.connect()
+    try:
+        per_year = db.execute(
+            f"SELECT year(eksd), count(DISTINCT atc) FROM read_parquet('{source}') "
+            "WHERE length(atc) = 7 GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        short = db.execute(
+            f"SELECT DISTINCT atc FROM read_parquet('{source}') WHERE length(atc) < 7 ORDER BY 1"
+        ).fetchall()
+        last = max(year for year, _ in per_year) if per_year else 0
+        codes, rare, most = db.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE users < 20), coalesce(max(users), 0) FROM (
+                    SELECT atc, count(DISTINCT pnr) AS users FROM read_parquet('{source}')
+                    WHERE year(eksd) = {last} GROUP BY atc)"""
+        ).fetchone()
+    finally:
+        db.close()
+    return DrugListBreadth(
+        {int(year): int(n) for year, n in per_year}, tuple(code for (code,) in short), codes, rare, most
+    )

@@ -54,7 +54,9 @@ def generate(
     console.print(summary)
     console.print(f"generated in {time.perf_counter() - started:.1f} s")
     if report:
-        from synthetic_registers.validation import compare_with_targets, report_table
+        from synthetic_registers.validation import compare_with_targets, drug_list_breadth, report_table
 
         # wide enough for figure names and reasons even when the output is not a terminal
-        Console(width=max(console.width, 150)).print(report_table(compare_with_targets(out)))
+        wide = Console(width=max(console.width, 150))
+        wide.print(report_table(compare_with_targets(out)))
+        wide.print(drug_list_breadth(out).line(persons))

@@ -52,3 +52,37 @@ def test_period_outside_the_catalog_years(engine):
         validate_query(payload, engine.catalog)
     fields = {p["field"] for p in caught.value.problems}
     assert fields == {"index.period.start", "index.period.end"}
+
+
+def _never_dispensed_and_unknown_atc() -> tuple[str, str]:
+    """A GLP-1 code of the ATC index that no one is dispensed, and one that is no ATC code at all."""
+    from synthetic_registers.codes import atc_list, atc_substances
+
+    sold = {s.code for s in atc_substances()}
+    codes = [c.code for c in atc_list().codes if c.code.startswith("A10BJ") and len(c.code) == 7]
+    never = next(code for code in codes if code not in sold)
+    unknown = next(f"A10BJ{n:02d}" for n in range(99, 0, -1) if f"A10BJ{n:02d}" not in codes)
+    return never, unknown
+
+
+def test_a_valid_atc_code_no_one_was_dispensed_counts_nobody_on_both_engines(engine, generated_registers):
+    never, _ = _never_dispensed_and_unknown_atc()
+    payload = load_examples()["t2d_glp1_uptake"]
+    drugs = [{"name": "a GLP-1 analogue not sold in Denmark", "atc": [never]}]
+    query = validate_query({**payload, "result": {**payload["result"], "drugs": drugs}}, engine.catalog)
+    tables = run_both(generated_registers, query, ("parquet", "layout"))
+    cells = {cell.coordinates: cell.count for table in tables for cell in table.cells}
+    started = {days: cells[(drugs[0]["name"], f"{days} days")] for days in payload["result"]["days"]}
+    assert started == dict.fromkeys(payload["result"]["days"], 0)
+    assert cells[(drugs[0]["name"], "eligible new users")] > 0  # the cohort is there; no one started
+
+
+def test_an_atc_code_outside_the_index_is_refused_naming_its_field(engine):
+    never, unknown = _never_dispensed_and_unknown_atc()
+    payload = load_examples()["t2d_glp1_uptake"]
+    drugs = [{"name": "typo", "atc": [unknown]}, {"name": "valid", "atc": [never]}]
+    with pytest.raises(QueryValidationError) as caught:
+        validate_query({**payload, "result": {**payload["result"], "drugs": drugs}}, engine.catalog)
+    (problem,) = caught.value.problems
+    assert problem["field"] == "result.drugs.0.atc.0"
+    assert "A10BJ0" in problem["valid"]

@@ -35,6 +35,7 @@ def test_generate_command_writes_tables_catalog_and_report(tmp_path):
     assert Catalog.load(tmp_path).metadata["persons"] == 10_000
     assert (tmp_path / "lmdb" / "part-00000.parquet").exists()
     assert "population.total" in result.output and "not computable" in result.output
+    assert "distinct 7-character ATC codes dispensed per year" in result.output
 
 
 def test_generate_command_rejects_impossible_years(tmp_path):
