@@ -37,12 +37,27 @@ def ensure_registers(data_dir: Path, persons: int = DEFAULT_PERSONS, seed: int =
     """Generate the registers unless a complete extract is already there. Returns True if it generated.
 
     The generator writes ``catalog.json`` last, so its presence (not merely some Parquet parts) marks
-    a finished extract: a first run interrupted halfway is regenerated instead of being served.
+    a finished extract: a first run interrupted halfway is regenerated instead of being served. An
+    extract an older generator made (it lacks registers the service now offers) is moved aside to
+    ``<data dir>.generator-<version>`` and generated again; an extract no generator made (a
+    delivery) is never touched.
     """
-    from synthetic_registers.catalog import CATALOG_FILE
+    import json
 
-    if (data_dir / CATALOG_FILE).is_file():
-        return False
+    from synthetic_registers.catalog import CATALOG_FILE
+    from synthetic_registers.generate import GENERATOR_VERSION
+
+    catalog = data_dir / CATALOG_FILE
+    if catalog.is_file():
+        made_by = json.loads(catalog.read_text(encoding="utf-8")).get("generator_version")
+        if made_by is None or made_by == GENERATOR_VERSION:
+            return False
+        aside = data_dir.with_name(f"{data_dir.name}.generator-{made_by}")
+        console.print(
+            f"the registers in {data_dir} were made by generator {made_by}; moving them to {aside} and "
+            f"generating them with generator {GENERATOR_VERSION}"
+        )
+        data_dir.rename(aside)
     from rich.progress import Progress
 
     from synthetic_registers.generate import generate_registers

@@ -112,6 +112,28 @@ def test_run_regenerates_an_extract_that_a_first_run_left_half_written(tmp_path)
     assert ensure_registers(data_dir, persons=2000) is False  # complete now: left alone
 
 
+def test_run_generates_again_an_extract_an_older_generator_made_and_never_touches_a_delivery(tmp_path):
+    from statservice.cli.run import ensure_registers
+    from synthetic_registers.catalog import CATALOG_FILE
+    from synthetic_registers.generate import GENERATOR_VERSION
+
+    data_dir = tmp_path / "registers"
+    assert ensure_registers(data_dir, persons=2000) is True
+    catalog = json.loads((data_dir / CATALOG_FILE).read_text())
+    (data_dir / CATALOG_FILE).write_text(json.dumps({**catalog, "generator_version": "0.9.0"}))
+
+    assert ensure_registers(data_dir, persons=2000) is True
+    assert json.loads((data_dir / CATALOG_FILE).read_text())["generator_version"] == GENERATOR_VERSION
+    aside = tmp_path / "registers.generator-0.9.0"
+    assert json.loads((aside / CATALOG_FILE).read_text())["generator_version"] == "0.9.0"  # kept, not deleted
+
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / CATALOG_FILE).write_text(json.dumps({"data_version": "from-the-owners"}))
+    assert ensure_registers(delivery, persons=2000) is False
+    assert sorted(p.name for p in delivery.iterdir()) == [CATALOG_FILE]
+
+
 def test_run_in_production_creates_no_demo_organisation_and_prints_no_keys(env, monkeypatch, tmp_path):
     from statservice.db.models import Organisation
 
