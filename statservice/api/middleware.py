@@ -233,10 +233,25 @@ CACHEABLE_PREFIX = "/docs-assets/"
 CACHEABLE_CONTROL = "public, max-age=86400"
 PUBLIC_STATISTICS_PREFIX = "/v1/public/"
 PUBLIC_STATISTICS_CONTROL = "public, max-age=300, must-revalidate"
+PUBLIC_PAGES_PREFIX = "/public/"  # the same statistics as pages (statservice.web.routes.public)
 CACHE_CONTROL_BY_PREFIX = {
     CACHEABLE_PREFIX: CACHEABLE_CONTROL,
     PUBLIC_STATISTICS_PREFIX: PUBLIC_STATISTICS_CONTROL,
+    PUBLIC_PAGES_PREFIX: PUBLIC_STATISTICS_CONTROL,
 }
+
+
+def cache_control_of(path: str) -> str | None:
+    """The Cache-Control of a path under one of ``CACHE_CONTROL_BY_PREFIX`` (a prefix ``/x/`` also
+    covers ``/x`` itself); None: not cacheable."""
+    return next(
+        (
+            control
+            for prefix, control in CACHE_CONTROL_BY_PREFIX.items()
+            if path.startswith(prefix) or path == prefix.rstrip("/")
+        ),
+        None,
+    )
 
 
 class SecurityHeaders:
@@ -251,9 +266,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        cacheable = next(
-            (control for prefix, control in CACHE_CONTROL_BY_PREFIX.items() if path.startswith(prefix)), None
-        )
+        cacheable = cache_control_of(path)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -3,11 +3,20 @@ the real app under uvicorn; the fixtures are test_web_browser's)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
+from statservice import public_statistics
+from statservice.api.app import create_app
+from statservice.service import Service
+from tests.service.conftest import make_settings, seed_actors
 from tests.service.helpers import cohort
-from tests.service.test_web_browser import browser, shot, site  # noqa: F401 (fixtures)
+from tests.service.live import live_server
+from tests.service.test_public_statistics import BY_SEX, chosen
+from tests.service.test_web_browser import Site, browser, shot, site  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -44,3 +53,37 @@ def test_an_auditor_filters_opens_a_release_report_and_verifies_the_chain(site):
     assert result.inner_text().startswith("Chain verified")
     assert page.url.endswith("/audit")  # htmx put the result into the page
     shot(page, "audit-verified")
+
+
+@pytest.fixture
+def public_site(browser, sqlite_url: str, service_registers: Path) -> Iterator[Site]:  # noqa: F811
+    """The site with one public statistic published, as ``statservice run`` publishes them."""
+    settings = make_settings(sqlite_url, service_registers)
+    service = Service(settings)
+    actors = seed_actors(service)
+    assert public_statistics.build(service, chosen(service, BY_SEX))[0].status == "released"
+    try:
+        with live_server(create_app(settings, service)) as base:
+            site = Site(base, actors, browser)
+            yield site
+            for context in site.contexts:
+                context.close()
+    finally:
+        service.close()
+
+
+def test_the_public_page_shows_a_chart_without_a_key(public_site, browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    public_site.contexts.append(context)
+    page = context.new_page()
+    page.goto(f"{public_site.base}/public")  # no sign-in
+    assert page.get_by_role("heading", name="Public statistics", exact=True).is_visible()
+    shot(page, "public-list")
+    page.get_by_role("link", name="Type 2 diabetes: incidence and prevalence per year by sex").click()
+    chart = page.get_by_role("img", name="Line chart of Type 2 diabetes", exact=False)
+    chart.wait_for()
+    assert chart.bounding_box()["height"] > 100  # drawn, not an empty element
+    assert "random noise" in page.locator("#noise-in-words").inner_text()
+    assert page.locator("table.result-table tbody tr").count() > 0
+    assert context.cookies() == []  # nothing set: no session, no token
+    shot(page, "public-statistic")
