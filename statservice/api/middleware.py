@@ -219,12 +219,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 # Every response, errors included: no MIME sniffing (a JSON body is never run as HTML or script), no
 # caching (answers carry organisation data and keys; a shared cache or the browser's disk must not
 # keep them), no Referer leaking /v1 paths with identifiers, and no framing (clickjacking of /docs).
+CSP = "Content-Security-Policy"
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    CSP: "frame-ancestors 'none'",
 }
 # What may be cached, by path prefix (answers below 400 only): the documentation's own script and
 # style files are the installed package's, the same for everyone; the public statistics carry no
@@ -272,6 +273,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
+                    if name == CSP and name in headers:  # a page's own policy (docs.DOCS_CSP) is kept,
+                        if value not in headers[name]:  # never without the framing rule
+                            headers[name] = f"{headers[name]}; {value}"
+                        continue
                     headers[name] = value
                 if cacheable and message["status"] < 400:
                     headers["Cache-Control"] = cacheable
