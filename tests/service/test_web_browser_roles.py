@@ -3,6 +3,7 @@ the real app under uvicorn; the fixtures are test_web_browser's)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +88,46 @@ def test_the_public_page_shows_a_chart_without_a_key(public_site, browser):  # n
     assert page.locator("table.result-table tbody tr").count() > 0
     assert context.cookies() == []  # nothing set: no session, no token
     shot(page, "public-statistic")
+
+
+def test_staff_take_an_order_from_request_to_invoice(site):  # noqa: F811
+    page = site.page_of("staff")
+    page.goto(f"{site.base}/staff")
+    assert page.get_by_role("heading", name="Orders", exact=True).is_visible()
+    page.get_by_label("Organisation", exact=True).select_option(label="Customer A")
+    page.get_by_label("Title").fill("Diabetes by sex")
+    page.get_by_label("What the customer asks for").fill("Incident type 2 diabetes 2015-2018 by sex.")
+    page.get_by_label("Draft query").fill(json.dumps(cohort()))
+    page.get_by_role("button", name="Place the order").click()
+    state = page.locator("#order-state")
+    assert state.inner_text() == "requested"
+    shot(page, "staff-order")
+
+    page.get_by_label("Hours", exact=True).fill("3")
+    page.get_by_label("Description 1").fill("Protocol review")
+    page.get_by_label("Net amount 1 (DKK)").fill("1500")
+    steps = [
+        ("Send the estimate", "estimated"),
+        ("Accept the estimate for the customer", "accepted"),
+        ("Start work", "in progress"),
+        ("Run the query for the order", "in progress"),  # the draft query, already in the form
+    ]
+    for button, expected in steps:
+        page.get_by_role("button", name=button).click()
+        page.wait_for_load_state()
+        assert state.inner_text() == expected, button
+    assert page.locator("#order-releases a").count() == 1
+    page.get_by_label("Hours worked").fill("2.5")
+    page.get_by_role("button", name="Log hours").click()
+    page.wait_for_load_state()
+    assert page.locator("#order-hours").inner_text() == "2.50"
+    for button, expected in (("Deliver", "delivered"), ("Invoice the order", "invoiced")):
+        page.get_by_role("button", name=button).click()
+        page.wait_for_load_state()
+        assert state.inner_text() == expected, button
+    assert page.locator("#order-invoice").inner_text().startswith("F")
+    shot(page, "staff-order-invoiced")
+
+    page.get_by_role("link", name="Orders of Customer A").click()
+    assert page.get_by_role("heading", name="Invoiced (1)").is_visible()
+    shot(page, "staff-board")
