@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 
 ## make screenshots: the browser scenarios, saving each page to docs/screenshots/ (needs /usr/bin/chromium)
 screenshots: $(STAMP)
-	STATSERVICE_SCREENSHOTS_DIR=docs/screenshots STATSERVICE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -p no:cacheprovider tests/service/test_web_browser.py
+	STATSERVICE_SCREENSHOTS_DIR=docs/screenshots STATSERVICE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -p no:cacheprovider tests/service/test_web_browser.py tests/service/test_web_browser_roles.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

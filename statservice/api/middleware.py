@@ -219,12 +219,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 # Every response, errors included: no MIME sniffing (a JSON body is never run as HTML or script), no
 # caching (answers carry organisation data and keys; a shared cache or the browser's disk must not
 # keep them), no Referer leaking /v1 paths with identifiers, and no framing (clickjacking of /docs).
+CSP = "Content-Security-Policy"
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    CSP: "frame-ancestors 'none'",
 }
 # What may be cached, by path prefix (answers below 400 only): the documentation's own script and
 # style files are the installed package's, the same for everyone; the public statistics carry no
@@ -233,10 +234,25 @@ CACHEABLE_PREFIX = "/docs-assets/"
 CACHEABLE_CONTROL = "public, max-age=86400"
 PUBLIC_STATISTICS_PREFIX = "/v1/public/"
 PUBLIC_STATISTICS_CONTROL = "public, max-age=300, must-revalidate"
+PUBLIC_PAGES_PREFIX = "/public/"  # the same statistics as pages (statservice.web.routes.public)
 CACHE_CONTROL_BY_PREFIX = {
     CACHEABLE_PREFIX: CACHEABLE_CONTROL,
     PUBLIC_STATISTICS_PREFIX: PUBLIC_STATISTICS_CONTROL,
+    PUBLIC_PAGES_PREFIX: PUBLIC_STATISTICS_CONTROL,
 }
+
+
+def cache_control_of(path: str) -> str | None:
+    """The Cache-Control of a path under one of ``CACHE_CONTROL_BY_PREFIX`` (a prefix ``/x/`` also
+    covers ``/x`` itself); None: not cacheable."""
+    return next(
+        (
+            control
+            for prefix, control in CACHE_CONTROL_BY_PREFIX.items()
+            if path.startswith(prefix) or path == prefix.rstrip("/")
+        ),
+        None,
+    )
 
 
 class SecurityHeaders:
@@ -251,14 +267,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        cacheable = next(
-            (control for prefix, control in CACHE_CONTROL_BY_PREFIX.items() if path.startswith(prefix)), None
-        )
+        cacheable = cache_control_of(path)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
+                    if name == CSP and name in headers:  # a page's own policy (docs.DOCS_CSP) is kept,
+                        if value not in headers[name]:  # never without the framing rule
+                            headers[name] = f"{headers[name]}; {value}"
+                        continue
                     headers[name] = value
                 if cacheable and message["status"] < 400:
                     headers["Cache-Control"] = cacheable

@@ -22,7 +22,7 @@ PARAMETERS = {
 }
 # Parameters that name public things (register names, code lists, public statistics) or admin-only
 # resources.
-NOT_ORGANISATION_SCOPED = {"name", "key_id", "slug"}
+NOT_ORGANISATION_SCOPED = {"name", "key_id", "slug", "sequence"}  # sequence: the auditors' whole log
 
 
 def billing_ids(api) -> dict[str, str]:

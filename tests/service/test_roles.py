@@ -16,7 +16,11 @@ from tests.service.helpers import cohort
 
 ROLES = ("customer", "staff", "auditor", "admin", "none")
 MISSING = "00000000-0000-0000-0000-000000000000"
-MISSING_BY_PARAMETER = {"invoice_id": "F9999999", "credit_note_id": "K9999999"}  # numbers, not ids
+MISSING_BY_PARAMETER = {  # numbers, not ids
+    "invoice_id": "F9999999",
+    "credit_note_id": "K9999999",
+    "sequence": "999999",
+}
 
 BODIES = {
     "POST /v1/queries/validate": cohort(),
@@ -66,6 +70,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /v1/budgets": (503, 503, 503, 503, 401),
     "GET /v1/history": (200, 200, 200, 200, 401),
     "GET /v1/audit/records": (403, 403, 200, 200, 401),
+    "GET /v1/audit/records/{sequence}": (403, 403, 404, 404, 401),
     "GET /v1/audit/verify": (403, 403, 200, 200, 401),
     "GET /v1/audit/export": (403, 403, 200, 200, 401),
     "POST /v1/organisations": (403, 403, 403, 201, 401),

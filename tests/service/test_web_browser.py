@@ -247,5 +247,4 @@ def test_staff_and_auditor_pages_open_for_their_roles(site):
     assert answer.status == 200 and staff.get_by_role("heading", name="Orders").is_visible()
     auditor = site.page_of("auditor")
     assert auditor.get_by_role("heading", name="Audit log").is_visible()  # the auditor's first page
-    assert "Chain verification: intact" in auditor.locator("main").inner_text()
-    shot(auditor, "audit")
+    assert auditor.get_by_role("button", name="Verify the chain").is_visible()

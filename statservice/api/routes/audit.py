@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
@@ -13,9 +13,14 @@ from statservice import audit
 from statservice.api.deps import AuditorPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
 from statservice.api.schemas import AuditRecordPublic, Page, VerificationPublic
+from statservice.core.errors import NotFound
 from statservice.db.models import AuditRecord
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problems())
+
+# Records that ask a person to review something (``statservice.pipeline`` raises them); the log's
+# ``alerts`` filter finds them by this prefix of their action.
+ALERT_ACTION_PREFIX = "alert."
 
 
 @router.get(
@@ -31,6 +36,7 @@ def list_records(
     query_hash: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(max_length=40, description="ISO timestamp, inclusive")] = None,
     until: Annotated[str | None, Query(max_length=40, description="ISO timestamp, exclusive")] = None,
+    alerts: Annotated[bool, Query(description="only alerts for review (actions alert.*)")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[AuditRecordPublic]:
@@ -45,12 +51,28 @@ def list_records(
         conditions.append(AuditRecord.timestamp >= since)
     if until is not None:
         conditions.append(AuditRecord.timestamp < until)
+    if alerts:
+        conditions.append(AuditRecord.action.startswith(ALERT_ACTION_PREFIX, autoescape=True))
     total = session.execute(select(func.count()).select_from(AuditRecord).where(*conditions)).scalar_one()
     rows = session.execute(
         select(AuditRecord).where(*conditions).order_by(AuditRecord.sequence).limit(limit).offset(offset)
     ).scalars()
     items = [AuditRecordPublic(**audit.record_dict(row)) for row in rows]
     return Page[AuditRecordPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/records/{sequence}",
+    response_model=AuditRecordPublic,
+    summary="One audit record (a release's carries the auditor view of its disclosure report)",
+)
+def get_record(
+    sequence: Annotated[int, Path(ge=1, le=2**62)], principal: AuditorPrincipal, session: SessionDep
+) -> AuditRecordPublic:
+    row = session.execute(select(AuditRecord).where(AuditRecord.sequence == sequence)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no audit record {sequence}")
+    return AuditRecordPublic(**audit.record_dict(row))
 
 
 @router.get(
