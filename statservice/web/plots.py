@@ -408,12 +408,17 @@ DRAWERS = {
 _PLOT_LOCK = threading.Lock()
 
 
-def render(plot: Plot, fmt: str) -> bytes:
-    """``plot`` as an SVG or PNG file (the same release gives the same file)."""
+def plot_settings() -> Any:
+    """Text stays text in SVG (searchable, smaller); a fixed hash salt makes a figure's SVG the same
+    each time it is drawn."""
     import matplotlib
 
-    settings = {"svg.fonttype": "none", "svg.hashsalt": "statservice", "font.size": 10}
-    with _PLOT_LOCK, matplotlib.rc_context(settings):
+    return matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "statservice", "font.size": 10})
+
+
+def render(plot: Plot, fmt: str) -> bytes:
+    """``plot`` as an SVG or PNG file (the same release gives the same file)."""
+    with _PLOT_LOCK, plot_settings():
         figure = draw(plot)
         if plot.kind not in ("flow", "table_one"):
             figure.tight_layout()

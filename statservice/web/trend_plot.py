@@ -11,7 +11,7 @@ import io
 import math
 from typing import Any
 
-from statservice.web.results import _PLOT_LOCK, _category, _svg_settings
+from statservice.web.plots import _PLOT_LOCK, _category, plot_settings
 
 YEAR_DIMENSIONS = ("year", "index_year")
 MEASURE_DIMENSION = "measure"
@@ -45,7 +45,7 @@ def trend_svg(table: dict[str, Any]) -> str | None:
     }
     if not any(v is not None for v in value_of.values()):
         return None
-    with _PLOT_LOCK, _svg_settings():
+    with _PLOT_LOCK, plot_settings():
         return _draw(table, dimensions, categories[0], panels, panel_at, series, series_at, value_of)
 
 
