@@ -36,7 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from queries import model as m
-from queries.registry import concept_kind
+from queries.registry import concept_excluded_codes, concept_kind
 from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
@@ -143,6 +143,10 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
         )
     else:
         raise TypeError(f"{concept.type} is not an event concept")
+    excluded = concept_excluded_codes(concept)
+    if excluded is not None and excluded[1]:  # the same column the concept's own prefixes match
+        outside = exp.Not(this=exp.paren(prefix_condition(col(kind.code_column, table), excluded[1])))
+        conditions.append(outside)
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
 
 

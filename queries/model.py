@@ -83,6 +83,13 @@ class Model(BaseModel):
 QueryDate = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31))]
 
 CodePrefixes = Annotated[tuple[str, ...], Field(min_length=1, max_length=200)]
+# Narrower prefixes taken out of a concept's codes ("all cancer C except non-melanoma skin C44"):
+# each must lie under one of the concept's prefixes, which validation checks.
+ExcludedPrefixes = Annotated[tuple[str, ...], Field(max_length=200)]
+
+
+def excluded_codes_field(included: str) -> Any:
+    return Field((), description=f"Prefixes under {included} whose events do not count, e.g. all C but C44")
 
 
 # --- event concepts: things that happen on a date -------------------------------------------
@@ -93,6 +100,7 @@ class DiagnosisConcept(Model):
 
     type: Literal["diagnosis"] = "diagnosis"
     codes: CodePrefixes = Field(description="ICD-10 prefixes in LPR form with a leading D, e.g. DE11")
+    exclude_codes: ExcludedPrefixes = excluded_codes_field("codes")
     primary_only: bool = Field(False, description="Only action (A) diagnoses")
     contact_type: ContactType | None = Field(
         None,
@@ -106,6 +114,7 @@ class PrescriptionConcept(Model):
 
     type: Literal["prescription"] = "prescription"
     atc: CodePrefixes = Field(description="ATC prefixes, e.g. A10BJ (GLP-1 receptor agonists)")
+    exclude_atc: ExcludedPrefixes = excluded_codes_field("atc")
     min_packages: float | None = Field(
         None, gt=0, description="Only dispensings of at least this many packages (apk)"
     )
@@ -120,6 +129,7 @@ class ProcedureConcept(Model):
         description="SKS procedure prefixes: K operations (KFNG PCI), B treatments (BJFD dialysis), "
         "U examinations (UXCA CT of the head)"
     )
+    exclude_codes: ExcludedPrefixes = excluded_codes_field("codes")
 
 
 class LabResultConcept(Model):
@@ -133,6 +143,7 @@ class LabResultConcept(Model):
 
     type: Literal["lab_result"] = "lab_result"
     codes: CodePrefixes = Field(description="NPU/DNK analysis codes, e.g. NPU27300 (HbA1c, mmol/mol)")
+    exclude_codes: ExcludedPrefixes = excluded_codes_field("codes")
     min: float | None = Field(None, description="Only results at or above this value")
     max: float | None = Field(None, description="Only results below this value")
     unit: str | None = Field(
@@ -148,6 +159,7 @@ class CancerConcept(Model):
 
     type: Literal["cancer"] = "cancer"
     codes: CodePrefixes = Field(description="ICD-10 topography prefixes without D, e.g. C50")
+    exclude_codes: ExcludedPrefixes = excluded_codes_field("codes")
 
 
 class CauseOfDeathConcept(Model):
@@ -155,6 +167,7 @@ class CauseOfDeathConcept(Model):
 
     type: Literal["cause_of_death"] = "cause_of_death"
     codes: CodePrefixes = Field(description="ICD-10 prefixes in LPR form with a leading D, e.g. DI21")
+    exclude_codes: ExcludedPrefixes = excluded_codes_field("codes")
     underlying_only: bool = Field(True, description="Only the underlying cause (c_dod1)")
 
 

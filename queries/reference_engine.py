@@ -19,7 +19,7 @@ from pyroaring import BitMap
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import model as m
 from queries.dimensions import UPTAKE_ELIGIBLE, breakdown_dimension, uptake_categories, uptake_day_label
-from queries.registry import concept_kind, with_derived_columns
+from queries.registry import concept_codes, concept_excluded_codes, concept_kind, with_derived_columns
 from queries.storage import (
     PERSON_KEYED_TABLES,
     RELATION_REGISTERS,
@@ -45,6 +45,13 @@ def read_rows(data_dir: Path, table: str) -> list[dict[str, Any]]:
 
 def starts_with_any(code: str | None, prefixes: tuple[str, ...]) -> bool:
     return code is not None and any(code.startswith(p) for p in prefixes)
+
+
+def concept_code_matches(concept: m.Model, code: str | None) -> bool:
+    """The code is one of the concept's: under one of its prefixes and under none it excludes."""
+    _field, _system, included = concept_codes(concept)
+    _field, excluded = concept_excluded_codes(concept)
+    return starts_with_any(code, included) and not starts_with_any(code, excluded)
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -185,13 +192,12 @@ class ReferenceEngine:
         dates: dict[int, list[dt.date]] = defaultdict(list)
         kind = concept_kind(concept)
         if kind.codes_only:
-            prefixes = getattr(concept, kind.code_field)
             for e in self.code_events[kind.relation]:
-                if starts_with_any(e["code"], prefixes):
+                if concept_code_matches(concept, e["code"]):
                     dates[e["pnr"]].append(e["date"])
         elif isinstance(concept, m.DiagnosisConcept):
             for e in self.diagnoses:
-                if not starts_with_any(e["code"], concept.codes):
+                if not concept_code_matches(concept, e["code"]):
                     continue
                 if concept.primary_only and e["type"] != "A":
                     continue
@@ -200,7 +206,7 @@ class ReferenceEngine:
                 dates[e["pnr"]].append(e["date"])
         elif isinstance(concept, m.LabResultConcept):
             for row in self.lab_results:
-                if not starts_with_any(row["analysiscode"], concept.codes):
+                if not concept_code_matches(concept, row["analysiscode"]):
                     continue
                 if concept.unit is not None and row["unit"] != concept.unit:
                     continue
@@ -208,7 +214,7 @@ class ReferenceEngine:
                     dates[row["pnr"]].append(row["samplingdate"])
         elif isinstance(concept, m.PrescriptionConcept):
             for row in self.prescriptions:
-                if starts_with_any(row["atc"], concept.atc) and (
+                if concept_code_matches(concept, row["atc"]) and (
                     concept.min_packages is None
                     or (row["apk"] is not None and row["apk"] >= concept.min_packages)
                 ):
@@ -217,7 +223,7 @@ class ReferenceEngine:
             for row in self.deaths:
                 causes = [row["c_dod1"]] if concept.underlying_only else [row["c_dod1"], row["c_dod2"]]
                 for cause in causes:
-                    if starts_with_any(cause, concept.codes):
+                    if concept_code_matches(concept, cause):
                         dates[row["pnr"]].append(row["d_dodsdto"])
         elif isinstance(concept, m.VitalStatusConcept):
             column = "doed_dato" if concept.status == "died" else "udvandret_dato"

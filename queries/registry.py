@@ -154,11 +154,22 @@ class ConceptKind:
     code_column: str = "code"  # the relation's column the prefixes are matched against
 
     @property
+    def exclusion_field(self) -> str | None:
+        """The field of narrower prefixes taken out of the concept's codes (``exclude_codes``,
+        ``exclude_atc``): every concept with codes has one, named after its code field."""
+        return None if self.code_field is None else f"exclude_{self.code_field}"
+
+    @property
     def codes_only(self) -> bool:
-        """A concept that is nothing but code prefixes: its events are the relation's rows whose
-        ``code_column`` starts with one of them. The compiler and the reference engine read such
-        a concept from this entry alone (no condition of its own to write)."""
-        return self.code_field is not None and set(self.model.model_fields) == {"type", self.code_field}
+        """A concept that is nothing but code prefixes (and their exclusions): its events are the
+        relation's rows whose ``code_column`` starts with one of them and with none of the excluded.
+        The compiler and the reference engine read such a concept from this entry alone (no
+        condition of its own to write)."""
+        return self.code_field is not None and set(self.model.model_fields) == {
+            "type",
+            self.code_field,
+            self.exclusion_field,
+        }
 
     @property
     def type(self) -> str:
@@ -204,6 +215,7 @@ CONCEPTS: Mapping[str, ConceptKind] = {
             {"type": "prescription", "atc": ["A10BJ"]},
             "atc",
             ATC,
+            code_column="atc",
         ),
         ConceptKind(
             m.CancerConcept, "cancer_events", {"type": "cancer", "codes": ["C50"]}, "codes", ICD10_CANCER
@@ -238,6 +250,14 @@ def concept_codes(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | None:
     if kind.code_field is None or kind.code_system is None:
         return None
     return kind.code_field, kind.code_system, getattr(concept, kind.code_field)
+
+
+def concept_excluded_codes(concept: m.Model) -> tuple[str, tuple[str, ...]] | None:
+    """(field name, prefixes) of the codes a coded concept takes out of its own."""
+    kind = concept_kind(concept)
+    if kind.exclusion_field is None:
+        return None
+    return kind.exclusion_field, getattr(concept, kind.exclusion_field)
 
 
 # --- result kinds ---------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Three layers, all reported in one ``QueryValidationError`` with dotted field pat
 1. the pydantic model (types, enums, unknown fields), its errors rewritten to our shape;
 2. structural rules needing more than one field (``check_structure``; also run by the engines,
    so a ``Query`` built in code cannot bypass them): inverted windows and ranges, windows on
-   attributes, code prefix syntax, and the shape limits of the disclosure policy (§4 rule 14: at
+   attributes, code prefix syntax, excluded codes that are not under the concept's own prefixes,
+   and the shape limits of the disclosure policy (§4 rule 14: at
    most three breakdowns, age bands of at least five years, calendar periods of at least one
    month; see ``shape_problems``);
 3. catalog rules: unknown code prefixes (with the nearest known codes) and periods outside the
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 from disclosure import policy as rules
 from queries import model as m
 from queries.errors import Problem, QueryValidationError, problem
-from queries.registry import CODE_SYSTEMS, ICD10_CANCER, ICD10_LPR, concept_codes
+from queries.registry import CODE_SYSTEMS, ICD10_CANCER, ICD10_LPR, concept_codes, concept_excluded_codes
 from queries.vocabulary import vocabulary_of
 
 # code system -> (the syntax of a valid prefix, an example to show when a prefix does not match)
@@ -252,6 +253,7 @@ def structural_problems(query: m.Query) -> list[Problem]:
                     if system == ICD10_LPR and re.match(r"^[A-Z][0-9]", prefix):
                         hint += f" (LPR codes carry a D: D{prefix})"
                     problems.append(problem(f"{base}.{k}", f"{prefix!r} is not a valid code prefix", hint))
+            problems += exclusion_problems(path, concept)
     problems += shape_problems(query)
     result = query.result
     breakdowns = getattr(result, "breakdowns", ())
@@ -278,6 +280,35 @@ def structural_problems(query: m.Query) -> list[Problem]:
             )
     if isinstance(result, m.TreatmentUptakeResult) and len(set(result.days)) != len(result.days):
         problems.append(problem("result.days", "a number of days is listed twice", "distinct days"))
+    return problems
+
+
+def exclusion_problems(path: str, concept: m.Model) -> list[Problem]:
+    """An excluded prefix must be a valid prefix strictly under one of the concept's own: one
+    outside them excludes nothing (a typo, or codes of another system), one equal to them
+    excludes everything."""
+    excluded = concept_excluded_codes(concept)
+    fields = concept_code_fields(concept)
+    if excluded is None or fields is None:
+        return []
+    name, prefixes = excluded
+    code_field, system, included = fields
+    pattern, description = CODE_PATTERNS[system]
+    problems = []
+    for k, prefix in enumerate(prefixes):
+        field = f"{path}.{name}.{k}"
+        if not pattern.match(prefix):
+            problems.append(problem(field, f"{prefix!r} is not a valid code prefix", description))
+        elif not any(prefix.startswith(own) and prefix != own for own in included):
+            shown = ", ".join(included[:5]) + (", ..." if len(included) > 5 else "")
+            problems.append(
+                problem(
+                    field,
+                    f"{prefix!r} is not under the concept's {code_field} ({shown}): it would exclude "
+                    + ("all of them" if prefix in included else "nothing"),
+                    f"a longer prefix starting with one of {code_field}, e.g. {included[0]}1",
+                )
+            )
     return problems
 
 
@@ -438,15 +469,19 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
         if not vocabulary.codes.get(system):
             continue
         base = f"{path}.{name}"
-        for k, prefix in enumerate(prefixes):
+        located = [(f"{base}.{k}", prefix) for k, prefix in enumerate(prefixes)]
+        excluded = concept_excluded_codes(concept)
+        if excluded is not None:
+            located += [(f"{path}.{excluded[0]}.{k}", prefix) for k, prefix in enumerate(excluded[1])]
+        for field, prefix in located:
             if CODE_PATTERNS[system][0].match(prefix) and not vocabulary.has_prefix(system, prefix):
                 if len(problems) >= MAX_CODE_SUGGESTIONS:
-                    unsuggested.append((f"{base}.{k}", prefix))
+                    unsuggested.append((field, prefix))
                     continue
                 nearest = vocabulary.nearest(system, prefix)
                 problems.append(
                     problem(
-                        f"{base}.{k}",
+                        field,
                         f"no code in the registers starts with {prefix!r}",
                         "nearest known codes: " + ", ".join(nearest) if nearest else "a known code prefix",
                     )
