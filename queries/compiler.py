@@ -137,6 +137,15 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
     elif isinstance(concept, m.BiobankSampleConcept):
         types = [exp.Literal.string(t) for t in sorted(set(concept.sample_types))]
         conditions.append(col("sample_type", table).isin(*types))
+    elif isinstance(concept, m.HeartFailureRegistrationConcept):
+        conditions.append(exp.true())  # every registration, unless narrowed below
+        if concept.nyha_classes is not None:
+            classes = [number(c) for c in sorted(set(concept.nyha_classes))]
+            conditions.append(col("nyha", table).isin(*classes))
+        if concept.indicator_not_fulfilled is not None:
+            conditions.append(
+                exp.EQ(this=col(concept.indicator_not_fulfilled, table), expression=exp.Literal.string("Nej"))
+            )
     elif isinstance(concept, m.VitalStatusConcept):
         conditions.append(
             exp.Not(this=exp.Is(this=col(vital_status_column(concept), table), expression=exp.null()))

@@ -185,6 +185,24 @@ class BiobankSampleConcept(Model):
     sample_types: Annotated[tuple[SampleType, ...], Field(min_length=1)]
 
 
+HeartFailureIndicator = Literal["echocardiography", "raas_inhibitor", "beta_blocker", "exercise_training"]
+
+
+class HeartFailureRegistrationConcept(Model):
+    """A registration in the Danish Heart Failure Registry (RKKP): a patient's first hospital contact
+    for heart failure with reduced ejection fraction from 2003, dated on the registration date."""
+
+    type: Literal["heart_failure_registration"] = "heart_failure_registration"
+    nyha_classes: Annotated[tuple[Literal[1, 2, 3, 4], ...], Field(min_length=1)] | None = Field(
+        default=None, description="NYHA functional classes (1-4) the registration must have; null = any"
+    )
+    indicator_not_fulfilled: HeartFailureIndicator | None = Field(
+        default=None,
+        description="only registrations where this quality indicator was not fulfilled "
+        "(echocardiography, RAAS inhibitor, beta-blocker, exercise training); null = any",
+    )
+
+
 EventConcept = Annotated[
     DiagnosisConcept
     | PrescriptionConcept
@@ -193,7 +211,8 @@ EventConcept = Annotated[
     | CancerConcept
     | CauseOfDeathConcept
     | VitalStatusConcept
-    | BiobankSampleConcept,
+    | BiobankSampleConcept
+    | HeartFailureRegistrationConcept,
     Field(discriminator="type"),
 ]
 

@@ -82,6 +82,7 @@ class ReferenceEngine:
         }
         self.deaths = self.rows("doedsaarsag")
         self.samples = self.rows("biobank")
+        self.heart_failure_registrations = self.rows("dhd")
         self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in self.rows("udda"):
             self.education[row["pnr"]].append(row)
@@ -234,6 +235,20 @@ class ReferenceEngine:
             for row in self.samples:
                 if row["sample_type"] in concept.sample_types:
                     dates[row["pnr"]].append(row["sample_date"])
+        elif isinstance(concept, m.HeartFailureRegistrationConcept):
+            indicator_column = {
+                "echocardiography": "ind_ekko",
+                "raas_inhibitor": "ind_raas",
+                "beta_blocker": "ind_betablok",
+                "exercise_training": "ind_traening",
+            }
+            for row in self.heart_failure_registrations:
+                if concept.nyha_classes is not None and row["nyha"] not in concept.nyha_classes:
+                    continue
+                not_fulfilled = concept.indicator_not_fulfilled
+                if not_fulfilled is not None and row[indicator_column[not_fulfilled]] != "Nej":
+                    continue
+                dates[row["pnr"]].append(row["d_registrering"])
         else:
             raise TypeError(concept)
         return dates

@@ -231,6 +231,11 @@ CONCEPTS: Mapping[str, ConceptKind] = {
         ConceptKind(
             m.BiobankSampleConcept, "biobank_samples", {"type": "biobank_sample", "sample_types": ["dna"]}
         ),
+        ConceptKind(
+            m.HeartFailureRegistrationConcept,
+            "heart_failure_registrations",
+            {"type": "heart_failure_registration", "nyha_classes": [3, 4]},
+        ),
         ConceptKind(m.AgeConcept, "persons", {"type": "age", "min": 40, "max": 79}),
         ConceptKind(m.SexConcept, "persons", {"type": "sex", "sex": "female"}),
         ConceptKind(m.RegionConcept, "persons", {"type": "region", "regions": [1084, 1085]}),

@@ -13,6 +13,9 @@ prescription_events    pnr, event_date, atc, packages
 cancer_events          pnr, event_date, code
 death_cause_events     pnr, event_date, code, underlying
 biobank_samples        pnr, event_date, sample_type
+heart_failure_registrations
+                       pnr, event_date, nyha, echocardiography, raas_inhibitor,
+                       beta_blocker, exercise_training (indicators: 'Ja' fulfilled, 'Nej' not)
 education              pnr, year, level
 income                 pnr, year, personal, household_equivalised
 diagnosis_spans        code, pnr, first_date, last_date
@@ -137,6 +140,11 @@ RELATION_SQL: dict[str, str] = {
         SELECT pnr, d_dodsdto AS event_date, c_dod2 AS code, FALSE AS underlying
         FROM doedsaarsag WHERE c_dod2 IS NOT NULL
     """,
+    "heart_failure_registrations": """
+        SELECT pnr, d_registrering AS event_date, nyha, ind_ekko AS echocardiography,
+               ind_raas AS raas_inhibitor, ind_betablok AS beta_blocker, ind_traening AS exercise_training
+        FROM dhd
+    """,
     "biobank_samples": """
         SELECT pnr, sample_date AS event_date, sample_type FROM biobank
     """,
@@ -171,6 +179,7 @@ LAYOUT_ORDER: dict[str, str] = {
     "cancer_events": "code, pnr",
     "death_cause_events": "code, pnr",
     "biobank_samples": "sample_type, pnr",
+    "heart_failure_registrations": "event_date, pnr",
     "education": "pnr, year",
     "income": "pnr, year",
     "diagnosis_spans": "code, pnr",

@@ -201,14 +201,10 @@ class Service:
 
     @cached_property
     def policy(self) -> Any:
-        from disclosure.policy import Policy
-        from queries.registry import register_thresholds
+        from statservice.rules import service_policy
 
         # a register whose owner requires a larger minimum cell count than the default gets it here
-        default = Policy.default()
-        return default.model_copy(
-            update={"register_thresholds": register_thresholds(default.default_threshold)}
-        )
+        return service_policy()
 
     @cached_property
     def price_list(self) -> Any:

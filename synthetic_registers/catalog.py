@@ -35,6 +35,13 @@ ENUMERATIONS: dict[str, dict[str, str]] = {
     "SKS contact type": {"ALCA00": "physical attendance", "ALCA10": "virtual contact"},
     "SKS priority": {"ATA1": "acute", "ATA3": "planned"},
     "yes/no": {"Ja": "yes", "Nej": "no"},
+    "NYHA class": {
+        "1": "no limitation",
+        "2": "slight limitation",
+        "3": "marked limitation",
+        "4": "symptoms at rest",
+    },
+    "LVEF category": {"<=25": "25 % or less", "26-35": "26-35 %", "36-40": "36-40 %"},
     "DST region": {
         "1081": "Nordjylland",
         "1082": "Midtjylland",

@@ -37,6 +37,11 @@ from synthetic_registers.population import (
 from synthetic_registers.prescriptions import INDICATIONS, atc_table, build_dispensings
 from synthetic_registers.procedures import build_procedures, is_surgical, procedure_codes
 from synthetic_registers.pseudonyms import person_keys
+from synthetic_registers.quality_databases import (
+    LVEF_CATEGORIES,
+    YES_NO,
+    build_heart_failure_registrations,
+)
 from synthetic_registers.socioeconomic import build_education, build_income, final_levels
 from synthetic_registers.writer import dates, labels, write_part
 
@@ -47,6 +52,7 @@ LPR3_KEY_OFFSET = 5 * 10**17
 # adding them left every other table of a seed as it was.
 PROCEDURE_STREAM = 1
 LABORATORY_STREAM = 2
+QUALITY_DATABASE_STREAM = 3
 _CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 
 
@@ -98,6 +104,7 @@ def _hospital_columns(
     plan: ChunkPlan,
     out_dir: Path,
     procedure_rng: np.random.Generator,
+    quality_rng: np.random.Generator,
 ) -> tuple[dict[str, int], Contacts]:
     records = build_hospital_records(rng, people)
     c = records.contacts
@@ -184,7 +191,30 @@ def _hospital_columns(
         plan.index,
     )
     counts.update(_procedure_columns(procedure_rng, c, ids, keys, start_us, plan, out_dir))
+    counts["dhd"] = _heart_failure_columns(quality_rng, c, pnr, ids, keys, plan, out_dir)
     return counts, c
+
+
+def _heart_failure_columns(rng, c: Contacts, pnr, ids, keys, plan: ChunkPlan, out_dir: Path) -> int:
+    """The heart failure quality database's registrations, each on the contact it was made at
+    (an LPR2 recnum before LPR3, an LPR3 contact key after)."""
+    registered = build_heart_failure_registrations(rng, code_book().codes, c.person, c.start, c.a_code)
+    contact = registered.contact
+    lpr2 = c.start[contact] < LPR3_FROM
+    return write_part(
+        out_dir,
+        "dhd",
+        {
+            "pnr": pnr[contact],
+            "recnum": pa.array(ids[contact], mask=~lpr2),
+            "dw_ek_kontakt": pa.array(keys[contact], mask=lpr2),
+            "d_registrering": dates(c.start[contact]),
+            "nyha": registered.nyha,
+            "lvef": labels(registered.lvef, LVEF_CATEGORIES),
+            **{column: labels(values, YES_NO) for column, values in registered.indicators.items()},
+        },
+        plan.index,
+    )
 
 
 def _procedure_columns(rng, c, ids, keys, start_us, plan: ChunkPlan, out_dir: Path) -> dict[str, int]:
@@ -292,7 +322,8 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
         plan.index,
     )
     procedure_rng = np.random.default_rng([seed, plan.index, PROCEDURE_STREAM])
-    hospital_counts, contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng)
+    quality_rng = np.random.default_rng([seed, plan.index, QUALITY_DATABASE_STREAM])
+    hospital_counts, contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng, quality_rng)
     counts.update(hospital_counts)
     lab_rng = np.random.default_rng([seed, plan.index, LABORATORY_STREAM])
     counts["lab_forsker"] = _laboratory_columns(lab_rng, people, contacts, pnr, plan, out_dir)

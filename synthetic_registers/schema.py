@@ -47,6 +47,7 @@ class Table:
 SDS = "Sundhedsdatastyrelsen"
 DST = "Danmarks Statistik"
 SSI = "Statens Serum Institut"
+RKKP = "RKKP (Danish Clinical Quality Program, the regions)"
 
 _PNR = Column(PERSON_KEY, "UINTEGER", "Pseudonymised person key (surrogate for the CPR number)", "pseudonym")
 
@@ -275,6 +276,39 @@ TABLES: tuple[Table, ...] = (
             Column("unit", "VARCHAR", "Unit of the result (mmol/mol, umol/L, ...)"),
             Column("refinterval_min", "DOUBLE", "Lower reference limit", nullable=True),
             Column("refinterval_max", "DOUBLE", "Upper reference limit", nullable=True),
+        ),
+    ),
+    Table(
+        name="dhd",
+        notes=(
+            "Registers the first hospital contact for incident heart failure with reduced ejection "
+            "fraction (LVEF 40 % or less) from 2003; about 90 % of such contacts are registered.",
+            "Indicators are recorded as fulfilled (Ja) or not (Nej) for each registration.",
+            "The owner's minimum cell count (10) is this synthetic database's; "
+            "it exercises the per-register threshold, not a published RKKP rule.",
+        ),
+        register="Danish Heart Failure Registry",
+        owner=RKKP,
+        description="Danish Heart Failure Registry (Dansk Hjertesvigtdatabase, RKKP): one row per "
+        "registered incident heart failure patient, with quality indicators.",
+        coverage=(2003, None),
+        minimum_cell_count=10,
+        columns=(
+            _PNR,
+            Column("recnum", "UBIGINT", "LPR2 contact of the registration, joins lpr_adm", nullable=True),
+            Column(
+                "dw_ek_kontakt",
+                "UBIGINT",
+                "LPR3 contact of the registration, joins lpr3_kontakter",
+                nullable=True,
+            ),
+            Column("d_registrering", "DATE", "Date of registration (the contact's start)"),
+            Column("nyha", "UTINYINT", "NYHA functional class 1-4", "NYHA class"),
+            Column("lvef", "VARCHAR", "Left ventricular ejection fraction category", "LVEF category"),
+            Column("ind_ekko", "VARCHAR", "Indicator: echocardiography done", "yes/no"),
+            Column("ind_raas", "VARCHAR", "Indicator: ACE inhibitor, ARB or ARNI treatment", "yes/no"),
+            Column("ind_betablok", "VARCHAR", "Indicator: beta-blocker treatment", "yes/no"),
+            Column("ind_traening", "VARCHAR", "Indicator: referred to exercise training", "yes/no"),
         ),
     ),
     Table(

@@ -144,9 +144,13 @@ def test_every_numeric_constant_of_disclosure_and_the_query_model_is_a_policy_ru
 
 
 def test_the_rules_page_is_the_rendering_of_the_policy():
-    assert RULES_PAGE.read_text() == render_rules(Policy.default()), (
-        "regenerate with: python -m disclosure.rules > docs/disclosure-rules.md"
+    from statservice.rules import service_policy
+
+    # the policy the service applies: the default with the registers' stricter thresholds
+    assert RULES_PAGE.read_text() == render_rules(service_policy()), (
+        "regenerate with: python -m statservice.rules > docs/disclosure-rules.md"
     )
+    assert "raised for registers `Danish Heart Failure Registry`: 10" in RULES_PAGE.read_text()
 
 
 def test_the_rules_page_states_every_release_rule_number():

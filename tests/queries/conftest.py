@@ -23,6 +23,10 @@ before it; person 3 an eGFR of 55 in 2014 and ">90" the month before his index d
 eGFRs on one day (58 and 62) before her index date, an HbA1c of "6,9" % (decimal comma) in 2019 and
 a CRP "<5" on her index day; person 5 a CRP of 12 on his index day; person 8 an HbA1c of 49 a month
 before her index date and a CRP "<1" on it; person 2 an HbA1c of 60 in 2019.
+
+Heart failure registry (RKKP): person 1 registered on his 2016-03-01 admission (NYHA 3, no
+beta-blocker); person 3 on 2014-11-01 (NYHA 2, every indicator fulfilled); person 8 on 2018-05-01
+(NYHA 4, not referred to exercise training); person 2 on 2021-02-01 (NYHA 1), after the period.
 """
 
 from __future__ import annotations
@@ -144,6 +148,13 @@ SPEC_REGISTERS = {
         | 1   | 2015 | 420000      | 350000         |
         | 3   | 2014 | 180000      | 200000         |
         | 4   | 2019 | 610000      | 500000         |
+    """,
+    "dhd": """
+        | pnr | recnum | d_registrering | nyha | lvef  | ind_ekko | ind_raas | ind_betablok | ind_traening |
+        | 1   | 10     | 2016-03-01     | 3    | 26-35 | Ja       | Ja       | Nej          | Ja           |
+        | 3   |        | 2014-11-01     | 2    | <=25  | Ja       | Ja       | Ja           | Ja           |
+        | 8   |        | 2018-05-01     | 4    | 36-40 | Ja       | Ja       | Ja           | Nej          |
+        | 2   |        | 2021-02-01     | 1    | 26-35 | Ja       | Ja       | Ja           | Ja           |
     """,
     "biobank": """
         | pnr | sample_date | sample_type      | biobank |

@@ -71,6 +71,7 @@ def registers(draw) -> dict[str, list[dict]]:
             "udda",
             "ind",
             "biobank",
+            "dhd",
         )
     }
     contact = 0
@@ -179,6 +180,17 @@ def registers(draw) -> dict[str, list[dict]]:
                     "biobank": "DNB",
                 }
             )
+        for _ in range(draw(st.integers(0, 1))):
+            indicators = ("ind_ekko", "ind_raas", "ind_betablok", "ind_traening")
+            rows["dhd"].append(
+                {
+                    "pnr": pnr,
+                    "d_registrering": draw(days),
+                    "nyha": draw(st.integers(1, 4)),
+                    "lvef": "26-35",
+                    **{indicator: draw(st.sampled_from(["Ja", "Nej"])) for indicator in indicators},
+                }
+            )
     return rows
 
 
@@ -221,6 +233,15 @@ def event_concepts() -> st.SearchStrategy[dict]:
                 "type": st.just("biobank_sample"),
                 "sample_types": st.lists(st.sampled_from(SAMPLE_TYPES), min_size=1, max_size=2),
             }
+        ),
+        st.fixed_dictionaries(
+            {"type": st.just("heart_failure_registration")},
+            optional={
+                "nyha_classes": st.lists(st.integers(1, 4), min_size=1, max_size=2),
+                "indicator_not_fulfilled": st.sampled_from(
+                    ["echocardiography", "raas_inhibitor", "beta_blocker", "exercise_training"]
+                ),
+            },
         ),
     )
 

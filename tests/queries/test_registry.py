@@ -64,15 +64,18 @@ def test_a_relation_names_the_registers_of_the_tables_its_sql_reads():
 
 
 def test_the_policy_applies_each_registers_minimum_cell_count(monkeypatch):
+    from statservice.rules import service_policy
+
     policy = Policy.default()
     for register in REGISTERS.values():
-        assert policy.threshold_for({register.name}) == register.minimum_cell_count
-    assert registry.register_thresholds(policy.default_threshold) == {}
+        assert service_policy().threshold_for({register.name}) == register.minimum_cell_count
+    # the clinical quality database's owner (RKKP) requires 10; every other register has the default
+    assert registry.register_thresholds(policy.default_threshold) == {"Danish Heart Failure Registry": 10}
     # an owner with a stricter threshold gets it in the policy the service applies
     stricter = dataclasses.replace(REGISTERS["LMDB"], minimum_cell_count=10)
     monkeypatch.setattr(registry, "REGISTERS", {**REGISTERS, "LMDB": stricter})
     thresholds = registry.register_thresholds(policy.default_threshold)
-    assert thresholds == {"LMDB": 10}
+    assert thresholds == {"Danish Heart Failure Registry": 10, "LMDB": 10}
     service_policy = policy.model_copy(update={"register_thresholds": thresholds})
     assert service_policy.threshold_for({"CPR/BEF", "LMDB"}) == 10
 

@@ -12,7 +12,7 @@ from synthetic_registers.catalog import Catalog
 from synthetic_registers.codes import atc_list, cancer_icd10_list, icd10_list
 from synthetic_registers.generate import data_version, plan_chunks
 from synthetic_registers.pseudonyms import person_keys
-from synthetic_registers.schema import TABLES
+from synthetic_registers.schema import RKKP, TABLES
 from synthetic_registers.validation import load_targets
 
 
@@ -83,7 +83,9 @@ def test_catalog_documents_every_table_and_column(small_registers):
     assert set(catalog.tables) == {t.name for t in TABLES}
     for table in TABLES:
         info = catalog.table(table.name)
-        assert info.owner and info.description and info.minimum_cell_count == 5
+        assert info.owner and info.description and info.minimum_cell_count == table.minimum_cell_count
+        # the default, unless the owner requires more (the heart failure registry's RKKP: 10)
+        assert info.minimum_cell_count == (10 if table.owner == RKKP else 5)
         assert info.rows > 0
         assert {v.name for v in info.variables} == {c.name for c in table.columns}
         for column in table.columns:

@@ -17,6 +17,7 @@ EVENTS = {
     "doedsaarsag": "d_dodsdto",
     "biobank": "sample_date",
     "lab_forsker": "samplingdate",
+    "dhd": "d_registrering",
 }
 
 
@@ -411,3 +412,44 @@ def test_lab_values_follow_the_conditions(db):
     # (the others include diabetes managed only by general practice, invisible in LPR)
     assert mean("NPU27300", "DE1", after=True) >= 48 > 46 > mean("NPU27300", "DE1", after=False)
     assert mean("DNK35302", "DN18", after=True) < 60 < mean("DNK35302", "DN18", after=False)
+
+
+# --- clinical quality database ----------------------------------------------------------------------
+
+
+def test_heart_failure_registry_registers_most_first_heart_failure_contacts_on_their_contact(db):
+    """Each registration is a person's first heart failure contact (action diagnosis DI50, from
+    2003), on that contact of its era, dated on its start; about 90 % of such contacts are registered."""
+    contacts = """
+        SELECT pnr, recnum, NULL::UBIGINT AS key, d_inddto AS d, c_adiag AS code FROM lpr_adm
+        UNION ALL
+        SELECT k.pnr, NULL, k.dw_ek_kontakt, CAST(k.kont_starttidspunkt AS DATE), d.diag_kode
+        FROM lpr3_kontakter k JOIN lpr3_diagnoser d USING (dw_ek_kontakt) WHERE d.diag_kode_type = 'A'
+    """
+    unlinked = count(
+        db,
+        f"""SELECT count(*) FROM dhd r WHERE (r.recnum IS NULL) = (r.dw_ek_kontakt IS NULL)
+            OR NOT EXISTS (SELECT 1 FROM ({contacts}) c WHERE c.pnr = r.pnr AND c.code LIKE 'DI50%'
+                           AND c.d = r.d_registrering
+                           AND (c.recnum = r.recnum OR c.key = r.dw_ek_kontakt))""",
+    )
+    assert unlinked == 0
+    assert count(db, "SELECT count(*) - count(DISTINCT pnr) FROM dhd") == 0
+    assert count(db, "SELECT count(*) FROM dhd WHERE year(d_registrering) < 2003") == 0
+    first_contacts = count(
+        db,
+        f"""SELECT count(*) FROM (SELECT pnr, min(d) AS d FROM ({contacts}) WHERE code LIKE 'DI50%'
+            GROUP BY pnr) WHERE year(d) >= 2003""",
+    )
+    registered = count(db, "SELECT count(*) FROM dhd")
+    assert first_contacts > 50
+    assert 0.8 < registered / first_contacts < 0.97
+
+
+def test_heart_failure_registry_variables_have_their_real_categories(db):
+    assert {row[0] for row in db.execute("SELECT DISTINCT nyha FROM dhd").fetchall()} == {1, 2, 3, 4}
+    lvef = {row[0] for row in db.execute("SELECT DISTINCT lvef FROM dhd").fetchall()}
+    assert lvef == {"<=25", "26-35", "36-40"}
+    for indicator in ("ind_ekko", "ind_raas", "ind_betablok", "ind_traening"):
+        fulfilled = db.execute(f"SELECT avg(({indicator} = 'Ja')::INT) FROM dhd").fetchone()[0]
+        assert 0.3 < fulfilled < 1, indicator
