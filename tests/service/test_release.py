@@ -243,7 +243,10 @@ def test_runs_execute_in_worker_processes_and_survive_a_dead_worker(database_url
 
     from tests.service.conftest import build_api, make_settings
 
-    api = build_api(make_settings(database_url, service_registers, run_executor="process"))
+    # a new pool spawns its workers (imports, engine) after the kill: on a loaded machine that takes
+    # longer than the default synchronous wait, and the answer would be a 202 to poll
+    settings = make_settings(database_url, service_registers, run_executor="process", sync_wait_seconds=60)
+    api = build_api(settings)
     try:
         first = run(api, api.customer, with_noise(cohort()))
         assert first.status_code == 201, first.text
