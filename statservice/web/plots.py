@@ -295,18 +295,7 @@ def _draw_lines(figure: Any, plot: Plot) -> None:
                     alpha=0.2,
                     color=line.get_color(),
                 )
-            for p in series.points:
-                if p.y is None:
-                    axes.annotate(
-                        HIDDEN,
-                        (p.x, 0),
-                        xycoords=("data", "axes fraction"),
-                        ha="center",
-                        va="bottom",
-                        fontsize=8,
-                        color=line.get_color(),
-                        rotation=90,
-                    )
+            _mark_hidden(axes, series, line.get_color())
         axes.set_title(f"{plot.title}: {panel.lower()}" if k == 0 else panel)
         axes.set_ylabel(plot.y_label)
         axes.set_xticks([p.x for p in series_list[0].points])
@@ -317,6 +306,23 @@ def _draw_lines(figure: Any, plot: Plot) -> None:
     figure.axes[-1].set_xlabel(plot.x_label)
 
 
+def _mark_hidden(axes: Any, series: Any, color: Any) -> None:
+    """The word "hidden" at the foot of each point of ``series`` that was not released, so a gap in
+    the line reads as hidden, never as missing data or 0."""
+    for p in series.points:
+        if p.y is None:
+            axes.annotate(
+                HIDDEN,
+                (p.x, 0),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=color,
+                rotation=90,
+            )
+
+
 def _draw_curves(figure: Any, plot: Plot) -> None:
     axes = figure.add_subplot()
     for series in plot.series:
@@ -324,18 +330,7 @@ def _draw_curves(figure: Any, plot: Plot) -> None:
         (line,) = axes.plot(
             xs, [_nan(p.y) for p in series.points], marker="o", drawstyle="steps-post", label=series.name
         )
-        for p in series.points:
-            if p.y is None:
-                axes.annotate(
-                    HIDDEN,
-                    (p.x, 0),
-                    xycoords=("data", "axes fraction"),
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    color=line.get_color(),
-                    rotation=90,
-                )
+        _mark_hidden(axes, series, line.get_color())
     axes.set_xticks([p.x for p in plot.series[0].points])
     axes.set_ylim(bottom=0)
     axes.set_xlabel(plot.x_label)
