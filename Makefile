@@ -18,9 +18,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m statservice run
 
-## make test: lint, then the whole test suite
+## make test: lint and type-check, then the whole test suite
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 ## make test-fast: the tests not marked slow (the larger-scale ones still run in make test)
@@ -34,6 +35,7 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -24,9 +24,11 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
@@ -260,6 +262,10 @@ def ensure_registers(persons: int, cache_dir: Path, seed: int) -> Path:
     return cache_dir
 
 
+def _fetch_all(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return connection.execute(sql).fetchall()
+
+
 def timed(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     """Median milliseconds of ``repeat`` warm runs (after one warm-up) and the last result."""
     result = function()
@@ -338,9 +344,9 @@ def main() -> None:
     for name, payload in STANDARD_QUERIES.items():
         query = Query.model_validate(payload)
         raw_sql, layout_sql = HANDWRITTEN[name]
-        engine_ms, tables = timed(lambda query=query: engine.run(query), args.repeat)
-        layout_ms, layout_rows = timed(lambda sql=layout_sql: layout.execute(sql).fetchall(), args.repeat)
-        raw_ms, raw_rows = timed(lambda sql=raw_sql: raw.execute(sql).fetchall(), max(1, args.repeat // 2))
+        engine_ms, tables = timed(partial(engine.run, query), args.repeat)
+        layout_ms, layout_rows = timed(partial(_fetch_all, layout, layout_sql), args.repeat)
+        raw_ms, raw_rows = timed(partial(_fetch_all, raw, raw_sql), max(1, args.repeat // 2))
         ours = engine_total(tables)
         theirs = {handwritten_total(name, layout_rows), handwritten_total(name, raw_rows)}
         if theirs != {ours}:

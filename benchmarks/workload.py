@@ -161,7 +161,7 @@ RARE = (
     {"type": "cancer", "codes": ["C43"]},
     {"type": "diagnosis", "codes": ["DN18"]},
 )
-BREAKDOWNS = (
+BREAKDOWNS: tuple[dict[str, Any], ...] = (
     {"by": "sex"},
     {"by": "region"},
     {"by": "age_band", "width": 10},

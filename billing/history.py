@@ -144,8 +144,8 @@ def customer_history(
         select(Order).where(Order.organisation_id == organisation_id, *within(Order.created_at))
     ):
         invoice = order_invoices.get(order.id)
-        quote = session.get(IssuedQuote, order.quote_id) if order.quote_id else None
-        net, gross, basis = order_amount(order, quote, invoice)
+        order_quote = session.get(IssuedQuote, order.quote_id) if order.quote_id else None
+        net, gross, basis = order_amount(order, order_quote, invoice)
         references = {"quote_id": order.quote_id} if order.quote_id else {}
         if invoice is not None:
             references["invoice_id"] = invoice.display_number

@@ -137,7 +137,7 @@ def _refuse_invoiced_line_update(_mapper: Any, _connection: Any, target: Invoice
         return
     if "invoice_id" in changed:
         # being put on an invoice is the one change allowed, and only to a line not yet invoiced
-        previous = inspect(target).attrs.invoice_id.history.deleted
+        previous = list(inspect(target).attrs.invoice_id.history.deleted)
         was_invoiced = bool(previous) and previous[0] is not None
     else:
         was_invoiced = target.invoice_id is not None

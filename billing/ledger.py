@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from billing.errors import (
@@ -78,7 +79,7 @@ def _order_open_for_releases(session: Session, order_id: str, organisation_id: s
 def _use_quote(session: Session, quote: IssuedQuote, release_id: str, now: datetime) -> None:
     # Conditional update: of two runs racing for one quote, the second sees rowcount 0 (PostgreSQL
     # re-checks the predicate after the first commits; SQLite serialises the writers).
-    result = session.execute(
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]  # an UPDATE gives a cursor result
         update(IssuedQuote)
         .where(IssuedQuote.id == quote.id, IssuedQuote.used_at.is_(None))
         .values(used_at=now, used_by_release_id=release_id)

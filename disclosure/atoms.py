@@ -219,8 +219,10 @@ def audit_atoms(
     row_high = np.asarray([c.high for c in counts], dtype=np.float64)
     carried: list[np.ndarray] = []
     hints: list[np.ndarray] = []
-    for witness in witnesses:
-        found = extend(witness, atoms.universe, atoms.atom_of, atoms.sizes, system.matrix, row_low, row_high)
+    for carried_witness in witnesses:
+        found = extend(
+            carried_witness, atoms.universe, atoms.atom_of, atoms.sizes, system.matrix, row_low, row_high
+        )
         carried.extend(found.tables)
         hints.extend(found.hints)
     result.witnesses_carried = len(carried)
@@ -694,8 +696,8 @@ def _cover_search(
     def complete_to_two(left: int) -> bool:
         added: list[int] = []
         while taken.sum() < 2:
-            room = np.flatnonzero((weights <= left) & (taken < counts))
-            room = [k for k in room[np.argsort(weights[room], kind="stable")].tolist() if allowed([k])]
+            fitting = np.flatnonzero((weights <= left) & (taken < counts))
+            room = [k for k in fitting[np.argsort(weights[fitting], kind="stable")].tolist() if allowed([k])]
             if not room:
                 for k in added:
                     taken[k] -= 1

@@ -20,7 +20,7 @@ exactly what the symmetric difference says, so it adds no suppression to ordinar
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyroaring import BitMap
@@ -105,7 +105,7 @@ def differencing_guard(
     structures: Sequence[TableStructure],
     cell_nodes: Sequence[Sequence[int]],
     candidates: set[int],
-    earlier_sets: dict[str, Iterable[BitMap]],
+    earlier_sets: Mapping[str, Iterable[BitMap]],
     threshold: int,
 ) -> GuardResult:
     """Decide which candidate nodes (cells about to be released) the guard hides."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import highspy
 import numpy as np
+from highspy._core import _Highs
 from scipy.sparse import csr_matrix
 
 from disclosure.policy import MILP_SECONDS
@@ -21,7 +22,7 @@ INF = highspy.kHighsInf
 # its banner to stdout before any option can be set: once per model, into the service's output. The
 # core class it wraps has every method we use and no callbacks (we never use them: deadlines are
 # kept by killing the audit's process, ``disclosure.deadline``).
-Highs = highspy._Highs
+Highs = _Highs
 _TOLERANCE = 1e-6  # numerical, not a release rule
 
 Row = tuple[Mapping[int, float], float, float]  # (column -> coefficient, lower, upper)

@@ -19,7 +19,7 @@ a table with at least one fresh draw is charged its whole rho (``tables_needing_
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import opendp.prelude as dp
@@ -159,6 +159,10 @@ class StoredDraws:
         found = get_many(data_version, wanted)
         for key in wanted:
             self._read[(data_version, key)] = found.get(key)
+
+    def get_many(self, data_version: str, keys: Collection[str]) -> dict[str, int]:
+        self.read_ahead(data_version, keys)
+        return {key: value for key in keys if (value := self.get(data_version, key)) is not None}
 
 
 def tables_needing_fresh_draws(

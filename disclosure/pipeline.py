@@ -720,7 +720,7 @@ def _earlier_counts(
     """
     if not hasattr(stores, "released_counts"):
         return []
-    sets = [system.nodes[i].persons for i in current if system.nodes[i].persons]
+    sets = [persons for i in current if (persons := system.nodes[i].persons)]
     if not sets:
         return []
     reach = BitMap.union(*sets)
@@ -822,7 +822,9 @@ def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, B
         hidden children."""
         choices = relations.get(node)
         if not choices:
-            rest.append(nodes[node].persons)
+            persons = nodes[node].persons
+            assert persons is not None, "split only reaches hidden cells, which carry their persons"
+            rest.append(persons)
             return
         children = min(choices, key=lambda group: sum(hidden(c) for c in group))
         for child in children:

@@ -14,11 +14,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 from pyroaring import BitMap
 
-from disclosure.lp import INF, DeviationModel, IntervalModel, Row, new_highs
+from disclosure.lp import INF, DeviationModel, Highs, IntervalModel, Row, new_highs
 from disclosure.stores import ReleasedTableRecord
 
 Interval = tuple[int, float]  # (low, high); high may be inf
@@ -319,7 +318,7 @@ def _local_deviation(
     candidates: set[int],
     requirement: int,
     costs: Mapping[int, float],
-    solver: highspy.Highs | None = None,
+    solver: Highs | None = None,
 ) -> tuple[list[tuple[int, float]] | None, int]:
     """Cheapest deviation lifting ``node`` by ``requirement`` moving only ``candidates``.
 

@@ -21,13 +21,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from billing.spreadsheet_safety import formula_safe, write_csv
 
 TOTAL_LABEL = "total"
 
-FORMATS = {
+ExportFormat = Literal["json", "csv", "parquet", "xlsx"]
+
+FORMATS: dict[ExportFormat, str] = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",

@@ -359,7 +359,7 @@ def _finish_unreleased(
     with service.db.write() as session:
         if not leases.holds(session, run_id, service.lease_owner):
             return
-        run = session.get(QueryRun, run_id)
+        run = session.get_one(QueryRun, run_id)
         run.status = status
         run.finished_at = utcnow()
         run.problem_json = json.dumps(problem)
@@ -404,7 +404,7 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
                     settings.max_concurrent_runs,
                 )
                 if started:
-                    session.get(QueryRun, run_id).stage = ENGINE  # visible with "running"
+                    session.get_one(QueryRun, run_id).stage = ENGINE  # visible with "running"
                     check_quote_usable(session, requester, prepared)
             if started is not None:
                 break
@@ -552,7 +552,7 @@ def _persist_release(
         # again under the chain lock (which serialises releases, hence quote use): a quote used
         # meanwhile fails the run the same whether or not protect would refuse it
         check_quote_usable(session, requester, prepared)
-        requested_at = session.get(QueryRun, run_id).created_at
+        requested_at = session.get_one(QueryRun, run_id).created_at
         history.refresh(session, data_version)
         stores = HistoryStores(history, session)
         if snapshot is None:
@@ -633,7 +633,7 @@ def _persist_release(
         if entry.sequence != sequence:  # the chain moved under us: impossible while we hold the lock
             raise RuntimeError("audit chain head moved during a release")
         _alert_on_repetition(service, session, run_id, requester, prepared, data_version)
-        run = session.get(QueryRun, run_id)
+        run = session.get_one(QueryRun, run_id)
         run.status = "released"
         run.release_id = release_id
         run.finished_at = utcnow()

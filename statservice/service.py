@@ -232,7 +232,7 @@ class Service:
             items = [(getattr(c, "name", None), c) for c in source]
         for name, code_list in items:
             entries = getattr(code_list, "codes", code_list)
-            values = entries.values() if isinstance(entries, dict) else entries
+            values = entries.values() if isinstance(entries, dict) else (entries or ())
             pairs = sorted((str(getattr(v, "code", v)), str(getattr(v, "name", ""))) for v in values)
             system = getattr(code_list, "system", None)
             key = code_list_name(str(name or system or "codes"))

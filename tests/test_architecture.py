@@ -49,3 +49,24 @@ def test_runtime_code_never_reads_shared_reference():
     for package in OURS:
         for path in (ROOT / package).rglob("*.py"):
             assert "shared/reference" not in path.read_text(), f"{path} reads ../shared at run time"
+
+
+# The modules the type checker still skips (pyproject.toml): the list only shrinks. Lower this number
+# when a module is fixed and removed from the list.
+MODULES_NOT_YET_TYPE_CHECKED = 13
+
+
+def test_type_checker_skips_no_more_modules_than_before():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    skipped = [
+        module
+        for override in config.get("overrides", [])
+        if override.get("ignore_errors")
+        for module in ([override["module"]] if isinstance(override["module"], str) else override["module"])
+    ]
+    assert len(skipped) <= MODULES_NOT_YET_TYPE_CHECKED, "fix a module's type errors instead of skipping it"
+    for module in skipped:  # a stale entry (renamed or removed module) would hide a new one's errors
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+    assert set(config["files"]) >= OURS, "every package of ours is type-checked"

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billing.errors import BillingError, IllegalTransition, TableTooLarge
@@ -114,9 +114,9 @@ def error_of(exc: QueryValidationError | ReleaseRefused | BillingError) -> Stats
     if isinstance(exc, ReleaseRefused):
         return ReleaseRefusedError(exc.message)
     cls = STATUS_ERRORS.get(exc.http_status, Conflict)
-    errors = None
+    field_errors: list[dict[str, str]] | None = None
     if isinstance(exc, IllegalTransition):  # the current state and where it may go, machine-readable
-        errors = [
+        field_errors = [
             {
                 "field": "state",
                 "message": f"the order is {exc.current}; it cannot become {exc.requested}",
@@ -124,7 +124,7 @@ def error_of(exc: QueryValidationError | ReleaseRefused | BillingError) -> Stats
             }
         ]
     elif isinstance(exc, TableTooLarge):  # the result asks for more cells than can be priced
-        errors = [
+        field_errors = [
             {
                 "field": "result",
                 "message": f"the result has {exc.cells} cells, margins included",
@@ -133,8 +133,8 @@ def error_of(exc: QueryValidationError | ReleaseRefused | BillingError) -> Stats
             }
         ]
     elif exc.field is not None:
-        errors = [{"field": exc.field, "message": exc.message, "valid": exc.valid or ""}]
-    error = cls(exc.message, errors=errors)
+        field_errors = [{"field": exc.field, "message": exc.message, "valid": exc.valid or ""}]
+    error = cls(exc.message, errors=field_errors)
     error.status = exc.http_status  # billing's own status, under the title of the nearest known one
     return error
 
@@ -170,7 +170,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueryValidationError)
     @app.exception_handler(ReleaseRefused)
     @app.exception_handler(BillingError)
-    async def _package_error(request: Request, exc: Exception):
+    async def _package_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QueryValidationError | ReleaseRefused | BillingError)  # the handlers above
         return from_error(request, error_of(exc))
 
     @app.exception_handler(Exception)

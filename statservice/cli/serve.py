@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,7 +56,7 @@ def serve_api(
         raise typer.Exit(2) from None
     host, port = host or settings.host, port or settings.port
     require_free_port(host, port, port_hint)
-    options = {
+    options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": log_level,

@@ -79,7 +79,7 @@ async def get_visitor(request: Request, service: ServiceDep) -> Visitor:
     principal = None
     if signed is not None:
         principal = await run_db(service, web_session.principal_of_key, service, signed.key_id)
-    if principal is not None:
+    if signed is not None and principal is not None:
         return Visitor(service, principal, signed.nonce, new_nonce=False)
     nonce = request.cookies.get(web_session.CSRF_COOKIE)
     if nonce:

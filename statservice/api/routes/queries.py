@@ -248,7 +248,7 @@ def run_query(
         future, free = service.submit_run(run_id, requester, prepared)
     except TooManyRequests:
         with service.db.write() as session:
-            run = session.get(QueryRun, run_id)
+            run = session.get_one(QueryRun, run_id)
             run.status = "failed"
             run.problem_json = json.dumps(
                 {
@@ -271,9 +271,9 @@ def run_query(
         except FutureTimeout:
             status = None
     with service.db.session() as session:
-        run = session.get(QueryRun, run_id)
+        run = session.get_one(QueryRun, run_id)
         if status == "released" and run.release_id:
-            release = session.get(ReleaseRecord, run.release_id)
+            release = session.get_one(ReleaseRecord, run.release_id)
             body = release_public(release, run, service.settings.release_time_bucket_ms).model_dump(
                 mode="json"
             )
@@ -286,9 +286,9 @@ def run_query(
             response = ProblemResponse(problem, status_code=problem["status"])
             pad_to_bucket(started, service.settings.release_time_bucket_ms)
             return response
-        body = run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
+        pending = run_public(run, service.settings.release_time_bucket_ms, queue_position(session, run))
         headers = {"Location": f"/v1/queries/runs/{run_id}", **poll_headers(run)}
-    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+    return JSONResponse(pending.model_dump(mode="json"), status_code=202, headers=headers)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -107,7 +107,7 @@ def get_release(
     release_id: ReleaseId, principal: CurrentPrincipal, session: SessionDep, service: ServiceDep
 ) -> ReleasePublic:
     row = get_visible(session, principal, release_id)
-    run = session.get(QueryRun, row.run_id)
+    run = session.get_one(QueryRun, row.run_id)
     return release_public(row, run, service.settings.release_time_bucket_ms)
 
 
@@ -131,7 +131,7 @@ def download(
     release_id: ReleaseId,
     principal: CurrentPrincipal,
     session: SessionDep,
-    format: Annotated[Literal["json", "csv", "parquet", "xlsx"], Query()] = "json",
+    format: Annotated[exports.ExportFormat, Query()] = "json",
 ) -> Response:
     row = get_visible(session, principal, release_id)
     release = {

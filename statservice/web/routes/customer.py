@@ -7,7 +7,7 @@ API cannot disagree about validation, price, disclosure or what a role may see."
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -229,7 +229,9 @@ def download(
         raise PageError(404, "Not found", f"No download as {data_format}: {', '.join(exports.FORMATS)}.")
     with service.db.session() as session:
         try:
-            return releases.download(release_id, principal, session, format=data_format)
+            return releases.download(
+                release_id, principal, session, format=cast(exports.ExportFormat, data_format)
+            )
         except NotFound as error:
             raise PageError(404, "Not found", error.detail) from error
 

@@ -340,7 +340,7 @@ async def order_action(
         errors, status = problem.errors or [{"field": "", "message": problem.detail}], problem.status
     else:
         if isinstance(answer, Response) and answer.status_code >= 400:  # a run refused or failed
-            body = json.loads(answer.body)
+            body = json.loads(bytes(answer.body))
             errors = [{"field": "", "message": body.get("detail", "the run was not released")}]
             status = answer.status_code
     if errors:
