@@ -1,0 +1,215 @@
+"""Ingesting register deliveries: a synthetic extract exported as Danish CSV and as SAS7BDAT is read
+back into the same tables and gives the same answers through the real DuckDB engine; deliveries
+that would silently change answers are refused with file, row and variable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from ingestion.convert import CODE_PATTERNS, FREE_CODE_SYSTEMS
+from ingestion.ingest import KEY_COLUMNS, REPORT_FILE, ingest
+from ingestion.mapping import load_mapping
+from queries.engine import DuckDBEngine
+from queries.model import Query
+from statservice.cli import app
+from synthetic_registers.catalog import ENUMERATIONS, Catalog
+from synthetic_registers.delivery import DELIVERY_FORMATS, delivered_name, file_stem, write_delivery
+from synthetic_registers.generate import generate_registers
+from synthetic_registers.schema import TABLES
+
+QUERIES = {
+    "t2d_by_sex": {
+        "index": {
+            "concept": {"type": "diagnosis", "codes": ["DE11"]},
+            "period": {"start": "2015-01-01", "end": "2021-12-31"},
+        },
+        "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}, {"by": "region"}]},
+    },
+    "metformin_by_age": {
+        "index": {
+            "concept": {"type": "prescription", "atc": ["A10BA02"]},
+            "period": {"start": "2016-01-01", "end": "2020-12-31"},
+        },
+        "result": {"kind": "cohort_count", "breakdowns": [{"by": "age_band", "width": 10}]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("original")
+    generate_registers(directory, persons=2000, seed=5, workers=1, start_year=2015, end_year=2021)
+    return directory
+
+
+@pytest.fixture(scope="module", params=DELIVERY_FORMATS)
+def delivery(request, original, tmp_path_factory) -> tuple[str, Path]:
+    directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
+    write_delivery(original, directory, request.param)
+    return request.param, directory
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def test_delivery_looks_like_one(delivery):
+    fmt, directory = delivery
+    names = sorted(p.name for p in directory.iterdir())
+    assert "lmdb2015.csv" in names or "lmdb2015.sas7bdat" in names  # one file per year
+    assert not any(name.endswith(".parquet") for name in names)
+    if fmt == "csv":
+        raw = (directory / "bef.csv").read_bytes()
+        header = raw.split(b"\n")[0].decode("latin-1")
+        assert header.startswith("pnr;c_kon;")  # a name variant the mapping must cover
+        assert (directory / "lpr_a_kontakt.csv").read_bytes().count("pædiatri".encode("latin-1")) > 0
+        assert b"," in (directory / "lab_forsker2018.csv").read_bytes()  # decimal commas
+    else:
+        import pandas as pd
+
+        # pandas' own SAS reader (not ReadStat) reads the files: they are real SAS7BDAT
+        frame = pd.read_sas(directory / "bef.sas7bdat", encoding="utf-8")
+        assert list(frame.columns)[:2] == ["PNR", "KOEN"]
+        assert frame["PNR"].str.len().eq(12).all()  # 12-digit zero-padded pseudonyms
+
+
+@pytest.mark.slow
+def test_delivery_is_ingested_into_the_same_tables_and_answers(delivery, original, tmp_path):
+    fmt, directory = delivery
+    out = tmp_path / "versions" / fmt
+    report = ingest(directory, load_mapping(), out)
+    assert report.accepted, [p for p in report.errors]
+    for table in TABLES:
+        ours = pl.read_parquet(out / table.name / "*.parquet")
+        theirs = pl.read_parquet(original / table.name / "*.parquet")
+        assert ours.schema == theirs.schema, table.name
+        assert _sorted(ours).equals(_sorted(theirs)), table.name
+    catalog, before = Catalog.load(out), Catalog.load(original)
+    assert (catalog.first_year, catalog.last_year) == (before.first_year, before.last_year)
+    assert json.loads((out / REPORT_FILE).read_text())["accepted"] is True
+    answers = {}
+    for directory_ in (original, out):
+        engine = DuckDBEngine(directory_)
+        try:
+            answers[directory_] = {
+                name: [
+                    [(c.coordinates, c.count, list(c.persons)) for c in table.cells]
+                    for table in engine.run(Query.model_validate(q))
+                ]
+                for name, q in QUERIES.items()
+            }
+        finally:
+            engine.close()
+    assert answers[out] == answers[original]
+    # same counts and the same persons (numbered alike) in every cell, and not all of them empty
+    assert any(count > 0 for tables in answers[out].values() for t in tables for _, count, _ in t)
+
+
+def test_default_mapping_covers_every_name_the_delivery_uses():
+    mapping = load_mapping()
+    for fmt in DELIVERY_FORMATS:
+        for table in TABLES:
+            assert mapping.table_of(Path(f"{file_stem(table.name)}2019.csv")) == table.name
+            for column in table.columns:
+                name = delivered_name(fmt, table.name, column.name).lower()
+                assert name in mapping.tables[table.name].variants[column.name], (
+                    fmt,
+                    table.name,
+                    column.name,
+                )
+
+
+def test_every_code_system_is_checked_or_declared_free():
+    systems = {c.code_system for t in TABLES for c in t.columns if c.code_system}
+    assert systems <= set(ENUMERATIONS) | set(CODE_PATTERNS) | FREE_CODE_SYSTEMS
+    assert not (set(CODE_PATTERNS) & FREE_CODE_SYSTEMS)
+    key_columns = {c.name for t in TABLES for c in t.columns}
+    assert set(KEY_COLUMNS) <= key_columns
+
+
+def _write_csv(path: Path, header: str, *rows: str) -> None:
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode("latin-1"))
+
+
+def _minimal_delivery(directory: Path) -> None:
+    """The population and prescriptions only, with string pseudonyms and Danish conventions."""
+    directory.mkdir()
+    _write_csv(
+        directory / "bef.csv",
+        "PNR;KOEN;FOED_DAG;DOED_DATO;REG;KOM",
+        "AB12;M;01FEB1950;;1084;101",
+        "CD34;K;02MAR1961;;1081;851",
+        "EF56;2;05MAY1970;2019-01-01;1082;751",
+    )
+    _write_csv(
+        directory / "lmdb2019.csv",
+        "PNR;EKSD;ATC;APK;VOLUME;VNR;INDO",
+        "AB12;2019-03-04;A10BA02;1;50,5;101790;",
+        "CD34;2019-04-05;A10BA02;2;100;101790;0000031",
+        "XX99;2019-04-06;C10AA01;1;30;123;",
+    )
+
+
+def test_string_pseudonyms_codes_and_danish_conventions(tmp_path):
+    _minimal_delivery(tmp_path / "in")
+    report = ingest(tmp_path / "in", load_mapping(), tmp_path / "out")
+    assert report.accepted, report.errors
+    bef = pl.read_parquet(tmp_path / "out" / "bef" / "*.parquet").sort("pnr")
+    lmdb = pl.read_parquet(tmp_path / "out" / "lmdb" / "*.parquet").sort("pnr")
+    assert bef["koen"].to_list() == [1, 2, 2]  # M/K mapped to the schema's 1/2
+    assert bef["foed_dag"].dt.year().to_list() == [1950, 1961, 1970]  # SAS DATE9. dates (doed_dato: ISO)
+    # the same person has the same key in both files; the pseudonyms are numbered in sorted order
+    assert bef["pnr"].to_list() == [0, 1, 2]
+    assert lmdb["pnr"].to_list() == [0, 1, 3]
+    assert lmdb["volume"].to_list() == [50.5, 100.0, 30.0]  # decimal comma
+    assert report.tables["lmdb"].persons_not_in_population_register == 1
+    warned = [p.problem for p in report.warnings]
+    assert any("not in the population register" in p for p in warned)
+    assert any("no file for table lpr_adm" in p for p in warned)
+
+
+@pytest.mark.parametrize(
+    ("file", "row", "replacement", "variable", "problem"),
+    [
+        ("lmdb2019.csv", 2, "CD34;2019-13-05;A10BA02;2;100;101790;", "eksd", "unparseable date"),
+        ("lmdb2019.csv", 1, "AB12;2019-03-04;XYZ;1;50,5;101790;", "atc", "code not valid"),
+        ("bef.csv", 2, "AB12;K;02MAR1961;;1081;851", "pnr", "duplicate key"),
+        ("bef.csv", 3, "EF56;3;05MAY1970;;1082;751", "koen", "code not valid"),
+        ("bef.csv", 3, "EF56;2;1970-05-05;;1082;751", "foed_dag", "unparseable date"),  # mixed formats
+        ("lmdb2019.csv", 1, "AB12;2105-03-04;A10BA02;1;50,5;101790;", "eksd", "date outside"),
+        ("lmdb2019.csv", 2, "CD34;2019-04-05;A10BA02;2;1.000,5;101790;", "volume", "not a number"),
+        ("bef.csv", 1, "AB12;M;;;1084;101", "foed_dag", "missing value"),
+    ],
+)
+def test_refused_with_file_row_and_variable(tmp_path, file, row, replacement, variable, problem):
+    _minimal_delivery(tmp_path / "in")
+    path = tmp_path / "in" / file
+    lines = path.read_bytes().decode("latin-1").splitlines()
+    lines[row] = replacement
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    report = ingest(tmp_path / "in", load_mapping(), tmp_path / "out")
+    assert not report.accepted
+    assert not (tmp_path / "out").exists()  # nothing written but the report
+    matching = [p for p in report.errors if p.variable == variable and problem in p.problem]
+    assert matching, report.errors
+    assert matching[0].file == file and row in matching[0].rows
+    saved = json.loads((tmp_path / f"out.{REPORT_FILE}").read_text())
+    assert saved["accepted"] is False
+    # the report names rows, never values: no pseudonym appears in it
+    assert "AB12" not in json.dumps(saved) and "CD34" not in json.dumps(saved)
+
+
+def test_cli_ingest_refuses_with_exit_1_and_accepts(tmp_path):
+    _minimal_delivery(tmp_path / "in")
+    runner = CliRunner()
+    accepted = runner.invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "v1")])
+    assert accepted.exit_code == 0, accepted.output
+    assert (tmp_path / "v1" / "catalog.json").is_file()
+    again = runner.invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "v1")])
+    assert again.exit_code == 1  # a data version is never overwritten
+    assert "refused" in again.output
