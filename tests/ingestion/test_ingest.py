@@ -213,3 +213,19 @@ def test_cli_ingest_refuses_with_exit_1_and_accepts(tmp_path):
     again = runner.invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "v1")])
     assert again.exit_code == 1  # a data version is never overwritten
     assert "refused" in again.output
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("sas", ".sas7bdat"), ("csv", ".csv")])
+def test_cli_generate_writes_a_delivery(tmp_path, fmt, suffix):
+    out = tmp_path / "delivery"
+    arguments = ["generate", "--persons", "1000", "--seed", "3", "--out", str(out), "--format", fmt]
+    result = CliRunner().invoke(
+        app, [*arguments, "--start-year", "2019", "--end-year", "2020", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert f"bef{suffix}" in names and f"lmdb2019{suffix}" in names and f"lmdb2020{suffix}" in names
+    assert all(name.endswith(suffix) for name in names)  # no Parquet, no catalog: a delivery
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery"]  # the Parquet it came from is gone
+    refused = CliRunner().invoke(app, [*arguments[:-1], "xlsx"])
+    assert refused.exit_code == 2 and "--format" in refused.output
