@@ -2,7 +2,7 @@
 
 import typer
 
-from statservice.cli import audit, generate, ingest, invoices, keys, migrate, public, run, serve
+from statservice.cli import audit, generate, ingest, invoices, keys, migrate, public, run, serve, versions
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
@@ -17,3 +17,4 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(invoices.app, name="invoices")
 app.add_typer(public.app, name="public-statistics")
+app.add_typer(versions.app, name="versions")
