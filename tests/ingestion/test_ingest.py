@@ -4,6 +4,7 @@ that would silently change answers are refused with file, row and variable."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -229,3 +230,61 @@ def test_cli_generate_writes_a_delivery(tmp_path, fmt, suffix):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery"]  # the Parquet it came from is gone
     refused = CliRunner().invoke(app, [*arguments[:-1], "xlsx"])
     assert refused.exit_code == 2 and "--format" in refused.output
+
+
+def test_sas_transport_and_parquet_files_with_a_mapping_of_ones_own(tmp_path):
+    """A delivery mixing a Parquet population register and a SAS transport (XPT) prescription file
+    with names no default covers, mapped by the customer's own mapping file."""
+    import pyreadstat
+
+    source = tmp_path / "in"
+    source.mkdir()
+    pl.DataFrame(
+        {
+            "ID": ["p1", "p2"],
+            "KOEN": [1, 2],
+            "FOED_DAG": [dt.date(1950, 1, 1), dt.date(1960, 6, 1)],
+            "REG": [1084, 1081],
+            "KOM": [101, 851],
+        }
+    ).write_parquet(source / "population.parquet")
+    sas_days = [float((d - dt.date(1960, 1, 1)).days) for d in (dt.date(2020, 1, 2), dt.date(2020, 5, 6))]
+    drugs = {
+        "ID": ["p2", "p1"],
+        "DISPDATE": sas_days,
+        "ATC": ["N06AB06", "C10AA01"],
+        "APK": [1.0, 2.0],
+        "VOLUME": [30.0, 100.0],
+        "VNR": [1.0, 2.0],
+        "INDO": ["", "0000031"],
+    }
+    pyreadstat.write_xport(
+        pl.DataFrame(drugs),
+        str(source / "drugs_2020.xpt"),
+        file_format_version=8,
+        table_name="DRUGS",
+        variable_format={"DISPDATE": "DATE9."},
+    )
+    mapping_file = tmp_path / "mine.toml"
+    mapping_file.write_text(
+        '[tables.bef]\nfiles = ["population"]\n[tables.bef.columns]\npnr = ["ID"]\n'
+        '[tables.lmdb]\nfiles = ["drugs"]\n[tables.lmdb.columns]\npnr = ["ID"]\neksd = ["DISPDATE"]\n'
+    )
+    report = ingest(source, load_mapping(mapping_file), tmp_path / "out")
+    assert report.accepted, report.errors
+    lmdb = pl.read_parquet(tmp_path / "out" / "lmdb" / "*.parquet").sort("pnr")
+    assert lmdb["pnr"].to_list() == [0, 1]  # p1, p2: the same numbering as in the population file
+    assert lmdb["atc"].to_list() == ["C10AA01", "N06AB06"]
+    assert lmdb["eksd"].dt.year().to_list() == [2020, 2020]
+    assert lmdb["indo"].to_list() == ["0000031", None]
+
+
+def test_a_mapping_naming_an_unknown_variable_is_a_usage_error(tmp_path):
+    _minimal_delivery(tmp_path / "in")
+    mapping_file = tmp_path / "bad.toml"
+    mapping_file.write_text('[tables.bef.columns]\nshoe_size = ["SKO"]\n')
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "v"), "--mapping", str(mapping_file)]
+    )
+    assert result.exit_code == 2 and "shoe_size" in result.output
+    assert not (tmp_path / "v").exists()
