@@ -54,6 +54,8 @@ def activate_command(name: str = typer.Argument(..., help="Version (directory na
         console.print(f"statservice versions: {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     console.print(f"active: {version.name} (data version {version.data_version})", highlight=False)
+    # public statistics are releases of one data version: the new one has none until they are built
+    console.print("publish its public statistics with `statservice public-statistics build`", highlight=False)
 
 
 @app.command("retire")
