@@ -4,10 +4,10 @@ Two passes over the delivered files. The first reads only the key variables (the
 contact keys) of every file and fixes one integer per key value for the whole delivery, so a person
 or a contact gets the same key in every file. Keys that are whole numbers (distinct as numbers and
 within the schema's type) keep their value; any other pseudonyms are numbered in sorted order. The
-second pass converts each file's variables to the schema, checks them and writes one Parquet part
-per file with the generator's writer, into a staging directory that becomes ``out`` only if nothing
-was refused. The report names file, row and variable of every problem, never a value: it may be
-passed around, and row-level data must not travel with it.
+second pass converts each file's variables to the schema, batch by batch, checks them and writes
+one Parquet part per batch with the generator's writer, into a staging directory that becomes
+``out`` only if nothing was refused. The report names file, row and variable of every problem,
+never a value: it may be passed around, and row-level data must not travel with it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ingestion.convert import as_text, code_checker, convert, map_codes
 from ingestion.mapping import Mapping
-from ingestion.readers import ROW, delivered_columns, is_delivery_file, read_file
+from ingestion.readers import BATCH_ROWS, ROW, delivered_columns, is_delivery_file, read_file
 from synthetic_registers.catalog import Catalog
 from synthetic_registers.schema import PERSON_KEY, TABLES, TABLES_BY_NAME, Table
 from synthetic_registers.writer import arrow_schema, write_part
@@ -106,9 +106,15 @@ class _File:
 
 
 def ingest(
-    source: Path, mapping: Mapping, out: Path, start_year: int | None = None, end_year: int | None = None
+    source: Path,
+    mapping: Mapping,
+    out: Path,
+    start_year: int | None = None,
+    end_year: int | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> IngestReport:
-    """Read the delivery in ``source`` into a new data version at ``out`` (which must not exist).
+    """Read the delivery in ``source`` into a new data version at ``out`` (which must not exist),
+    converting and writing each file in batches of ``batch_rows`` rows (one Parquet part each).
 
     Returns the report; ``report.accepted`` is False (and ``out`` not created) when any error was
     found. The report is also written to ``<out>.ingest-report.json`` beside ``out``, and on
@@ -121,11 +127,11 @@ def ingest(
         return _finish(report, out, None)
     files = _match_files(source, mapping, report)
     if not report.errors:
-        keys = _key_encodings(files, mapping, report)
+        keys = _key_encodings(files, mapping, report, batch_rows)
     staging = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     if not report.errors:
-        _convert_all(files, mapping, keys, staging, report)
+        _convert_all(files, mapping, keys, staging, report, batch_rows)
     if report.errors:
         shutil.rmtree(staging, ignore_errors=True)
         return _finish(report, out, None)
@@ -200,15 +206,17 @@ class _KeyEncoding:
     numbers: pl.DataFrame | None = None  # for text keys: "key" (text) -> "number"
 
 
-def _key_encodings(files: list[_File], mapping: Mapping, report: IngestReport) -> dict[str, _KeyEncoding]:
+def _key_encodings(
+    files: list[_File], mapping: Mapping, report: IngestReport, batch_rows: int
+) -> dict[str, _KeyEncoding]:
     values: dict[str, list[pl.Series]] = defaultdict(list)
     for file in files:
         present = [k for k in KEY_COLUMNS if k in file.names]
         if not present:
             continue
-        frame = read_file(file.path, mapping, [file.names[k] for k in present])
-        for key in present:
-            values[key].append(as_text(frame[file.names[key]]).drop_nulls().unique())
+        for frame in read_file(file.path, mapping, [file.names[k] for k in present], batch_rows):
+            for key in present:
+                values[key].append(as_text(frame[file.names[key]]).drop_nulls().unique())
     encodings = {}
     for key, parts in values.items():
         distinct = pl.concat(parts).unique().sort()
@@ -231,15 +239,25 @@ def _key_encodings(files: list[_File], mapping: Mapping, report: IngestReport) -
 
 
 def _convert_all(
-    files: list[_File], mapping: Mapping, keys: dict[str, _KeyEncoding], staging: Path, report: IngestReport
+    files: list[_File],
+    mapping: Mapping,
+    keys: dict[str, _KeyEncoding],
+    staging: Path,
+    report: IngestReport,
+    batch_rows: int,
 ) -> None:
     order = {t.name: i for i, t in enumerate(TABLES)}
     files = sorted(files, key=lambda f: (order[f.table.name], f.path.name))  # the population first
     population: pl.Series | None = None
     parts: dict[str, int] = defaultdict(int)
     primary: dict[str, list[pl.DataFrame]] = defaultdict(list)
-    for file in files:
-        frame = _convert_file(file, mapping, keys, report)
+    batches = (
+        (file, raw)
+        for file in files
+        for raw in read_file(file.path, mapping, list(file.names.values()), batch_rows)
+    )
+    for file, raw in batches:
+        frame = _convert_batch(file, raw, mapping, keys, report)
         if frame is None:
             continue
         table = file.table
@@ -256,7 +274,7 @@ def _convert_all(
             key = PRIMARY_KEYS[table.name]
             primary[table.name].append(frame.select(key, ROW, pl.lit(file.path.name).alias("__file")))
         data = frame.drop(ROW)
-        summary.duplicate_rows += len(data) - data.n_unique()  # within a file
+        summary.duplicate_rows += len(data) - data.n_unique()  # within a batch of a file
         write_part(staging, table.name, {c: data[c].to_arrow() for c in data.columns}, parts[table.name])
         parts[table.name] += 1
     for name, frames in primary.items():
@@ -293,15 +311,15 @@ def _convert_all(
         if table.name not in report.tables:
             report.add("warning", None, None, f"no file for table {table.name}: written empty")
             report.tables[table.name] = TableReport()
+        if not parts[table.name]:  # not delivered, or delivered without rows: the engine reads it empty
             schema = arrow_schema(table.name)
             write_part(staging, table.name, {f.name: pa.array([], type=f.type) for f in schema}, 0)
 
 
-def _convert_file(
-    file: _File, mapping: Mapping, keys: dict[str, _KeyEncoding], report: IngestReport
+def _convert_batch(
+    file: _File, raw: pl.DataFrame, mapping: Mapping, keys: dict[str, _KeyEncoding], report: IngestReport
 ) -> pl.DataFrame | None:
     table, name = file.table, file.path.name
-    raw = read_file(file.path, mapping, list(file.names.values()))
     summary = report.tables[table.name]
     table_mapping = mapping.tables[table.name]
     columns: list[pl.Series] = [raw[ROW]]

@@ -288,3 +288,30 @@ def test_a_mapping_naming_an_unknown_variable_is_a_usage_error(tmp_path):
     )
     assert result.exit_code == 2 and "shoe_size" in result.output
     assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("fmt", DELIVERY_FORMATS)
+def test_small_batches_give_the_same_tables_and_name_rows_through_the_whole_file(original, tmp_path, fmt):
+    """Files are read, converted and written in batches (a national LMDB year does not fit in memory
+    whole): the tables are the same as in one batch, and a row number counts from the file's start."""
+    delivery = tmp_path / "delivery"
+    write_delivery(original, delivery, fmt)
+    whole = ingest(delivery, load_mapping(), tmp_path / "whole")
+    batched = ingest(delivery, load_mapping(), tmp_path / "batched", batch_rows=700)
+    assert whole.accepted and batched.accepted
+    for table in TABLES:
+        ours = pl.read_parquet(tmp_path / "batched" / table.name / "*.parquet")
+        assert _sorted(ours).equals(_sorted(pl.read_parquet(tmp_path / "whole" / table.name / "*.parquet")))
+    assert len(list((tmp_path / "batched" / "lmdb").glob("*.parquet"))) > len(
+        list((tmp_path / "whole" / "lmdb").glob("*.parquet"))
+    )
+    if fmt == "csv":  # a bad date far into a file is named by its row in the whole file
+        path = delivery / "lmdb2018.csv"
+        lines = path.read_bytes().decode("latin-1").splitlines()
+        assert len(lines) > 1500
+        fields = lines[1500].split(";")
+        fields[1] = "2018-02-30"
+        lines[1500] = ";".join(fields)
+        path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+        refused = ingest(delivery, load_mapping(), tmp_path / "refused", batch_rows=700)
+        assert [(p.file, p.variable, p.rows) for p in refused.errors] == [("lmdb2018.csv", "eksd", [1500])]
