@@ -87,7 +87,9 @@ def _version_path(data_dir: Path, name: str) -> Path:
     path = versions_directory(data_dir) / name
     if not path.is_dir():
         raise VersionError(f"no version {name!r} in {versions_directory(data_dir)}")
-    return path
+    # one path per version, the one the service opens (DuckDB refuses a second connection to a
+    # layout file under another spill directory)
+    return path.resolve()
 
 
 def activate(data_dir: Path, name: str, prepare=None) -> VersionInfo:

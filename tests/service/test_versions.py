@@ -43,6 +43,7 @@ def two_versions(tmp_path_factory) -> Path:
     return root / "registers"
 
 
+@pytest.mark.slow
 def test_activate_is_a_link_switch_and_the_active_version_cannot_be_retired(two_versions, tmp_path):
     data_dir = tmp_path / "registers"
     (tmp_path / "versions").symlink_to(versions_directory(two_versions), target_is_directory=True)
@@ -75,11 +76,11 @@ def test_a_data_directory_from_before_versions_is_adopted(tmp_path):
 
 
 @pytest.mark.slow
-def test_releases_budgets_and_audit_per_version(two_versions, sqlite_url, tmp_path):
+def test_releases_budgets_and_audit_per_version(two_versions, database_url, tmp_path):
     data_dir = tmp_path / "registers"
     (tmp_path / "versions").symlink_to(versions_directory(two_versions), target_is_directory=True)
     activate(data_dir, "A", _prepare)
-    api = build_api(make_settings(sqlite_url, data_dir))
+    api = build_api(make_settings(database_url, data_dir))
     try:
         query = with_noise(cohort())
         first = api.post("/v1/queries/runs", api.customer, json=query)
@@ -105,6 +106,7 @@ def test_releases_budgets_and_audit_per_version(two_versions, sqlite_url, tmp_pa
         api.client.__exit__(None, None, None)
 
 
+@pytest.mark.slow
 def test_cli_lists_activates_and_refuses_to_retire_the_active_version(tmp_path, monkeypatch):
     data_dir = tmp_path / "registers"
     for name, seed in (("one", 1), ("two", 2)):
