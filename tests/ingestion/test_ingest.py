@@ -59,6 +59,7 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(frame.columns, nulls_last=True)
 
 
+@pytest.mark.slow
 def test_delivery_looks_like_one(delivery):
     fmt, directory = delivery
     names = sorted(p.name for p in directory.iterdir())
@@ -290,6 +291,7 @@ def test_a_mapping_naming_an_unknown_variable_is_a_usage_error(tmp_path):
     assert not (tmp_path / "v").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", DELIVERY_FORMATS)
 def test_small_batches_give_the_same_tables_and_name_rows_through_the_whole_file(original, tmp_path, fmt):
     """Files are read, converted and written in batches (a national LMDB year does not fit in memory
