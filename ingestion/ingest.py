@@ -36,6 +36,9 @@ KEY_COLUMNS = (PERSON_KEY, "recnum", "dw_ek_kontakt")
 # Tables where a key identifies a row: a duplicate would count a person or a contact twice.
 PRIMARY_KEYS = {"bef": PERSON_KEY, "lpr_adm": "recnum", "lpr3_kontakter": "dw_ek_kontakt"}
 POPULATION_TABLE = "bef"
+# Population variables that are the same in every yearly snapshot of a person.
+UNCHANGING = ("koen", "foed_dag")
+SNAPSHOTS = ".population-snapshots"  # staging of the population register's yearly files
 EXAMPLE_ROWS = 5  # row numbers named per problem
 REPORT_FILE = "ingest-report.json"
 
@@ -256,6 +259,10 @@ def _convert_all(
         for file in files
         for raw in read_file(file.path, mapping, list(file.names.values()), batch_rows)
     )
+    # A population register in several files is yearly snapshots (DST delivers BEF so): a person is
+    # in every year they were resident, and becomes one row (see _collapse_snapshots).
+    snapshot_files = sorted(f.path.name for f in files if f.table.name == POPULATION_TABLE)
+    snapshots = staging / SNAPSHOTS if len(snapshot_files) > 1 else None
     for file, raw in batches:
         frame = _convert_batch(file, raw, mapping, keys, report)
         if frame is None:
@@ -275,13 +282,38 @@ def _convert_all(
             primary[table.name].append(frame.select(key, ROW, pl.lit(file.path.name).alias("__file")))
         data = frame.drop(ROW)
         summary.duplicate_rows += len(data) - data.n_unique()  # within a batch of a file
+        if snapshots is not None and table.name == POPULATION_TABLE:
+            snapshots.mkdir(parents=True, exist_ok=True)
+            period = pl.lit(snapshot_files.index(file.path.name)).alias("__period")
+            data.with_columns(period).write_parquet(snapshots / f"part-{parts[SNAPSHOTS]:05d}.parquet")
+            parts[SNAPSHOTS] += 1
+            continue
         write_part(staging, table.name, {c: data[c].to_arrow() for c in data.columns}, parts[table.name])
         parts[table.name] += 1
+    if snapshots is not None and snapshots.is_dir():
+        persons, conflicts = _collapse_snapshots(snapshots)
+        shutil.rmtree(snapshots)
+        write_part(staging, POPULATION_TABLE, {c: persons[c].to_arrow() for c in persons.columns}, 0)
+        parts[POPULATION_TABLE] = 1
+        summary = report.tables[POPULATION_TABLE]
+        summary.rows, summary.coverage_by_year = len(persons), {}
+        _coverage(persons, TABLES_BY_NAME[POPULATION_TABLE], summary)
+        if conflicts:
+            report.add(
+                "error",
+                None,
+                ", ".join(UNCHANGING),
+                "sex or birth date differs between the population register's yearly files",
+                count=conflicts,
+            )
     for name, frames in primary.items():
         rows = pl.concat(frames)
-        repeated = rows.filter(
-            pl.col(PRIMARY_KEYS[name]).is_duplicated() & ~pl.col(PRIMARY_KEYS[name]).is_first_distinct()
+        # a yearly snapshot repeats its persons in every year: a key counts twice within one file
+        within = (
+            [PRIMARY_KEYS[name], "__file"] if snapshots is not None and name == POPULATION_TABLE else None
         )
+        key = pl.struct(within) if within else pl.col(PRIMARY_KEYS[name])
+        repeated = rows.filter(key.is_duplicated() & ~key.is_first_distinct())
         for file_name, group in repeated.group_by("__file", maintain_order=True):
             report.add(
                 "error",
@@ -314,6 +346,25 @@ def _convert_all(
         if not parts[table.name]:  # not delivered, or delivered without rows: the engine reads it empty
             schema = arrow_schema(table.name)
             write_part(staging, table.name, {f.name: pa.array([], type=f.type) for f in schema}, 0)
+
+
+def _collapse_snapshots(directory: Path) -> tuple[pl.DataFrame, int]:
+    """One row per person from the yearly snapshots: each variable's latest value that is not
+    missing (the last year's residence; a death or emigration date from whichever year has it), and
+    how many persons' sex or birth date differ between years (errors: one of them is wrong)."""
+    table = TABLES_BY_NAME[POPULATION_TABLE]
+    others = [c.name for c in table.columns if c.name != PERSON_KEY]
+    rows = pl.scan_parquet(directory / "*.parquet")
+    collapsed = (
+        rows.group_by(PERSON_KEY)
+        .agg(
+            *[pl.col(c).sort_by("__period").drop_nulls().last() for c in others],
+            *[pl.col(c).drop_nulls().n_unique().alias(f"__{c}_values") for c in UNCHANGING],
+        )
+        .collect()
+    )
+    conflicts = collapsed.filter(pl.any_horizontal(pl.col(f"__{c}_values") > 1 for c in UNCHANGING)).height
+    return collapsed.select(PERSON_KEY, *others).sort(PERSON_KEY), conflicts
 
 
 def _convert_batch(

@@ -3,7 +3,8 @@
 Real deliveries are not our Parquet layout. The person key is a string pseudonym (osdc simulates it
 as a 12-digit zero-padded string), contact keys are strings, variable names are upper case in SAS
 files and lower case after conversion (with the common variants, e.g. ``C_KON`` for ``KOEN``), the
-prescription and laboratory registers come as one file per year, and CSV files follow Danish
+population register comes as yearly snapshots (a row per person resident in the year, with
+``aar``), the prescription and laboratory registers as one file per year, and CSV files follow Danish
 conventions: ``;`` between fields, a decimal comma, latin-1. ``statservice ingest`` reads such a
 delivery back into the Parquet layout; the tests check that the answers are the same.
 
@@ -20,6 +21,7 @@ from typing import Literal
 
 import polars as pl
 
+from synthetic_registers.catalog import Catalog
 from synthetic_registers.schema import PERSON_KEY, TABLES, Table
 
 DeliveryFormat = Literal["csv", "sas"]
@@ -65,7 +67,9 @@ def write_delivery(extract_dir: Path, out_dir: Path, fmt: DeliveryFormat) -> lis
     for table in TABLES:
         frame = pl.read_parquet(Path(extract_dir) / table.name / "*.parquet")
         frame = _as_delivered(frame, table)
-        if table.name in YEARLY_FILES:
+        if table.name == "bef":
+            pieces = _yearly_snapshots(frame, Catalog.load(extract_dir).years)
+        elif table.name in YEARLY_FILES:
             year_column = YEARLY_FILES[table.name]
             year = pl.col(year_column)
             year = year.dt.year() if frame.schema[year_column] == pl.Date else year.cast(pl.Int32)
@@ -83,6 +87,19 @@ def write_delivery(extract_dir: Path, out_dir: Path, fmt: DeliveryFormat) -> lis
             else:
                 written.append(_write_sas(renamed, out_dir / f"{stem}.sas7bdat", stem))
     return written
+
+
+def _yearly_snapshots(frame: pl.DataFrame, years: range) -> list[tuple[str, pl.DataFrame]]:
+    """The population register as DST delivers it: one file per year, a row for every person resident
+    at some time in the year, with the register year ``aar`` (so most persons are in many files)."""
+    entry = pl.max_horizontal("foed_dag", pl.coalesce("indvandret_dato", "foed_dag"))
+    leave = pl.min_horizontal("doed_dato", "udvandret_dato")  # null while resident
+    pieces = []
+    for year in years:
+        resident = (entry <= pl.date(year, 12, 31)) & (leave.is_null() | (leave >= pl.date(year, 1, 1)))
+        snapshot = frame.filter(resident).with_columns(pl.lit(year, pl.Int32).alias("aar"))
+        pieces.append((f"bef{year}", snapshot))
+    return pieces
 
 
 def _as_delivered(frame: pl.DataFrame, table: Table) -> pl.DataFrame:

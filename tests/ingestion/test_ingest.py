@@ -66,16 +66,16 @@ def test_delivery_looks_like_one(delivery):
     assert "lmdb2015.csv" in names or "lmdb2015.sas7bdat" in names  # one file per year
     assert not any(name.endswith(".parquet") for name in names)
     if fmt == "csv":
-        raw = (directory / "bef.csv").read_bytes()
+        raw = (directory / "bef2015.csv").read_bytes()  # yearly snapshots of the population
         header = raw.split(b"\n")[0].decode("latin-1")
-        assert header.startswith("pnr;c_kon;")  # a name variant the mapping must cover
+        assert header.startswith("pnr;c_kon;") and header.endswith(";aar")  # c_kon: a name variant
         assert (directory / "lpr_a_kontakt.csv").read_bytes().count("pædiatri".encode("latin-1")) > 0
         assert b"," in (directory / "lab_forsker2018.csv").read_bytes()  # decimal commas
     else:
         import pandas as pd
 
         # pandas' own SAS reader (not ReadStat) reads the files: they are real SAS7BDAT
-        frame = pd.read_sas(directory / "bef.sas7bdat", encoding="utf-8")
+        frame = pd.read_sas(directory / "bef2015.sas7bdat", encoding="utf-8")
         assert list(frame.columns)[:2] == ["PNR", "KOEN"]
         assert frame["PNR"].str.len().eq(12).all()  # 12-digit zero-padded pseudonyms
 
@@ -226,7 +226,7 @@ def test_cli_generate_writes_a_delivery(tmp_path, fmt, suffix):
     )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert f"bef{suffix}" in names and f"lmdb2019{suffix}" in names and f"lmdb2020{suffix}" in names
+    assert f"bef2019{suffix}" in names and f"lmdb2019{suffix}" in names and f"lmdb2020{suffix}" in names
     assert all(name.endswith(suffix) for name in names)  # no Parquet, no catalog: a delivery
     assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery"]  # the Parquet it came from is gone
     refused = CliRunner().invoke(app, [*arguments[:-1], "xlsx"])
@@ -317,3 +317,40 @@ def test_small_batches_give_the_same_tables_and_name_rows_through_the_whole_file
         path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
         refused = ingest(delivery, load_mapping(), tmp_path / "refused", batch_rows=700)
         assert [(p.file, p.variable, p.rows) for p in refused.errors] == [("lmdb2018.csv", "eksd", [1500])]
+
+
+def test_yearly_population_files_become_one_row_per_person(tmp_path):
+    """DST delivers BEF as yearly snapshots: a person is in every year they lived here. They become
+    one row (the latest residence, a death date from the year that has it); a sex that differs
+    between years is refused, a person twice in one year's file is a duplicate key."""
+    source = tmp_path / "in"
+    source.mkdir()
+    header = "PNR;AAR;KOEN;FOED_DAG;DOED_DATO;REG;KOM"
+    _write_csv(
+        source / "bef2018.csv", header, "AB12;2018;1;1950-02-01;;1084;101", "CD34;2018;2;1961-03-02;;1081;851"
+    )
+    _write_csv(
+        source / "bef2019.csv",
+        header,
+        "AB12;2019;1;1950-02-01;;1082;751",
+        "CD34;2019;2;1961-03-02;2019-06-01;1081;851",
+    )
+    report = ingest(source, load_mapping(), tmp_path / "out")
+    assert report.accepted, report.errors
+    bef = pl.read_parquet(tmp_path / "out" / "bef" / "*.parquet").sort("pnr")
+    assert bef["pnr"].to_list() == [0, 1] and report.tables["bef"].rows == 2
+    assert bef["reg"].to_list() == [1082, 1081]  # AB12 moved to Midtjylland in 2019
+    assert bef["doed_dato"].to_list() == [None, dt.date(2019, 6, 1)]
+
+    _write_csv(
+        source / "bef2019.csv", header, "AB12;2019;2;1950-02-01;;1082;751", "CD34;2019;2;1961-03-02;;1081;851"
+    )
+    refused = ingest(source, load_mapping(), tmp_path / "refused")
+    assert not refused.accepted
+    assert [(p.variable, p.count) for p in refused.errors] == [("koen, foed_dag", 1)]
+
+    _write_csv(
+        source / "bef2019.csv", header, "AB12;2019;1;1950-02-01;;1082;751", "AB12;2019;1;1950-02-01;;1082;751"
+    )
+    twice = ingest(source, load_mapping(), tmp_path / "twice")
+    assert [(p.file, p.variable, p.rows) for p in twice.errors] == [("bef2019.csv", "pnr", [2])]
