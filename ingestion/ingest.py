@@ -196,7 +196,7 @@ def _match_files(source: Path, mapping: Mapping, report: IngestReport) -> list[_
                 variants = ", ".join(mapping.tables[table_name].variants[column.name])
                 report.add("error", path.name, column.name, f"variable not delivered (looked for {variants})")
         used = {n.lower() for n in names.values()}
-        for extra in sorted(set(delivered) - used):
+        for extra in sorted(set(delivered) - used - set(mapping.tables[table_name].ignored)):
             report.add("warning", path.name, delivered[extra], "variable not in the schema: not read")
         files.append(_File(path, table, names))
         report.tables.setdefault(table_name, TableReport()).files.append(path.name)

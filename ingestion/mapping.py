@@ -26,6 +26,7 @@ class TableMapping:
     file_stems: tuple[str, ...]
     variants: dict[str, tuple[str, ...]]  # schema variable -> names it may arrive under, in order
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()  # delivered variables known and deliberately not read (no warning)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def load_mapping(path: Path | None = None) -> Mapping:
             name: {str(k).upper(): str(v) for k, v in mapping.items()}
             for name, mapping in entry.get("codes", {}).items()
         }
-        tables[table.name] = TableMapping(table.name, stems, variants, codes)
+        ignored = tuple(v.lower() for v in entry.get("ignore", []))
+        tables[table.name] = TableMapping(table.name, stems, variants, codes, ignored)
     csv = data.get("csv", {})
     validation = data.get("validation", {})
     try:

@@ -341,6 +341,7 @@ def test_yearly_population_files_become_one_row_per_person(tmp_path):
     assert bef["pnr"].to_list() == [0, 1] and report.tables["bef"].rows == 2
     assert bef["reg"].to_list() == [1082, 1081]  # AB12 moved to Midtjylland in 2019
     assert bef["doed_dato"].to_list() == [None, dt.date(2019, 6, 1)]
+    assert all(p.variable != "AAR" for p in report.warnings)  # a known variable, deliberately not read
 
     _write_csv(
         source / "bef2019.csv", header, "AB12;2019;2;1950-02-01;;1082;751", "CD34;2019;2;1961-03-02;;1081;851"
