@@ -412,8 +412,9 @@ def execute_run(service: Service, run_id: str, requester: Requester, prepared: P
         if not started:
             log.warning("run %s was reaped before it started", run_id)
             return "failed"
-        tables = service.engine.run(prepared.query)
-        release_id = commit_release(service, run_id, requester, prepared, tables)
+        engine = service.engine  # one data version for the run: a version switched meanwhile is not mixed in
+        tables = engine.run(prepared.query)
+        release_id = commit_release(service, run_id, requester, prepared, tables, engine.data_version)
         log.info("run %s released as %s", run_id, release_id)
         return "released"
     except leases.LeaseLost:  # reaped while it ran (this process stalled): failed by the reaper
@@ -479,7 +480,12 @@ class _HistoryMoved(Exception):
 
 
 def commit_release(
-    service: Service, run_id: str, requester: Requester, prepared: Prepared, tables: list
+    service: Service,
+    run_id: str,
+    requester: Requester,
+    prepared: Prepared,
+    tables: list,
+    data_version: str | None = None,
 ) -> str:
     """Protect, then persist release, audit record, budget spend and invoice line in ONE transaction.
 
@@ -490,7 +496,7 @@ def commit_release(
     under their row locks as before. The last attempt protects under the lock, so a release under
     heavy contention still finishes.
     """
-    data_version = service.data_version
+    data_version = data_version or service.data_version  # the version the tables were computed on
     with service.db.session() as session:
         exact_before = answered_exactly_before(session, data_version, prepared)
     context = ReleaseContext(

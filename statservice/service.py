@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cached_property
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from billing.models import utc_now
@@ -146,6 +147,8 @@ class Service:
         self._pool: ProcessPoolExecutor | None = None
         self._engine_lock = threading.Lock()
         self._engine: Any = None
+        self._engine_dir: Path | None = None
+        self._catalog: tuple[Path, Any] | None = None
 
     @cached_property
     def auth_engine(self) -> Any:
@@ -166,15 +169,21 @@ class Service:
 
     @property
     def engine(self) -> Any:
+        # The data directory may be a link to the active data version (``statservice versions``):
+        # the engine is opened on the link's target and opened again when the link has moved, so a
+        # switch takes effect at the next request, while a run already holding the old engine
+        # finishes on it (it is not closed here; it closes when the last run lets go of it).
+        active = self.settings.data_dir.resolve()
         with self._engine_lock:
-            if self._engine is None:
+            if self._engine is None or self._engine_dir != active:
                 from queries.engine import DuckDBEngine
                 from synthetic_registers.catalog import CATALOG_FILE
 
                 # an extract without its catalog is unfinished (the engine would refuse it anyway)
-                if not (self.settings.data_dir / CATALOG_FILE).is_file():
+                if not (active / CATALOG_FILE).is_file():
                     raise ServiceUnavailable("no register extract is loaded; try again later")
-                self._engine = DuckDBEngine(self.settings.data_dir)
+                self._engine = DuckDBEngine(active)
+                self._engine_dir = active
             return self._engine
 
     @property
@@ -188,15 +197,20 @@ class Service:
         engine = self._engine
         return engine.data_version if engine is not None else None
 
-    @cached_property
+    @property
     def catalog(self) -> Any:
+        """The active data version's catalog (loaded once per version)."""
         from synthetic_registers.catalog import Catalog
 
-        return Catalog.load(self.settings.data_dir)
+        active = self.settings.data_dir.resolve()
+        cached = self._catalog
+        if cached is None or cached[0] != active:
+            cached = self._catalog = (active, Catalog.load(active))
+        return cached[1]
 
-    @cached_property
+    @property
     def query_catalog(self) -> Any:
-        """What ``queries.validation`` checks codes against (the engine's view of the catalog)."""
+        """What ``queries.validation`` checks codes against (the active engine's view of the catalog)."""
         return self.engine.catalog
 
     @cached_property

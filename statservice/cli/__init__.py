@@ -2,7 +2,7 @@
 
 import typer
 
-from statservice.cli import audit, generate, invoices, keys, migrate, public, run, serve
+from statservice.cli import audit, generate, ingest, invoices, keys, migrate, public, run, serve, versions
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="statservice: aggregate analyses of national registers."
@@ -12,7 +12,9 @@ app.command("migrate")(migrate.migrate)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
 app.command("generate")(generate.generate)
+app.command("ingest")(ingest.ingest)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(invoices.app, name="invoices")
 app.add_typer(public.app, name="public-statistics")
+app.add_typer(versions.app, name="versions")

@@ -25,9 +25,22 @@ def generate(
         False, "--report", help="Compare the result with the national target figures."
     ),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    fmt: str = typer.Option(
+        "parquet",
+        "--format",
+        help="parquet: the layout the service reads, with its catalog; csv or sas: a delivery as register "
+        "owners send one (Danish CSV, or SAS7BDAT datasets), for `statservice ingest`.",
+    ),
 ) -> None:
-    """Generate realistic synthetic Danish registers as Parquet, with their catalog."""
+    """Generate realistic synthetic Danish registers as Parquet, with their catalog (or as a delivery)."""
+    from synthetic_registers.delivery import DELIVERY_FORMATS
     from synthetic_registers.generate import generate_registers
+
+    if fmt not in ("parquet", *DELIVERY_FORMATS):
+        raise typer.BadParameter(f"must be parquet, {' or '.join(DELIVERY_FORMATS)}", param_hint="--format")
+    if fmt != "parquet":
+        report = False  # the comparison reads the Parquet layout, which a delivery is not
+        delivery_out, out = out, out.with_name(f".{out.name}.parquet")
 
     started = time.perf_counter()
     with Progress(
@@ -53,6 +66,14 @@ def generate(
         summary.add_row(name, f"{info.rows:,}", f"{info.coverage[0]}-{info.coverage[1]}")
     console.print(summary)
     console.print(f"generated in {time.perf_counter() - started:.1f} s")
+    if fmt != "parquet":
+        import shutil
+
+        from synthetic_registers.delivery import write_delivery
+
+        files = write_delivery(out, delivery_out, fmt)  # type: ignore[arg-type]
+        shutil.rmtree(out)
+        console.print(f"wrote a {fmt} delivery of {len(files)} files to {delivery_out}")
     if report:
         from synthetic_registers.validation import compare_with_targets, drug_list_breadth, report_table
 
