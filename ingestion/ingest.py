@@ -229,7 +229,7 @@ def _key_encodings(
             distinct.str.contains(r"^[0-9]+$").all()
             and as_numbers.null_count() == 0
             and as_numbers.n_unique() == len(distinct)
-            and (len(distinct) == 0 or int(as_numbers.max()) <= highest)
+            and (len(distinct) == 0 or int(as_numbers.max()) <= highest)  # type: ignore[arg-type]  # no nulls: a number
         )
         if whole:
             encodings[key] = _KeyEncoding(numeric=True)
@@ -312,8 +312,8 @@ def _convert_all(
         within = (
             [PRIMARY_KEYS[name], "__file"] if snapshots is not None and name == POPULATION_TABLE else None
         )
-        key = pl.struct(within) if within else pl.col(PRIMARY_KEYS[name])
-        repeated = rows.filter(key.is_duplicated() & ~key.is_first_distinct())
+        identity = pl.struct(within) if within else pl.col(PRIMARY_KEYS[name])
+        repeated = rows.filter(identity.is_duplicated() & ~identity.is_first_distinct())
         for file_name, group in repeated.group_by("__file", maintain_order=True):
             report.add(
                 "error",
