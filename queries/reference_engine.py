@@ -358,7 +358,12 @@ class ReferenceEngine:
             if pnr not in self.persons:
                 continue
             in_period = [d for d in dates if index.period.start <= d <= index.period.end]
-            if index.occurrence == "first":
+            if index.occurrence == "first_in_lookback":
+                assert index.lookback is not None
+                incident = [d for d in in_period if first_in_lookback(d, dates, index.lookback.days)]
+                if incident:
+                    found[pnr] = min(incident)
+            elif index.occurrence == "first":
                 if min(dates) in in_period:
                     found[pnr] = min(dates)
             elif in_period:
@@ -374,12 +379,19 @@ class ReferenceEngine:
             and (person["indvandret_dato"] is None or person["indvandret_dato"] <= day)
         )
 
+    def observed_before(self, pnr: int, day: dt.date, lookback_days: int) -> bool:
+        """Resident on each of the ``lookback_days`` days before ``day``."""
+        return all(self.resident_on(pnr, day - dt.timedelta(days=k)) for k in range(1, lookback_days + 1))
+
     def eligible(self, query: m.Query, pnr: int, index_date: dt.date) -> bool:
         person = self.persons[pnr]
         population = query.population
         if index_date < person["foed_dag"]:  # an event before birth is a register error
             return False
         if population.alive_and_resident_at_index and not self.resident_on(pnr, index_date):
+            return False
+        lookback = query.index.lookback
+        if lookback is not None and not self.observed_before(pnr, index_date, lookback.days):
             return False
         if population.age is not None:
             age = age_on(person["foed_dag"], index_date)
@@ -672,6 +684,11 @@ class ReferenceEngine:
             len(years) + 1,  # prevalent every year, incident once
             "year",
         )
+
+
+def first_in_lookback(day: dt.date, dates: list[dt.date], lookback_days: int) -> bool:
+    """No event in the ``lookback_days`` days before ``day``."""
+    return not any(day - dt.timedelta(days=lookback_days) <= d < day for d in dates)
 
 
 def cell(coordinates: tuple, persons, measures: dict[str, float] | None = None) -> Cell:
