@@ -957,6 +957,17 @@ def compile_incidence_cases(query: m.Query) -> CompiledQuery:
     return CompiledQuery(select, frozenset(concept_registers(query.index.concept)), columns)
 
 
+def compile_incident_episodes(query: m.Query) -> CompiledQuery:
+    """Every episode of the index concept (``incident_events``: an event with none in the
+    look-back before it, and the episode's last event), for incidence with ``first_in_lookback``;
+    the engine joins them to the cases' rows by person."""
+    assert query.index.lookback is not None
+    select = incident_events(query.index.concept, query.index.lookback.days)
+    return CompiledQuery(
+        select, frozenset(concept_registers(query.index.concept)), ("event_date", "last_date")
+    )
+
+
 def population_filters(person: str, population: m.Population) -> list[exp.Expression]:
     conditions: list[exp.Expression] = [exp.true()]
     if population.sex is not None:
@@ -972,12 +983,17 @@ def compile_population_years(
     last_year: int,
     by: str | None,
     precomputed: tuple[int, int] | None = None,
+    observed_after_days: int = 0,
 ) -> exp.Select:
     """Resident persons and person-days per calendar year (and breakdown): the denominators of
     incidence and prevalence. From the layout's ``population_years`` when it covers the years
-    (``precomputed`` = its first and last year), else straight from the population register."""
+    (``precomputed`` = its first and last year), else straight from the population register.
+    With ``observed_after_days`` (a look-back), only the days after that many days of residence,
+    always from the population register."""
     groups = ["year", *([by] if by else [])]
     filters = population_filters("p", query.population)
+    if observed_after_days:
+        return population_days(first_year, last_year, groups, filters, observed_after_days)
     if precomputed is None or not (precomputed[0] <= first_year and last_year <= precomputed[1]):
         return population_days(first_year, last_year, groups, filters)
     years = exp.Between(this=col("year", "p"), low=number(first_year), high=number(last_year))

@@ -294,10 +294,6 @@ class Period(Model):
     end: QueryDate
 
 
-# Look-back windows: up to 20 years, far more than the registers hold before any index date.
-MAX_LOOKBACK_DAYS = 7305
-
-
 class Lookback(Model):
     """A required observation period before the index date: the person was resident (population
     register) on every one of the ``days`` days before it, and the registers cover all of them
@@ -305,7 +301,7 @@ class Lookback(Model):
 
     days: int = Field(
         ge=1,
-        le=MAX_LOOKBACK_DAYS,
+        le=7305,  # 20 years: more than the registers hold before any index date
         description="Days before the index date the person must have been resident and observed, "
         "e.g. 730 (two years); with occurrence first_in_lookback also the washout",
     )

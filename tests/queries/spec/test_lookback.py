@@ -16,7 +16,6 @@ Person 9  woman, immigrated 2014-04-03, T2D 2016-04-01: one day short.
 
 from __future__ import annotations
 
-
 import pytest
 
 from queries.errors import QueryValidationError
@@ -144,3 +143,53 @@ def test_a_lookback_is_bounded_by_the_model():
     with pytest.raises(QueryValidationError) as raised:
         validate_query(payload, None)
     assert [p["field"] for p in raised.value.problems] == ["index.lookback.days"]
+
+
+def incidence(registers, index: dict, breakdowns=()) -> object:
+    query = {
+        "index": {"concept": T2D, "period": {"start": "2015-01-01", "end": "2016-12-31"}, **index},
+        "result": {"kind": "incidence_prevalence", "breakdowns": list(breakdowns)},
+    }
+    (table,) = run_both(registers, query, STORAGES)
+    return table
+
+
+def test_incidence_after_a_lookback_counts_observed_first_ever_events(registers):
+    first_ever = incidence(registers, {})
+    assert persons(registers, first_ever, 2016, "incident") == {3, 5, 8, 9}
+    observed = incidence(registers, {"lookback": {"days": 730}})
+    assert persons(registers, observed, 2016, "incident") == {5, 8}
+    # 2 (2015-01-10) had ten years of residence behind her first event; 7's 2014 event was earlier
+    assert persons(registers, observed, 2015, "incident") == {2}
+    # prevalence does not depend on the look-back
+    assert persons(registers, observed, 2016, "prevalent") == persons(
+        registers, first_ever, 2016, "prevalent"
+    )
+
+
+def test_incidence_first_in_lookback_counts_a_person_again_after_a_gap(registers):
+    table = incidence(
+        registers, {"occurrence": "first_in_lookback", "lookback": {"days": 730}}, [{"by": "sex"}]
+    )
+    assert persons(registers, table, 2016, "incident", None) == {1, 5, 6, 8}
+    assert persons(registers, table, 2015, "incident", None) == {2}
+    assert table.max_cells_per_person == 4  # incident in every year, prevalent in every year
+
+
+def test_time_at_risk_after_a_lookback_leaves_out_unobserved_days_and_days_after_an_event(registers):
+    def at_risk_days(index: dict) -> float:
+        cell = incidence(registers, index).cell(2016, "incident")
+        assert cell.measures["population"] == 9  # the residents, whatever the look-back
+        return cell.measures["person_years_at_risk"] * 365.25
+
+    # first-ever, days of 2016 up to the first event: 3 to 1 Feb (32), 4 all year (366), 5 to 1 May
+    # (122), 8 and 9 to 1 April (92 each)
+    assert at_risk_days({}) == pytest.approx(32 + 366 + 122 + 92 + 92)
+    # and with 730 days of residence behind: 3 is observed only from 31 May 2017, 8 from 1 April
+    # (her event that day: 1 day), 9 from 2 April (after her event)
+    assert at_risk_days({"lookback": {"days": 730}}) == pytest.approx(366 + 122 + 1)
+    # first in the look-back: no event in the 730 days before the day. 1 to his event on 1 March
+    # (61), 6 from 1 December (730 days after 2014-12-01) to her event on 15 December (15); 2 and 7
+    # never (an event in the 730 days before every day of 2016, up to and after their events)
+    washout = {"occurrence": "first_in_lookback", "lookback": {"days": 730}}
+    assert at_risk_days(washout) == pytest.approx(61 + 366 + 122 + 15 + 1)
