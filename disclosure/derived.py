@@ -7,9 +7,12 @@ suppressed, or when the complement (denominator minus numerator) is a count of 1
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
-from disclosure.policy import DECIMALS, PERSON_YEARS_ROUNDING, RATE_DECIMALS
+from scipy.stats import gamma
+
+from disclosure.policy import DECIMALS, PERSON_YEARS_ROUNDING, RATE_CONFIDENCE_LEVEL, RATE_DECIMALS
 from disclosure.table import AggregateTable, Coordinate
 
 PERCENT = "percent"
@@ -17,6 +20,13 @@ PERCENT_OF_FIRST_STEP = "percent_of_first_step"
 PERCENT_OF_PREVIOUS_STEP = "percent_of_previous_step"
 CUMULATIVE_SHARE = "cumulative_share_percent"
 RATE_PER_1000_PERSON_YEARS = "rate_per_1000_person_years"
+# The exact Poisson confidence interval of the rate (``RATE_CONFIDENCE_LEVEL``), and the person-years
+# it and the rate divide by, as released (rounded to ``PERSON_YEARS_ROUNDING``).
+RATE_LOWER = RATE_PER_1000_PERSON_YEARS + "_lower"
+RATE_UPPER = RATE_PER_1000_PERSON_YEARS + "_upper"
+PERSON_YEARS = "person_years"
+# The columns that need person-time: a table without it gets none of them.
+PERSON_TIME_COLUMNS = (RATE_PER_1000_PERSON_YEARS, RATE_LOWER, RATE_UPPER, PERSON_YEARS)
 
 
 def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
@@ -29,24 +39,73 @@ def share(numerator: int | None, denominator: int | None, threshold: int) -> flo
     return round(100.0 * numerator / denominator, DECIMALS)
 
 
+def released_person_years(person_years: float | None) -> int | None:
+    """Person-time as released: rounded to ``PERSON_YEARS_ROUNDING``; None when it rounds to none."""
+    if person_years is None:
+        return None
+    rounded = PERSON_YEARS_ROUNDING * round(person_years / PERSON_YEARS_ROUNDING)
+    return rounded if rounded > 0 else None
+
+
 def rate_per_1000(count: int | None, person_years: float | None) -> float | None:
     """Rate per 1,000 person-years from a released count and person-time rounded to
     ``PERSON_YEARS_ROUNDING`` (so the rate never pins person-time more finely than that)."""
-    if count is None or person_years is None:
-        return None
-    rounded = PERSON_YEARS_ROUNDING * round(person_years / PERSON_YEARS_ROUNDING)
-    if rounded <= 0:
+    rounded = released_person_years(person_years)
+    if count is None or count < 0 or rounded is None:
         return None
     return round(1000.0 * count / rounded, RATE_DECIMALS)
+
+
+def poisson_interval(count: int, level: float = RATE_CONFIDENCE_LEVEL) -> tuple[float, float]:
+    """The exact (Garwood) confidence interval of a Poisson mean from one observed count: the
+    gamma (equivalently chi-square, chi2(2k) / 2) quantiles, lower bound 0 for a count of 0."""
+    if count < 0:
+        raise ValueError("a Poisson count is not negative")
+    tail = (1.0 - level) / 2
+    lower = 0.0 if count == 0 else float(gamma.ppf(tail, count))
+    upper = float(gamma.ppf(1.0 - tail, count + 1))
+    return lower, upper
+
+
+def rate_interval_per_1000(count: int | None, person_years: float | None) -> tuple[float, float] | None:
+    """The exact Poisson interval of the rate per 1,000 person-years, from the released count and
+    the released (rounded) person-years only, widened outwards to ``RATE_DECIMALS`` so it always
+    contains the released rate. None where the rate is not released."""
+    rounded = released_person_years(person_years)
+    if count is None or count < 0 or rounded is None:
+        return None
+    lower, upper = poisson_interval(count)
+    scale = 10**RATE_DECIMALS
+    return (
+        math.floor(1000.0 * lower / rounded * scale) / scale,
+        math.ceil(1000.0 * upper / rounded * scale) / scale,
+    )
+
+
+def rate_columns(
+    count: int | None, person_years: float | None, columns: Sequence[str]
+) -> dict[str, float | None]:
+    """A cell's rate, its interval and its person-years, from the released count and the person-years
+    rounded as released. Beside a hidden count all of them are hidden too: its person-years would
+    tell how much time the hidden cases took from the population's (and rate and interval would
+    give the count back)."""
+    rate = rate_per_1000(count, person_years)
+    interval = rate_interval_per_1000(count, person_years) if rate is not None else None
+    values: dict[str, float | None] = {
+        RATE_PER_1000_PERSON_YEARS: rate,
+        RATE_LOWER: interval[0] if interval else None,
+        RATE_UPPER: interval[1] if interval else None,
+        PERSON_YEARS: float(released_person_years(person_years) or 0) if rate is not None else None,
+    }
+    return {name: value for name, value in values.items() if name in columns}
 
 
 def derived_columns_for(table: AggregateTable) -> tuple[str, ...]:
     """The derived columns the table's result kind declares; a rate only where the table carries
     person-time, its public denominator."""
+    has_person_time = any(_person_years(c.measures) for c in table.cells)
     return tuple(
-        column
-        for column in table.derived_columns
-        if column != RATE_PER_1000_PERSON_YEARS or any(_person_years(c.measures) for c in table.cells)
+        column for column in table.derived_columns if column not in PERSON_TIME_COLUMNS or has_person_time
     )
 
 
@@ -94,12 +153,12 @@ def compute(
         if RATE_PER_1000_PERSON_YEARS in columns:
             measures = measures_at.get(coords)
             person_years = _person_years(measures) if measures is not None else None
-            row[RATE_PER_1000_PERSON_YEARS] = rate_per_1000(value, person_years)
+            row.update(rate_columns(value, person_years, columns))
         if d is None:
             continue
         if coords[d] is None:
             for name in columns:
-                if name != RATE_PER_1000_PERSON_YEARS:
+                if name not in PERSON_TIME_COLUMNS:
                     row[name] = None
             continue
         if table.denominator_category is not None:

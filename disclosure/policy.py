@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.4"
-POLICY_FINGERPRINT = "51b494e8f108f8dbe559b0259d2abc0907f099d2f5c48fe3d4b15373505ce145"
+POLICY_VERSION = "2026-12-06.5"
+POLICY_FINGERPRINT = "fe93c9957f4336d47ead7a47ea713ef8f1443b5099af5067a7b74f619b1f25a7"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -113,6 +113,10 @@ RATE_DECIMALS = 2
 # to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
 # would then show how many cases left. Rates use person-years rounded to this base.
 PERSON_YEARS_ROUNDING = 100
+# Person-years are released beside each released count (rounded to ``PERSON_YEARS_ROUNDING``; none
+# beside a hidden count), and each rate with its exact Poisson confidence interval at this level,
+# computed from the released count and person-years only.
+RATE_CONFIDENCE_LEVEL = 0.95
 
 # --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
 MAX_BREAKDOWNS = 3

@@ -199,7 +199,11 @@ def render_rules(policy: Policy) -> str:
             "Rates per 1,000 person-years use person-years rounded to the nearest "
             f"multiple of {_rule('PERSON_YEARS_ROUNDING')}, so a rate never pins person-time more finely "
             f"than that, and are shown to {_rule('RATE_DECIMALS', ' decimal', ' decimals')} (reference "
-            "policy §4 rule 11).",
+            "policy §4 rule 11). The rounded person-years are released beside each released count, and "
+            "each rate with its exact Poisson confidence interval (gamma quantiles of the released count) "
+            f"at {_rule('RATE_CONFIDENCE_LEVEL')}, over the same rounded person-years and widened outwards "
+            "to the rate's decimals; beside a suppressed count there are no person-years, rate or interval "
+            "(they would give the count back).",
         ),
         (
             "Shape limits",

@@ -236,8 +236,64 @@ def concept_registers(concept: m.Model) -> frozenset[str]:
 # --- pass 2: index events ----------------------------------------------------------------------
 
 
+def incident_events(concept: m.Model, lookback_days: int) -> exp.Select:
+    """``SELECT pnr, event_date, last_date`` of every event with no event of the concept in the
+    ``lookback_days`` days before it (the start of an episode), with ``last_date`` the episode's
+    last event: the next event more than ``lookback_days`` after it starts a new episode. Days
+    ``event_date + 1`` to ``last_date + lookback_days`` have an event in the look-back before them."""
+    dates = (
+        sqlglot.select(col("pnr"), col("event_date")).distinct().from_(concept_events(concept).subquery("e"))
+    )
+    order = exp.Order(expressions=[exp.Ordered(this=col("event_date"))])
+    partition = [col("pnr")]
+    previous = exp.Window(this=exp.func("lag", col("event_date")), partition_by=partition, order=order)
+    starts = sqlglot.select(
+        col("pnr"),
+        col("event_date"),
+        exp.alias_(
+            exp.or_(
+                exp.Is(this=previous, expression=exp.null()),
+                exp.LT(this=previous.copy(), expression=offset_date(col("event_date"), -lookback_days)),
+            ),
+            "starts",
+        ),
+    ).from_(dates.subquery("d"))
+    episode = exp.Window(
+        this=exp.Sum(this=exp.Cast(this=col("starts"), to=exp.DataType.build("int"))),
+        partition_by=[col("pnr")],
+        order=order.copy(),
+    )
+    numbered = sqlglot.select(
+        col("pnr"), col("event_date"), col("starts"), exp.alias_(episode, "episode")
+    ).from_(starts.subquery("s"))
+    return (
+        sqlglot.select(
+            col("pnr"),
+            exp.alias_(exp.Min(this=col("event_date")), "event_date"),
+            exp.alias_(exp.Max(this=col("event_date")), "last_date"),
+        )
+        .from_(numbered.subquery("n"))
+        .group_by(col("pnr"), col("episode"))
+    )
+
+
 def index_events(index: m.IndexEvent) -> exp.Select:
     """``SELECT pnr, index_date``: one row per person with an index event."""
+    if index.occurrence == "first_in_lookback":
+        assert index.lookback is not None  # validation: first_in_lookback needs its look-back
+        events = incident_events(index.concept, index.lookback.days).subquery("e")
+        return (
+            sqlglot.select(col("pnr"), exp.alias_(exp.Min(this=col("event_date")), "index_date"))
+            .from_(events)
+            .where(
+                exp.Between(
+                    this=col("event_date"),
+                    low=date_literal(index.period.start),
+                    high=date_literal(index.period.end),
+                )
+            )
+            .group_by("pnr")
+        )
     # the first-ever date needs only each code's first date; the first in the period needs all dates
     events = (
         concept_first_events(index.concept) if index.occurrence == "first" else concept_events(index.concept)
@@ -316,6 +372,15 @@ def alive_and_resident(person: str, on: exp.Expression) -> exp.Expression:
     )
 
 
+def observed_before(person: str, index_date: exp.Expression, lookback_days: int) -> exp.Expression:
+    """Resident on every day of the look-back, the ``lookback_days`` days before the index date.
+    Residence is one interval (arrival to death or emigration), so its first and last day decide."""
+    return exp.and_(
+        alive_and_resident(person, offset_date(index_date, -lookback_days)),
+        alive_and_resident(person, offset_date(index_date, -1)),
+    )
+
+
 def population_conditions(population: m.Population) -> list[exp.Expression]:
     conditions: list[exp.Expression] = []
     if population.age is not None:
@@ -349,6 +414,9 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
             on=exp.EQ(this=col("pnr", "p"), expression=col("pnr", "i")),
         )
     )
+    lookback = query.index.lookback
+    if lookback is not None:
+        inner = inner.select(exp.alias_(observed_before("p", index_date, lookback.days), "observed"))
     extra: list[exp.Expression] = []
     if needs.education:
         inner = inner.select(exp.alias_(col("level", "ed"), "education_level")).join(
@@ -371,6 +439,8 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
     conditions.insert(0, exp.GTE(this=col("age"), expression=number(0)))
     if query.population.alive_and_resident_at_index:
         conditions.insert(0, col("resident"))
+    if lookback is not None:
+        conditions.insert(0, col("observed"))
     eligible = exp.and_(*conditions)
     return sqlglot.select(
         "pnr",
@@ -887,6 +957,17 @@ def compile_incidence_cases(query: m.Query) -> CompiledQuery:
     return CompiledQuery(select, frozenset(concept_registers(query.index.concept)), columns)
 
 
+def compile_incident_episodes(query: m.Query) -> CompiledQuery:
+    """Every episode of the index concept (``incident_events``: an event with none in the
+    look-back before it, and the episode's last event), for incidence with ``first_in_lookback``;
+    the engine joins them to the cases' rows by person."""
+    assert query.index.lookback is not None
+    select = incident_events(query.index.concept, query.index.lookback.days)
+    return CompiledQuery(
+        select, frozenset(concept_registers(query.index.concept)), ("event_date", "last_date")
+    )
+
+
 def population_filters(person: str, population: m.Population) -> list[exp.Expression]:
     conditions: list[exp.Expression] = [exp.true()]
     if population.sex is not None:
@@ -902,12 +983,17 @@ def compile_population_years(
     last_year: int,
     by: str | None,
     precomputed: tuple[int, int] | None = None,
+    observed_after_days: int = 0,
 ) -> exp.Select:
     """Resident persons and person-days per calendar year (and breakdown): the denominators of
     incidence and prevalence. From the layout's ``population_years`` when it covers the years
-    (``precomputed`` = its first and last year), else straight from the population register."""
+    (``precomputed`` = its first and last year), else straight from the population register.
+    With ``observed_after_days`` (a look-back), only the days after that many days of residence,
+    always from the population register."""
     groups = ["year", *([by] if by else [])]
     filters = population_filters("p", query.population)
+    if observed_after_days:
+        return population_days(first_year, last_year, groups, filters, observed_after_days)
     if precomputed is None or not (precomputed[0] <= first_year and last_year <= precomputed[1]):
         return population_days(first_year, last_year, groups, filters)
     years = exp.Between(this=col("year", "p"), low=number(first_year), high=number(last_year))

@@ -295,7 +295,20 @@ class DuckDBEngine:
         population = self.execute(
             c.compile_population_years(query, first_year, last_year, by, self._population_years_coverage())
         )
-        return incidence_prevalence_table(query, cases, population, breakdown, compiled.registers)
+        lookback = query.index.lookback
+        if lookback is None:
+            return incidence_prevalence_table(query, cases, population, breakdown, compiled.registers)
+        observed = self.execute(
+            c.compile_population_years(query, first_year, last_year, by, observed_after_days=lookback.days)
+        )
+        episodes = None
+        if query.index.occurrence == "first_in_lookback":
+            episodes = self.execute(
+                self.compiled(("episodes", query), lambda: c.compile_incident_episodes(query))
+            )
+        return incidence_prevalence_table(
+            query, cases, population, breakdown, compiled.registers, observed, episodes
+        )
 
 
 def incidence_prevalence_table(
@@ -304,9 +317,15 @@ def incidence_prevalence_table(
     population: pa.Table,
     breakdown: BreakdownDimension | None,
     registers: frozenset[str],
+    observed: pa.Table | None = None,
+    episodes: pa.Table | None = None,
 ) -> AggregateTable:
     """Yearly incident and prevalent cases with person-time, from the cases' rows and the population's
-    person-days per year (see ``IncidencePrevalenceResult`` for the definitions)."""
+    person-days per year (see ``IncidencePrevalenceResult`` for the definitions). With a look-back,
+    ``observed`` holds the population's observed person-days (after a look-back's worth of
+    residence: the time at risk is counted from them) and, for ``first_in_lookback``, ``episodes``
+    the concept's episodes (an incident event and the last event before a gap longer than the
+    look-back); without episodes each case has one, from the first-ever event on."""
     period = query.index.period
     years = list(range(period.start.year, period.end.year + 1))
     # Ordered by person number once, so that every person set built below from these arrays is a
@@ -325,32 +344,46 @@ def incidence_prevalence_table(
     )[order]
     strata = _category_indices(cases.column(breakdown.source_column), breakdown)[order] if breakdown else None
     categories = breakdown.categories if breakdown else ()
-    population_by_key: dict[tuple[int, Any], tuple[int, int]] = {}
-    for row in population.to_pylist():
-        stratum = breakdown.label(row[breakdown.source_column]) if breakdown else None
-        key = (row["year"], stratum)
-        persons_count, days = population_by_key.get(key, (0, 0))
-        population_by_key[key] = (persons_count + row["persons"], days + int(row["person_days"]))
+    population_by_key = _population_by_key(population, breakdown)
+    at_risk_by_key = population_by_key if observed is None else _population_by_key(observed, breakdown)
+    lookback_days = query.index.lookback.days if query.index.lookback is not None else 0
 
     first_day, last_day = _epoch_day(dt.date(years[0], 1, 1)), _epoch_day(dt.date(years[-1], 12, 31))
     year_starts = np.array([_epoch_day(dt.date(y, 1, 1)) for y in years])
     leave = np.minimum(leave, last_day + 1)  # nothing after the last year matters
-    incident = (first >= max(first_day, _epoch_day(period.start))) & (
-        first <= min(last_day, _epoch_day(period.end))
+    # Episodes, each with its person's position in the arrays above: an incident event (start) and
+    # the last day it keeps its person from being at risk (end).
+    if episodes is None:
+        episode_of = np.arange(len(persons))
+        start, end = first, np.full(len(persons), never)
+    else:
+        keys = _keys(episodes)
+        found = np.clip(np.searchsorted(persons, keys), 0, max(len(persons) - 1, 0))
+        known = (persons[found] == keys) if len(persons) else np.zeros(len(keys), dtype=bool)
+        episode_of = found[known]
+        start = _days(episodes.column("event_date"))[known]
+        end = _days(episodes.column("last_date"))[known] + lookback_days
+        order = np.argsort(episode_of, kind="stable")
+        episode_of, start, end = episode_of[order], start[order], end[order]
+    observed_from = entry[episode_of] + lookback_days  # the first day with a whole look-back resident
+    incident = (start >= max(first_day, _epoch_day(period.start))) & (
+        start <= min(last_day, _epoch_day(period.end))
     )
-    incident &= (entry <= first) & (first <= leave)
+    incident &= (observed_from <= start) & (start <= leave[episode_of])
     # 1 January of every year of the span and of the year after it, so days after the span map to
     # the year after the last (never into the last year: someone arriving on 1 January after the
     # span is not prevalent in it).
     bounds = np.append(year_starts, _epoch_day(dt.date(years[-1] + 1, 1, 1)))
-    incident_year = _year_in(first, bounds, years[0])
+    incident_year = _year_in(start, bounds, years[0])
+    first_year_of = _year_in(first, bounds, years[0])
     # prevalent from the year of the first event (or arrival, if later) to the year of leaving
-    prevalent_from = np.maximum(np.maximum(incident_year, _year_in(entry, bounds, years[0])), years[0])
+    prevalent_from = np.maximum(np.maximum(first_year_of, _year_in(entry, bounds, years[0])), years[0])
     prevalent_to = _year_in(np.minimum(leave, last_day), bounds, years[0])
     prevalent = (first <= last_day) & (entry <= leave) & (prevalent_from <= prevalent_to)
-    # days after the first event are not at risk: spread each case's [first + 1, leave] over the years
-    not_at_risk_from = np.maximum(np.maximum(entry, first + 1), first_day)
-    not_at_risk_to = np.minimum(leave, last_day)
+    # the days after an incident event until its episode ends are not at risk (after the first-ever
+    # event: never again); counted only within the observed residence, as the denominator is
+    not_at_risk_from = np.maximum(np.maximum(observed_from, start + 1), first_day)
+    not_at_risk_to = np.minimum(np.minimum(leave[episode_of], end), last_day)
 
     # Every stratum straight from the per-person arrays; without a breakdown the one stratum is the
     # margin (None, every person).
@@ -366,15 +399,18 @@ def incidence_prevalence_table(
     per_stratum: dict[Any, tuple[list[tuple[BitMap, int]], list[tuple[BitMap, int]], np.ndarray]] = {}
     for stratum, selected in strata_masks:
         chosen = selected & prevalent
+        in_stratum = selected[episode_of]
         removed = _days_per_year(
-            not_at_risk_from[chosen], not_at_risk_to[chosen], last_day - first_day, first_day
+            not_at_risk_from[in_stratum], not_at_risk_to[in_stratum], last_day - first_day, first_day
         )
         removed_per_year = (
             np.add.reduceat(removed, year_starts - first_day) if len(removed) else np.zeros(len(years))
         )
-        incident_sets = _group_bitmaps(
-            persons[selected & incident], incident_year[selected & incident], years
-        )
+        counted = in_stratum & incident
+        incident_persons, incident_years = persons[episode_of[counted]], incident_year[counted]
+        if episodes is not None:  # a person with two incident events in a year is one case in it
+            incident_persons, incident_years = _distinct_pairs(incident_persons, incident_years)
+        incident_sets = _group_bitmaps(incident_persons, incident_years, years)
         # A prevalent case is prevalent in every year from its first to its last: each year's set
         # is the year before's, less those whose last year that was, plus those starting now. Two
         # bitmaps per year are built from arrays; the rest are a few hundred container operations.
@@ -405,9 +441,11 @@ def incidence_prevalence_table(
         for k, year in enumerate(years):
             if stratum is None:
                 resident, days = _sum_population(population_by_key, year)
+                _, observed_days = _sum_population(at_risk_by_key, year)
             else:
                 resident, days = population_by_key.get((year, stratum), (0, 0))
-            at_risk_years = (days - int(removed_per_year[k])) / DAYS_PER_YEAR
+                observed_days = at_risk_by_key.get((year, stratum), (0, 0))[1]
+            at_risk_years = (observed_days - int(removed_per_year[k])) / DAYS_PER_YEAR
             measures = {"person_years_at_risk": at_risk_years, "population": float(resident)}
             # sizes come with the sets (counted as they were built)
             incident_set, incident_count = incident_sets[k]
@@ -427,9 +465,31 @@ def incidence_prevalence_table(
         dimensions=tuple(dimensions),
         cells=tuple(cells),
         registers=registers | RELATION_REGISTERS["persons"],
-        max_cells_per_person=len(years) + 1,  # prevalent every year, incident once
+        # prevalent every year, incident once (with first_in_lookback: in every year)
+        max_cells_per_person=len(years) * 2 if episodes is not None else len(years) + 1,
         ordered_dimension="year",
     )
+
+
+def _population_by_key(
+    population: pa.Table, breakdown: BreakdownDimension | None
+) -> dict[tuple[int, Any], tuple[int, int]]:
+    """(persons, person-days) per (year, stratum) of a population-years table."""
+    by_key: dict[tuple[int, Any], tuple[int, int]] = {}
+    for row in population.to_pylist():
+        stratum = breakdown.label(row[breakdown.source_column]) if breakdown else None
+        key = (row["year"], stratum)
+        persons_count, days = by_key.get(key, (0, 0))
+        by_key[key] = (persons_count + row["persons"], days + int(row["person_days"]))
+    return by_key
+
+
+def _distinct_pairs(persons: np.ndarray, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each (person, year) once, ordered by year and then person."""
+    if not len(persons):
+        return persons, years
+    keys = np.unique((years.astype(np.int64) << 32) | persons.astype(np.int64))
+    return (keys & 0xFFFFFFFF).astype(persons.dtype), keys >> 32
 
 
 # --- small helpers -------------------------------------------------------------------------------

@@ -294,16 +294,39 @@ class Period(Model):
     end: QueryDate
 
 
+class Lookback(Model):
+    """A required observation period before the index date: the person was resident (population
+    register) on every one of the ``days`` days before it, and the registers cover all of them
+    (validation refuses a look-back reaching before the registers start)."""
+
+    days: int = Field(
+        ge=1,
+        le=7305,  # 20 years: more than the registers hold before any index date
+        description="Days before the index date the person must have been resident and observed, "
+        "e.g. 730 (two years); with occurrence first_in_lookback also the washout",
+    )
+
+
 class IndexEvent(Model):
     """The event that puts a person in the cohort and fixes the index date.
 
-    ``first``: the person's first-ever event lies in the period (incident cases).
+    ``first``: the person's first-ever event lies in the period (incident cases; first since the
+    registers start).
     ``any``: the person has an event in the period; the index date is the first one in it.
+    ``first_in_lookback``: the index date is the person's first event in the period with no event
+    of the concept in the ``lookback`` days before it (incident cases with a washout); needs
+    ``lookback``.
+
+    With ``lookback``, whatever the occurrence, a person is eligible only if resident on every day
+    of the look-back before the index date (no newcomers whose history the registers do not hold).
     """
 
     concept: EventConcept
     period: Period
-    occurrence: Literal["first", "any"] = "first"
+    occurrence: Literal["first", "any", "first_in_lookback"] = "first"
+    lookback: Lookback | None = Field(
+        None, description="Required observation period before index (residence and register coverage)"
+    )
 
 
 class Window(Model):

@@ -358,7 +358,12 @@ class ReferenceEngine:
             if pnr not in self.persons:
                 continue
             in_period = [d for d in dates if index.period.start <= d <= index.period.end]
-            if index.occurrence == "first":
+            if index.occurrence == "first_in_lookback":
+                assert index.lookback is not None
+                incident = [d for d in in_period if first_in_lookback(d, dates, index.lookback.days)]
+                if incident:
+                    found[pnr] = min(incident)
+            elif index.occurrence == "first":
                 if min(dates) in in_period:
                     found[pnr] = min(dates)
             elif in_period:
@@ -374,12 +379,19 @@ class ReferenceEngine:
             and (person["indvandret_dato"] is None or person["indvandret_dato"] <= day)
         )
 
+    def observed_before(self, pnr: int, day: dt.date, lookback_days: int) -> bool:
+        """Resident on each of the ``lookback_days`` days before ``day``."""
+        return all(self.resident_on(pnr, day - dt.timedelta(days=k)) for k in range(1, lookback_days + 1))
+
     def eligible(self, query: m.Query, pnr: int, index_date: dt.date) -> bool:
         person = self.persons[pnr]
         population = query.population
         if index_date < person["foed_dag"]:  # an event before birth is a register error
             return False
         if population.alive_and_resident_at_index and not self.resident_on(pnr, index_date):
+            return False
+        lookback = query.index.lookback
+        if lookback is not None and not self.observed_before(pnr, index_date, lookback.days):
             return False
         if population.age is not None:
             age = age_on(person["foed_dag"], index_date)
@@ -586,10 +598,25 @@ class ReferenceEngine:
     def incidence_prevalence(self, query, result, registers, title) -> AggregateTable:
         period = query.index.period
         breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
-        first_dates = {
-            p: min(d) for p, d in self.event_dates(query.index.concept).items() if p in self.persons
+        all_dates = {
+            p: sorted(d) for p, d in self.event_dates(query.index.concept).items() if p in self.persons
         }
+        first_dates = {p: d[0] for p, d in all_dates.items()}
+        lookback = query.index.lookback.days if query.index.lookback is not None else 0
+        washout = query.index.occurrence == "first_in_lookback"
         population = query.population
+
+        def at_risk_on(pnr: int, day: dt.date) -> bool:
+            """Not (yet) a case on ``day``: no earlier event (first-ever), or none in the look-back
+            before it (first_in_lookback)."""
+            dates = all_dates.get(pnr, [])
+            if washout:
+                return first_in_lookback(day, dates, lookback)
+            return not dates or day <= dates[0]
+
+        def incident_on(pnr: int, day: dt.date) -> bool:
+            dates = all_dates.get(pnr, [])
+            return day in dates and (first_in_lookback(day, dates, lookback) if washout else day == dates[0])
 
         def in_population(person: Person) -> bool:
             return (population.sex is None or person["koen"] == m.SEX_CODES[population.sex]) and (
@@ -618,12 +645,22 @@ class ReferenceEngine:
                 start, end = max(entry, jan1), min(leave, dec31)
                 days = (end - start).days + 1 if end >= start else 0
                 first = first_dates.get(pnr)
-                if first is None or first > end:
-                    at_risk = days
-                elif first < start:
-                    at_risk = 0
+                # at risk: resident, with a whole look-back of residence behind, and not a case
+                observed_from = max(start, entry + dt.timedelta(days=lookback))
+                observed_days = range(max(0, (end - observed_from).days + 1))
+                if pnr in all_dates:
+                    at_risk = sum(
+                        1 for k in observed_days if at_risk_on(pnr, observed_from + dt.timedelta(days=k))
+                    )
                 else:
-                    at_risk = (first - start).days + 1
+                    at_risk = len(observed_days)
+                incident = any(
+                    incident_on(pnr, day)
+                    for day in all_dates.get(pnr, [])
+                    if jan1 <= day <= dec31
+                    and period.start <= day <= period.end
+                    and entry + dt.timedelta(days=lookback) <= day <= leave
+                )
                 for s in {None, stratum(person)}:
                     t = tally[s]
                     if days > 0:
@@ -632,12 +669,7 @@ class ReferenceEngine:
                         t["at_risk"] += at_risk
                         if first is not None and first <= dec31:
                             t["prevalent"].add(pnr)
-                    if (
-                        first is not None
-                        and jan1 <= first <= dec31
-                        and period.start <= first <= period.end
-                        and entry <= first <= leave
-                    ):
+                    if incident:
                         t["incident"].add(pnr)
             for s in strata:
                 t = tally[s]
@@ -669,9 +701,15 @@ class ReferenceEngine:
             tuple(dimensions),
             tuple(cells),
             registers,
-            len(years) + 1,  # prevalent every year, incident once
+            # prevalent every year, incident once (with first_in_lookback: in every year)
+            len(years) * 2 if washout else len(years) + 1,
             "year",
         )
+
+
+def first_in_lookback(day: dt.date, dates: list[dt.date], lookback_days: int) -> bool:
+    """No event in the ``lookback_days`` days before ``day``."""
+    return not any(day - dt.timedelta(days=lookback_days) <= d < day for d in dates)
 
 
 def cell(coordinates: tuple, persons, measures: dict[str, float] | None = None) -> Cell:

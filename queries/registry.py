@@ -289,7 +289,12 @@ RESULT_KINDS: Mapping[str, ResultKind] = {
         ),
         ResultKind(m.CharacteristicsResult, 2, (derived.PERCENT,), "2026-1"),
         # the rate is derived only where the table carries person-time (derived.derived_columns_for)
-        ResultKind(m.IncidencePrevalenceResult, 1, (derived.RATE_PER_1000_PERSON_YEARS,), "2026-1"),
+        ResultKind(
+            m.IncidencePrevalenceResult,
+            1,
+            derived.PERSON_TIME_COLUMNS,  # the rate, its interval and the person-years
+            "2026-1",
+        ),
         ResultKind(m.TreatmentUptakeResult, 2, (derived.CUMULATIVE_SHARE,), "2026-1"),
         ResultKind(m.BiobankAvailabilityResult, 2, (derived.PERCENT,), "2026-1"),
     )

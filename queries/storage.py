@@ -236,11 +236,18 @@ def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
 
 
 def population_days(
-    first_year: int, last_year: int, groups: list[str], conditions: list[exp.Expression]
+    first_year: int,
+    last_year: int,
+    groups: list[str],
+    conditions: list[exp.Expression],
+    observed_after_days: int = 0,
 ) -> exp.Select:
     """Resident persons and person-days per year and ``groups`` (columns of ``persons p``), as a
-    cross join of the persons with the calendar years."""
+    cross join of the persons with the calendar years. With ``observed_after_days`` only the days
+    a person has been resident that many days before (a look-back's observed time)."""
     entry, leave = resident_interval("p")
+    if observed_after_days:
+        entry = exp.Add(this=entry, expression=exp.Literal.number(observed_after_days))
     year = exp.column("year", "y")
     jan1 = exp.func("make_date", year.copy(), exp.Literal.number(1), exp.Literal.number(1))
     dec31 = exp.func("make_date", year.copy(), exp.Literal.number(12), exp.Literal.number(31))

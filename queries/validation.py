@@ -263,9 +263,16 @@ def structural_problems(query: m.Query) -> list[Problem]:
             problems.append(
                 problem(f"result.breakdowns.{k}", f"{name} is listed twice", "each dimension once")
             )
+    problems += lookback_problems(query)
     if isinstance(result, m.IncidencePrevalenceResult):
-        if query.index.occurrence != "first":
-            problems.append(problem("index.occurrence", "incidence counts first-ever events", '"first"'))
+        if query.index.occurrence == "any":
+            problems.append(
+                problem(
+                    "index.occurrence",
+                    "incidence counts incident events: first-ever, or first in the look-back window",
+                    '"first" or "first_in_lookback"',
+                )
+            )
         if query.criteria:
             problems.append(
                 problem("criteria", "incidence and prevalence are for the whole population", "no criteria")
@@ -281,6 +288,46 @@ def structural_problems(query: m.Query) -> list[Problem]:
     if isinstance(result, m.TreatmentUptakeResult) and len(set(result.days)) != len(result.days):
         problems.append(problem("result.days", "a number of days is listed twice", "distinct days"))
     return problems
+
+
+def lookback_problems(query: m.Query) -> list[Problem]:
+    """An incident definition by washout needs the washout's length."""
+    if query.index.occurrence == "first_in_lookback" and query.index.lookback is None:
+        return [
+            problem(
+                "index.lookback",
+                "first_in_lookback counts an event with no event of the concept in the look-back "
+                "before it: the look-back's length is needed",
+                '{"days": 730} (two years), or occurrence "first" for the first event since the '
+                "registers start",
+            )
+        ]
+    return []
+
+
+def lookback_catalog_problems(query: m.Query, first_year: int | None) -> list[Problem]:
+    """The look-back of the earliest possible index date (the period's start) must lie within the
+    registers: before their first year nobody's residence or events are known, so "no event in the
+    look-back" would silently mean "no event recorded"."""
+    lookback = query.index.lookback
+    if lookback is None or first_year is None:
+        return []
+    registers_start = dt.date(first_year, 1, 1)
+    period_start = query.index.period.start
+    reaches = period_start - dt.timedelta(days=lookback.days)
+    if reaches >= registers_start:
+        return []
+    longest = (period_start - registers_start).days
+    earliest_start = registers_start + dt.timedelta(days=lookback.days)
+    return [
+        problem(
+            "index.lookback.days",
+            f"a look-back of {days(lookback.days)} before the period's start {period_start} reaches "
+            f"{reaches}, before the registers start on {registers_start}",
+            (f"at most {days(longest)}, or " if longest >= 1 else "")
+            + f"an index period starting on or after {earliest_start}",
+        )
+    ]
 
 
 def exclusion_problems(path: str, concept: m.Model) -> list[Problem]:
@@ -489,6 +536,7 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
     if unsuggested:
         problems.append(unknown_codes_summary(unsuggested))
     first, last = vocabulary.first_year, vocabulary.last_year
+    problems += lookback_catalog_problems(query, first)
     period = query.index.period
     if first is not None and period.start.year < first:
         problems.append(

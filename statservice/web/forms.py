@@ -104,6 +104,7 @@ class BuilderForm:
     start: str = ""
     end: str = ""
     occurrence: str = "first"
+    lookback_days: str = ""  # index.lookback.days; empty: no look-back
     # the index concept's fields but its codes (``index.concept.<name>``), then the query's other
     # parts (MODEL_SECTIONS), as JSON read by ``model_form``
     concept_options: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +133,7 @@ class BuilderForm:
             start=str(form.get("start", "")),
             end=str(form.get("end", "")),
             occurrence=str(form.get("occurrence", "first")),
+            lookback_days=str(form.get("lookback_days", "")).strip(),
             concept_options=options,
             sections=sections,
         )
@@ -152,6 +154,7 @@ class BuilderForm:
             start=str(period.get("start") or ""),
             end=str(period.get("end") or ""),
             occurrence=str(index.get("occurrence") or "first"),
+            lookback_days=str(_mapping(index.get("lookback")).get("days") or ""),
             concept_options=concept,
             sections={name: payload[name] for name in MODEL_SECTIONS if name in payload},
         )
@@ -170,6 +173,10 @@ class BuilderForm:
             },
             **self.sections,
         }
+        if self.lookback_days:
+            # a number as a number; anything else as typed, for validation to name index.lookback.days
+            days: Any = int(self.lookback_days) if self.lookback_days.isdigit() else self.lookback_days
+            payload["index"]["lookback"] = {"days": days}
         if self.title:
             payload["title"] = self.title
         return payload
@@ -232,6 +239,7 @@ FIELD_SLOTS: dict[str, tuple[str, ...]] = {
     "end": ("index.period.end",),
     "period": ("index.period",),
     "occurrence": ("index.occurrence",),
+    "lookback_days": ("index.lookback",),
 }
 GENERAL_SLOT = "query"
 

@@ -148,7 +148,8 @@ def _incidence_prevalence(release: dict[str, Any], table: dict[str, Any]) -> Plo
         x_label="Year",
         y_label="Per 1,000 person-years" if rate else "Persons",
         panels=panels,
-        caption="Incidence and prevalence by year; a hidden year is a gap in its line.",
+        caption="Incidence and prevalence by year, per 1,000 person-years with the exact 95 % interval of "
+        "each rate shaded; a hidden year is a gap in its line.",
     )
 
 

@@ -137,5 +137,14 @@ def test_incidence_rates_are_hidden_with_their_counts():
     assert rows[2019].derived["rate_per_1000_person_years"] == 4.0
     assert rows[2020].suppressed and rows[2020].derived["rate_per_1000_person_years"] is None
     frame = release.tables[0].to_polars()
-    assert frame.columns == ["year", "measure", "value", "suppressed", "rate_per_1000_person_years"]
+    assert frame.columns == [
+        "year",
+        "measure",
+        "value",
+        "suppressed",
+        "rate_per_1000_person_years",
+        "rate_per_1000_person_years_lower",
+        "rate_per_1000_person_years_upper",
+        "person_years",
+    ]
     assert frame["suppressed"].to_list() == [False, True]

@@ -117,7 +117,84 @@ def test_the_documented_person_time_example_is_what_both_engines_and_disclosure_
         assert 100 * round(person_years / 100) == int(row["rounded to 100"])
         rate = rows[measure].derived["rate_per_1000_person_years"]
         assert rate == float(row["rate per 1,000 person-years"])
+        lower, upper = (float(bound) for bound in row["95 % interval"].split("–"))
+        assert rows[measure].derived["rate_per_1000_person_years_lower"] == lower
+        assert rows[measure].derived["rate_per_1000_person_years_upper"] == upper
+        assert rows[measure].derived["person_years"] == int(row["rounded to 100"])
 
 
 def _date(text: str) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
+
+
+def test_the_documented_lookback_example_is_what_both_engines_and_disclosure_compute(tmp_path):
+    """The worked example of "Look-back and early-year incidence": its persons built as registers,
+    the query under each incident definition run on both engines and protected, every released
+    count, rate and interval as the page states; the look-backs the page marks "—" refused."""
+    import re
+
+    from disclosure.pipeline import protect
+    from disclosure.policy import Policy
+    from disclosure.release import ReleaseContext
+    from disclosure.stores import InMemoryStores
+    from queries.errors import QueryValidationError
+    from queries.vocabulary import load_catalog
+    from tests.queries.registers_text import write_rows
+
+    groups, results = markdown_tables("Look-back and early-year incidence")
+    bef, lpr_adm, lpr_diag = [], [], []
+    for group in groups:
+        contacts = [
+            dt.date.fromisoformat(d.strip()) for d in group["type 2 diabetes contacts (DE11)"].split(",") if d
+        ]
+        for _ in range(int(group["persons"])):
+            pnr = len(bef) + 1
+            born = dt.date.fromisoformat(group["born"])
+            bef.append({"pnr": pnr, "koen": 1 + pnr % 2, "foed_dag": born, "reg": 1084, "kom": 101})
+            for day in contacts:
+                recnum = len(lpr_adm) + 1
+                lpr_adm.append(
+                    {"pnr": pnr, "recnum": recnum, "d_inddto": day, "d_uddto": day, "c_pattype": 1}
+                )
+                lpr_diag.append({"recnum": recnum, "c_diag": "DE119", "c_diagtype": "A"})
+    data_dir = write_rows(tmp_path, {"bef": bef, "lpr_adm": lpr_adm, "lpr_diag": lpr_diag})
+    catalog = load_catalog(data_dir)
+    (documented,) = [json.loads(b) for b in json_blocks() if '"Type 2 diabetes with a 2-year look-back"' in b]
+    definitions = {
+        "first-ever": {"occurrence": "first"},
+        "first in a 2-year look-back": {"occurrence": "first_in_lookback", "lookback": {"days": 730}},
+        "first in a 5-year look-back": {"occurrence": "first_in_lookback", "lookback": {"days": 1826}},
+    }
+    assert documented["index"]["lookback"] == definitions["first in a 2-year look-back"]["lookback"]
+    years = [int(row["year"]) for row in results]
+    cell_pattern = re.compile(r"(\d+) · ([\d.]+) \(([\d.]+)–([\d.]+)\)")
+    for column, definition in definitions.items():
+        stated = {int(row["year"]): row[column] for row in results}
+        answered = [year for year in years if stated[year] != "—"]
+        index = {
+            key: value for key, value in documented["index"].items() if key not in ("occurrence", "lookback")
+        }
+        index |= definition
+        query = {**documented, "index": index}
+        # a year marked "—" would need a look-back before the registers start: refused
+        early = {**index, "period": {"start": f"{answered[0] - 1}-01-01", "end": f"{years[-1]}-12-31"}}
+        if answered[0] > years[0]:
+            with pytest.raises(QueryValidationError) as refused:
+                validate_query({**query, "index": early}, catalog)
+            assert [p["field"] for p in refused.value.problems] == ["index.lookback.days"]
+        index["period"] = {"start": f"{answered[0]}-01-01", "end": f"{years[-1]}-12-31"}
+        validated = validate_query({**query, "index": index}, catalog)
+        (table,) = run_both(data_dir, validated, ("parquet", "layout"))
+        release = protect(
+            [table], Policy.default(), ReleaseContext("doc", "org", b"k" * 32), InMemoryStores()
+        )
+        released = {
+            row.coordinates[0]: row for row in release.tables[0].rows if row.coordinates[1] == "incident"
+        }
+        for year in answered:
+            count, rate, lower, upper = cell_pattern.fullmatch(stated[year]).groups()
+            row = released[year]
+            assert row.value == int(count), (column, year)
+            assert row.derived["rate_per_1000_person_years"] == float(rate), (column, year)
+            assert row.derived["rate_per_1000_person_years_lower"] == float(lower), (column, year)
+            assert row.derived["rate_per_1000_person_years_upper"] == float(upper), (column, year)

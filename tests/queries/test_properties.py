@@ -407,12 +407,20 @@ def queries(draw) -> Query:
         "index": {
             "concept": draw(common_concepts | event_concepts()),
             "period": {"start": start.isoformat(), "end": end.isoformat()},
-            "occurrence": "first" if incidence else draw(st.sampled_from(["first", "any"])),
+            "occurrence": draw(
+                st.sampled_from(
+                    ["first", "first_in_lookback"] if incidence else ["first", "any", "first_in_lookback"]
+                )
+            ),
         },
         "population": population,
         "criteria": [] if incidence else draw(st.lists(criteria, max_size=3)),
         "result": result,
     }
+    # a look-back (required with first_in_lookback): as many days as the registers' events are apart
+    lookback = draw(st.sampled_from([30, 365, 730, 1500]))
+    if payload["index"]["occurrence"] == "first_in_lookback" or draw(st.booleans()):
+        payload["index"]["lookback"] = {"days": lookback}
     query = Query.model_validate(payload)
     assert structural_problems(query) == [], structural_problems(query)
     return query

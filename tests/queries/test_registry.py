@@ -193,7 +193,7 @@ def test_every_derived_column_is_one_disclosure_computes():
         derived.PERCENT_OF_FIRST_STEP,
         derived.PERCENT_OF_PREVIOUS_STEP,
         derived.CUMULATIVE_SHARE,
-        derived.RATE_PER_1000_PERSON_YEARS,
+        *derived.PERSON_TIME_COLUMNS,
     }
     for kind in RESULT_KINDS.values():
         assert set(kind.derived_columns) <= computed, kind.kind

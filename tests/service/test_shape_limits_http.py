@@ -47,3 +47,32 @@ def test_a_too_short_period_is_a_422_naming_the_field(sqlite_url, service_regist
         assert error["field"] == "index.period.end"
         assert valid in error["valid"] and "month" in error["message"]
     assert month.status_code == 200, month.text
+
+
+def test_a_lookback_before_the_registers_or_without_its_days_is_a_422_naming_the_field(
+    sqlite_url, service_registers
+):
+    api = build_api(make_settings(sqlite_url, service_registers))
+    incidence = {"kind": "incidence_prevalence"}
+    try:
+        early = _query("2006-01-01", "2008-12-31", incidence)
+        early["index"] |= {"occurrence": "first_in_lookback", "lookback": {"days": 730}}
+        reaching = api.post("/v1/queries/quote", api.customer, json=early)
+        without = _query("2007-01-01", "2008-12-31", incidence)
+        without["index"]["occurrence"] = "first_in_lookback"
+        missing = api.post("/v1/queries/validate", api.customer, json=without)
+        valid = api.post(
+            "/v1/queries/validate",
+            api.customer,
+            json={
+                **early,
+                "index": {**early["index"], "period": {"start": "2007-01-01", "end": "2008-12-31"}},
+            },
+        )
+    finally:
+        api.client.__exit__(None, None, None)
+    for answer, field in ((reaching, "index.lookback.days"), (missing, "index.lookback")):
+        assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM), answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == [field]
+    assert "2007-01-01" in reaching.json()["errors"][0]["valid"]  # the earliest period start it allows
+    assert valid.status_code == 200, valid.text

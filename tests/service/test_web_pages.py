@@ -470,3 +470,20 @@ def test_each_download_of_a_release_is_the_apis_and_the_plot_is_the_pages(data_a
     assert data_api.client.get(f"/releases/{release_id}/plot.png").content == png.content  # the same file
     assert data_api.client.get(f"/releases/{release_id}/download.exe").status_code == 404
     assert data_api.client.get(f"/releases/{release_id}/plot.gif").status_code == 404
+
+
+def test_the_builder_asks_for_a_lookback_and_shows_its_error_there(data_api):
+    form = {**FIRST_QUERY_FORM, "occurrence": "first_in_lookback", "lookback_days": "730"}
+    payload = forms.BuilderForm.from_form(_multi(form)).payload()
+    assert payload["index"]["lookback"] == {"days": 730}
+    assert forms.BuilderForm.from_payload(payload).lookback_days == "730"  # a draft shows it again
+    token = sign_in(data_api, data_api.customer)
+    page = data_api.client.post("/builder/check", data=form, headers=htmx(token))
+    assert "DKK" in page.text and _error_at(page.text, "lookback_days") == ""
+    # first_in_lookback without its look-back: the error is shown at the look-back's field
+    missing = data_api.client.post("/builder/check", data={**form, "lookback_days": ""}, headers=htmx(token))
+    assert "look-back" in _error_at(missing.text, "lookback_days")
+    # one reaching before the registers start, too
+    early = {**form, "start": "2005-06-01", "lookback_days": "730"}
+    reaching = data_api.client.post("/builder/check", data=early, headers=htmx(token))
+    assert "before the registers start" in _error_at(reaching.text, "lookback_days")
