@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.4"
-POLICY_FINGERPRINT = "51b494e8f108f8dbe559b0259d2abc0907f099d2f5c48fe3d4b15373505ce145"
+POLICY_VERSION = "2026-12-07.1"
+POLICY_FINGERPRINT = "ef00c23050b9e1cfdaf1e189a0921a042a0fdf7eb0440df090cc58e5cf1f999a"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -113,6 +113,27 @@ RATE_DECIMALS = 2
 # to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
 # would then show how many cases left. Rates use person-years rounded to this base.
 PERSON_YEARS_ROUNDING = 100
+
+# --- magnitudes: means, SDs and quantiles of values (``disclosure.magnitude``) ----------------------
+# A mean or SD rests on at least k persons with a value; a few persons must not determine it. (n, k)
+# dominance: hidden when the DOMINANCE_N largest absolute values make up more than DOMINANCE_PERCENT
+# of their sum. p% rule: hidden when the sum minus the two largest is less than P_PERCENT of the
+# largest (the second-largest could then estimate the largest within p%). Reference policy §4 rule 4.
+DOMINANCE_N = 2
+DOMINANCE_PERCENT = 85
+P_PERCENT = 10
+# Decimals of released means and standard deviations.
+MAGNITUDE_DECIMALS = 1
+# Quantiles (quartiles, median) are values of single persons: only for groups of at least this many
+# times k persons, coarsened to a multiple of QUANTILE_ROUNDING (whole units), and only where at
+# least k persons lie strictly below and k strictly above the released value. Never min or max.
+QUANTILE_MIN_THRESHOLDS = 2
+QUANTILE_ROUNDING = 1
+# With noise on, a mean gets keyed Gaussian noise of this fraction of its standard error (sd / sqrt n):
+# one person moves a mean by about sd / n, far less than that once n exceeds a few dozen.
+MEAN_NOISE_STANDARD_ERRORS = 0.5
+# Decimals of standardised mean differences (computed from released numbers only).
+SMD_DECIMALS = 2
 
 # --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
 MAX_BREAKDOWNS = 3
