@@ -292,8 +292,17 @@ def _protect_table(
 
     if SMD in table.derived_columns:
         _add_smd(table, derived, continuous)
+    # a binary row carries no magnitude columns at all (not even empty ones), so a reader of the
+    # release tells a continuous row whose mean is hidden from a count
     rows = tuple(
-        replace(row, derived={name: derived[row.coordinates].get(name) for name in table.derived_columns})
+        replace(
+            row,
+            derived={
+                name: derived[row.coordinates].get(name)
+                for name in table.derived_columns
+                if row.coordinates[0] in continuous or name not in VALUE_COLUMNS
+            },
+        )
         for row in released.rows
     )
     return replace(released, rows=rows, derived_columns=table.derived_columns)
