@@ -29,6 +29,7 @@ which derived columns it wants; each such cell carries its persons' values.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -59,6 +60,12 @@ SMD = "smd"
 QUANTILES: Mapping[str, float] = {Q1: 0.25, MEDIAN: 0.5, Q3: 0.75}
 VALUE_COLUMNS = (MEAN, SD, Q1, MEDIAN, Q3)
 MAGNITUDE_COLUMNS = (*VALUE_COLUMNS, SMD)
+# The same words on every release with magnitudes, whatever was hidden (uniform behaviour).
+NOTE = (
+    "Means, SDs, medians and quartiles are shown only where at least k persons have a value, no few "
+    "persons dominate the mean, and k persons lie on each side of a quartile; a hidden mean is never "
+    "the only one hidden among strata that add up. Minimum and maximum are never shown."
+)
 
 
 # --- primary rules on one cell ---------------------------------------------------------------------
@@ -90,12 +97,12 @@ def coarsened(value: float) -> float:
 
 
 def released_quantile(ordered: Sequence[float], probability: float, threshold: int) -> float | None:
-    """The coarsened quantile, or None unless k persons lie strictly on each side of it."""
+    """The coarsened quantile of sorted values, or None unless k persons lie strictly on each side."""
     if len(ordered) < QUANTILE_MIN_THRESHOLDS * threshold:
         return None
     value = coarsened(quantile(ordered, probability))
-    below = sum(1 for v in ordered if v < value)
-    above = sum(1 for v in ordered if v > value)
+    below = bisect.bisect_left(ordered, value)
+    above = len(ordered) - bisect.bisect_right(ordered, value)
     if below < threshold or above < threshold:
         return None
     return value

@@ -550,6 +550,8 @@ def _protect(
             notes.append(_STRUCTURAL_ZERO_NOTE)
     # Means, SDs and quantiles where a table carries values: from the released counts, by the
     # magnitude rules (threshold, dominance, quantile sides, secondary protection of sums).
+    if any(magnitude.wants_magnitudes(structure.table) for structure in structures):
+        notes.append(magnitude.NOTE)
     protected = magnitude.protect_magnitudes(
         [structure.table for structure in structures],
         protected,

@@ -198,3 +198,26 @@ def test_table_one_shows_released_means_quartiles_and_smds(data_api):
     assert smd.note == f"{overall['derived']['smd']:.2f}"
     svg = plots.render(plot, "svg").decode()
     assert "SMD" in svg and "exposed" in svg
+
+
+def test_the_result_table_says_hidden_for_a_withheld_mean_and_leaves_counts_blank():
+    from statservice.web import results
+
+    def cell(coordinates, derived):
+        return {"coordinates": coordinates, "value": 40, "status": "released", "derived": derived}
+
+    release = {
+        "tables": [
+            {
+                "title": "cohort: table 1",
+                "dimensions": ["characteristic"],
+                "derived_columns": ["percent", "mean", "sd"],
+                "cells": [
+                    cell(["age"], {"percent": 100.0, "mean": None, "sd": None}),
+                    cell(["female"], {"percent": 50.0}),
+                ],
+            }
+        ]
+    }
+    (table,) = results.shown_tables(release)
+    assert table.rows == [["age", "40", "100", "hidden", "hidden"], ["female", "40", "50", "", ""]]
