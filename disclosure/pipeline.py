@@ -21,7 +21,7 @@ from typing import Any
 
 from pyroaring import BitMap
 
-from disclosure import derived, noise
+from disclosure import derived, magnitude, noise
 from disclosure.atoms import AtomAuditResult, AuditOutOfTime, KnownCount, audit_atoms
 from disclosure.deadline import DeadlinePassed, call_with_deadline
 from disclosure.errors import (
@@ -548,6 +548,18 @@ def _protect(
         )
         if any(cell.structural_zero for cell in structure.cells):
             notes.append(_STRUCTURAL_ZERO_NOTE)
+    # Means, SDs and quantiles where a table carries values: from the released counts, by the
+    # magnitude rules (threshold, dominance, quantile sides, secondary protection of sums).
+    if any(magnitude.wants_magnitudes(structure.table) for structure in structures):
+        notes.append(magnitude.NOTE)
+    protected = magnitude.protect_magnitudes(
+        [structure.table for structure in structures],
+        protected,
+        threshold,
+        secret,
+        data_version,
+        privacy is not None,
+    )
 
     if base is not None:
         notes.append(

@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.5"
-POLICY_FINGERPRINT = "fe93c9957f4336d47ead7a47ea713ef8f1443b5099af5067a7b74f619b1f25a7"
+POLICY_VERSION = "2026-12-07.2"
+POLICY_FINGERPRINT = "9678f26c6e0f3362a72e0269b70fe45ae1576ec8e3e9ee7589f0ad5ecdc4b83e"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -117,6 +117,27 @@ PERSON_YEARS_ROUNDING = 100
 # beside a hidden count), and each rate with its exact Poisson confidence interval at this level,
 # computed from the released count and person-years only.
 RATE_CONFIDENCE_LEVEL = 0.95
+
+# --- magnitudes: means, SDs and quantiles of values (``disclosure.magnitude``) ----------------------
+# A mean or SD rests on at least k persons with a value; a few persons must not determine it. (n, k)
+# dominance: hidden when the DOMINANCE_N largest absolute values make up more than DOMINANCE_PERCENT
+# of their sum. p% rule: hidden when the sum minus the two largest is less than P_PERCENT of the
+# largest (the second-largest could then estimate the largest within p%). Reference policy §4 rule 4.
+DOMINANCE_N = 2
+DOMINANCE_PERCENT = 85
+P_PERCENT = 10
+# Decimals of released means and standard deviations.
+MAGNITUDE_DECIMALS = 1
+# Quantiles (quartiles, median) are values of single persons: only for groups of at least this many
+# times k persons, coarsened to a multiple of QUANTILE_ROUNDING (whole units), and only where at
+# least k persons lie strictly below and k strictly above the released value. Never min or max.
+QUANTILE_MIN_THRESHOLDS = 2
+QUANTILE_ROUNDING = 1
+# With noise on, a mean gets keyed Gaussian noise of this fraction of its standard error (sd / sqrt n):
+# one person moves a mean by about sd / n, far less than that once n exceeds a few dozen.
+MEAN_NOISE_STANDARD_ERRORS = 0.5
+# Decimals of standardised mean differences (computed from released numbers only).
+SMD_DECIMALS = 2
 
 # --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
 MAX_BREAKDOWNS = 3

@@ -206,6 +206,25 @@ def render_rules(policy: Policy) -> str:
             "(they would give the count back).",
         ),
         (
+            "Magnitudes",
+            "(means, standard deviations, quartiles and medians of ages or laboratory values; "
+            "`disclosure.magnitude`) are computed only where the cell's person count was released and at "
+            "least k persons have a value. A mean and SD are hidden when a few persons determine them: "
+            f"(n, k) dominance with n = {_rule('DOMINANCE_N')} and k = {_rule('DOMINANCE_PERCENT', ' %')}, "
+            f"or the p% rule with {_rule('P_PERCENT', ' %')} (the total minus the two largest values is "
+            "less than p % of the largest); and when the SD rounds to 0 (everyone's value would be "
+            f"told). They are shown to {_rule('MAGNITUDE_DECIMALS', ' decimal', ' decimals')}. A quantile "
+            f"needs at least {_rule('QUANTILE_MIN_THRESHOLDS')} times k persons, is coarsened to a multiple "
+            f"of {_rule('QUANTILE_ROUNDING')} and is released only with at least k persons strictly below "
+            "and k strictly above it; minimum and maximum are never released. A mean times its count is "
+            "a sum, and sums add up over a breakdown: on every margin and its categories either no mean "
+            "is hidden or at least two are (the SD goes with its mean). With noise on, a mean carries "
+            f"keyed Gaussian noise of {_rule('MEAN_NOISE_STANDARD_ERRORS')} standard errors, fixed by the "
+            "persons behind it. Standardised mean differences are computed from the released "
+            f"percentages, means and SDs only, to {_rule('SMD_DECIMALS', ' decimal', ' decimals')} "
+            "(reference policy §4 rules 4 and 11).",
+        ),
+        (
             "Shape limits",
             f"(checked by query validation, before any quote): at most {_rule('MAX_BREAKDOWNS')} "
             "breakdowns; age bands of at least "

@@ -41,6 +41,9 @@ class Cell:
     # True when the count is zero by the query's definition (impossible combination): printed as 0,
     # not as the "<k" marker that every other zero shares.
     structural_zero: bool = False
+    # The persons' values of a continuous characteristic (age, a laboratory value), one per person in
+    # the order of ``persons``: what ``disclosure.magnitude`` computes means and quantiles from.
+    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class AggregateTable:
     # The values derived from the released counts (``disclosure.derived``: shares, cumulative shares,
     # rates) that the table's result kind declares; disclosure computes them, never from true counts.
     derived_columns: tuple[str, ...] = ()
+    # Categories of the first dimension whose cells carry values (continuous characteristics): their
+    # rows get the magnitude columns (``disclosure.magnitude``), the others are counts only.
+    continuous_categories: tuple[str | int, ...] = ()
 
     def cell(self, *coordinates: Coordinate) -> Cell:
         for cell in self.cells:

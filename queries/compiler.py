@@ -733,7 +733,21 @@ def walk_concepts(query: m.Query) -> list[m.Model]:
         found.extend(m.PrescriptionConcept(atc=drug.atc) for drug in query.result.drugs)
     if isinstance(query.result, m.BiobankAvailabilityResult):
         found.append(m.BiobankSampleConcept(sample_types=query.result.sample_types))
+    if isinstance(query.result, m.TableOneResult):
+        found.extend(item.concept for item in query.result.items)
+        if query.result.exposure is not None:
+            found.append(query.result.exposure.concept)
+        found.extend(
+            lab_measure_concept(item.measure)
+            for item in query.result.continuous
+            if isinstance(item.measure, m.LabValueMeasure)
+        )
     return found
+
+
+def lab_measure_concept(measure: m.LabValueMeasure) -> m.LabResultConcept:
+    """The results a laboratory measure reads (its codes and unit, whatever their value)."""
+    return m.LabResultConcept(codes=measure.codes, unit=measure.unit)
 
 
 def needs_of(query: m.Query) -> Needs:
@@ -1007,3 +1021,60 @@ def compile_population_years(
         .where(exp.and_(years, *filters), copy=False)
         .group_by(*[col(g, "p") for g in groups], copy=False)
     )
+
+
+def lab_value_leaf(measure: m.LabValueMeasure, leaves: Leaves) -> exp.Expression:
+    """The latest day with a result of the measure's codes (and unit) in its window: the highest
+    exactly reported value of that day, NULL when that day's results are all censored (``<5``) or
+    unreadable. ``arg_max_null`` over (date, exact value or -inf) keeps such a day as the latest."""
+    event_date, value, bound = col("event_date", "e"), col("value", "e"), col("bound", "e")
+
+    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+        condition = exp.and_(row_condition, window_condition(event_date, measure.window))
+        exact = exp.Case(
+            ifs=[exp.If(this=exp.Is(this=bound.copy(), expression=exp.null()), true=value.copy())]
+        )
+        order = exp.func("row", event_date.copy(), exp.func("coalesce", exact.copy(), number(-1e308)))
+        latest = exp.func("arg_max_null", exact, order)
+        return exp.Filter(this=latest, expression=exp.Where(this=condition))
+
+    leaves.registers |= concept_registers(lab_measure_concept(measure))
+    return leaves.add(lab_measure_concept(measure), aggregate, measure.window)
+
+
+def compile_table_one(query: m.Query, result: m.TableOneResult, stratum_column: str | None) -> CompiledQuery:
+    """Cohort members with one boolean per binary item (``flag_<k>``), one value per continuous
+    item (``value_<k>``, NULL without one), the exposure flag and the breakdown's column."""
+    needs = needs_of(query)
+    leaves = Leaves(period=query.index.period)
+    cohort = cohort_members(query, leaves)
+    items = Leaves(source="cohort", period=query.index.period)
+    expressions: list[exp.Expression] = [
+        exp.alias_(
+            exp.func("coalesce", concept_condition(i.concept, i.window, i.min_count, items), exp.false()),
+            f"flag_{k}",
+        )
+        for k, i in enumerate(result.items)
+    ]
+    names = [f"flag_{k}" for k in range(len(result.items))]
+    for k, item in enumerate(result.continuous):
+        if isinstance(item.measure, m.AgeAtIndexMeasure):
+            value: exp.Expression = exp.cast(col("age", B), "DOUBLE")
+        else:
+            value = exp.cast(lab_value_leaf(item.measure, items), "DOUBLE")
+        expressions.append(exp.alias_(value, f"value_{k}"))
+        names.append(f"value_{k}")
+    if result.exposure is not None:
+        exposure = result.exposure
+        flag = concept_condition(exposure.concept, exposure.window, exposure.min_count, items)
+        expressions.append(exp.alias_(exp.func("coalesce", flag, exp.false()), "exposed"))
+        names.append("exposed")
+    if stratum_column is not None:
+        expressions.append(col(stratum_column, B))
+        names.append(stratum_column)
+    select = sqlglot.select(col("pnr", B), *expressions).from_(
+        exp.alias_(exp.to_table("cohort"), B, table=True), copy=False
+    )
+    select = with_base(query, select, leaves, needs, cohort, items)
+    registers = base_registers(query, needs) | leaves.registers | items.registers
+    return CompiledQuery(select, frozenset(registers), tuple(names))

@@ -82,3 +82,13 @@ def uptake_categories(result: m.TreatmentUptakeResult) -> tuple[str, ...]:
     """The categories of an uptake table's ``within`` dimension, fixed by the query alone."""
     labels = tuple(uptake_day_label(d) for d in sorted(set(result.days)))
     return (UPTAKE_ELIGIBLE, *labels) if result.washout_days is not None else labels
+
+
+def table_one_strata(result: m.TableOneResult, query: m.Query) -> tuple[str, tuple[str | int, ...]] | None:
+    """(dimension name, categories) a Table 1 is stratified by, fixed by the query alone."""
+    if result.exposure is not None:
+        return "exposure", (m.EXPOSED, m.UNEXPOSED)
+    if result.breakdowns:
+        dimension = breakdown_dimension(result.breakdowns[0], query)
+        return dimension.name, dimension.categories
+    return None

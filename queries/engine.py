@@ -7,6 +7,7 @@ each cell's person set. The person-level rows of a query are read from DuckDB as
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from queries.dimensions import (
     UPTAKE_ELIGIBLE,
     BreakdownDimension,
     breakdown_dimension,
+    table_one_strata,
     uptake_categories,
     uptake_day_label,
 )
@@ -146,6 +148,8 @@ class DuckDBEngine:
             return self._biobank(query, result)
         if isinstance(result, m.IncidencePrevalenceResult):
             return [self._incidence_prevalence(query, result)]
+        if isinstance(result, m.TableOneResult):
+            return self._table_one(query, result)
         raise TypeError(f"unknown result kind {result!r}")
 
     # --- result kinds ------------------------------------------------------------------------
@@ -238,6 +242,74 @@ class DuckDBEngine:
             [item.name for item in result.items],
             [(item.concept, item.window, item.min_count) for item in result.items],
         )
+
+    def _table_one(self, query: m.Query, result: m.TableOneResult) -> list[AggregateTable]:
+        breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
+        column = breakdown.source_column if breakdown is not None else None
+        compiled = self.compiled(("table_one", query), lambda: c.compile_table_one(query, result, column))
+        rows = self.execute(compiled)
+        persons = _keys(rows)
+        strata = table_one_strata(result, query)
+        if result.exposure is not None:
+            positions = np.where(_bools(rows.column("exposed")), 0, 1)
+        elif breakdown is not None:
+            positions = _category_indices(rows.column(breakdown.source_column), breakdown)
+        else:
+            positions = np.zeros(len(persons), dtype=np.int64)
+        # the strata, then their margin (everyone); one margin only when the table is not stratified
+        categories: tuple[str | int | None, ...] = (*strata[1], None) if strata is not None else (None,)
+        in_stratum = [
+            np.ones(len(persons), dtype=bool) if category is None else positions == p
+            for p, category in enumerate(categories)
+        ]
+        labels = _unique_labels([i.name for i in result.items] + [i.name for i in result.continuous])
+        binary, continuous = labels[: len(result.items)], labels[len(result.items) :]
+        characteristics: list[tuple[str, np.ndarray, np.ndarray | None]] = [
+            (label, _bools(rows.column(f"flag_{k}")), None) for k, label in enumerate(binary)
+        ]
+        for k, label in enumerate(continuous):
+            values = pc.cast(rows.column(f"value_{k}"), pa.float64()).to_numpy(zero_copy_only=False)
+            values = np.asarray(values, dtype=np.float64)
+            characteristics.append((label, ~np.isnan(values), values))
+
+        def coordinates(*head: str) -> list[tuple]:
+            return [(*head,) if strata is None else (*head, category) for category in categories]
+
+        cells = []
+        for label, has, values in characteristics:
+            for coords, members in zip(coordinates(label), in_stratum, strict=True):
+                chosen = has & members
+                keys = persons[chosen]
+                order = np.argsort(keys, kind="stable")
+                cell = _cell(coords, keys)
+                if values is not None:
+                    cell = dataclasses.replace(cell, values=tuple(float(v) for v in values[chosen][order]))
+                cells.append(cell)
+        dimensions = (Dimension("characteristic", labels, has_total=False),)
+        if strata is not None:
+            dimensions += (Dimension(strata[0], strata[1]),)
+        table = AggregateTable(
+            kind="table_one",
+            title=(query.title or COHORT_TITLE) + ": table 1",
+            dimensions=dimensions,
+            cells=tuple(cells),
+            registers=compiled.registers,
+            max_cells_per_person=len(labels),
+            continuous_categories=continuous,
+        )
+        if strata is None:
+            return [self._cohort_total(query, persons, compiled.registers), table]
+        sizes = AggregateTable(
+            kind="cohort_count",
+            title=query.title or COHORT_TITLE,
+            dimensions=(Dimension(strata[0], strata[1]),),
+            cells=tuple(
+                _cell((category,), persons[members])
+                for category, members in zip(categories, in_stratum, strict=True)
+            ),
+            registers=compiled.registers,
+        )
+        return [sizes, table]
 
     def _biobank(self, query: m.Query, result: m.BiobankAvailabilityResult) -> list[AggregateTable]:
         types = list(dict.fromkeys(result.sample_types))

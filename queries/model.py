@@ -503,13 +503,78 @@ class BiobankAvailabilityResult(Model):
     window: Window | None = None
 
 
+class AgeAtIndexMeasure(Model):
+    """Age at the index date in completed years."""
+
+    type: Literal["age_at_index"] = "age_at_index"
+
+
+class LabValueMeasure(Model):
+    """The value of the latest laboratory result of these codes (and unit) in the window, e.g. the
+    latest HbA1c in the year before index: of several results on that latest day, the highest. A
+    person whose latest day has only censored (``<5``, ``>90``) or unreadable results has no value
+    (an older exact result would not be the latest)."""
+
+    type: Literal["lab_value"] = "lab_value"
+    codes: CodePrefixes = Field(description="NPU/DNK analysis codes, e.g. NPU27300 (HbA1c, mmol/mol)")
+    unit: str | None = Field(
+        None, min_length=1, max_length=30, description="Only results reported in this unit, e.g. mmol/mol"
+    )
+    window: Window = Field(
+        Window(start=-365, end=0), description="Days relative to index, both ends inclusive"
+    )
+
+
+ContinuousMeasure = Annotated[AgeAtIndexMeasure | LabValueMeasure, Field(discriminator="type")]
+
+
+class ContinuousItem(Model):
+    name: str = Field(min_length=1, max_length=120)
+    measure: ContinuousMeasure
+
+
+class Exposure(Model):
+    """Splits the cohort into ``exposed`` (the concept in the window, at least ``min_count`` times)
+    and ``unexposed``: a drug (a prescription concept) or any criterion concept."""
+
+    name: str = Field("exposure", min_length=1, max_length=120)
+    concept: Concept
+    window: Window | None = None
+    min_count: int = Field(1, ge=1, le=1000)
+
+
+EXPOSED, UNEXPOSED = "exposed", "unexposed"
+
+
+class TableOneResult(Model):
+    """A Table 1: per binary item, the cohort members who have it (with percentages), and per
+    continuous item (age, a laboratory value) the persons with a value, their mean, SD, median and
+    quartiles, released by the magnitude rules. Overall, or by one breakdown or by an exposure
+    (exposed vs unexposed, with standardised mean differences from the released numbers)."""
+
+    kind: Literal["table_one"] = "table_one"
+    items: Annotated[tuple[CharacteristicItem, ...], Field(max_length=200)] = ()
+    continuous: Annotated[tuple[ContinuousItem, ...], Field(max_length=20)] = ()
+    breakdowns: Annotated[tuple[Breakdown, ...], Field(max_length=1)] = ()
+    exposure: Exposure | None = None
+
+    @model_validator(mode="after")
+    def _something_to_show(self) -> TableOneResult:
+        if not self.items and not self.continuous:
+            raise ValueError("list at least one item or continuous item")
+        if self.breakdowns and self.exposure is not None:
+            raise ValueError("stratify by a breakdown or by an exposure, not both")
+        return self
+
+
 Result = Annotated[
     CohortCountResult
     | AttritionResult
     | CharacteristicsResult
     | IncidencePrevalenceResult
     | TreatmentUptakeResult
-    | BiobankAvailabilityResult,
+    | BiobankAvailabilityResult
+    | TableOneResult,
     Field(discriminator="kind"),
 ]
 

@@ -466,6 +466,8 @@ class ReferenceEngine:
             ]
         if isinstance(result, m.TreatmentUptakeResult):
             return [total, self.treatment_uptake(result, cohort, registers, title)]
+        if isinstance(result, m.TableOneResult):
+            return self.table_one(query, result, cohort, cache, registers, title)
         raise TypeError(result)
 
     def registers(self, query: m.Query) -> frozenset[str]:
@@ -556,6 +558,125 @@ class ReferenceEngine:
             registers,
             len(labels),
         )
+
+    def latest_lab_value(
+        self, measure: m.LabValueMeasure, pnr: int, index_date: dt.date, cache: dict
+    ) -> float | None:
+        """The latest day with a result of the codes (and unit) in the window: the highest exactly
+        reported value of that day, None when all of that day's results are censored or unreadable."""
+        key = "values:" + measure.model_dump_json(exclude={"window"})
+        if key not in cache:
+            by_person: dict[int, list[tuple[dt.date, float | None]]] = defaultdict(list)
+            concept = m.LabResultConcept(codes=measure.codes, unit=measure.unit)
+            for row in self.lab_results:
+                if not concept_code_matches(concept, row["analysiscode"]):
+                    continue
+                if measure.unit is not None and row["unit"] != measure.unit:
+                    continue
+                exact = row["number"] if row["bound"] is None else None
+                by_person[row["pnr"]].append((row["samplingdate"], exact))
+            cache[key] = by_person
+        window = measure.window
+        found = [
+            (day, value)
+            for day, value in cache[key].get(pnr, [])
+            if (window.start is None or (day - index_date).days >= window.start)
+            and (window.end is None or (day - index_date).days <= window.end)
+        ]
+        if not found:
+            return None
+        latest = max(day for day, _ in found)
+        exact = [value for day, value in found if day == latest and value is not None]
+        return max(exact) if exact else None
+
+    def table_one(self, query, result, cohort, cache, registers, title) -> list[AggregateTable]:
+        if result.exposure is not None:
+            exposure = result.exposure
+            strata: tuple[str, tuple] | None = ("exposure", (m.EXPOSED, m.UNEXPOSED))
+            stratum = {
+                p: m.EXPOSED
+                if self.concept_holds(exposure.concept, exposure.window, exposure.min_count, p, d, cache)
+                else m.UNEXPOSED
+                for p, d in cohort.items()
+            }
+        elif result.breakdowns:
+            dimension = breakdown_dimension(result.breakdowns[0], query)
+            strata = (dimension.name, dimension.categories)
+
+            def raw(pnr: int) -> int | None:
+                person, index_date = self.persons[pnr], cohort[pnr]
+                return {
+                    "sex": lambda: person["koen"],
+                    "region": lambda: person["reg"],
+                    "age": lambda: age_on(person["foed_dag"], index_date),
+                    "index_year": lambda: index_date.year,
+                    "education_level": lambda: self.education_level(pnr, index_date.year),
+                }[dimension.source_column]()
+
+            stratum = {p: dimension.label(raw(p)) for p in cohort}
+        else:
+            strata, stratum = None, {}
+        labels = unique([i.name for i in result.items] + [i.name for i in result.continuous])
+        binary, continuous = labels[: len(result.items)], labels[len(result.items) :]
+        per_label: dict[str, dict[int, float | None]] = {}
+        for label, item in zip(binary, result.items, strict=True):
+            per_label[label] = {
+                p: 1.0 if self.concept_holds(item.concept, item.window, item.min_count, p, d, cache) else None
+                for p, d in cohort.items()
+            }
+        for label, item in zip(continuous, result.continuous, strict=True):
+            if isinstance(item.measure, m.AgeAtIndexMeasure):
+                per_label[label] = {
+                    p: float(age_on(self.persons[p]["foed_dag"], d)) for p, d in cohort.items()
+                }
+            else:
+                per_label[label] = {
+                    p: self.latest_lab_value(item.measure, p, d, cache) for p, d in cohort.items()
+                }
+        columns = [*strata[1], None] if strata is not None else [None]
+        cells = []
+        for label in labels:
+            for column in columns:
+                members = {
+                    p
+                    for p, value in per_label[label].items()
+                    if value is not None and (column is None or stratum[p] == column)
+                }
+                coordinates = (label,) if strata is None else (label, column)
+                made = cell(coordinates, members)
+                if label in continuous:
+                    made = Cell(
+                        made.coordinates,
+                        made.count,
+                        made.persons,
+                        values=tuple(per_label[label][p] for p in sorted(members)),
+                    )
+                cells.append(made)
+        dimensions = (Dimension("characteristic", labels, has_total=False),)
+        if strata is not None:
+            dimensions += (Dimension(*strata),)
+        table = AggregateTable(
+            "table_one",
+            title + ": table 1",
+            dimensions,
+            tuple(cells),
+            registers,
+            len(labels),
+            continuous_categories=continuous,
+        )
+        if strata is None:
+            return [AggregateTable("cohort_count", title, (), (cell((), cohort),), registers), table]
+        sizes = AggregateTable(
+            "cohort_count",
+            title,
+            (Dimension(*strata),),
+            tuple(
+                cell((column,), {p for p in cohort if column is None or stratum[p] == column})
+                for column in columns
+            ),
+            registers,
+        )
+        return [sizes, table]
 
     def treatment_uptake(self, result, cohort, registers, title) -> AggregateTable:
         drugs = unique([d.name for d in result.drugs])

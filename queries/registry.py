@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from disclosure import derived
+from disclosure import derived, magnitude
 from disclosure.table import AggregateTable
 from queries import model as m
 from queries.storage import RELATION_REGISTERS
@@ -297,6 +297,8 @@ RESULT_KINDS: Mapping[str, ResultKind] = {
         ),
         ResultKind(m.TreatmentUptakeResult, 2, (derived.CUMULATIVE_SHARE,), "2026-1"),
         ResultKind(m.BiobankAvailabilityResult, 2, (derived.PERCENT,), "2026-1"),
+        # counts with percentages, and the magnitude columns of continuous rows and SMDs
+        ResultKind(m.TableOneResult, 2, (derived.PERCENT, *magnitude.MAGNITUDE_COLUMNS), "2026-3"),
     )
 }
 

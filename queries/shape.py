@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from queries import model as m
 from queries.compiler import concept_registers, walk_concepts
-from queries.dimensions import breakdown_dimension, uptake_categories
+from queries.dimensions import breakdown_dimension, table_one_strata, uptake_categories
 from queries.storage import RELATION_REGISTERS
 
 
@@ -48,6 +48,11 @@ def query_shape(query: m.Query) -> QueryShape:
     elif isinstance(result, m.BiobankAvailabilityResult):
         types = len(set(result.sample_types))
         cells, dimensions = 1 + types + (1 if types > 1 else 0), 1
+    elif isinstance(result, m.TableOneResult):
+        table_strata = table_one_strata(result, query)
+        columns = 1 if table_strata is None else len(table_strata[1]) + 1
+        cells = columns * (1 + len(result.items) + len(result.continuous))
+        dimensions = 1 if table_strata is None else 2
     else:
         raise TypeError(f"unknown result kind {result!r}")
     return QueryShape(

@@ -161,6 +161,18 @@ def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | 
     if isinstance(result, m.TreatmentUptakeResult):
         for k, drug in enumerate(result.drugs):
             yield f"result.drugs.{k}", m.PrescriptionConcept(atc=drug.atc), None, True
+    if isinstance(result, m.TableOneResult):
+        for k, item in enumerate(result.items):
+            yield f"result.items.{k}.concept", item.concept, item.window, m.is_event_concept(item.concept)
+        if result.exposure is not None:
+            exposure = result.exposure
+            allowed = m.is_event_concept(exposure.concept)
+            yield "result.exposure.concept", exposure.concept, exposure.window, allowed
+        for k, continuous in enumerate(result.continuous):
+            measure = continuous.measure
+            if isinstance(measure, m.LabValueMeasure):
+                concept = m.LabResultConcept(codes=measure.codes, unit=measure.unit)
+                yield f"result.continuous.{k}.measure", concept, measure.window, True
 
 
 def window_problems(path: str, window: m.Window | None, allowed: bool) -> list[Problem]:

@@ -11,7 +11,9 @@ page's picture (SVG) and the downloads (SVG, PNG).
   where released, else the count), with intervals where the release carries them;
 - attrition: a flow diagram, one box per step with its count and its share of the previous step;
 - treatment uptake: cumulative uptake curves per drug group over the days after index;
-- characteristics: Table 1, "n (%)" per characteristic under the cohort's N."""
+- characteristics: Table 1, "n (%)" per characteristic under the cohort's N;
+- table_one: Table 1 with a column per stratum and overall, "mean (SD); median [Q1, Q3]" for
+  continuous characteristics and the SMD of a two-way split."""
 
 from __future__ import annotations
 
@@ -219,6 +221,57 @@ def _table_one(release: dict[str, Any], table: dict[str, Any]) -> Plot:
     )
 
 
+def _table_one_note(cell: dict[str, Any]) -> str:
+    """One cell of a stratified Table 1: "n (%)" for a count, "mean (SD); median [Q1, Q3]" with its
+    n for a continuous characteristic; every part not released reads "hidden"."""
+    if not released(cell):
+        return HIDDEN
+    count = f"{int(cell['value']):,}"
+    percent = _released_derived(cell, "percent")
+    if "mean" not in (cell.get("derived") or {}):
+        return count + (f" ({percent:.1f})" if percent is not None else "")
+
+    def number(column: str, spec: str) -> str:
+        value = _released_derived(cell, column)
+        return HIDDEN if value is None else format(value, spec)
+
+    mean = f"{number('mean', '.1f')} ({number('sd', '.1f')})"
+    quartiles = f"{number('median', '.0f')} [{number('q1', '.0f')}, {number('q3', '.0f')}]"
+    return f"n {count}: {mean}; {quartiles}"
+
+
+def _table_one_by_stratum(release: dict[str, Any], table: dict[str, Any]) -> Plot:
+    """Table 1 with a column per stratum (and overall), and the SMD of a two-way split."""
+    tables = release.get("tables") or []
+    sizes = _cells_by_coordinates(tables[0]) if len(tables) > 1 else {}
+    cells = _cells_by_coordinates(table)
+    stratified = len(table["dimensions"]) > 1
+    strata: list[Any] = [*table["categories"][1], None] if stratified else [None]
+    series = []
+    for stratum in strata:
+        size = sizes.get((stratum,) if stratified else (), {})
+        n = f"{int(size['value']):,}" if released(size) else HIDDEN
+        points = []
+        for characteristic in table["categories"][0]:
+            cell = cells.get((characteristic, stratum) if stratified else (characteristic,), {})
+            value = float(cell["value"]) if released(cell) else None
+            points.append(Point(_category(characteristic), value, note=_table_one_note(cell)))
+        series.append(Series(f"{_category(stratum)} (N = {n})", points))
+    if stratified and "smd" in (table.get("derived_columns") or []) and len(strata) == 3:
+        points = []
+        for characteristic in table["categories"][0]:
+            smd = _released_derived(cells.get((characteristic, None), {}), "smd")
+            points.append(Point(_category(characteristic), smd, note="" if smd is None else f"{smd:.2f}"))
+        series.append(Series("SMD", points))
+    return Plot(
+        "table_one_strata",
+        table["title"],
+        series=series,
+        caption="Table 1: n (%) for counts; mean (SD); median [Q1, Q3] for continuous characteristics, "
+        "released numbers only.",
+    )
+
+
 READERS = {
     "cohort_count": _bars,
     "biobank_availability": _bars,
@@ -226,6 +279,7 @@ READERS = {
     "attrition": _attrition,
     "treatment_uptake": _uptake,
     "characteristics": _table_one,
+    "table_one": _table_one_by_stratum,
 }
 
 
@@ -243,9 +297,10 @@ def draw(plot: Plot) -> Any:
 
     if plot.kind == "lines":
         figure = Figure(figsize=(7, 3.2 * len(plot.panels)))
-    elif plot.kind in ("flow", "table_one"):
+    elif plot.kind in ("flow", "table_one", "table_one_strata"):
         rows = len(plot.series[0].points)
-        figure = Figure(figsize=(7, 1.0 + (1.1 if plot.kind == "flow" else 0.4) * rows))
+        wide = 4.0 + 2.6 * len(plot.series) if plot.kind == "table_one_strata" else 7
+        figure = Figure(figsize=(wide, 1.0 + (1.1 if plot.kind == "flow" else 0.4) * rows))
     else:
         figure = Figure(figsize=(7, 3.6))
     FigureCanvasAgg(figure)
@@ -392,12 +447,35 @@ def _draw_table_one(figure: Any, plot: Plot) -> None:
     axes.set_ylim(0, 1)
 
 
+def _draw_table_one_strata(figure: Any, plot: Plot) -> None:
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    names = [p.x for p in plot.series[0].points]
+    row = 1 / (len(names) + 2.5)
+    first = 0.3  # the characteristic's column; the strata share the rest
+    width = (0.97 - first) / len(plot.series)
+    axes.text(0.02, 1 - row * 0.7, plot.title, ha="left", va="center", fontsize=11, weight="bold")
+    axes.text(0.02, 1 - row * 1.6, "Characteristic", ha="left", va="center", weight="bold")
+    for s, series in enumerate(plot.series):
+        x = first + width * (s + 0.5)
+        axes.text(x, 1 - row * 1.6, series.name or "", ha="center", va="center", weight="bold", fontsize=8)
+        for i, p in enumerate(series.points):
+            axes.text(x, 1 - row * (i + 2.6), p.note, ha="center", va="center", fontsize=8)
+    for i, name in enumerate(names):
+        axes.text(0.03, 1 - row * (i + 2.6), str(name), ha="left", va="center", fontsize=9)
+    axes.plot([0.02, 0.97], [1 - row * 2.1] * 2, color="black", linewidth=0.8)
+    axes.plot([0.02, 0.97], [1 - row * (len(names) + 2.1)] * 2, color="black", linewidth=0.8)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+
+
 DRAWERS = {
     "bars": _draw_bars,
     "lines": _draw_lines,
     "curves": _draw_curves,
     "flow": _draw_flow,
     "table_one": _draw_table_one,
+    "table_one_strata": _draw_table_one_strata,
 }
 
 # matplotlib's settings are process-global: one plot at a time, under the settings below
@@ -416,7 +494,7 @@ def render(plot: Plot, fmt: str) -> bytes:
     """``plot`` as an SVG or PNG file (the same release gives the same file)."""
     with _PLOT_LOCK, plot_settings():
         figure = draw(plot)
-        if plot.kind not in ("flow", "table_one"):
+        if plot.kind not in ("flow", "table_one", "table_one_strata"):
             figure.tight_layout()
         buffer = io.BytesIO()
         # text stays text in SVG (searchable, smaller); no date in the file

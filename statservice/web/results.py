@@ -9,6 +9,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from disclosure.magnitude import VALUE_COLUMNS
 from statservice.web import plots
 
 HIDDEN = "hidden"  # how a suppressed cell is shown (the report says why, in general terms)
@@ -27,6 +28,15 @@ def _number(value: Any) -> str:
 
 def _category(value: Any) -> str:
     return TOTAL if value is None else str(value).replace("_", " ")
+
+
+def _derived(cell: dict[str, Any], column: str) -> str:
+    """A derived value; a mean, SD or quartile the magnitude rules withheld reads "hidden" (a row
+    without the column, a count's row in a Table 1, stays blank)."""
+    values = cell.get("derived") or {}
+    if column in VALUE_COLUMNS and column in values and values[column] is None:
+        return HIDDEN
+    return _number(values.get(column))
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def shown_tables(release: dict[str, Any]) -> list[ShownTable]:
             released = cell["status"] == "released"
             hidden += not released
             value = _number(cell["value"]) if released else HIDDEN
-            extra = [_number(cell.get("derived", {}).get(d)) if released else "" for d in derived]
+            extra = [_derived(cell, d) if released else "" for d in derived]
             rows.append([*(_category(c) for c in cell["coordinates"]), value, *extra])
         out.append(ShownTable(table["title"], len(dimensions), header, rows, hidden))
     return out

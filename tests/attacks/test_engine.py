@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from disclosure.magnitude import MEAN, SD, VALUE_COLUMNS
 from disclosure.pipeline import protect
 from disclosure.policy import Policy
 from disclosure.release import ReleaseContext
@@ -41,6 +42,7 @@ def context(engine, payload=None, org: str = "org-a") -> ReleaseContext:
 def test_every_example_query_releases_nothing_small_and_nothing_recoverable(engine):
     from queries.examples import load_examples
 
+    magnitudes = 0
     for name, payload in load_examples().items():
         tables = run(engine, payload)
         release = protect(tables, Policy.default(), context(engine, payload), InMemoryStores())
@@ -52,10 +54,16 @@ def test_every_example_query_releases_nothing_small_and_nothing_recoverable(engi
                 for column, value in row.derived.items():
                     if value is not None and column.startswith(("percent", "cumulative")):
                         assert row.value is not None, (name, column)
+                    if value is not None and column in VALUE_COLUMNS:  # a mean, SD or quartile
+                        values = table.cell(*row.coordinates).values
+                        assert row.value is not None and len(values) >= 5, (name, column)
+                        assert value not in (min(values), max(values)) or column in (MEAN, SD), (name, column)
+                        magnitudes += 1
             if table.kind == "cohort_count" and table.dimensions:
                 attacker = Attacker()
                 attacker.learn(protected, summable=[d.has_total for d in table.dimensions])
                 assert attacker.breaches() == {}, name
+    assert magnitudes > 0  # the Table 1 example releases means and quartiles, all checked above
 
 
 def test_shifting_the_period_by_days_cannot_isolate_the_persons_added(engine):

@@ -104,3 +104,48 @@ def synthetic_persons(
             "age_band": rng.choice(list(age_bands), size=n, p=age_weights / age_weights.sum()),
         }
     )
+
+
+def table_one_tables(
+    strata: Mapping[str, Mapping[int, float]],
+    *,
+    variable: str = "age",
+    binary: Mapping[str, Sequence[int]] | None = None,
+    dimension: str = "exposure",
+    registers: Sequence[str] = ("bef",),
+) -> list[AggregateTable]:
+    """A Table 1 as the engines hand it over: the strata's sizes (with their margin), then one
+    continuous row (every person of a stratum has a value: ``{stratum: {person: value}}``) and
+    optional binary rows (``{name: persons}``), by stratum and overall."""
+    categories = tuple(strata)
+    members = {name: BitMap(values) for name, values in strata.items()}
+    everyone = BitMap.union(*members.values()) if members else BitMap()
+    value_of = {person: value for values in strata.values() for person, value in values.items()}
+    columns: list[tuple[str | None, BitMap]] = [*members.items(), (None, everyone)]
+    sizes = AggregateTable(
+        "cohort_count",
+        "cohort",
+        (Dimension(dimension, categories),),
+        tuple(Cell((name,), len(persons), persons) for name, persons in columns),
+        frozenset(registers),
+    )
+    binary = binary or {}
+    cells = [
+        Cell((variable, name), len(persons), persons, values=tuple(value_of[p] for p in persons))
+        for name, persons in columns
+    ]
+    for row, having in binary.items():
+        for name, persons in columns:
+            chosen = persons & BitMap(having)
+            cells.append(Cell((row, name), len(chosen), chosen))
+    table = AggregateTable(
+        "table_one",
+        "cohort: table 1",
+        (Dimension("characteristic", (variable, *binary), has_total=False), Dimension(dimension, categories)),
+        tuple(cells),
+        frozenset(registers),
+        max_cells_per_person=1 + len(binary),
+        derived_columns=declared_derived_columns("table_one"),
+        continuous_categories=(variable,),
+    )
+    return [sizes, table]

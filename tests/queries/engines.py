@@ -26,6 +26,9 @@ def summary(table: AggregateTable) -> dict[str, Any]:
         "ordered_dimension": table.ordered_dimension,
         "denominator_category": table.denominator_category,
         "cells": {c.coordinates: (c.count, list(c.persons)) for c in table.cells},
+        "continuous_categories": table.continuous_categories,
+        # the values of continuous characteristics, in the order of the cell's persons
+        "values": {c.coordinates: c.values for c in table.cells},
         "measures": {c.coordinates: dict(c.measures) for c in table.cells},
     }
 

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from billing.errors import InvalidBillingInput
 from billing.pricing import PricedShape, PriceList
-from disclosure import derived
+from disclosure import derived, magnitude
 from disclosure.policy import Policy
 from queries import model as m
 from queries import registry
@@ -194,6 +194,7 @@ def test_every_derived_column_is_one_disclosure_computes():
         derived.PERCENT_OF_PREVIOUS_STEP,
         derived.CUMULATIVE_SHARE,
         *derived.PERSON_TIME_COLUMNS,
+        *magnitude.MAGNITUDE_COLUMNS,  # means, SDs, quartiles and SMDs (disclosure.magnitude)
     }
     for kind in RESULT_KINDS.values():
         assert set(kind.derived_columns) <= computed, kind.kind

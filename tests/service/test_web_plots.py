@@ -44,6 +44,14 @@ QUERIES = {
             ],
         }
     },
+    "table_one": {
+        "result": {
+            "kind": "table_one",
+            "continuous": [{"name": "age", "measure": {"type": "age_at_index"}}],
+            "items": [{"name": "female", "concept": {"type": "sex", "sex": "female"}}],
+            "exposure": {"name": "metformin", "concept": {"type": "prescription", "atc": ["A10BA"]}},
+        }
+    },
 }
 PLOT_KINDS = {
     "cohort_count": "bars",
@@ -52,6 +60,7 @@ PLOT_KINDS = {
     "attrition": "flow",
     "treatment_uptake": "curves",
     "characteristics": "table_one",
+    "table_one": "table_one_strata",
 }
 
 
@@ -63,16 +72,18 @@ def test_every_result_kind_of_the_registry_has_a_plot():
 
 def _release_of(data_api, kind: str) -> dict:
     answer = data_api.post("/v1/queries/runs", data_api.customer, json={"index": INDEX, **QUERIES[kind]})
-    if answer.status_code == 202:  # a loaded machine: the run outlasted the synchronous wait
-        deadline = time.monotonic() + 120
-        while answer.json()["status"] in ("queued", "running"):
-            assert time.monotonic() < deadline, answer.text
-            time.sleep(0.2)
-            answer = data_api.get(f"/v1/queries/runs/{answer.json()['id']}", data_api.customer)
-        assert answer.json()["status"] == "released", answer.text
-        return data_api.get(answer.json()["release_url"], data_api.customer).json()
-    assert answer.status_code == 201, answer.text
-    return data_api.get(f"/v1/releases/{answer.json()['id']}", data_api.customer).json()
+    # on a busy machine a run can outlast the synchronous wait: then poll it (202, Location)
+    deadline = time.monotonic() + 120
+    while answer.status_code == 202 or answer.json().get("status") in ("queued", "running"):
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.5)
+        answer = data_api.get(
+            answer.headers.get("location") or f"/v1/queries/runs/{answer.json()['id']}", data_api.customer
+        )
+    assert answer.status_code in (200, 201), answer.text
+    # 201 answers with the release itself; a polled run names its release
+    release_id = answer.json()["id"] if answer.status_code == 201 else answer.json()["release_id"]
+    return data_api.get(f"/v1/releases/{release_id}", data_api.customer).json()
 
 
 def _hide_one_released_cell(release: dict) -> tuple[dict, dict]:
@@ -108,6 +119,10 @@ def _point_of(plot: plots.Plot, cell: dict, table: dict) -> plots.Point:
     if plot.kind == "curves":
         series = next(s for s in plot.series if s.name == coordinates[0])
         return next(p for p in series.points if p.x == int(coordinates[1].split()[0]))
+    if plot.kind == "table_one_strata":
+        stratum = plots._category(coordinates[1]) + " (N = "
+        series = next(s for s in plot.series if (s.name or "").startswith(stratum))
+        return next(p for p in series.points if p.x == plots._category(coordinates[0]))
     if plot.kind == "bars" and len(coordinates) == 2:
         series = next(s for s in plot.series if s.name == plots._category(coordinates[1]))
         return next(p for p in series.points if p.x == plots._category(coordinates[0]))
@@ -183,3 +198,46 @@ def test_incidence_rates_are_drawn_with_their_released_intervals(data_api):
     assert any(
         isinstance(collection, PolyCollection) for axes in figure.axes for collection in axes.collections
     ), "the intervals are not shaded"
+
+
+def test_table_one_shows_released_means_quartiles_and_smds(data_api):
+    release = _release_of(data_api, "table_one")
+    table = plots.main_table(release)
+    assert table["kind"] == "table_one"
+    plot = plots.plot_of(release)
+    assert [s.name.split(" (")[0] for s in plot.series] == ["exposed", "unexposed", "Total", "SMD"]
+    cells = {tuple(c["coordinates"]): c for c in table["cells"]}
+    overall = cells[("age", None)]
+    assert overall["status"] == "released" and overall["derived"]["mean"] is not None
+    age = next(p for p in plot.series[2].points if p.x == "age")
+    assert age.note.startswith(f"n {overall['value']:,}: {overall['derived']['mean']:.1f} (")
+    # a binary row carries no magnitude columns: its note is "n (%)"
+    female = next(p for p in plot.series[2].points if p.x == "female")
+    assert ":" not in female.note and "(" in female.note
+    smd = next(p for p in plot.series[3].points if p.x == "age")
+    assert smd.note == f"{overall['derived']['smd']:.2f}"
+    svg = plots.render(plot, "svg").decode()
+    assert "SMD" in svg and "exposed" in svg
+
+
+def test_the_result_table_says_hidden_for_a_withheld_mean_and_leaves_counts_blank():
+    from statservice.web import results
+
+    def cell(coordinates, derived):
+        return {"coordinates": coordinates, "value": 40, "status": "released", "derived": derived}
+
+    release = {
+        "tables": [
+            {
+                "title": "cohort: table 1",
+                "dimensions": ["characteristic"],
+                "derived_columns": ["percent", "mean", "sd"],
+                "cells": [
+                    cell(["age"], {"percent": 100.0, "mean": None, "sd": None}),
+                    cell(["female"], {"percent": 50.0}),
+                ],
+            }
+        ]
+    }
+    (table,) = results.shown_tables(release)
+    assert table.rows == [["age", "40", "100", "hidden", "hidden"], ["female", "40", "50", "", ""]]
