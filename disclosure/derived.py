@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from disclosure import curves
 from disclosure.policy import DECIMALS, PERSON_YEARS_ROUNDING, RATE_DECIMALS
 from disclosure.table import AggregateTable, Coordinate
 
@@ -17,6 +18,10 @@ PERCENT_OF_FIRST_STEP = "percent_of_first_step"
 PERCENT_OF_PREVIOUS_STEP = "percent_of_previous_step"
 CUMULATIVE_SHARE = "cumulative_share_percent"
 RATE_PER_1000_PERSON_YEARS = "rate_per_1000_person_years"
+# time to event (``disclosure.curves``): on each interval's events row
+CUMULATIVE_INCIDENCE = curves.CUMULATIVE_INCIDENCE
+CI_LOWER = curves.CI_LOWER
+CI_UPPER = curves.CI_UPPER
 
 
 def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
@@ -86,6 +91,8 @@ def compute(
     rows: list[dict[str, float | None]] = [{} for _ in coordinates]
     if not columns:
         return rows
+    if CUMULATIVE_INCIDENCE in columns:  # a curve: each interval's estimate needs the ones before it
+        return curves.cumulative_incidence(table, coordinates, released)
     value_at = dict(zip(coordinates, released, strict=True))
     measures_at = {cell.coordinates: cell.measures for cell in table.cells}
     d = _share_dimension(table)

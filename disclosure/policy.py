@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-06.4"
-POLICY_FINGERPRINT = "51b494e8f108f8dbe559b0259d2abc0907f099d2f5c48fe3d4b15373505ce145"
+POLICY_VERSION = "2026-12-06.5"
+POLICY_FINGERPRINT = "debeaadb6d4a448c86b22d1b5ab5314b9f84802bdafb9e591f7813146fc5b0ff"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -113,6 +113,12 @@ RATE_DECIMALS = 2
 # to a fraction of a year, and incident versus prevalent person-time (or one year against the next)
 # would then show how many cases left. Rates use person-years rounded to this base.
 PERSON_YEARS_ROUNDING = 100
+# Time-to-event curves (``disclosure.curves``): no interval of a released curve is shorter than this
+# many days, and adjacent intervals are merged until each holds at least k events (and k competing
+# events and k censored persons) in every stratum that has k of them in all, so no step of the curve
+# rests on 1..k-1 persons. The 95 % intervals of cumulative incidence use this normal quantile.
+MIN_CURVE_INTERVAL_DAYS = 30
+CURVE_CONFIDENCE_Z = 1.959964
 
 # --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
 MAX_BREAKDOWNS = 3

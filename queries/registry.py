@@ -292,6 +292,13 @@ RESULT_KINDS: Mapping[str, ResultKind] = {
         ResultKind(m.IncidencePrevalenceResult, 1, (derived.RATE_PER_1000_PERSON_YEARS,), "2026-1"),
         ResultKind(m.TreatmentUptakeResult, 2, (derived.CUMULATIVE_SHARE,), "2026-1"),
         ResultKind(m.BiobankAvailabilityResult, 2, (derived.PERCENT,), "2026-1"),
+        # the curve's estimates sit on each interval's events row (disclosure.curves)
+        ResultKind(
+            m.TimeToEventResult,
+            1,
+            (derived.CUMULATIVE_INCIDENCE, derived.CI_LOWER, derived.CI_UPPER),
+            "2026-3",
+        ),
     )
 }
 

@@ -30,9 +30,9 @@ PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pr
 
 def test_loads_newest_version_by_default():
     price_list = PriceList.load()
-    assert price_list.version == "2026-2"
-    assert PriceList.available_versions() == ["2026-1", "2026-2"]
-    assert price_list.effective_from == date(2026, 12, 6)
+    assert price_list.version == "2026-3"
+    assert PriceList.available_versions() == ["2026-1", "2026-2", "2026-3"]
+    assert price_list.effective_from == date(2026, 12, 7)
     assert price_list.quote_validity_days == 28
     assert set(price_list.result_kinds) == set(RESULT_KINDS)
     assert {"public_research", "private_company", "start_up"} <= set(price_list.segments)
@@ -135,6 +135,20 @@ shapes = st.builds(
 segments = st.sampled_from(sorted(PriceList.load().segments))
 
 
+def test_2026_3_prices_time_to_event_and_keeps_every_price_of_2026_2():
+    old, new = PriceList.load("2026-2"), PriceList.load("2026-3")
+    assert "time_to_event" not in old.result_kinds and "time_to_event" in new.result_kinds
+    assert new.reduced_price_rules == old.reduced_price_rules
+    for kind in old.result_kinds:
+        for segment in old.segments:
+            for cells in (1, 20, 50, 400):
+                shape = PricedShape(kind, 2, cells, cells % 20 == 0)
+                assert old.quote(shape, segment).net_amount == new.quote(shape, segment).net_amount
+    with pytest.raises(InvalidBillingInput, match="not priced in price list 2026-2"):
+        old.quote(PricedShape("time_to_event", 2, 40, False), "public_research")
+    assert new.quote(PricedShape("time_to_event", 2, 40, False), "public_research").net_amount > 0
+
+
 @given(shape=shapes, segment=segments)
 def test_price_is_list_price_times_multiplier_rounded_once(shape, segment):
     price_list = PriceList.load()
@@ -223,7 +237,7 @@ def test_reduced_prices_worked_example_for_public_research():
 def test_2026_2_keeps_every_full_price_of_2026_1_and_2026_1_states_no_reduction():
     old, new = PriceList.load("2026-1"), PriceList.load("2026-2")
     assert old.reduced_price_rules == ()
-    for kind in RESULT_KINDS:
+    for kind in old.result_kinds:
         for segment in old.segments:
             for cells in (1, 20, 50, 400):
                 shape = PricedShape(kind, 2, cells, cells % 20 == 0)

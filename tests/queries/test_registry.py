@@ -194,6 +194,9 @@ def test_every_derived_column_is_one_disclosure_computes():
         derived.PERCENT_OF_PREVIOUS_STEP,
         derived.CUMULATIVE_SHARE,
         derived.RATE_PER_1000_PERSON_YEARS,
+        derived.CUMULATIVE_INCIDENCE,
+        derived.CI_LOWER,
+        derived.CI_UPPER,
     }
     for kind in RESULT_KINDS.values():
         assert set(kind.derived_columns) <= computed, kind.kind
