@@ -91,20 +91,37 @@ def _place(
 
 
 def merged_groups(
-    widths: Sequence[int], counts: Sequence[Sequence[int]], threshold: int, min_days: int
+    widths: Sequence[int],
+    counts: Sequence[Sequence[int]],
+    threshold: int,
+    min_days: int,
+    kept_ends: Sequence[bool] = (),
 ) -> list[list[int]]:
     """Groups of consecutive intervals: each spans ``min_days`` and, for every series in ``counts``
-    (one count per interval) whose total is at least ``threshold``, holds at least that many. What is
-    left at the end joins the last group."""
+    (one count per interval) whose total is at least ``threshold``, holds at least that many. An
+    interval flagged in ``kept_ends`` (a time point asked for) stays a group's end when the intervals
+    since the previous such end can be grouped on their own: what is not enough there joins the
+    group before it. What is left at the end joins the last group."""
     active = [series for series in counts if sum(series) >= threshold]
+
+    def enough(group: list[int]) -> bool:
+        wide = sum(widths[i] for i in group) >= min_days
+        return wide and all(sum(series[i] for i in group) >= threshold for series in active)
+
     groups: list[list[int]] = []
     current: list[int] = []
+    segment_start = 0  # the first interval after the last kept end
     for j in range(len(widths)):
         current.append(j)
-        wide = sum(widths[i] for i in current) >= min_days
-        if wide and all(sum(series[i] for i in current) >= threshold for series in active):
+        if enough(current):
             groups.append(current)
             current = []
+        kept = j < len(kept_ends) and kept_ends[j]
+        if kept and current and groups and groups[-1][0] >= segment_start:
+            groups[-1].extend(current)  # still enough: sums only grow
+            current = []
+        if kept and not current:
+            segment_start = j + 1
     if current:
         if groups:
             groups[-1].extend(current)
@@ -134,7 +151,8 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
 
     counted = [what for what in measures if what != AT_RISK]
     series = [[len(persons(s, label, what)) for label in labels] for s in strata for what in counted]
-    groups = merged_groups(widths, series, threshold, min_days)
+    kept_ends = [end in table.time_points for _, end in bounds]
+    groups = merged_groups(widths, series, threshold, min_days, kept_ends)
     if all(len(group) == 1 for group in groups):
         return table
     new_labels = tuple(interval_label(bounds[g[0]][0], bounds[g[-1]][1]) for g in groups)

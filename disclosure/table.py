@@ -72,6 +72,10 @@ class AggregateTable:
     # The values derived from the released counts (``disclosure.derived``: shares, cumulative shares,
     # rates) that the table's result kind declares; disclosure computes them, never from true counts.
     derived_columns: tuple[str, ...] = ()
+    # A curve's days after index at which the customer asked for estimates: merging intervals keeps
+    # them as interval ends wherever the intervals between two of them can be merged on their own
+    # (``disclosure.curves``).
+    time_points: tuple[int, ...] = ()
 
     def cell(self, *coordinates: Coordinate) -> Cell:
         for cell in self.cells:

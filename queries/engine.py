@@ -355,6 +355,7 @@ def time_to_event_table(self: DuckDBEngine, query: m.Query, result: m.TimeToEven
         registers=compiled.registers,
         max_cells_per_person=len(labels) + 1,  # at risk in every interval, and one exit
         ordered_dimension=curves.INTERVAL,
+        time_points=tuple(sorted(result.time_points)),
     )
 
 

@@ -678,6 +678,7 @@ class ReferenceEngine:
             registers,
             len(labels) + 1,
             curves.INTERVAL,
+            time_points=tuple(sorted(result.time_points)),
         )
 
     def incidence_prevalence(self, query, result, registers, title) -> AggregateTable:
