@@ -8,11 +8,12 @@ competing event (Aalen-Johansen only) and censored in it, each cell with its per
 most one further (breakdown) dimension with its margin. Before anything else is decided:
 
 1. ``coarsen`` merges adjacent intervals until each is at least ``MIN_CURVE_INTERVAL_DAYS`` long
-   and, in every stratum (breakdown category or margin) holding at least k of them in all, has at
-   least k events, k competing events and k censored persons. The sets of a merged interval are the
-   unions of its parts (and the at-risk set of its first part), so the table stays exact: a step of
-   the curve never rests on 1..k-1 persons, and a count that still is (a stratum with fewer than k
-   in all) is left to suppression like any other cell.
+   and holds none or at least k events, none or at least k competing events and none or at least k
+   censored persons, in every stratum (breakdown category or margin) with at least k of them in
+   all. The sets of a merged interval are the unions of its parts (and the at-risk set of its first
+   part), so the table stays exact: a step of the curve never rests on 1..k-1 persons. In such a
+   series a zero is one by construction and is shown as 0 (``Cell.structural_zero``); a count of a
+   stratum with fewer than k in all is left to suppression like any other cell, zeros included.
 2. ``cumulative_incidence`` reads the *released* values (after suppression, rounding or noise):
    1 - Kaplan-Meier or Aalen-Johansen over the intervals, with a 95 % interval (Greenwood's
    variance, or the delta-method variance of Aalen-Johansen, on the log(-log) scale). A stratum's
@@ -49,8 +50,9 @@ CI_UPPER = "ci_upper_percent"
 CURVE_COLUMNS = (CUMULATIVE_INCIDENCE, CI_LOWER, CI_UPPER)
 
 MERGED_NOTE = (
-    "Adjacent intervals were merged until each holds at least {k} events, competing events and "
-    "censored persons in every stratum with at least {k} of them in all, and spans at least {days} days."
+    "Adjacent intervals were merged until each holds none or at least {k} events, competing events "
+    "and censored persons in every stratum with at least {k} of them in all, and spans at least "
+    "{days} days; a 0 there is a true zero."
 )
 
 
@@ -98,7 +100,8 @@ def merged_groups(
     kept_ends: Sequence[bool] = (),
 ) -> list[list[int]]:
     """Groups of consecutive intervals: each spans ``min_days`` and, for every series in ``counts``
-    (one count per interval) whose total is at least ``threshold``, holds at least that many. An
+    (one count per interval) whose total is at least ``threshold``, holds none or at least that
+    many. An
     interval flagged in ``kept_ends`` (a time point asked for) stays a group's end when the intervals
     since the previous such end can be grouped on their own: what is not enough there joins the
     group before it. What is left at the end joins the last group."""
@@ -106,7 +109,7 @@ def merged_groups(
 
     def enough(group: list[int]) -> bool:
         wide = sum(widths[i] for i in group) >= min_days
-        return wide and all(sum(series[i] for i in group) >= threshold for series in active)
+        return wide and all(not 0 < sum(series[i] for i in group) < threshold for series in active)
 
     groups: list[list[int]] = []
     current: list[int] = []
@@ -153,8 +156,12 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
     series = [[len(persons(s, label, what)) for label in labels] for s in strata for what in counted]
     kept_ends = [end in table.time_points for _, end in bounds]
     groups = merged_groups(widths, series, threshold, min_days, kept_ends)
-    if all(len(group) == 1 for group in groups):
-        return table
+    active = {
+        (stratum, what)
+        for stratum in strata
+        for what in counted
+        if sum(len(persons(stratum, label, what)) for label in labels) >= threshold
+    }
     new_labels = tuple(interval_label(bounds[g[0]][0], bounds[g[-1]][1]) for g in groups)
     cells: list[Cell] = []
     for stratum in strata:
@@ -167,18 +174,22 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
                     for j in group:
                         members |= persons(stratum, labels[j], what)
                 coordinates = _place(stratum, interval, measure, label, what, width)
-                cells.append(Cell(coordinates, len(members), members))
+                # In a series with k or more persons in all, merging leaves no interval with 1..k-1:
+                # a zero there is one by the release's construction, shown as 0 (the "<k" marker
+                # would hide a flat step of the curve and tell nothing it does not).
+                empty = not members and (stratum, what) in active
+                cells.append(Cell(coordinates, len(members), members, structural_zero=empty))
     dimensions = tuple(
         Dimension(INTERVAL, new_labels, has_total=False) if d == interval else dimension
         for d, dimension in enumerate(table.dimensions)
     )
-    note = MERGED_NOTE.format(k=threshold, days=min_days)
+    merged = len(new_labels) < len(labels)
     return replace(
         table,
         dimensions=dimensions,
         cells=tuple(cells),
         max_cells_per_person=len(new_labels) + 1,
-        notes=(*table.notes, note),
+        notes=(*table.notes, MERGED_NOTE.format(k=threshold, days=min_days)) if merged else table.notes,
     )
 
 
