@@ -12,8 +12,10 @@ most one further (breakdown) dimension with its margin. Before anything else is 
    censored persons, in every stratum (breakdown category or margin) with at least k of them in
    all. The sets of a merged interval are the unions of its parts (and the at-risk set of its first
    part), so the table stays exact: a step of the curve never rests on 1..k-1 persons. In such a
-   series a zero is one by construction and is shown as 0 (``Cell.structural_zero``); a count of a
-   stratum with fewer than k in all is left to suppression like any other cell, zeros included.
+   series a zero is one by construction and is shown as 0 (``Cell.structural_zero``). A breakdown
+   category with fewer than k of any of them in all is left out, and with it the margin (which
+   would give it by subtraction from the other categories); a table without breakdown in that case
+   is left to suppression like any other.
 2. ``cumulative_incidence`` reads the *released* values (after suppression, rounding or noise):
    1 - Kaplan-Meier or Aalen-Johansen over the intervals, with a 95 % interval (Greenwood's
    variance, or the delta-method variance of Aalen-Johansen, on the log(-log) scale). A stratum's
@@ -53,6 +55,12 @@ MERGED_NOTE = (
     "Adjacent intervals were merged until each holds none or at least {k} events, competing events "
     "and censored persons in every stratum with at least {k} of them in all, and spans at least "
     "{days} days; a 0 there is a true zero."
+)
+
+
+SMALL_STRATA_NOTE = (
+    "Categories of {name} with fewer than {k} events, competing events or censored persons in all are "
+    "not shown, and neither is the total over {name}, which would show them by subtraction."
 )
 
 
@@ -153,15 +161,32 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
         return found.persons if found is not None else BitMap()
 
     counted = [what for what in measures if what != AT_RISK]
+
+    def total(stratum: tuple[Coordinate, ...], what: str) -> int:
+        return sum(len(persons(stratum, label, what)) for label in labels)
+
+    dimensions = list(table.dimensions)
+    notes = list(table.notes)
+    others = [d for d in range(width) if d not in (interval, measure)]
+    if len(others) == 1:
+        # A category with fewer than k events (or competing events, or censored) in all has no
+        # curve to show, and its rows would pin its few persons between the risk sets: it is left
+        # out, and so is the margin, which would give it by subtraction from the others.
+        small = [s for s in strata if s != (None,) and any(total(s, what) < threshold for what in counted)]
+        if small:
+            breakdown = table.dimensions[others[0]]
+            kept = tuple(c for c in breakdown.categories if (c,) not in small)
+            strata = [(c,) for c in kept] if kept else [(None,)]
+            if kept:
+                dimensions[others[0]] = Dimension(breakdown.name, kept, has_total=False)
+            else:
+                del dimensions[others[0]]
+            notes.append(SMALL_STRATA_NOTE.format(k=threshold, name=breakdown.name))
     series = [[len(persons(s, label, what)) for label in labels] for s in strata for what in counted]
     kept_ends = [end in table.time_points for _, end in bounds]
     groups = merged_groups(widths, series, threshold, min_days, kept_ends)
-    active = {
-        (stratum, what)
-        for stratum in strata
-        for what in counted
-        if sum(len(persons(stratum, label, what)) for label in labels) >= threshold
-    }
+    active = {(stratum, what) for stratum in strata for what in counted if total(stratum, what) >= threshold}
+    new_width = len(dimensions)
     new_labels = tuple(interval_label(bounds[g[0]][0], bounds[g[-1]][1]) for g in groups)
     cells: list[Cell] = []
     for stratum in strata:
@@ -173,23 +198,22 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
                     members = BitMap()
                     for j in group:
                         members |= persons(stratum, labels[j], what)
-                coordinates = _place(stratum, interval, measure, label, what, width)
+                released_stratum = stratum if new_width == width else ()
+                coordinates = _place(released_stratum, interval, measure, label, what, new_width)
                 # In a series with k or more persons in all, merging leaves no interval with 1..k-1:
                 # a zero there is one by the release's construction, shown as 0 (the "<k" marker
                 # would hide a flat step of the curve and tell nothing it does not).
                 empty = not members and (stratum, what) in active
                 cells.append(Cell(coordinates, len(members), members, structural_zero=empty))
-    dimensions = tuple(
-        Dimension(INTERVAL, new_labels, has_total=False) if d == interval else dimension
-        for d, dimension in enumerate(table.dimensions)
-    )
-    merged = len(new_labels) < len(labels)
+    dimensions[interval] = Dimension(INTERVAL, new_labels, has_total=False)
+    if len(new_labels) < len(labels):
+        notes.append(MERGED_NOTE.format(k=threshold, days=min_days))
     return replace(
         table,
-        dimensions=dimensions,
+        dimensions=tuple(dimensions),
         cells=tuple(cells),
         max_cells_per_person=len(new_labels) + 1,
-        notes=(*table.notes, MERGED_NOTE.format(k=threshold, days=min_days)) if merged else table.notes,
+        notes=tuple(notes),
     )
 
 
