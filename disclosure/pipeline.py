@@ -254,6 +254,8 @@ def _protect(
     privacy = _privacy(policy, context)
     structures = [analyse(table) for table in tables]
     notes = list(notes or [])
+    # what merging a curve's intervals did, in words that name only k and the policy's minimum
+    notes += [note for table in tables if curves.is_curve(table) for note in table.notes]
 
     # Budgets: refuse before anything is computed for release.
     rho_before_org = stores.rho_spent(data_version, org_ledger)

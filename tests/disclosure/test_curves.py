@@ -131,7 +131,8 @@ def test_the_released_curve_is_computed_from_the_released_counts(rounding):
         (13, 10, "event", "f"),
         (7, 10, "event", "m"),
         (9, 40, "competing", "f"),
-        (6, 40, "competing", "m"),
+        (3, 40, "competing", "m"),
+        (3, 70, "competing", "m"),
         (11, 70, "event", "f"),
         (8, 70, "event", "m"),
         (60, 90, "censored", "f"),
@@ -148,3 +149,6 @@ def test_the_released_curve_is_computed_from_the_released_counts(rounding):
     for row, expected in zip(protected.rows, again, strict=True):
         assert {name: row.derived.get(name) for name in curves.CURVE_COLUMNS} == expected
     assert any(row.derived.get(curves.CUMULATIVE_INCIDENCE) for row in protected.rows)
+    # the customer is told what merging did (the men's 3 deaths in 31-60 are too few on their own)
+    assert merged.dimensions[0].categories == ("0-30", "31-90")
+    assert curves.MERGED_NOTE.format(k=K, days=30) in release.report.customer_view()["notes"]
