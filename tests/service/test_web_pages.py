@@ -470,3 +470,27 @@ def test_each_download_of_a_release_is_the_apis_and_the_plot_is_the_pages(data_a
     assert data_api.client.get(f"/releases/{release_id}/plot.png").content == png.content  # the same file
     assert data_api.client.get(f"/releases/{release_id}/download.exe").status_code == 404
     assert data_api.client.get(f"/releases/{release_id}/plot.gif").status_code == 404
+
+
+def test_the_form_builds_a_time_to_event_query_with_its_outcome_concept():
+    from queries import model as m
+
+    form = {
+        **FIRST_QUERY_FORM,
+        "result.kind": "time_to_event",
+        "result.outcome.type": "diagnosis",
+        "result.outcome.codes": "DI21",
+        "result.method": "kaplan_meier",
+        "result.time_points": "30, 365",
+        "result.outcome_before_index": "day_zero",
+    }
+    payload = forms.BuilderForm.from_form(_multi(form)).payload()
+    assert payload["result"] == {
+        "kind": "time_to_event",
+        "outcome": {"type": "diagnosis", "codes": ["DI21"]},
+        "method": "kaplan_meier",
+        "time_points": [30, 365],
+        "outcome_before_index": "day_zero",
+        "breakdowns": [{"by": "sex"}],
+    }
+    assert m.Query.model_validate(payload).result.interval_days == 90
