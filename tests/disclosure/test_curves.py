@@ -152,3 +152,25 @@ def test_the_released_curve_is_computed_from_the_released_counts(rounding):
     # the customer is told what merging did (the men's 3 deaths in 31-60 are too few on their own)
     assert merged.dimensions[0].categories == ("0-30", "31-90")
     assert curves.MERGED_NOTE.format(k=K, days=30) in release.report.customer_view()["notes"]
+
+
+def test_a_breakdown_whose_every_category_is_small_leaves_the_total_curve_only():
+    follow_up = follow_ups(
+        (3, 10, "event", "m"),
+        (3, 50, "event", "f"),
+        (20, 90, "censored", "m"),
+        (20, 90, "censored", "f"),
+    )
+    table = curve_table(follow_up, [30, 60, 90], competing=False, strata=("m", "f"))
+    merged = curves.coarsen(table, K)
+    assert [d.name for d in merged.dimensions] == ["interval", "measure"]
+    assert merged.dimensions[0].categories == ("0-60", "61-90")
+    assert {c.coordinates: c.count for c in merged.cells} == {
+        ("0-60", "at risk"): 46,
+        ("0-60", "events"): 6,
+        ("0-60", "censored"): 0,
+        ("61-90", "at risk"): 40,
+        ("61-90", "events"): 0,
+        ("61-90", "censored"): 40,
+    }
+    assert any("sex" in note and "not shown" in note for note in merged.notes)
