@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from disclosure import curves
 from disclosure.pipeline import protect
@@ -174,3 +176,47 @@ def test_a_breakdown_whose_every_category_is_small_leaves_the_total_curve_only()
         ("61-90", "censored"): 40,
     }
     assert any("sex" in note and "not shown" in note for note in merged.notes)
+
+
+def exact_cumulative_incidence(follow_up, day: int, competing: bool) -> float:
+    """Aalen-Johansen (or 1 - Kaplan-Meier, deaths censored) person by person, at every distinct
+    day: the plain reading the interval estimate must equal when censoring falls on interval ends."""
+    incidence, survival = 0.0, 1.0
+    for u in sorted({days for days, status, _ in follow_up.values() if status != "censored"}):
+        if u > day:
+            break
+        at_risk = sum(1 for days, _, _ in follow_up.values() if days >= u)
+        events = sum(1 for days, status, _ in follow_up.values() if days == u and status == "event")
+        deaths = sum(1 for days, status, _ in follow_up.values() if days == u and status == "competing")
+        ending = events + (deaths if competing else 0)
+        incidence += survival * events / at_risk if competing else 0.0
+        survival *= 1 - ending / at_risk
+    return incidence if competing else 1 - survival
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    exits=st.lists(
+        st.tuples(st.integers(0, 90), st.sampled_from(["event", "competing", "censored"])),
+        min_size=1,
+        max_size=120,
+    ),
+    competing=st.booleans(),
+)
+def test_the_interval_estimate_is_the_exact_one_when_censoring_falls_on_interval_ends(exits, competing):
+    ends = [30, 60, 90]
+    # what the estimate censors (under Kaplan-Meier deaths too) ends at an interval's end
+    censoring = ("censored",) if competing else ("censored", "competing")
+    follow_up = {
+        p: (next(e for e in ends if e >= days) if status in censoring else days, status, "x")
+        for p, (days, status) in enumerate(exits)
+    }
+    table = curve_table(follow_up, ends, competing=competing)
+    coordinates, released = _released(table)
+    rows = dict(zip(coordinates, curves.cumulative_incidence(table, coordinates, released), strict=True))
+    for label, end in zip(table.dimensions[0].categories, ends, strict=True):
+        estimate = rows[(label, "events")][curves.CUMULATIVE_INCIDENCE]
+        if estimate is not None:
+            assert estimate == pytest.approx(
+                100 * exact_cumulative_incidence(follow_up, end, competing), abs=0.051
+            )
