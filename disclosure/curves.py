@@ -64,6 +64,12 @@ SMALL_STRATA_NOTE = (
 )
 
 
+TOTAL_ONLY_NOTE = (
+    "No category of {name} has {k} or more events, competing events and censored persons in all: only "
+    "the total curve is shown."
+)
+
+
 def interval_label(start: int, end: int) -> str:
     """Days after index, both inclusive: ``0-30`` (day 0 belongs to the first interval), ``31-90``."""
     return f"{start}-{end}"
@@ -142,8 +148,9 @@ def merged_groups(
 
 
 def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INTERVAL_DAYS) -> AggregateTable:
-    """The curve table with adjacent intervals merged as the module says (a table needing no merge
-    comes back unchanged)."""
+    """The curve table as it may be released: breakdown categories too small for a curve left out
+    (with the margin), adjacent intervals merged, and zeros of series with k or more in all marked
+    as shown (see the module's docstring)."""
     interval, measure = _layout(table)
     labels = table.dimensions[interval].categories
     measures = table.dimensions[measure].categories
@@ -179,14 +186,21 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
             strata = [(c,) for c in kept] if kept else [(None,)]
             if kept:
                 dimensions[others[0]] = Dimension(breakdown.name, kept, has_total=False)
+                notes.append(SMALL_STRATA_NOTE.format(k=threshold, name=breakdown.name))
             else:
                 del dimensions[others[0]]
-            notes.append(SMALL_STRATA_NOTE.format(k=threshold, name=breakdown.name))
+                notes.append(TOTAL_ONLY_NOTE.format(k=threshold, name=breakdown.name))
     series = [[len(persons(s, label, what)) for label in labels] for s in strata for what in counted]
     kept_ends = [end in table.time_points for _, end in bounds]
     groups = merged_groups(widths, series, threshold, min_days, kept_ends)
     active = {(stratum, what) for stratum in strata for what in counted if total(stratum, what) >= threshold}
     new_width = len(dimensions)
+    # where the interval and measure dimensions are once a breakdown before them is gone
+    new_interval, new_measure = (
+        (interval, measure)
+        if new_width == width
+        else (_after(interval, others[0]), _after(measure, others[0]))
+    )
     new_labels = tuple(interval_label(bounds[g[0]][0], bounds[g[-1]][1]) for g in groups)
     cells: list[Cell] = []
     for stratum in strata:
@@ -199,13 +213,13 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
                     for j in group:
                         members |= persons(stratum, labels[j], what)
                 released_stratum = stratum if new_width == width else ()
-                coordinates = _place(released_stratum, interval, measure, label, what, new_width)
+                coordinates = _place(released_stratum, new_interval, new_measure, label, what, new_width)
                 # In a series with k or more persons in all, merging leaves no interval with 1..k-1:
                 # a zero there is one by the release's construction, shown as 0 (the "<k" marker
                 # would hide a flat step of the curve and tell nothing it does not).
                 empty = not members and (stratum, what) in active
                 cells.append(Cell(coordinates, len(members), members, structural_zero=empty))
-    dimensions[interval] = Dimension(INTERVAL, new_labels, has_total=False)
+    dimensions[new_interval] = Dimension(INTERVAL, new_labels, has_total=False)
     if len(new_labels) < len(labels):
         notes.append(MERGED_NOTE.format(k=threshold, days=min_days))
     return replace(
@@ -215,6 +229,10 @@ def coarsen(table: AggregateTable, threshold: int, min_days: int = MIN_CURVE_INT
         max_cells_per_person=len(new_labels) + 1,
         notes=tuple(notes),
     )
+
+
+def _after(position: int, removed: int) -> int:
+    return position - 1 if removed < position else position
 
 
 def _log_log_interval(f: float, se: float) -> tuple[float | None, float | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -175,7 +176,7 @@ def test_a_breakdown_whose_every_category_is_small_leaves_the_total_curve_only()
         ("61-90", "events"): 0,
         ("61-90", "censored"): 40,
     }
-    assert any("sex" in note and "not shown" in note for note in merged.notes)
+    assert any("sex" in note and "only the total" in note for note in merged.notes)
 
 
 def exact_cumulative_incidence(follow_up, day: int, competing: bool) -> float:
@@ -220,3 +221,20 @@ def test_the_interval_estimate_is_the_exact_one_when_censoring_falls_on_interval
             assert estimate == pytest.approx(
                 100 * exact_cumulative_incidence(follow_up, end, competing), abs=0.051
             )
+
+
+def test_a_breakdown_before_the_interval_dimension_is_handled_alike():
+    follow_up = follow_ups(
+        (3, 10, "event", "m"), (3, 50, "event", "f"), (20, 90, "censored", "m"), (20, 90, "censored", "f")
+    )
+    last = curve_table(follow_up, [30, 60, 90], competing=False, strata=("m", "f"))
+    first = replace(
+        last,
+        dimensions=(last.dimensions[2], last.dimensions[0], last.dimensions[1]),
+        cells=tuple(replace(c, coordinates=(c.coordinates[2], *c.coordinates[:2])) for c in last.cells),
+    )
+    merged_last, merged_first = curves.coarsen(last, K), curves.coarsen(first, K)
+    assert merged_first.dimensions == merged_last.dimensions
+    assert {c.coordinates: c.count for c in merged_first.cells} == {
+        c.coordinates: c.count for c in merged_last.cells
+    }
