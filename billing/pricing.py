@@ -253,12 +253,14 @@ class PriceList:
 
     @classmethod
     def in_force_on(cls, day: date) -> PriceList:
-        """The newest shipped price list whose ``effective_from`` is on or before ``day``."""
-        candidates = [cls.load(version) for version in cls.available_versions()]
-        in_force = [price_list for price_list in candidates if price_list.effective_from <= day]
+        """The newest shipped price list whose ``effective_from`` is on or before ``day`` (of two taking
+        effect the same day, the later version: it extends the earlier one)."""
+        candidates = [cls.load(version) for version in cls.available_versions()]  # in version order
+        in_force = [(price_list.effective_from, n, price_list) for n, price_list in enumerate(candidates)]
+        in_force = [entry for entry in in_force if entry[0] <= day]
         if not in_force:
             raise NotFound("price list in force on", day.isoformat())
-        return max(in_force, key=lambda price_list: price_list.effective_from)
+        return max(in_force, key=lambda entry: entry[:2])[2]
 
     @classmethod
     def from_toml(cls, text: str) -> PriceList:

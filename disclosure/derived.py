@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from scipy.stats import gamma
 
+from disclosure import curves
 from disclosure.policy import DECIMALS, PERSON_YEARS_ROUNDING, RATE_CONFIDENCE_LEVEL, RATE_DECIMALS
 from disclosure.table import AggregateTable, Coordinate
 
@@ -27,6 +28,10 @@ RATE_UPPER = RATE_PER_1000_PERSON_YEARS + "_upper"
 PERSON_YEARS = "person_years"
 # The columns that need person-time: a table without it gets none of them.
 PERSON_TIME_COLUMNS = (RATE_PER_1000_PERSON_YEARS, RATE_LOWER, RATE_UPPER, PERSON_YEARS)
+# time to event (``disclosure.curves``): on each interval's events row
+CUMULATIVE_INCIDENCE = curves.CUMULATIVE_INCIDENCE
+CI_LOWER = curves.CI_LOWER
+CI_UPPER = curves.CI_UPPER
 
 
 def share(numerator: int | None, denominator: int | None, threshold: int) -> float | None:
@@ -145,6 +150,8 @@ def compute(
     rows: list[dict[str, float | None]] = [{} for _ in coordinates]
     if not columns:
         return rows
+    if CUMULATIVE_INCIDENCE in columns:  # a curve: each interval's estimate needs the ones before it
+        return curves.cumulative_incidence(table, coordinates, released)
     value_at = dict(zip(coordinates, released, strict=True))
     measures_at = {cell.coordinates: cell.measures for cell in table.cells}
     d = _share_dimension(table)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pyroaring import BitMap
 
-from disclosure import derived, magnitude, noise
+from disclosure import curves, derived, magnitude, noise
 from disclosure.atoms import AtomAuditResult, AuditOutOfTime, KnownCount, audit_atoms
 from disclosure.deadline import DeadlinePassed, call_with_deadline
 from disclosure.errors import (
@@ -125,6 +125,12 @@ def protect(
     """
     if not tables:
         raise ValueError("protect() needs at least one table")
+    # A curve's intervals are merged before anything is counted, audited or charged: the merged
+    # table is the one released (``disclosure.curves``).
+    tables = [
+        curves.coarsen(table, policy.threshold_for(table.registers)) if curves.is_curve(table) else table
+        for table in tables
+    ]
     if context.published_with_noise:
         return _degraded(tables, policy, context, stores, PUBLISHED_WITH_NOISE)
     if exact_capacity_reached(tables, policy, context, stores):
@@ -248,6 +254,8 @@ def _protect(
     privacy = _privacy(policy, context)
     structures = [analyse(table) for table in tables]
     notes = list(notes or [])
+    # what merging a curve's intervals did, in words that name only k and the policy's minimum
+    notes += [note for table in tables if curves.is_curve(table) for note in table.notes]
 
     # Budgets: refuse before anything is computed for release.
     rho_before_org = stores.rho_spent(data_version, org_ledger)

@@ -25,8 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-07.2"
-POLICY_FINGERPRINT = "9678f26c6e0f3362a72e0269b70fe45ae1576ec8e3e9ee7589f0ad5ecdc4b83e"
+POLICY_VERSION = "2026-12-07.3"
+POLICY_FINGERPRINT = "828ecb777611191b827ed62368be756cad21c24dc532583689e99516fe9a0180"
 
 # --- threshold ------------------------------------------------------------------------------------
 # Threshold: the minimum number of distinct persons behind any released count. SDS practice is <5;
@@ -138,6 +138,13 @@ QUANTILE_ROUNDING = 1
 MEAN_NOISE_STANDARD_ERRORS = 0.5
 # Decimals of standardised mean differences (computed from released numbers only).
 SMD_DECIMALS = 2
+
+# Time-to-event curves (``disclosure.curves``): no interval of a released curve is shorter than this
+# many days, and adjacent intervals are merged until each holds at least k events (and k competing
+# events and k censored persons) in every stratum that has k of them in all, so no step of the curve
+# rests on 1..k-1 persons. The 95 % intervals of cumulative incidence use this normal quantile.
+MIN_CURVE_INTERVAL_DAYS = 30
+CURVE_CONFIDENCE_Z = 1.959964
 
 # --- shape limits (reference policy §4 rule 14; enforced by ``queries`` validation) ---------------
 MAX_BREAKDOWNS = 3

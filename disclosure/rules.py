@@ -225,6 +225,18 @@ def render_rules(policy: Policy) -> str:
             "(reference policy §4 rules 4 and 11).",
         ),
         (
+            "Time-to-event curves",
+            "are released as interval counts (at risk, events, competing events, censored), each protected "
+            "like any count. Before protection, adjacent intervals are merged until each spans at least "
+            f"{_rule('MIN_CURVE_INTERVAL_DAYS', ' day', ' days')} and holds none or at least k events, "
+            "competing events and censored persons in every stratum with at least k of them in all, so no "
+            "step of the curve rests on 1 to k-1 persons; a zero in such a series is shown as 0 (it "
+            "cannot stand for 1 to k-1 there). The cumulative incidence (1 - Kaplan-Meier, or "
+            "Aalen-Johansen with death as competing risk) and its 95 % interval (Greenwood or delta-method "
+            f"variance, log(-log) scale, {_rule('CURVE_CONFIDENCE_Z')}) are computed from the "
+            "released counts only, and stop at the first interval with a count not released.",
+        ),
+        (
             "Shape limits",
             f"(checked by query validation, before any quote): at most {_rule('MAX_BREAKDOWNS')} "
             "breakdowns; age bands of at least "

@@ -78,6 +78,10 @@ class AggregateTable:
     # Categories of the first dimension whose cells carry values (continuous characteristics): their
     # rows get the magnitude columns (``disclosure.magnitude``), the others are counts only.
     continuous_categories: tuple[str | int, ...] = ()
+    # A curve's days after index at which the customer asked for estimates: merging intervals keeps
+    # them as interval ends wherever the intervals between two of them can be merged on their own
+    # (``disclosure.curves``).
+    time_points: tuple[int, ...] = ()
 
     def cell(self, *coordinates: Coordinate) -> Cell:
         for cell in self.cells:

@@ -36,6 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from queries import model as m
+from queries.dimensions import follow_up_days
 from queries.registry import concept_excluded_codes, concept_kind
 from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
 
@@ -742,6 +743,8 @@ def walk_concepts(query: m.Query) -> list[m.Model]:
             for item in query.result.continuous
             if isinstance(item.measure, m.LabValueMeasure)
         )
+    if isinstance(query.result, m.TimeToEventResult):
+        found.append(query.result.outcome)
     return found
 
 
@@ -932,6 +935,94 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
     registers = base_registers(query, needs) | leaves.registers | items.registers
     registers |= RELATION_REGISTERS["prescription_events"]
     return CompiledQuery(select, frozenset(registers), names)
+
+
+# The status of a member's follow-up at its end (``compile_time_to_event``).
+FOLLOW_UP_EVENT = "event"
+FOLLOW_UP_COMPETING = "competing"
+FOLLOW_UP_CENSORED = "censored"
+
+
+def compile_time_to_event(
+    query: m.Query, result: m.TimeToEventResult, end_of_data: dt.date, columns: tuple[str, ...]
+) -> CompiledQuery:
+    """Cohort members with their follow-up: ``time``, the days from index to its end (the first
+    outcome after index, death, emigration, the registers' last date ``end_of_data`` or the end of
+    follow-up, whichever is first), and ``status`` there (the outcome wins a tie with death, death one
+    with censoring; death is censoring under Kaplan-Meier). A member with an outcome on or before the
+    index date is left out, or has the event on day 0, as the result says. ``columns``: the
+    breakdown's column of the base."""
+    needs = needs_of(query)
+    leaves = Leaves(period=query.index.period)
+    cohort = cohort_members(query, leaves)
+    items = Leaves(source="cohort", period=query.index.period)
+    horizon = follow_up_days(result)
+    index_date = col("index_date", B)
+    after_index = m.Window(start=1, end=horizon)
+    outcome = result.outcome
+    if isinstance(outcome, m.VitalStatusConcept):
+        # on the base row already, as in event_leaf
+        date = col(vital_status_column(outcome), B)
+        days = exp.Sub(this=date.copy(), expression=index_date.copy())
+        within = window_condition(date, after_index)
+        first_day: exp.Expression = exp.Case().when(within, days).else_(exp.null())
+    else:
+        event_date = col("event_date", "e")
+        offset = exp.Sub(this=event_date.copy(), expression=index_date.copy())
+        first_day = items.add(
+            outcome,
+            lambda row: exp.Filter(
+                this=exp.Min(this=offset.copy()),
+                expression=exp.Where(this=exp.and_(row, window_condition(event_date, after_index))),
+            ),
+            after_index,
+        )
+    before_index = exp.func(
+        "coalesce", event_leaf(outcome, m.Window(start=None, end=0), 1, items), exp.false()
+    )
+
+    def days_to(column: str) -> exp.Expression:
+        return exp.Sub(this=col(column, B), expression=index_date.copy())
+
+    end = exp.Sub(this=date_literal(end_of_data), expression=index_date.copy())
+    death = days_to("death_date")
+    ends = [
+        exp.func("coalesce", first_day.copy(), number(horizon)),
+        exp.func("coalesce", death.copy(), number(horizon)),
+        exp.func("coalesce", days_to("emigration_date"), number(horizon)),
+        end,
+    ]
+    observed = exp.Least(this=number(horizon), expressions=ends)
+    outcome_first = before_index if result.outcome_before_index == "day_zero" else exp.false()
+    time = exp.Case().when(outcome_first.copy(), number(0)).else_(observed)
+    status = exp.Case().when(outcome_first.copy(), exp.Literal.string(FOLLOW_UP_EVENT))
+    status = status.when(
+        exp.EQ(this=first_day.copy(), expression=observed.copy()), exp.Literal.string(FOLLOW_UP_EVENT)
+    )
+    if result.method == "aalen_johansen":
+        status = status.when(
+            exp.EQ(this=death.copy(), expression=observed.copy()), exp.Literal.string(FOLLOW_UP_COMPETING)
+        )
+    status = status.else_(exp.Literal.string(FOLLOW_UP_CENSORED))
+    # a member followed from before death or emigration (only without alive_and_resident_at_index
+    # can they come first) has no follow-up to count
+    conditions = [exp.GTE(this=time.copy(), expression=number(0))]
+    if result.outcome_before_index == "exclude":
+        conditions.append(exp.Not(this=exp.paren(before_index.copy())))
+    select = (
+        sqlglot.select(
+            col("pnr", B),
+            *[col(c, B) for c in columns],
+            exp.alias_(time, "time"),
+            exp.alias_(status, "status"),
+        )
+        .from_(exp.alias_(exp.to_table("cohort"), B, table=True), copy=False)
+        .where(exp.and_(*conditions), copy=False)
+    )
+    select = with_base(query, select, leaves, needs, cohort, items)
+    registers = base_registers(query, needs) | leaves.registers | items.registers
+    registers |= RELATION_REGISTERS["persons"] | concept_registers(outcome)
+    return CompiledQuery(select, frozenset(registers), (*columns, "time", "status"))
 
 
 def compile_incidence_cases(query: m.Query) -> CompiledQuery:

@@ -92,3 +92,45 @@ def table_one_strata(result: m.TableOneResult, query: m.Query) -> tuple[str, tup
         dimension = breakdown_dimension(result.breakdowns[0], query)
         return dimension.name, dimension.categories
     return None
+
+
+# --- time to event ---------------------------------------------------------------------------------
+
+# The most intervals a curve table may have before merging (each has 3 or 4 cells per stratum).
+MAX_CURVE_INTERVALS = 80
+
+
+def follow_up_days(result: m.TimeToEventResult) -> int:
+    """The day after index at which everyone still followed is censored."""
+    return result.max_follow_up_days or max(result.time_points)
+
+
+def curve_interval_ends(result: m.TimeToEventResult) -> tuple[int, ...]:
+    """The last day of each interval of the curve, before disclosure control merges any: every time
+    point, the end of follow-up, and every ``interval_days`` between them where that leaves both
+    neighbours at least the policy's minimum interval long (validation keeps the time points that far
+    apart)."""
+    from disclosure.policy import MIN_CURVE_INTERVAL_DAYS
+
+    required = sorted({*result.time_points, follow_up_days(result)})
+    ends: list[int] = []
+    previous = 0
+    for point in required:
+        grid = (previous // result.interval_days + 1) * result.interval_days
+        while grid < point:
+            if grid - previous >= MIN_CURVE_INTERVAL_DAYS and point - grid >= MIN_CURVE_INTERVAL_DAYS:
+                ends.append(grid)
+                previous = grid
+            grid += result.interval_days
+        ends.append(point)
+        previous = point
+    return tuple(ends)
+
+
+def curve_measures(result: m.TimeToEventResult) -> tuple[str, ...]:
+    """The rows of each interval: Kaplan-Meier has no competing events (death censors)."""
+    from disclosure import curves
+
+    if result.method == "aalen_johansen":
+        return curves.AALEN_JOHANSEN_MEASURES
+    return curves.KAPLAN_MEIER_MEASURES

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import BitMap
 
+from disclosure import curves
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import compiler as c
 from queries import model as m
@@ -29,6 +30,8 @@ from queries.dimensions import (
     UPTAKE_ELIGIBLE,
     BreakdownDimension,
     breakdown_dimension,
+    curve_interval_ends,
+    curve_measures,
     table_one_strata,
     uptake_categories,
     uptake_day_label,
@@ -150,6 +153,8 @@ class DuckDBEngine:
             return [self._incidence_prevalence(query, result)]
         if isinstance(result, m.TableOneResult):
             return self._table_one(query, result)
+        if isinstance(result, m.TimeToEventResult):
+            return [time_to_event_table(self, query, result)]
         raise TypeError(f"unknown result kind {result!r}")
 
     # --- result kinds ------------------------------------------------------------------------
@@ -381,6 +386,62 @@ class DuckDBEngine:
         return incidence_prevalence_table(
             query, cases, population, breakdown, compiled.registers, observed, episodes
         )
+
+
+def time_to_event_table(self: DuckDBEngine, query: m.Query, result: m.TimeToEventResult) -> AggregateTable:
+    """Per interval of the curve (and stratum): the members at risk at its start, and those whose
+    follow-up ends in it with the event, the competing event or censored. Disclosure control merges
+    intervals (``disclosure.curves``); this is the table before."""
+    breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
+    columns = (breakdown.source_column,) if breakdown else ()
+    end_of_data = dt.date(self.catalog.last_year, 12, 31)
+    compiled = self.compiled(
+        ("time_to_event", query, end_of_data),
+        lambda: c.compile_time_to_event(query, result, end_of_data, columns),
+    )
+    rows = self.execute(compiled)
+    order = np.argsort(_keys(rows), kind="stable")
+    persons = _keys(rows)[order]
+    time = pc.cast(rows.column("time"), pa.int64()).to_numpy(zero_copy_only=False)[order]
+    status = np.asarray(rows.column("status").to_pylist(), dtype=object)[order]
+    measures = curve_measures(result)
+    ends = curve_interval_ends(result)
+    labels = curves.interval_labels(ends)
+    exits = {
+        curves.EVENTS: status == c.FOLLOW_UP_EVENT,
+        curves.COMPETING: status == c.FOLLOW_UP_COMPETING,
+        curves.CENSORED: status == c.FOLLOW_UP_CENSORED,
+    }
+    strata: list[tuple[tuple[str | int | None, ...], np.ndarray]] = [((), np.ones(len(persons), dtype=bool))]
+    if breakdown is not None:
+        positions = _category_indices(rows.column(breakdown.source_column), breakdown)[order]
+        strata = [((None,), np.ones(len(persons), dtype=bool))]
+        strata += [((category,), positions == k) for k, category in enumerate(breakdown.categories)]
+    cells = []
+    for j, (label, end) in enumerate(zip(labels, ends, strict=True)):
+        start = ends[j - 1] if j else -1  # day 0 belongs to the first interval
+        at_risk = time > start
+        ending = at_risk & (time <= end)
+        for extra, in_stratum in strata:
+            for measure in measures:
+                mask = at_risk if measure == curves.AT_RISK else ending & exits[measure]
+                cells.append(_cell((label, measure, *extra), persons[mask & in_stratum]))
+    dimensions = [
+        Dimension(curves.INTERVAL, labels, has_total=False),
+        Dimension(curves.MEASURE, measures, has_total=False),
+    ]
+    if breakdown is not None:
+        dimensions.append(Dimension(breakdown.name, breakdown.categories))
+    return AggregateTable(
+        kind="time_to_event",
+        title=(query.title or COHORT_TITLE) + ": time to event",
+        dimensions=tuple(dimensions),
+        cells=tuple(cells),
+        registers=compiled.registers,
+        max_cells_per_person=len(labels) + 1,  # at risk in every interval, and one exit
+        ordered_dimension=curves.INTERVAL,
+        time_points=tuple(sorted(result.time_points)),
+    )
 
 
 def incidence_prevalence_table(

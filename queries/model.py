@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 # The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
 # versioned with it; this model and ``queries.validation`` enforce them.
-from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH
+from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH, MIN_CURVE_INTERVAL_DAYS
 from queries.limits import check_json_limits
 
 QUERY_MODEL_VERSION = 1
@@ -567,6 +567,56 @@ class TableOneResult(Model):
         return self
 
 
+# Follow-up of a time-to-event result: at most 20 years after index (the registers span about 20).
+MAX_FOLLOW_UP_DAYS = 7305
+FollowUpDay = Annotated[int, Field(ge=MIN_CURVE_INTERVAL_DAYS, le=MAX_FOLLOW_UP_DAYS)]
+
+
+class TimeToEventResult(Model):
+    """Cumulative incidence of an outcome after the index date, at chosen days and as a curve.
+
+    Each cohort member is followed from the index date (day 0) to the first outcome event after it,
+    death (a competing event with ``aalen_johansen``; censoring with ``kaplan_meier``), emigration,
+    the registers' last date or ``max_follow_up_days`` (the last time point when not given),
+    whichever comes first; an outcome on the day of death counts as the outcome. The table has one
+    row per interval (the time points, and every ``interval_days`` between them) with the persons at
+    risk at its start, events, competing events and censored persons; disclosure control merges
+    intervals until no step rests on fewer than k persons and computes the cumulative incidence with
+    its 95 % interval from the released counts."""
+
+    kind: Literal["time_to_event"] = "time_to_event"
+    outcome: EventConcept
+    method: Literal["aalen_johansen", "kaplan_meier"] = Field(
+        "aalen_johansen",
+        description="aalen_johansen: death from other causes is a competing risk; kaplan_meier: 1 - KM, "
+        "death censors",
+    )
+    time_points: Annotated[tuple[FollowUpDay, ...], Field(min_length=1, max_length=10)] = (
+        30,
+        90,
+        365,
+        730,
+        1825,
+    )
+    interval_days: int = Field(
+        90,
+        ge=MIN_CURVE_INTERVAL_DAYS,
+        le=MAX_FOLLOW_UP_DAYS,
+        description="Length of the curve's intervals between the time points",
+    )
+    max_follow_up_days: FollowUpDay | None = Field(
+        None, description="Censor everyone this many days after index (at least the last time point)"
+    )
+    outcome_before_index: Literal["exclude", "day_zero"] = Field(
+        "exclude",
+        description="Members with an outcome event on or before the index date: left out (exclude) or "
+        "counted as an event on day 0 (day_zero)",
+    )
+    breakdowns: Annotated[
+        tuple[SexBreakdown | AgeBandBreakdown | RegionBreakdown, ...], Field(max_length=1)
+    ] = ()
+
+
 Result = Annotated[
     CohortCountResult
     | AttritionResult
@@ -574,7 +624,8 @@ Result = Annotated[
     | IncidencePrevalenceResult
     | TreatmentUptakeResult
     | BiobankAvailabilityResult
-    | TableOneResult,
+    | TableOneResult
+    | TimeToEventResult,
     Field(discriminator="kind"),
 ]
 

@@ -18,7 +18,15 @@ from pyroaring import BitMap
 
 from disclosure.table import AggregateTable, Cell, Dimension
 from queries import model as m
-from queries.dimensions import UPTAKE_ELIGIBLE, breakdown_dimension, uptake_categories, uptake_day_label
+from queries.dimensions import (
+    UPTAKE_ELIGIBLE,
+    breakdown_dimension,
+    curve_interval_ends,
+    curve_measures,
+    follow_up_days,
+    uptake_categories,
+    uptake_day_label,
+)
 from queries.registry import concept_codes, concept_excluded_codes, concept_kind, with_derived_columns
 from queries.storage import (
     PERSON_KEYED_TABLES,
@@ -468,6 +476,8 @@ class ReferenceEngine:
             return [total, self.treatment_uptake(result, cohort, registers, title)]
         if isinstance(result, m.TableOneResult):
             return self.table_one(query, result, cohort, cache, registers, title)
+        if isinstance(result, m.TimeToEventResult):
+            return [self.time_to_event(query, result, cohort, registers, title)]
         raise TypeError(result)
 
     def registers(self, query: m.Query) -> frozenset[str]:
@@ -714,6 +724,94 @@ class ReferenceEngine:
             len(drugs) * len(within),
             "within",
             denominator_category=UPTAKE_ELIGIBLE if washout else None,
+        )
+
+    def follow_up(
+        self, result: m.TimeToEventResult, cohort: dict[int, dt.date], end_of_data: dt.date
+    ) -> dict[int, tuple[int, str]]:
+        """Each followed member's (days from index to the end of follow-up, how it ended), one
+        person at a time: the first outcome after index, death, emigration, the registers' last date
+        or the end of follow-up; the outcome before death before censoring on the same day."""
+        horizon = follow_up_days(result)
+        outcome_dates = self.event_dates(result.outcome)
+        followed: dict[int, tuple[int, str]] = {}
+        for pnr, index_date in cohort.items():
+            person = self.persons[pnr]
+            offsets = [(day - index_date).days for day in outcome_dates.get(pnr, [])]
+            if any(offset <= 0 for offset in offsets):  # an outcome on or before the index date
+                if result.outcome_before_index == "day_zero":
+                    followed[pnr] = (0, "event")
+                continue
+            after = [offset for offset in offsets if 1 <= offset <= horizon]
+            first = min(after) if after else None
+            death = (person["doed_dato"] - index_date).days if person["doed_dato"] else None
+            emigration = (person["udvandret_dato"] - index_date).days if person["udvandret_dato"] else None
+            ends = [horizon, (end_of_data - index_date).days]
+            ends += [day for day in (first, death, emigration) if day is not None]
+            time = min(ends)
+            if time < 0:  # dead or emigrated before index: nothing to follow
+                continue
+            if time == first:
+                followed[pnr] = (time, "event")
+            elif time == death and result.method == "aalen_johansen":
+                followed[pnr] = (time, "competing")
+            else:
+                followed[pnr] = (time, "censored")
+        return followed
+
+    def time_to_event(self, query, result, cohort, registers, title) -> AggregateTable:
+        from disclosure import curves
+        from queries.vocabulary import load_catalog
+
+        end_of_data = dt.date(load_catalog(self.data_dir).last_year, 12, 31)
+        followed = self.follow_up(result, cohort, end_of_data)
+        breakdown = breakdown_dimension(result.breakdowns[0], query) if result.breakdowns else None
+
+        def stratum(pnr: int) -> str | int:
+            assert breakdown is not None
+            person = self.persons[pnr]
+            value = {
+                "sex": lambda: person["koen"],
+                "region": lambda: person["reg"],
+                "age": lambda: age_on(person["foed_dag"], cohort[pnr]),
+            }[breakdown.source_column]()
+            return breakdown.label(value)
+
+        strata: list[tuple[tuple, set[int]]] = [((), set(followed))]
+        if breakdown is not None:
+            strata = [((None,), set(followed))]
+            strata += [((c,), {p for p in followed if stratum(p) == c}) for c in breakdown.categories]
+        measures = curve_measures(result)
+        exit_status = {curves.EVENTS: "event", curves.COMPETING: "competing", curves.CENSORED: "censored"}
+        ends = curve_interval_ends(result)
+        labels = curves.interval_labels(ends)
+        cells = []
+        for j, (label, end) in enumerate(zip(labels, ends, strict=True)):
+            start = ends[j - 1] if j else -1
+            for extra, members in strata:
+                at_risk = {p for p in members if followed[p][0] > start}
+                for measure in measures:
+                    if measure == curves.AT_RISK:
+                        cells.append(cell((label, measure, *extra), at_risk))
+                        continue
+                    status = exit_status[measure]
+                    ended = {p for p in at_risk if followed[p][0] <= end and followed[p][1] == status}
+                    cells.append(cell((label, measure, *extra), ended))
+        dimensions = [
+            Dimension(curves.INTERVAL, labels, has_total=False),
+            Dimension(curves.MEASURE, measures, has_total=False),
+        ]
+        if breakdown is not None:
+            dimensions.append(Dimension(breakdown.name, breakdown.categories))
+        return AggregateTable(
+            "time_to_event",
+            title + ": time to event",
+            tuple(dimensions),
+            tuple(cells),
+            registers,
+            len(labels) + 1,
+            curves.INTERVAL,
+            time_points=tuple(sorted(result.time_points)),
         )
 
     def incidence_prevalence(self, query, result, registers, title) -> AggregateTable:

@@ -299,6 +299,13 @@ RESULT_KINDS: Mapping[str, ResultKind] = {
         ResultKind(m.BiobankAvailabilityResult, 2, (derived.PERCENT,), "2026-1"),
         # counts with percentages, and the magnitude columns of continuous rows and SMDs
         ResultKind(m.TableOneResult, 2, (derived.PERCENT, *magnitude.MAGNITUDE_COLUMNS), "2026-3"),
+        # the curve's estimates sit on each interval's events row (disclosure.curves)
+        ResultKind(
+            m.TimeToEventResult,
+            1,
+            (derived.CUMULATIVE_INCIDENCE, derived.CI_LOWER, derived.CI_UPPER),
+            "2026-4",
+        ),
     )
 }
 

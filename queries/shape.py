@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from queries import model as m
 from queries.compiler import concept_registers, walk_concepts
-from queries.dimensions import breakdown_dimension, table_one_strata, uptake_categories
+from queries.dimensions import breakdown_dimension, curve_interval_ends, table_one_strata, uptake_categories
 from queries.storage import RELATION_REGISTERS
 
 
@@ -45,6 +45,12 @@ def query_shape(query: m.Query) -> QueryShape:
         cells, dimensions = years * 2 * math.prod(strata), 2 + len(strata)
     elif isinstance(result, m.TreatmentUptakeResult):
         cells, dimensions = 1 + len(result.drugs) * len(uptake_categories(result)), 2
+    elif isinstance(result, m.TimeToEventResult):
+        # before merging (merging only removes cells): a row per interval and measure and stratum
+        measures = 4 if result.method == "aalen_johansen" else 3
+        strata = [len(breakdown_dimension(b, query).categories) + 1 for b in result.breakdowns]
+        cells = len(curve_interval_ends(result)) * measures * math.prod(strata)
+        dimensions = 2 + len(strata)
     elif isinstance(result, m.BiobankAvailabilityResult):
         types = len(set(result.sample_types))
         cells, dimensions = 1 + types + (1 if types > 1 else 0), 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from typing import Any, get_args
@@ -24,7 +25,9 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from disclosure import policy as rules
+from disclosure.policy import MIN_CURVE_INTERVAL_DAYS
 from queries import model as m
+from queries.dimensions import MAX_CURVE_INTERVALS, curve_interval_ends
 from queries.errors import Problem, QueryValidationError, problem
 from queries.registry import CODE_SYSTEMS, ICD10_CANCER, ICD10_LPR, concept_codes, concept_excluded_codes
 from queries.vocabulary import vocabulary_of
@@ -173,6 +176,8 @@ def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | 
             if isinstance(measure, m.LabValueMeasure):
                 concept = m.LabResultConcept(codes=measure.codes, unit=measure.unit)
                 yield f"result.continuous.{k}.measure", concept, measure.window, True
+    if isinstance(result, m.TimeToEventResult):
+        yield "result.outcome", result.outcome, None, True
 
 
 def window_problems(path: str, window: m.Window | None, allowed: bool) -> list[Problem]:
@@ -209,6 +214,14 @@ def latest_problems(query: m.Query, path: str) -> list[Problem]:
             problem(
                 f"{path}.latest",
                 "the index event is the first result in the period; latest applies to criteria and items",
+                "latest: false",
+            )
+        ]
+    if path == "result.outcome":
+        return [
+            problem(
+                f"{path}.latest",
+                "the outcome is the first result after index; latest applies to criteria and items",
                 "latest: false",
             )
         ]
@@ -299,6 +312,41 @@ def structural_problems(query: m.Query) -> list[Problem]:
             )
     if isinstance(result, m.TreatmentUptakeResult) and len(set(result.days)) != len(result.days):
         problems.append(problem("result.days", "a number of days is listed twice", "distinct days"))
+    if isinstance(result, m.TimeToEventResult):
+        problems += time_to_event_problems(result)
+    return problems
+
+
+def time_to_event_problems(result: m.TimeToEventResult) -> list[Problem]:
+    """The curve's intervals are at least the policy's minimum long: time points that far apart, a
+    follow-up limit at the last one or that far beyond it, and not too many intervals."""
+    problems: list[Problem] = []
+    points = list(result.time_points)
+    apart = f"days at least {MIN_CURVE_INTERVAL_DAYS} apart, in increasing order"
+    if points != sorted(set(points)):
+        problems.append(problem("result.time_points", "time points must increase, each listed once", apart))
+    elif any(b - a < MIN_CURVE_INTERVAL_DAYS for a, b in itertools.pairwise(points)):
+        problems.append(
+            problem("result.time_points", "time points closer than the shortest interval released", apart)
+        )
+    limit = result.max_follow_up_days
+    if limit is not None and (limit < points[-1] or 0 < limit - points[-1] < MIN_CURVE_INTERVAL_DAYS):
+        problems.append(
+            problem(
+                "result.max_follow_up_days",
+                "follow-up must reach the last time point and end there or at least "
+                f"{MIN_CURVE_INTERVAL_DAYS} days after it",
+                f"{points[-1]} or at least {points[-1] + MIN_CURVE_INTERVAL_DAYS}",
+            )
+        )
+    elif not problems and len(curve_interval_ends(result)) > MAX_CURVE_INTERVALS:
+        problems.append(
+            problem(
+                "result.interval_days",
+                f"the curve would have more than {MAX_CURVE_INTERVALS} intervals",
+                "longer intervals or a shorter follow-up",
+            )
+        )
     return problems
 
 

@@ -13,7 +13,9 @@ page's picture (SVG) and the downloads (SVG, PNG).
 - treatment uptake: cumulative uptake curves per drug group over the days after index;
 - characteristics: Table 1, "n (%)" per characteristic under the cohort's N;
 - table_one: Table 1 with a column per stratum and overall, "mean (SD); median [Q1, Q3]" for
-  continuous characteristics and the SMD of a two-way split."""
+  continuous characteristics and the SMD of a two-way split;
+- time to event: cumulative incidence curves with their 95 % bands, one per stratum, stepping at
+  the ends of the released intervals, with the numbers at risk under them."""
 
 from __future__ import annotations
 
@@ -66,13 +68,15 @@ class Series:
 
 @dataclass
 class Plot:
-    kind: str  # bars, lines, flow, curves, table_one
+    kind: str  # bars, lines, flow, curves, table_one, survival
     title: str
     x_label: str = ""
     y_label: str = ""
     series: list[Series] = field(default_factory=list)
     panels: list[tuple[str, list[Series]]] = field(default_factory=list)  # lines: one panel per measure
     caption: str = ""
+    # survival: per series, the released number at risk at the start of each interval (day, text)
+    at_risk: list[tuple[str, list[tuple[int, str]]]] = field(default_factory=list)
 
     @property
     def described(self) -> str:
@@ -272,6 +276,56 @@ def _table_one_by_stratum(release: dict[str, Any], table: dict[str, Any]) -> Plo
     )
 
 
+# time to event (``disclosure.curves``): the rows of each interval and the estimate's columns
+_AT_RISK, _EVENTS = "at risk", "events"
+_INCIDENCE, _INCIDENCE_LOW, _INCIDENCE_HIGH = (
+    "cumulative_incidence_percent",
+    "ci_lower_percent",
+    "ci_upper_percent",
+)
+
+
+def _interval_start_end(label: Any) -> tuple[int, int]:
+    start, end = str(label).split("-")
+    return int(start), int(end)
+
+
+def _time_to_event(release: dict[str, Any], table: dict[str, Any]) -> Plot:
+    intervals = table["categories"][0]
+    cells = _cells_by_coordinates(table)
+    strata = list(dict.fromkeys(tuple(cell["coordinates"][2:]) for cell in table["cells"]))
+    series, at_risk = [], []
+    for stratum in strata:
+        name = _category(stratum[0]) if stratum else None
+        points = [Point(0, 0.0, 0.0, 0.0)]  # nobody has the event before follow-up starts
+        numbers = []
+        for label in intervals:
+            start, end = _interval_start_end(label)
+            events = cells.get((label, _EVENTS, *stratum), {})
+            points.append(
+                Point(
+                    end,
+                    _released_derived(events, _INCIDENCE),
+                    _released_derived(events, _INCIDENCE_LOW),
+                    _released_derived(events, _INCIDENCE_HIGH),
+                )
+            )
+            risk = cells.get((label, _AT_RISK, *stratum), {})
+            numbers.append((start, f"{int(risk['value']):,}" if released(risk) else HIDDEN))
+        series.append(Series(name, points))
+        at_risk.append((name or "At risk", numbers))
+    return Plot(
+        "survival",
+        table["title"],
+        x_label="Days after index",
+        y_label="Cumulative incidence (%)",
+        series=series,
+        caption="Cumulative incidence with 95 % intervals, stepping at the end of each released interval; "
+        "numbers at risk at the start of each interval below. A hidden estimate is a gap.",
+        at_risk=at_risk,
+    )
+
+
 READERS = {
     "cohort_count": _bars,
     "biobank_availability": _bars,
@@ -280,6 +334,7 @@ READERS = {
     "treatment_uptake": _uptake,
     "characteristics": _table_one,
     "table_one": _table_one_by_stratum,
+    "time_to_event": _time_to_event,
 }
 
 
@@ -297,6 +352,8 @@ def draw(plot: Plot) -> Any:
 
     if plot.kind == "lines":
         figure = Figure(figsize=(7, 3.2 * len(plot.panels)))
+    elif plot.kind == "survival":
+        figure = Figure(figsize=(7, 3.8 + 0.25 * len(plot.at_risk)))
     elif plot.kind in ("flow", "table_one", "table_one_strata"):
         rows = len(plot.series[0].points)
         wide = 4.0 + 2.6 * len(plot.series) if plot.kind == "table_one_strata" else 7
@@ -396,6 +453,56 @@ def _draw_curves(figure: Any, plot: Plot) -> None:
     axes.spines[["top", "right"]].set_visible(False)
 
 
+def _draw_survival(figure: Any, plot: Plot) -> None:
+    rows = len(plot.at_risk)
+    grid = figure.add_gridspec(2, 1, height_ratios=(6, 0.6 + 0.5 * rows), hspace=0.45)
+    axes = figure.add_subplot(grid[0])
+    for series in plot.series:
+        xs = [p.x for p in series.points]
+        (line,) = axes.plot(
+            xs, [_nan(p.y) for p in series.points], drawstyle="steps-post", label=series.name, marker="."
+        )
+        if any(p.low is not None for p in series.points[1:]):
+            axes.fill_between(
+                xs,
+                [_nan(p.low) for p in series.points],
+                [_nan(p.high) for p in series.points],
+                step="post",
+                alpha=0.2,
+                color=line.get_color(),
+            )
+        _mark_hidden(axes, series, line.get_color())
+    ends = [p.x for p in plot.series[0].points]
+    axes.set_xticks(ends)
+    axes.set_xlim(0, max(ends) * 1.02)
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel(plot.y_label)
+    axes.set_title(plot.title)
+    if any(s.name for s in plot.series):
+        axes.legend(fontsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    # the numbers at risk, under the axis they belong to
+    table = figure.add_subplot(grid[1], sharex=axes)
+    table.set_axis_off()
+    table.set_ylim(-0.5, rows - 0.5)
+    table.set_title("Number at risk", fontsize=9, loc="left")
+    for r, (name, numbers) in enumerate(plot.at_risk):
+        y = rows - 1 - r
+        table.annotate(
+            name,
+            (0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(-24, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
+        for day, text in numbers:
+            table.text(day, y, text, ha="center", va="center", fontsize=7)
+    axes.set_xlabel(plot.x_label)
+
+
 def _draw_flow(figure: Any, plot: Plot) -> None:
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_axis_off()
@@ -473,6 +580,7 @@ DRAWERS = {
     "bars": _draw_bars,
     "lines": _draw_lines,
     "curves": _draw_curves,
+    "survival": _draw_survival,
     "flow": _draw_flow,
     "table_one": _draw_table_one,
     "table_one_strata": _draw_table_one_strata,
@@ -494,7 +602,9 @@ def render(plot: Plot, fmt: str) -> bytes:
     """``plot`` as an SVG or PNG file (the same release gives the same file)."""
     with _PLOT_LOCK, plot_settings():
         figure = draw(plot)
-        if plot.kind not in ("flow", "table_one", "table_one_strata"):
+        if plot.kind == "survival":  # two axes sharing x: tight_layout cannot place the table
+            figure.subplots_adjust(left=0.16, right=0.96, top=0.92, bottom=0.04)
+        elif plot.kind not in ("flow", "table_one", "table_one_strata"):
             figure.tight_layout()
         buffer = io.BytesIO()
         # text stays text in SVG (searchable, smaller); no date in the file

@@ -30,8 +30,8 @@ PRICE_LIST_FILE = Path(__file__).resolve().parents[2] / "billing" / "data" / "pr
 
 def test_loads_newest_version_by_default():
     price_list = PriceList.load()
-    assert price_list.version == "2026-3"
-    assert PriceList.available_versions() == ["2026-1", "2026-2", "2026-3"]
+    assert price_list.version == "2026-4"
+    assert PriceList.available_versions() == ["2026-1", "2026-2", "2026-3", "2026-4"]
     assert price_list.effective_from == date(2026, 12, 7)
     assert price_list.quote_validity_days == 28
     assert set(price_list.result_kinds) == set(RESULT_KINDS)
@@ -133,6 +133,20 @@ shapes = st.builds(
     differential_privacy=st.booleans(),
 )
 segments = st.sampled_from(sorted(PriceList.load().segments))
+
+
+def test_2026_4_prices_time_to_event_and_keeps_every_price_of_2026_3():
+    old, new = PriceList.load("2026-3"), PriceList.load("2026-4")
+    assert "time_to_event" not in old.result_kinds and "time_to_event" in new.result_kinds
+    assert new.reduced_price_rules == old.reduced_price_rules
+    for kind in old.result_kinds:
+        for segment in old.segments:
+            for cells in (1, 20, 50, 400):
+                shape = PricedShape(kind, 2, cells, cells % 20 == 0)
+                assert old.quote(shape, segment).net_amount == new.quote(shape, segment).net_amount
+    with pytest.raises(InvalidBillingInput, match="not priced in price list 2026-2"):
+        old.quote(PricedShape("time_to_event", 2, 40, False), "public_research")
+    assert new.quote(PricedShape("time_to_event", 2, 40, False), "public_research").net_amount > 0
 
 
 @given(shape=shapes, segment=segments)
@@ -238,6 +252,7 @@ def test_2026_2_keeps_every_full_price_of_2026_1_and_2026_1_states_no_reduction(
 def test_2026_3_adds_table_one_and_keeps_every_price_of_2026_2():
     old, new = PriceList.load("2026-2"), PriceList.load("2026-3")
     assert set(new.result_kinds) - set(old.result_kinds) == {"table_one"}
+    assert PriceList.in_force_on(new.effective_from).version == "2026-4"  # both from 7 December: the later
     assert new.reduced_price_rules == old.reduced_price_rules
     for kind in old.result_kinds:
         for segment in old.segments:

@@ -23,6 +23,8 @@ NOT_RELEASE_RULES = {
     ("disclosure/lp.py", "_TOLERANCE"): "numerical tolerance",
     ("disclosure/lp.py", "_PROPAGATION_ROUNDS"): "looser bounds only skip fewer LPs, never change one",
     ("queries/model.py", "QUERY_MODEL_VERSION"): "the query language's version",
+    ("queries/model.py", "MAX_FOLLOW_UP_DAYS"): "the longest follow-up asked for (the registers' span): "
+    "merging and suppression protect a curve of any length",
     ("queries/validation.py", "MAX_CODE_SUGGESTIONS"): "how many unknown codes get suggestions in a 422",
     ("queries/validation.py", "SUMMARY_SHOWN_CODES"): "how many unknown codes a 422's summary names",
     ("disclosure/rules.py", "_PAGE_WIDTH"): "line width of the rules page",

@@ -273,3 +273,57 @@ def test_the_documented_lookback_example_is_what_both_engines_and_disclosure_com
             assert row.derived["rate_per_1000_person_years"] == float(rate), (column, year)
             assert row.derived["rate_per_1000_person_years_lower"] == float(lower), (column, year)
             assert row.derived["rate_per_1000_person_years_upper"] == float(upper), (column, year)
+
+
+def test_the_documented_time_to_event_example_is_what_both_engines_and_disclosure_compute(tmp_path):
+    """The worked example of "A worked time-to-event example": its persons built as registers, its
+    query run on both engines and through disclosure control, the released rows it states compared."""
+    from disclosure.pipeline import protect
+    from disclosure.policy import Policy
+    from disclosure.release import ReleaseContext
+    from disclosure.stores import InMemoryStores
+    from tests.queries.registers_text import write_rows
+
+    persons, results = markdown_tables("A worked time-to-event example")
+    index_day = dt.date(2016, 1, 1)
+    bef, lpr_adm, lpr_diag = [], [], []
+
+    def on(days: str) -> dt.date | None:
+        return index_day + dt.timedelta(days=int(days)) if days else None
+
+    for group in persons:
+        for _ in range(int(group["persons"])):
+            pnr = len(bef) + 1
+            bef.append(
+                {
+                    "pnr": pnr,
+                    "koen": 1 + pnr % 2,
+                    "foed_dag": dt.date(1950, 1, 1),
+                    "indvandret_dato": None,
+                    "doed_dato": on(group["died on day"]),
+                    "udvandret_dato": on(group["emigrated on day"]),
+                    "reg": 1084,
+                    "kom": 101,
+                }
+            )
+            for date, code in ((index_day, "DE119"), (on(group["DI21 on day"]), "DI219")):
+                if date is not None:
+                    recnum = len(lpr_adm) + 1
+                    lpr_adm.append(
+                        {"pnr": pnr, "recnum": recnum, "d_inddto": date, "d_uddto": date, "c_pattype": 1}
+                    )
+                    lpr_diag.append({"recnum": recnum, "c_diag": code, "c_diagtype": "A"})
+    data_dir = write_rows(tmp_path, {"bef": bef, "lpr_adm": lpr_adm, "lpr_diag": lpr_diag})
+    (query,) = [json.loads(b) for b in json_blocks() if '"A worked time-to-event example"' in b]
+    (table,) = run_both(data_dir, validate_query(query, None), ("parquet", "layout"))
+    release = protect([table], Policy.default(), ReleaseContext("doc", "org", b"k" * 32), InMemoryStores())
+    released = release.tables[0]
+    assert released.categories[0] == tuple(dict.fromkeys(row["interval"] for row in results))
+    for row, stated in zip(released.rows, results, strict=True):
+        assert row.coordinates == (stated["interval"], stated["measure"])
+        assert row.value == int(stated["released"])
+        incidence = row.derived.get("cumulative_incidence_percent")
+        assert (f"{incidence:.1f}" if incidence is not None else "") == stated["cumulative incidence %"]
+        low, high = row.derived.get("ci_lower_percent"), row.derived.get("ci_upper_percent")
+        interval = f"{low:.1f} to {high:.1f}" if incidence is not None else ""
+        assert interval == stated["95 % interval"]

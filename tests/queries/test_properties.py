@@ -370,6 +370,22 @@ results = st.one_of(
         lambda b: {"kind": "incidence_prevalence", "breakdowns": b},
         st.sampled_from([[], [{"by": "sex"}], [{"by": "region"}]]),
     ),
+    st.builds(
+        lambda outcome, method, before, b, limit: {
+            "kind": "time_to_event",
+            "outcome": outcome,
+            "method": method,
+            "outcome_before_index": before,
+            "time_points": [30, 365],
+            "max_follow_up_days": limit,
+            "breakdowns": b,
+        },
+        common_concepts | event_concepts(),
+        st.sampled_from(["aalen_johansen", "kaplan_meier"]),
+        st.sampled_from(["exclude", "day_zero"]),
+        st.sampled_from([[], [{"by": "sex"}], [{"by": "age_band", "width": 20}]]),
+        st.none() | st.just(1000),
+    ),
 )
 
 

@@ -195,6 +195,9 @@ def test_every_derived_column_is_one_disclosure_computes():
         derived.CUMULATIVE_SHARE,
         *derived.PERSON_TIME_COLUMNS,
         *magnitude.MAGNITUDE_COLUMNS,  # means, SDs, quartiles and SMDs (disclosure.magnitude)
+        derived.CUMULATIVE_INCIDENCE,
+        derived.CI_LOWER,
+        derived.CI_UPPER,
     }
     for kind in RESULT_KINDS.values():
         assert set(kind.derived_columns) <= computed, kind.kind

@@ -3,6 +3,8 @@ the field and what would be valid, before anything is priced or run."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tests.service.conftest import build_api, make_settings
 
 PROBLEM = "application/problem+json"
@@ -76,3 +78,27 @@ def test_a_lookback_before_the_registers_or_without_its_days_is_a_422_naming_the
         assert [e["field"] for e in answer.json()["errors"]] == [field]
     assert "2007-01-01" in reaching.json()["errors"][0]["valid"]  # the earliest period start it allows
     assert valid.status_code == 200, valid.text
+
+
+def test_a_curve_with_intervals_shorter_than_the_policy_allows_is_a_422_and_a_valid_one_is_priced(
+    sqlite_url, service_registers
+):
+    curve = {"kind": "time_to_event", "outcome": {"type": "diagnosis", "codes": ["DI21"]}}
+    api = build_api(make_settings(sqlite_url, service_registers))
+    try:
+        close = api.post(
+            "/v1/queries/quote",
+            api.customer,
+            json=_query("2015-01-01", "2018-12-31", {**curve, "time_points": [30, 45]}),
+        )
+        quoted = api.post("/v1/queries/quote", api.customer, json=_query("2015-01-01", "2018-12-31", curve))
+    finally:
+        api.client.__exit__(None, None, None)
+    assert close.status_code == 422, close.text
+    assert close.headers["content-type"] == PROBLEM
+    (error,) = close.json()["errors"]
+    assert error["field"] == "result.time_points"
+    assert "30 apart" in error["valid"]
+    assert quoted.status_code == 200, quoted.text
+    assert quoted.json()["price"]["price_list_version"] == "2026-4"
+    assert Decimal(quoted.json()["price"]["amount"]) > 0

@@ -487,3 +487,27 @@ def test_the_builder_asks_for_a_lookback_and_shows_its_error_there(data_api):
     early = {**form, "start": "2005-06-01", "lookback_days": "730"}
     reaching = data_api.client.post("/builder/check", data=early, headers=htmx(token))
     assert "before the registers start" in _error_at(reaching.text, "lookback_days")
+
+
+def test_the_form_builds_a_time_to_event_query_with_its_outcome_concept():
+    from queries import model as m
+
+    form = {
+        **FIRST_QUERY_FORM,
+        "result.kind": "time_to_event",
+        "result.outcome.type": "diagnosis",
+        "result.outcome.codes": "DI21",
+        "result.method": "kaplan_meier",
+        "result.time_points": "30, 365",
+        "result.outcome_before_index": "day_zero",
+    }
+    payload = forms.BuilderForm.from_form(_multi(form)).payload()
+    assert payload["result"] == {
+        "kind": "time_to_event",
+        "outcome": {"type": "diagnosis", "codes": ["DI21"]},
+        "method": "kaplan_meier",
+        "time_points": [30, 365],
+        "outcome_before_index": "day_zero",
+        "breakdowns": [{"by": "sex"}],
+    }
+    assert m.Query.model_validate(payload).result.interval_days == 90

@@ -52,6 +52,14 @@ QUERIES = {
             "exposure": {"name": "metformin", "concept": {"type": "prescription", "atc": ["A10BA"]}},
         }
     },
+    "time_to_event": {
+        "result": {
+            "kind": "time_to_event",
+            "outcome": {"type": "prescription", "atc": ["A10BA"]},
+            "method": "kaplan_meier",
+            "time_points": [90, 365],
+        }
+    },
 }
 PLOT_KINDS = {
     "cohort_count": "bars",
@@ -61,6 +69,7 @@ PLOT_KINDS = {
     "treatment_uptake": "curves",
     "characteristics": "table_one",
     "table_one": "table_one_strata",
+    "time_to_event": "survival",
 }
 
 
@@ -104,6 +113,8 @@ def _plotted(table: dict, cell: dict) -> bool:
     released derived value where the plot draws one."""
     if table["kind"] == "treatment_uptake" and cell["coordinates"][1] == "eligible new users":
         return False
+    if table["kind"] == "time_to_event":  # the estimate sits on each interval's events row
+        return cell["coordinates"][1] == "events" and bool((cell.get("derived") or {}).get(plots._INCIDENCE))
     if table["kind"] in ("incidence_prevalence", "treatment_uptake"):
         return all(v is not None for v in cell.get("derived", {}).values())
     # margins are in the table, the bars are the inner cells
@@ -123,6 +134,10 @@ def _point_of(plot: plots.Plot, cell: dict, table: dict) -> plots.Point:
         stratum = plots._category(coordinates[1]) + " (N = "
         series = next(s for s in plot.series if (s.name or "").startswith(stratum))
         return next(p for p in series.points if p.x == plots._category(coordinates[0]))
+    if plot.kind == "survival":
+        name = plots._category(coordinates[2]) if len(coordinates) > 2 else None
+        series = next(s for s in plot.series if s.name == name)
+        return next(p for p in series.points if p.x == plots._interval_start_end(coordinates[0])[1])
     if plot.kind == "bars" and len(coordinates) == 2:
         series = next(s for s in plot.series if s.name == plots._category(coordinates[1]))
         return next(p for p in series.points if p.x == plots._category(coordinates[0]))
@@ -155,7 +170,7 @@ def test_a_suppressed_cell_is_drawn_as_missing_never_as_zero_or_its_value(data_a
             assert SENTINEL not in ys and SENTINEL / 1000 not in ys
         bars = [patch.get_height() for patch in axes.patches if hasattr(patch, "get_height")]
         assert SENTINEL not in bars and 0 not in bars  # no bar of the hidden value, and no 0 bar
-    if hidden_plot.kind in ("lines", "curves"):
+    if hidden_plot.kind in ("lines", "curves", "survival"):
         axes_lines = [
             line
             for axes in figure.axes
@@ -241,3 +256,20 @@ def test_the_result_table_says_hidden_for_a_withheld_mean_and_leaves_counts_blan
     }
     (table,) = results.shown_tables(release)
     assert table.rows == [["age", "40", "100", "hidden", "hidden"], ["female", "40", "50", "", ""]]
+
+
+def test_the_curve_shows_the_released_numbers_at_risk_and_hides_a_suppressed_one(data_api):
+    release = _release_of(data_api, "time_to_event")
+    table = plots.main_table(release)
+    at_risk = [c for c in table["cells"] if c["coordinates"][1] == "at risk" and c["status"] == "released"]
+    assert at_risk, "the test cohort releases no number at risk"
+    texts = " ".join(_figure_texts(plots.draw(plots.plot_of(release))))
+    assert f"{int(at_risk[0]['value']):,}" in texts and "Number at risk" in texts
+    hidden = copy.deepcopy(release)
+    cell = next(c for c in plots.main_table(hidden)["cells"] if c["coordinates"] == at_risk[0]["coordinates"])
+    cell["status"], cell["value"] = "suppressed", SENTINEL
+    plot = plots.plot_of(hidden)
+    start = plots._interval_start_end(cell["coordinates"][0])[0]
+    assert (start, "hidden") in plot.at_risk[0][1]
+    svg = plots.render(plot, "svg").decode()
+    assert not any(text in svg for text in SENTINEL_TEXTS)
