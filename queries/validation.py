@@ -542,3 +542,28 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
             problem("index.period.end", f"the registers end in {last}", f"a date up to {last}-12-31")
         )
     return problems
+
+
+# --- saved definitions (concept sets and cohorts, ``statservice.saved_definitions``) -----------------
+
+# A saved definition is checked as the part of a query it stands for, in a query around it that adds
+# nothing to check (a period of a whole year, a plain count).
+_SAVED_PERIOD = m.Period(start=dt.date(2015, 1, 1), end=dt.date(2015, 12, 31))
+
+
+def concept_set_problems(concept: m.Model) -> list[Problem]:
+    """A concept set's structural problems, named under ``concept``. ``latest`` is left to the query
+    that uses the set: it is fine in a criterion and refused as the index event."""
+    query = m.Query(index=m.IndexEvent(concept=concept, period=_SAVED_PERIOD))
+    return [
+        {**found, "field": "concept" + found["field"].removeprefix("index.concept")}
+        for found in structural_problems(query)
+        if found["field"].startswith("index.concept") and not found["field"].endswith(".latest")
+    ]
+
+
+def cohort_definition_problems(
+    index: m.IndexEvent, population: m.Population, criteria: tuple[m.Model, ...]
+) -> list[Problem]:
+    """A saved cohort's structural problems, named by the same fields as in a query."""
+    return structural_problems(m.Query(index=index, population=population, criteria=criteria))
