@@ -237,6 +237,16 @@ class AnyOfConcept(Model):
     ] = Field(description="The member concepts: event concepts or any_of")
 
 
+class ConceptSetReference(Model):
+    """A concept set the organisation saved (``/v1/concept-sets``), by id and version. The service
+    replaces it by the saved concept before anything else reads the query: validation, the quote, the
+    engines and the query's hash all see the concept itself, and the release records the reference."""
+
+    type: Literal["concept_set"] = "concept_set"
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="e.g. cs_0123…")
+    version: int = Field(ge=1, le=1_000_000, description="the saved version, from 1")
+
+
 EventConcept = Annotated[
     DiagnosisConcept
     | PrescriptionConcept
@@ -247,7 +257,8 @@ EventConcept = Annotated[
     | VitalStatusConcept
     | BiobankSampleConcept
     | HeartFailureRegistrationConcept
-    | AnyOfConcept,
+    | AnyOfConcept
+    | ConceptSetReference,
     Field(discriminator="type"),
 ]
 
@@ -259,8 +270,11 @@ def union_members(union: Any) -> tuple[type[Model], ...]:
     return get_args(get_args(union)[0])
 
 
-EVENT_CONCEPT_TYPES = frozenset(
-    concept.model_fields["type"].default for concept in union_members(EventConcept)
+# Where a concept may stand, a reference to a saved one may stand instead; it is no concept itself.
+REFERENCE_TYPES = frozenset({"concept_set"})
+EVENT_CONCEPT_TYPES = (
+    frozenset(concept.model_fields["type"].default for concept in union_members(EventConcept))
+    - REFERENCE_TYPES
 )
 
 
@@ -316,7 +330,8 @@ Concept = Annotated[
 
 
 def is_event_concept(concept: object) -> bool:
-    return getattr(concept, "type", None) in EVENT_CONCEPT_TYPES
+    """An event concept, or a reference to a saved one (which stands for an event concept)."""
+    return getattr(concept, "type", None) in EVENT_CONCEPT_TYPES | REFERENCE_TYPES
 
 
 def member_concepts(concept: Model) -> tuple[Model, ...]:

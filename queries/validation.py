@@ -278,6 +278,16 @@ def structural_problems(query: m.Query) -> list[Problem]:
             problems += member_latest_problems(path) if member else latest_problems(query, path)
         if isinstance(concept, m.AnyOfConcept):
             problems += any_of_depth_problems(path)
+        if isinstance(concept, m.ConceptSetReference):  # no concept to check until it is resolved
+            problems.append(
+                problem(
+                    path,
+                    f"concept set {concept.id} version {concept.version} is not resolved: the service "
+                    "replaces a reference by the saved concept (a saved concept set cannot refer to another)",
+                    "the concept itself, or the query sent to the service",
+                )
+            )
+            continue
         fields = concept_code_fields(concept)
         if fields:
             name, system, prefixes = fields
@@ -505,6 +515,8 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
     problems: list[Problem] = []
     unsuggested: list[tuple[str, str]] = []  # (field, prefix) of unknown prefixes past the cap
     for path, concept, _window, _allowed in located_concepts(query):
+        if isinstance(concept, m.ConceptSetReference):  # reported as unresolved (structural_problems)
+            continue
         fields = concept_code_fields(concept)
         if not fields:
             continue

@@ -145,3 +145,39 @@ def _add_version(
 
 def definition_of(version: SavedDefinitionVersion) -> dict[str, Any]:
     return json.loads(version.definition_json)
+
+
+def resolve_concept_sets(
+    session: Session, organisation_id: str, payload: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The query JSON with every ``{"type": "concept_set", "id", "version"}`` replaced by that saved
+    version's concept, and the references used (id, version, definition hash), in order of first use.
+    An id or version the organisation does not have is a 404 naming where the query refers to it."""
+    used: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def resolved(node: Any, path: str) -> Any:
+        if isinstance(node, list):
+            return [resolved(item, f"{path}.{k}") for k, item in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        if node.get("type") == "concept_set":  # only concepts carry this type (criteria: include, ...)
+            set_id, number = str(node.get("id")), node.get("version")
+            try:
+                version = get_version(session, organisation_id, CONCEPT_SET, set_id, int(number))  # type: ignore[arg-type]
+            except NotFound as missing:
+                field = path.lstrip(".")
+                error = {"field": field, "message": missing.detail, "valid": "a concept set id and version"}
+                raise NotFound(f"{missing.detail} (referred to at {field})", errors=[error]) from None
+            used.setdefault(
+                (set_id, version.version),
+                {
+                    "type": CONCEPT_SET,
+                    "id": set_id,
+                    "version": version.version,
+                    "definition_hash": version.definition_hash,
+                },
+            )
+            return definition_of(version)
+        return {name: resolved(value, f"{path}.{name}") for name, value in node.items()}
+
+    return resolved(payload, ""), list(used.values())

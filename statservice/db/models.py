@@ -148,6 +148,8 @@ class ReleaseRecord(Base):
     rho_spent: Mapped[float] = mapped_column(Float, default=0.0)
     audit_sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the saved concept sets the query referred to: [{"type", "id", "version", "definition_hash"}]
+    saved_definitions_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditHead(Base):

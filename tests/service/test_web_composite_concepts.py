@@ -72,8 +72,8 @@ def test_the_builder_renders_a_composite_index_and_criterion(api):
         r'name="index.concept.concepts.1.type".*?<option value="prescription" selected', html, re.S
     )
     assert 'name="criteria.0.concept.concepts.1.atc" type="text" value="A10BJ"' in html
-    # a member can be any event concept or another any_of, and nothing else
-    assert _options(html, "index.concept.concepts.0.type") == m.EVENT_CONCEPT_TYPES
+    # a member can be any event concept, another any_of or a saved concept set, and nothing else
+    assert _options(html, "index.concept.concepts.0.type") == m.EVENT_CONCEPT_TYPES | m.REFERENCE_TYPES
 
 
 def test_a_member_is_added_to_and_removed_from_a_composite_index_concept(api):

@@ -1,4 +1,5 @@
-"""saved concept sets and cohort definitions per organisation, in immutable versions
+"""saved concept sets and cohort definitions per organisation, in immutable versions; the saved
+definitions a release's query referred to
 
 Revision ID: ss0013
 Revises: ss0012
@@ -50,9 +51,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("definition_id", "version", name=op.f("pk_ss_saved_definition_versions")),
     )
+    with op.batch_alter_table("ss_releases", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("saved_definitions_json", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ss_releases", schema=None) as batch_op:
+        batch_op.drop_column("saved_definitions_json")
     op.drop_table("ss_saved_definition_versions")
     with op.batch_alter_table("ss_saved_definitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ss_saved_definitions_organisation_id"))

@@ -8,7 +8,7 @@ import pytest
 
 from queries import model as m
 from queries.errors import QueryValidationError
-from queries.validation import validate_query
+from queries.validation import check_structure, validate_query
 from tests.queries.engines import counts, persons, run_both
 
 STORAGES = ("parquet", "layout")
@@ -244,3 +244,17 @@ def test_latest_has_no_meaning_inside_a_composite():
 def test_a_composites_window_is_checked_once_at_the_criterion():
     criterion = include(any_of(CANCER, GLP1), window={"start": 10, "end": -10})
     assert refused_fields({**index_query(T2D), "criteria": [criterion]}) == ["criteria.0.window.start"]
+
+
+def test_an_unresolved_concept_set_reference_is_refused_naming_the_field_never_run():
+    # the service replaces references by saved concepts; one that reaches validation or an engine
+    # (a query built in code) is a problem at its field, not an error
+    reference = {"type": "concept_set", "id": "cs_0123456789abcdef0123", "version": 1}
+    for concept_path, query in (
+        ("index.concept", index_query(reference)),
+        ("index.concept.concepts.1", index_query(any_of(T2D, reference))),
+        ("criteria.0.concept", {**index_query(T2D), "criteria": [include(reference)]}),
+    ):
+        assert refused_fields(query) == [concept_path]
+        with pytest.raises(QueryValidationError):
+            check_structure(m.Query.model_validate(query))
