@@ -4,6 +4,10 @@ every refusal is problem+json naming its field."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.service.conftest import build_api, make_settings
@@ -231,3 +235,35 @@ def test_a_reference_to_an_unknown_or_foreign_set_is_a_404_naming_the_field(data
     refers = {"name": "refers", "concept": {"type": "concept_set", "id": set_id, "version": 1}}
     answer = api.post("/v1/concept-sets", api.customer, json=refers)
     assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == ["concept"]
+
+
+def documented(info: str) -> dict:
+    """The ```json <info> block of the language page's section on saved concept sets."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "query-language.md").read_text()
+    (block,) = re.findall(rf"```json {re.escape(info)}\n(.*?)```", page, flags=re.DOTALL)
+    return json.loads(block)
+
+
+def test_the_documented_concept_set_example_runs(data_api):
+    api, customer = data_api, data_api.customer
+    created = api.post("/v1/concept-sets", customer, json=documented("concept-set"))
+    assert created.status_code == 201, created.text
+    set_id = created.json()["id"]
+    revised = api.post(
+        f"/v1/concept-sets/{set_id}/versions", customer, json=documented("concept-set-version")
+    )
+    assert revised.status_code == 201 and revised.json()["version"] == 2
+    query = documented("query-with-concept-set")
+    query["index"]["concept"]["id"] = set_id
+    quoted = api.post("/v1/queries/quote", customer, json=query)
+    assert quoted.status_code == 200, quoted.text
+    run = api.post("/v1/queries/runs", customer, json=query)
+    assert run.status_code == 201, run.text
+    assert run.json()["saved_definitions"] == [
+        {
+            "type": "concept_set",
+            "id": set_id,
+            "version": 1,
+            "definition_hash": created.json()["definition_hash"],
+        }
+    ]
