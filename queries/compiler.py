@@ -38,6 +38,7 @@ from sqlglot import exp
 from queries import model as m
 from queries.dimensions import follow_up_days
 from queries.registry import concept_excluded_codes, concept_kind
+from queries.registry import concept_registers as registry_concept_registers
 from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
@@ -203,10 +204,19 @@ def span_relation(concept: m.Model) -> str | None:
     return None
 
 
-def concept_first_events(concept: m.Model) -> exp.Select:
+def members_union(concept: m.AnyOfConcept, events: Callable[[m.Model], exp.Query]) -> exp.Query:
+    """``UNION ALL`` of the members' ``SELECT pnr, event_date``: a composite's events are its
+    members' (each read from its own relation, with its own conditions)."""
+    selects = [events(member) for member in concept.concepts]
+    return functools.reduce(lambda left, right: exp.union(left, right, distinct=False), selects)
+
+
+def concept_first_events(concept: m.Model) -> exp.Query:
     """``SELECT pnr, event_date`` with, per person, the same earliest date as ``concept_events``
     (and no earlier one): from the spans' first dates where the concept has spans, which are
-    several times fewer rows than its events."""
+    several times fewer rows than its events (a composite: its members' first events)."""
+    if isinstance(concept, m.AnyOfConcept):
+        return members_union(concept, concept_first_events)
     relation = span_relation(concept)
     if relation is None:
         return concept_events(concept)
@@ -217,8 +227,10 @@ def concept_first_events(concept: m.Model) -> exp.Select:
     )
 
 
-def concept_events(concept: m.Model) -> exp.Select:
+def concept_events(concept: m.Model) -> exp.Query:
     """``SELECT pnr, event_date`` of every event of an event concept."""
+    if isinstance(concept, m.AnyOfConcept):
+        return members_union(concept, concept_events)
     relation = concept_relation(concept)
     date = (
         col(vital_status_column(concept)) if isinstance(concept, m.VitalStatusConcept) else col("event_date")
@@ -231,7 +243,7 @@ def concept_events(concept: m.Model) -> exp.Select:
 
 
 def concept_registers(concept: m.Model) -> frozenset[str]:
-    return concept_kind(concept).registers
+    return registry_concept_registers(concept)
 
 
 # --- pass 2: index events ----------------------------------------------------------------------
@@ -477,6 +489,8 @@ class LeafGroup:
     alias: str
     row_conditions: list[exp.Expression] = field(default_factory=list)
     aggregates: list[exp.Expression] = field(default_factory=list)
+    # a composite concept's events (``members_union``) instead of a relation of ``queries.storage``
+    events: exp.Query | None = None
 
 
 @dataclass
@@ -498,12 +512,16 @@ class Leaves:
         """Register a leaf; ``aggregate(row_condition)`` builds its per-person aggregate over the
         group's rows (``e``) of ``relation`` (default: the concept's event relation) joined with the
         base (``b``). Returns the column holding the result."""
+        composite = isinstance(concept, m.AnyOfConcept)
+        if composite:  # one group per composite: its members' events are its rows, every one an event
+            relation = "any_of " + concept.model_dump_json()
         relation = relation or concept_relation(concept)
         group = self.groups.get(relation)
         if group is None:
             alias = f"{self.source}_leaves_{len(self.groups)}"
-            group = self.groups[relation] = LeafGroup(relation, alias)
-        row_condition = concept_row_condition(concept, "e")
+            events = concept_events(concept) if composite else None
+            group = self.groups[relation] = LeafGroup(relation, alias, events=events)
+        row_condition = exp.true() if composite else concept_row_condition(concept, "e")
         name = f"hit_{len(group.aggregates)}"
         bounds = calendar_bounds(self.period, window, relation)
         group.row_conditions.append(exp.and_(row_condition, bounds))
@@ -552,11 +570,16 @@ def calendar_bounds(period: m.Period | None, window: m.Window | None, relation: 
 
 def leaf_group(group: LeafGroup, source: str) -> exp.Select:
     rows = exp.paren(exp.or_(*group.row_conditions))
+    events = (
+        exp.alias_(exp.to_table(group.relation), "e", table=True)
+        if group.events is None
+        else group.events.subquery("e")
+    )
     return (
         sqlglot.select(col("pnr", B), *group.aggregates)
         .from_(exp.alias_(exp.to_table(source), B, table=True), copy=False)
         .join(
-            exp.alias_(exp.to_table(group.relation), "e", table=True),
+            events,
             on=exp.EQ(this=col("pnr", "e"), expression=col("pnr", B)),
             copy=False,
         )
@@ -622,7 +645,7 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         )
     if isinstance(concept, m.LabResultConcept) and concept.latest:
         return latest_lab_leaf(concept, window, leaves)
-    spans = span_relation(concept)
+    spans = None if isinstance(concept, m.AnyOfConcept) else span_relation(concept)
     if spans is not None and spans_answer(spans, window, min_count):
         hit = leaves.add(
             concept,
@@ -788,11 +811,16 @@ def criterion_label(criterion: m.Model, position: int) -> str:
     if criterion.name:
         return criterion.name
     if isinstance(criterion, m.Include | m.Exclude):
-        concept = criterion.concept
-        codes = getattr(concept, "codes", None) or getattr(concept, "atc", None) or ()
-        what = concept.type + (" " + ",".join(codes) if codes else "")
-        return f"{criterion.type} {what}"
+        return f"{criterion.type} {concept_label(criterion.concept)}"
     return f"criterion {position + 1} ({criterion.type})"
+
+
+def concept_label(concept: m.Model) -> str:
+    """``diagnosis DE11``; a composite lists its members: ``any_of (diagnosis DE11; prescription A10)``."""
+    if isinstance(concept, m.AnyOfConcept):
+        return f"{concept.type} (" + "; ".join(concept_label(member) for member in concept.concepts) + ")"
+    codes = getattr(concept, "codes", None) or getattr(concept, "atc", None) or ()
+    return concept.type + (" " + ",".join(codes) if codes else "")
 
 
 def with_base(

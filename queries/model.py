@@ -203,6 +203,50 @@ class HeartFailureRegistrationConcept(Model):
     )
 
 
+# A composite concept's limits: enough for a protocol's "any of these definitions" (and a saved concept
+# set used inside another), few enough that a query stays a question and not a program.
+MAX_ANY_OF_MEMBERS = 20
+MAX_ANY_OF_DEPTH = 3  # an any_of directly in a query is depth 1; one among its members depth 2
+
+
+def _member_count(members: Any) -> Any:
+    # Counted before the members are validated: pydantic counts only the valid ones, so a composite
+    # of two with one invalid member would also be told it has too few.
+    if isinstance(members, list | tuple) and not 2 <= len(members) <= MAX_ANY_OF_MEMBERS:
+        kind = "too_short" if len(members) < 2 else "too_long"
+        raise PydanticCustomError(
+            kind,
+            "any_of needs {min_length} to {max_length} member concepts, not {actual_length}",
+            {"min_length": 2, "max_length": MAX_ANY_OF_MEMBERS, "actual_length": len(members)},
+        )
+    return members
+
+
+class AnyOfConcept(Model):
+    """An event of any of its member concepts: type 2 diabetes as a DE11 diagnosis or an A10
+    dispensing. As the index event, ``first`` is the first-ever event of any member and ``any`` the
+    first event of any member in the period; in criteria and items, ``min_count`` counts the distinct
+    days with an event of any member (a diagnosis and a dispensing on one day are one day). Members
+    are event concepts, or another ``any_of`` (nested at most ``MAX_ANY_OF_DEPTH`` deep)."""
+
+    type: Literal["any_of"] = "any_of"
+    concepts: Annotated[
+        tuple[EventConcept, ...],
+        BeforeValidator(_member_count),
+        Field(json_schema_extra={"minItems": 2, "maxItems": MAX_ANY_OF_MEMBERS}),
+    ] = Field(description="The member concepts: event concepts or any_of")
+
+
+class ConceptSetReference(Model):
+    """A concept set the organisation saved (``/v1/concept-sets``), by id and version. The service
+    replaces it by the saved concept before anything else reads the query: validation, the quote, the
+    engines and the query's hash all see the concept itself, and the release records the reference."""
+
+    type: Literal["concept_set"] = "concept_set"
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="e.g. cs_0123…")
+    version: int = Field(ge=1, le=1_000_000, description="the saved version, from 1")
+
+
 EventConcept = Annotated[
     DiagnosisConcept
     | PrescriptionConcept
@@ -212,9 +256,13 @@ EventConcept = Annotated[
     | CauseOfDeathConcept
     | VitalStatusConcept
     | BiobankSampleConcept
-    | HeartFailureRegistrationConcept,
+    | HeartFailureRegistrationConcept
+    | AnyOfConcept
+    | ConceptSetReference,
     Field(discriminator="type"),
 ]
+
+AnyOfConcept.model_rebuild()
 
 
 def union_members(union: Any) -> tuple[type[Model], ...]:
@@ -222,8 +270,11 @@ def union_members(union: Any) -> tuple[type[Model], ...]:
     return get_args(get_args(union)[0])
 
 
-EVENT_CONCEPT_TYPES = frozenset(
-    concept.model_fields["type"].default for concept in union_members(EventConcept)
+# Where a concept may stand, a reference to a saved one may stand instead; it is no concept itself.
+REFERENCE_TYPES = frozenset({"concept_set"})
+EVENT_CONCEPT_TYPES = (
+    frozenset(concept.model_fields["type"].default for concept in union_members(EventConcept))
+    - REFERENCE_TYPES
 )
 
 
@@ -279,7 +330,23 @@ Concept = Annotated[
 
 
 def is_event_concept(concept: object) -> bool:
-    return getattr(concept, "type", None) in EVENT_CONCEPT_TYPES
+    """An event concept, or a reference to a saved one (which stands for an event concept)."""
+    return getattr(concept, "type", None) in EVENT_CONCEPT_TYPES | REFERENCE_TYPES
+
+
+def member_concepts(concept: Model) -> tuple[Model, ...]:
+    """The concepts whose events are ``concept``'s: an ``any_of``'s members, flattened through nested
+    ones, or the concept itself."""
+    if isinstance(concept, AnyOfConcept):
+        return tuple(leaf for member in concept.concepts for leaf in member_concepts(member))
+    return (concept,)
+
+
+def any_of_depth(concept: Model) -> int:
+    """How deep ``any_of`` concepts nest in ``concept`` (0 for any other concept)."""
+    if not isinstance(concept, AnyOfConcept):
+        return 0
+    return 1 + max(any_of_depth(member) for member in concept.concepts)
 
 
 # --- index event, windows, criteria ----------------------------------------------------------

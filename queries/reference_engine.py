@@ -200,7 +200,11 @@ class ReferenceEngine:
     def event_dates(self, concept: m.Model) -> dict[int, list[dt.date]]:
         dates: dict[int, list[dt.date]] = defaultdict(list)
         kind = concept_kind(concept)
-        if kind.codes_only:
+        if isinstance(concept, m.AnyOfConcept):  # every event of every member
+            for member in concept.concepts:
+                for pnr, member_dates in self.event_dates(member).items():
+                    dates[pnr].extend(member_dates)
+        elif kind.codes_only:
             for e in self.code_events[kind.relation]:
                 if concept_code_matches(concept, e["code"]):
                     dates[e["pnr"]].append(e["date"])
@@ -486,6 +490,8 @@ class ReferenceEngine:
         registers = set(RELATION_REGISTERS["persons"])
         for concept in walk_concepts(query):
             registers |= concept_kind(concept).registers
+            for member in m.member_concepts(concept):
+                registers |= concept_kind(member).registers
         if any(b.by == "education" for b in getattr(query.result, "breakdowns", ())):
             registers |= RELATION_REGISTERS["education"]
         return frozenset(registers)

@@ -236,6 +236,19 @@ CONCEPTS: Mapping[str, ConceptKind] = {
             "heart_failure_registrations",
             {"type": "heart_failure_registration", "nyha_classes": [3, 4]},
         ),
+        # composite: its events are its members' (each read from its own relation, see
+        # ``concept_registers``); the relation every query reads stands for it here
+        ConceptKind(
+            m.AnyOfConcept,
+            "persons",
+            {
+                "type": "any_of",
+                "concepts": [
+                    {"type": "diagnosis", "codes": ["DE11"]},
+                    {"type": "prescription", "atc": ["A10"]},
+                ],
+            },
+        ),
         ConceptKind(m.AgeConcept, "persons", {"type": "age", "min": 40, "max": 79}),
         ConceptKind(m.SexConcept, "persons", {"type": "sex", "sex": "female"}),
         ConceptKind(m.RegionConcept, "persons", {"type": "region", "regions": [1084, 1085]}),
@@ -247,6 +260,14 @@ CONCEPTS: Mapping[str, ConceptKind] = {
 
 def concept_kind(concept: m.Model) -> ConceptKind:
     return CONCEPTS[concept.type]
+
+
+def concept_registers(concept: m.Model) -> frozenset[str]:
+    """The registers a query reads when it names this concept: a composite's are its members'."""
+    registers = concept_kind(concept).registers
+    for member in m.member_concepts(concept):
+        registers |= concept_kind(member).registers
+    return registers
 
 
 def concept_codes(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | None:

@@ -137,13 +137,25 @@ def concept_code_fields(concept: m.Model) -> tuple[str, str, tuple[str, ...]] | 
     return concept_codes(concept)
 
 
+def with_members(
+    path: str, concept: m.Model, window: m.Window | None, allowed: bool
+) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:
+    """The concept, then (for ``any_of``) each member at ``<path>.concepts.<k>``, nested ones too.
+    Members carry no window of their own: the composite's is checked once, at the composite."""
+    yield path, concept, window, allowed
+    if isinstance(concept, m.AnyOfConcept):
+        for k, member in enumerate(concept.concepts):
+            yield from with_members(f"{path}.concepts.{k}", member, None, True)
+
+
 def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:
-    """(field path, concept, window, window allowed) for every concept of the query."""
-    yield "index.concept", query.index.concept, None, True
+    """(field path, concept, window, window allowed) for every concept of the query, the members of
+    composite concepts included."""
+    yield from with_members("index.concept", query.index.concept, None, True)
 
     def visit(path: str, criterion: m.Model) -> Iterator[tuple[str, m.Model, m.Window | None, bool]]:
         if isinstance(criterion, m.Include | m.Exclude):
-            yield (
+            yield from with_members(
                 f"{path}.concept",
                 criterion.concept,
                 criterion.window,
@@ -160,7 +172,9 @@ def located_concepts(query: m.Query) -> Iterator[tuple[str, m.Model, m.Window | 
     result = query.result
     if isinstance(result, m.CharacteristicsResult):
         for k, item in enumerate(result.items):
-            yield f"result.items.{k}.concept", item.concept, item.window, m.is_event_concept(item.concept)
+            yield from with_members(
+                f"result.items.{k}.concept", item.concept, item.window, m.is_event_concept(item.concept)
+            )
     if isinstance(result, m.TreatmentUptakeResult):
         for k, drug in enumerate(result.drugs):
             yield f"result.drugs.{k}", m.PrescriptionConcept(atc=drug.atc), None, True
@@ -233,6 +247,32 @@ def latest_problems(query: m.Query, path: str) -> list[Problem]:
     return []
 
 
+def member_latest_problems(path: str) -> list[Problem]:
+    """``latest`` picks the latest day of one concept's results; among a composite's members there
+    is no such day to pick."""
+    return [
+        problem(
+            f"{path}.latest",
+            "latest looks at the latest day of one concept's results; a member of any_of has none",
+            "latest: false, or the laboratory result as a criterion of its own",
+        )
+    ]
+
+
+def any_of_depth_problems(path: str) -> list[Problem]:
+    """An ``any_of`` among members nested one level too deep (reported once, at that level)."""
+    depth = path.count(".concepts.") + 1
+    if depth != m.MAX_ANY_OF_DEPTH + 1:
+        return []
+    return [
+        problem(
+            path,
+            f"any_of is nested {depth} deep; at most {m.MAX_ANY_OF_DEPTH} levels are allowed",
+            "list the members of the inner any_of in the outer one",
+        )
+    ]
+
+
 def _criterion_at(query: m.Query, path: str) -> m.Model | None:
     """The criterion at a field path such as ``criteria.0.criteria.1`` (None for result items)."""
     parts = path.split(".")
@@ -258,8 +298,21 @@ def structural_problems(query: m.Query) -> list[Problem]:
             problems += range_problems(path, concept.min, concept.max)
         if isinstance(concept, m.IncomeConcept | m.LabResultConcept):
             problems += range_problems(path, concept.min, concept.max, inclusive=False)
+        member = ".concepts." in path  # a member of a composite concept
         if isinstance(concept, m.LabResultConcept) and concept.latest:
-            problems += latest_problems(query, path)
+            problems += member_latest_problems(path) if member else latest_problems(query, path)
+        if isinstance(concept, m.AnyOfConcept):
+            problems += any_of_depth_problems(path)
+        if isinstance(concept, m.ConceptSetReference):  # no concept to check until it is resolved
+            problems.append(
+                problem(
+                    path,
+                    f"concept set {concept.id} version {concept.version} is not resolved: the service "
+                    "replaces a reference by the saved concept (a saved concept set cannot refer to another)",
+                    "the concept itself, or the query sent to the service",
+                )
+            )
+            continue
         fields = concept_code_fields(concept)
         if fields:
             name, system, prefixes = fields
@@ -569,6 +622,8 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
     problems: list[Problem] = []
     unsuggested: list[tuple[str, str]] = []  # (field, prefix) of unknown prefixes past the cap
     for path, concept, _window, _allowed in located_concepts(query):
+        if isinstance(concept, m.ConceptSetReference):  # reported as unresolved (structural_problems)
+            continue
         fields = concept_code_fields(concept)
         if not fields:
             continue
@@ -607,3 +662,28 @@ def catalog_problems(query: m.Query, catalog: Any) -> list[Problem]:
             problem("index.period.end", f"the registers end in {last}", f"a date up to {last}-12-31")
         )
     return problems
+
+
+# --- saved definitions (concept sets and cohorts, ``statservice.saved_definitions``) -----------------
+
+# A saved definition is checked as the part of a query it stands for, in a query around it that adds
+# nothing to check (a period of a whole year, a plain count).
+_SAVED_PERIOD = m.Period(start=dt.date(2015, 1, 1), end=dt.date(2015, 12, 31))
+
+
+def concept_set_problems(concept: m.Model) -> list[Problem]:
+    """A concept set's structural problems, named under ``concept``. ``latest`` is left to the query
+    that uses the set: it is fine in a criterion and refused as the index event."""
+    query = m.Query(index=m.IndexEvent(concept=concept, period=_SAVED_PERIOD))
+    return [
+        {**found, "field": "concept" + found["field"].removeprefix("index.concept")}
+        for found in structural_problems(query)
+        if found["field"].startswith("index.concept") and not found["field"].endswith(".latest")
+    ]
+
+
+def cohort_definition_problems(
+    index: m.IndexEvent, population: m.Population, criteria: tuple[m.Model, ...]
+) -> list[Problem]:
+    """A saved cohort's structural problems, named by the same fields as in a query."""
+    return structural_problems(m.Query(index=index, population=population, criteria=criteria))

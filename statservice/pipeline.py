@@ -73,6 +73,9 @@ class Prepared:
     # release history as every paid release, but free (no invoice line), and always with the
     # service's keyed noise (``ReleaseContext.published_with_noise``)
     public: bool = False
+    # the saved concept sets the query referred to (``saved_definitions.resolve_concept_sets``): id,
+    # version and definition hash, recorded with the release; the query above is the resolved one
+    saved_definitions: tuple[dict[str, Any], ...] = ()
 
 
 def canonical_query(query: Any) -> dict[str, Any]:
@@ -149,8 +152,14 @@ def validate(service: Service, payload: dict[str, Any]) -> Any:
     return validate_query(payload, service.query_catalog)
 
 
-def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared:
-    """Validate, shape and price a query without running anything."""
+def prepare(
+    service: Service,
+    payload: dict[str, Any],
+    segment: str,
+    saved_definitions: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
+) -> Prepared:
+    """Validate, shape and price a query (references to saved definitions already resolved) without
+    running anything."""
     from queries.shape import query_shape
 
     query = validate(service, payload)
@@ -161,7 +170,26 @@ def prepare(service: Service, payload: dict[str, Any], segment: str) -> Prepared
     privacy = privacy_for(query)
     # each table released with noise costs rho: the quote states the privacy cost before the run
     rho = privacy.rho_charged() * tables_of(priced.result_kind) if privacy is not None else 0.0
-    return Prepared(query, canonical, query_hash_of(canonical), shape, priced, quote, segment, rho)
+    return Prepared(
+        query,
+        canonical,
+        query_hash_of(canonical),
+        shape,
+        priced,
+        quote,
+        segment,
+        rho,
+        saved_definitions=tuple(saved_definitions),
+    )
+
+
+def with_saved_definitions(prepared: Prepared, payload: dict[str, Any]) -> dict[str, Any]:
+    """An audit payload with the saved definitions the query referred to, when it referred to any."""
+    return (
+        {**payload, "saved_definitions": list(prepared.saved_definitions)}
+        if prepared.saved_definitions
+        else payload
+    )
 
 
 def refusal_warnings(
@@ -369,12 +397,15 @@ def _finish_unreleased(
             organisation_id=requester.organisation_id,
             action=f"release.{status}",
             query_hash=prepared.query_hash,
-            payload={
-                "run_id": run_id,
-                "detail": problem["detail"],
-                "reason": reason,
-                "query": prepared.canonical,
-            },
+            payload=with_saved_definitions(
+                prepared,
+                {
+                    "run_id": run_id,
+                    "detail": problem["detail"],
+                    "reason": reason,
+                    "query": prepared.canonical,
+                },
+            ),
         )
 
 
@@ -586,6 +617,9 @@ def _persist_release(
             rho_spent=float(release.rho_spent),
             audit_sequence=sequence,
             created_at=utcnow(),
+            saved_definitions_json=canonical_json(list(prepared.saved_definitions))
+            if prepared.saved_definitions
+            else None,
         )
         session.add(record)
         session.flush()
@@ -621,20 +655,23 @@ def _persist_release(
             organisation_id=requester.organisation_id,
             action="release",
             query_hash=prepared.query_hash,
-            payload={
-                "release_id": release_id,
-                "run_id": run_id,
-                "key_id": requester.key_id,
-                "key_organisation_id": requester.key_organisation_id,
-                "role": requester.role,
-                "query": prepared.canonical,
-                "data_version": data_version,
-                "policy_version": policy.version,
-                "invoice_line": invoice_line,
-                "rho_spent": rho,
-                "released_values": [[row.value for row in table.rows] for table in release.tables],
-                "report": release.report.auditor_view(),
-            },
+            payload=with_saved_definitions(
+                prepared,
+                {
+                    "release_id": release_id,
+                    "run_id": run_id,
+                    "key_id": requester.key_id,
+                    "key_organisation_id": requester.key_organisation_id,
+                    "role": requester.role,
+                    "query": prepared.canonical,
+                    "data_version": data_version,
+                    "policy_version": policy.version,
+                    "invoice_line": invoice_line,
+                    "rho_spent": rho,
+                    "released_values": [[row.value for row in table.rows] for table in release.tables],
+                    "report": release.report.auditor_view(),
+                },
+            ),
         )
         if entry.sequence != sequence:  # the chain moved under us: impossible while we hold the lock
             raise RuntimeError("audit chain head moved during a release")

@@ -196,6 +196,10 @@ class ReleaseSummary(BaseModel):
     created_at: dt.datetime
     invoice_line: InvoiceLinePublic
     rho_spent: float
+    saved_definitions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the saved concept sets the query referred to: type, id, version, definition_hash",
+    )
 
 
 class ReleasePublic(ReleaseSummary):

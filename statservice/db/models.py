@@ -148,6 +148,8 @@ class ReleaseRecord(Base):
     rho_spent: Mapped[float] = mapped_column(Float, default=0.0)
     audit_sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the saved concept sets the query referred to: [{"type", "id", "version", "definition_hash"}]
+    saved_definitions_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditHead(Base):
@@ -300,3 +302,33 @@ class QueryDraft(Base):
     saved_by_key_id: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SavedDefinition(Base):
+    """A named concept set or cohort definition of one organisation (``statservice.saved_definitions``).
+    Its content lives in its versions: saving a changed definition adds a version, and no version is
+    ever changed, so a release that names one can always be read again as it ran."""
+
+    __tablename__ = "ss_saved_definitions"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "kind", "name", name="uq_ss_saved_definitions_organisation_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("ss_organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # concept_set | cohort
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SavedDefinitionVersion(Base):
+    """One immutable version of a saved definition: its JSON and that JSON's hash."""
+
+    __tablename__ = "ss_saved_definition_versions"
+
+    definition_id: Mapped[str] = mapped_column(ForeignKey("ss_saved_definitions.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    definition_json: Mapped[str] = mapped_column(Text)
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    saved_by_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -209,7 +209,14 @@ class BuilderForm:
         return [*FIELD_SLOTS, *derived, GENERAL_SLOT]
 
     def edited(self, edit: str) -> BuilderForm:
-        """This form after ``add:<path>`` or ``remove:<path>`` (a criterion, a characteristic, a drug)."""
+        """This form after ``add:<path>`` or ``remove:<path>`` (a criterion, a characteristic, a drug,
+        a member of a composite index concept)."""
+        if edit.partition(":")[2].startswith("index.concept."):
+            concept = {"type": self.concept_type, **json.loads(json.dumps(self.concept_options))}
+            payload = {"index": {"concept": concept}}
+            model_form.apply_edit(payload, edit)
+            concept.pop("type")
+            return dataclasses.replace(self, concept_options=concept)
         sections = json.loads(json.dumps(self.sections))
         model_form.apply_edit(sections, edit)
         return dataclasses.replace(self, sections=sections)

@@ -13,7 +13,7 @@ from statservice.db.models import Base
 
 def test_both_branches_are_at_head_and_upgrade_is_idempotent(database_url):
     heads = current_heads(database_url)
-    assert "ss0012" in heads and len(heads) >= 2  # statservice + billing
+    assert "ss0013" in heads and len(heads) >= 2  # statservice + billing
     upgrade(database_url)
     engine = create_engine(database_url)
     with engine.connect() as connection:

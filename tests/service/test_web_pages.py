@@ -153,7 +153,10 @@ def test_the_builder_offers_every_result_kind_and_concept_type_the_registry_has(
     token = sign_in(api, api.customer)
     page = api.client.get("/").text
     assert _options(page, "result.kind") == set(RESULT_KINDS)
-    assert _options(page, "concept_type") == {t for t, kind in CONCEPTS.items() if kind.is_event}
+    assert (
+        _options(page, "concept_type")
+        == {t for t, kind in CONCEPTS.items() if kind.is_event} | m.REFERENCE_TYPES
+    )
     assert _boxes(page, "result.breakdowns") == {
         b.model_fields["by"].default for b in m.union_members(m.Breakdown)
     }
@@ -163,7 +166,7 @@ def test_the_builder_offers_every_result_kind_and_concept_type_the_registry_has(
         "/builder/edit", data={**FIRST_QUERY_FORM, "edit": "add:criteria"}, headers=htmx(token)
     ).text
     assert _options(with_criterion, "criteria.0.type") == {"include", "exclude", "all", "any", "not"}
-    assert _options(with_criterion, "criteria.0.concept.type") == set(CONCEPTS)
+    assert _options(with_criterion, "criteria.0.concept.type") == set(CONCEPTS) | m.REFERENCE_TYPES
     for kind in RESULT_KINDS:  # each kind's own options are drawn when it is chosen
         drawn = api.client.post(
             "/builder/edit", data={**FIRST_QUERY_FORM, "result.kind": kind}, headers=htmx(token)

@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import and_, func, or_, select
 
 from billing.pricing import ReducedPricePublic
-from queries.model import Query
-from statservice import charging, pipeline
+from queries.model import ConceptSetReference, Query
+from queries.validation import located_concepts
+from statservice import charging, pipeline, saved_definitions
 from statservice.api import billing_runs
 from statservice.api.deps import (
     BuyerPrincipal,
@@ -110,13 +111,34 @@ def _payload(query: Query) -> dict[str, Any]:
     return query.model_dump(mode="json", exclude_unset=True)
 
 
+def prepare_for(
+    service: Any, principal: Principal, query: Query, segment: str, session: Any = None
+) -> pipeline.Prepared:
+    """The query prepared as ``pipeline.prepare`` does, after replacing each reference to one of the
+    organisation's saved concept sets by the saved concept (a 404 naming the field when it has no
+    such set or version): the resolved query is what is validated, priced, hashed and run."""
+    payload = _payload(query)
+    used: list[dict[str, Any]] = []
+    if any(isinstance(concept, ConceptSetReference) for _, concept, _, _ in located_concepts(query)):
+        if session is None:
+            with service.db.session() as own:
+                payload, used = saved_definitions.resolve_concept_sets(
+                    own, principal.organisation_id, payload
+                )
+        else:
+            payload, used = saved_definitions.resolve_concept_sets(
+                session, principal.organisation_id, payload
+            )
+    return pipeline.prepare(service, payload, segment, used)
+
+
 @router.post("/validate", response_model=ValidationPublic, summary="Validate a query without running it")
 async def validate_query(
     query: QueryBody, principal: CurrentPrincipal, service: ServiceDep
 ) -> ValidationPublic:
     def work() -> pipeline.Prepared:
         segment = pipeline.segment_of(service, principal.organisation_id)
-        return pipeline.prepare(service, _payload(query), segment)
+        return prepare_for(service, principal, query, segment)
 
     prepared = await run_db(service, work)
     return ValidationPublic(
@@ -133,7 +155,7 @@ async def validate_query(
 async def quote_query(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> QuotePublic:
     def work(session: Any):
         segment = pipeline.segment_of(service, principal.organisation_id, session)
-        prepared = pipeline.prepare(service, _payload(query), segment)
+        prepared = prepare_for(service, principal, query, segment, session)
         warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)
         return prepared, budget_of(service, session, principal.organisation_id), warnings
 
@@ -240,7 +262,7 @@ def run_query(
     started = time.monotonic()
     principal = billing_runs.run_principal(service, principal, order_id)
     segment = pipeline.segment_of(service, principal.organisation_id)
-    prepared = pipeline.prepare(service, _payload(query), segment)
+    prepared = prepare_for(service, principal, query, segment)
     prepared = billing_runs.attach(service, principal, prepared, quote_id=quote_id, order_id=order_id)
     requester = requester_of(principal)
     run_id = pipeline.create_run(service, requester, prepared)

@@ -15,7 +15,7 @@ from billing.quotes import IssuedQuotePublic, get_quote, issue_quote
 from statservice import pipeline
 from statservice.api.deps import BuyerPrincipal, CurrentPrincipal, ServiceDep, SessionDep
 from statservice.api.openapi import problems
-from statservice.api.routes.queries import QueryBody, _payload, refusal_warnings_public
+from statservice.api.routes.queries import QueryBody, prepare_for, refusal_warnings_public
 from statservice.api.schemas import Page, RefusalWarnings
 
 router = APIRouter(prefix="/quotes", tags=["quotes"], responses=problems(503))
@@ -38,7 +38,7 @@ class StoredQuotePublic(IssuedQuotePublic, RefusalWarnings):
 )
 def create_quote(query: QueryBody, principal: BuyerPrincipal, service: ServiceDep) -> StoredQuotePublic:
     segment = pipeline.segment_of(service, principal.organisation_id)
-    prepared = pipeline.prepare(service, _payload(query), segment)
+    prepared = prepare_for(service, principal, query, segment)
     title = getattr(prepared.query, "title", None)
     with service.db.session() as session:
         warnings = pipeline.refusal_warnings(service, session, principal.organisation_id, prepared)

@@ -53,6 +53,7 @@ def summary(row: ReleaseRecord, run: QueryRun, bucket_ms: int) -> dict:
             amount=row.price, currency=row.currency, reference=row.invoice_line_ref
         ),
         "rho_spent": row.rho_spent,
+        "saved_definitions": json.loads(row.saved_definitions_json) if row.saved_definitions_json else [],
     }
 
 
