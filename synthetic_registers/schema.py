@@ -283,7 +283,8 @@ TABLES: tuple[Table, ...] = (
         notes=(
             "Registers the first hospital contact for incident heart failure with reduced ejection "
             "fraction (LVEF 40 % or less) from 2003; about 90 % of such contacts are registered.",
-            "Indicators are recorded as fulfilled (Ja) or not (Nej) for each registration.",
+            "Indicators are recorded as fulfilled (Ja) or not (Nej) for each registration; their "
+            "shares rise from 2003 to 2010 as the database's audits took effect.",
             "The owner's minimum cell count (10) is this synthetic database's; "
             "it exercises the per-register threshold, not a published RKKP rule.",
         ),
