@@ -15,6 +15,12 @@ echocardiography 62.7 % to 90.5 %, beta-blockers 72.6 % to 88.3 %, ACE inhibitor
 93.2 %, physical training 5.6 % to 22.8 % (Nakano et al., BMC Health Serv Res 2013) - and stay at
 the 2010 level after it here. ``data/targets.toml`` (section ``heart_failure_registry``) holds them
 and ``validation`` compares an extract with them.
+
+The Danish Adult Diabetes Registry (Dansk Voksen Diabetes Database) takes a yearly status of each
+adult with diabetes seen at a hospital outpatient clinic - diabetes type, HbA1c, and whether the
+eye and foot examinations (within two years) and the urine albumin measurement were done - with
+almost all clinic patients reported (Jørgensen et al., Clin Epidemiol 2016: over 38,000 patients
+from outpatient clinics in 2014). Its general-practice part, with limited coverage, is not made.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import pyarrow as pa
 
 from synthetic_registers.context import ChunkPeople
 from synthetic_registers.dates import NEVER, day, year_of
-from synthetic_registers.hospital import Contacts
+from synthetic_registers.hospital import KIND_OUTPATIENT, Contacts
 from synthetic_registers.writer import labels
 
 YES_NO = ("Ja", "Nej")
@@ -135,7 +141,60 @@ HEART_FAILURE_REGISTRY = QualityDatabase(
     },
 )
 
-QUALITY_DATABASES: tuple[QualityDatabase, ...] = (HEART_FAILURE_REGISTRY,)
+# --- the Danish Adult Diabetes Registry -----------------------------------------------------------
+
+DIABETES_PREFIXES = {"DE10": 1, "DE11": 2}  # action diagnosis prefix -> diabetes type
+DIABETES_START_YEAR = 2005
+DIABETES_COMPLETENESS = 0.85  # the outpatient clinics report almost all their patients
+HBA1C_MEASURED = 0.97
+HBA1C_MEAN = {1: 64.0, 2: 57.0}  # mmol/mol; about half of the patients are above 53
+HBA1C_SD = 13.0
+# indicator column -> share met (eye and foot examination within two years, urine albumin this year)
+DIABETES_INDICATORS = {"ind_oejne": 0.88, "ind_fod": 0.85, "ind_albuminuri": 0.9}
+
+
+def build_diabetes_statuses(
+    rng: np.random.Generator, people: ChunkPeople, c: Contacts, codes: tuple[str, ...]
+) -> Registrations:
+    """A yearly status for each person with a diabetes outpatient contact (action diagnosis DE10
+    or DE11) in the year from 2005, on the year's first such contact."""
+    diabetes_type = np.zeros(len(codes), dtype=np.uint8)
+    for prefix, kind in DIABETES_PREFIXES.items():
+        diabetes_type[[i for i, code in enumerate(codes) if code.startswith(prefix)]] = kind
+    year = year_of(c.start)
+    candidates = np.flatnonzero(
+        (diabetes_type[c.a_code] > 0) & (c.kind == KIND_OUTPATIENT) & (year >= DIABETES_START_YEAR)
+    )
+    # the first contact of each person and year
+    candidates = candidates[np.lexsort((c.start[candidates], year[candidates], c.person[candidates]))]
+    new = np.ones(len(candidates), dtype=bool)
+    new[1:] = (c.person[candidates][1:] != c.person[candidates][:-1]) | (
+        year[candidates][1:] != year[candidates][:-1]
+    )
+    first = candidates[new]
+    contact = np.sort(first[rng.random(len(first)) < DIABETES_COMPLETENESS])
+    n = len(contact)
+    kind = diabetes_type[c.a_code[contact]]
+    mean = np.where(kind == 1, HBA1C_MEAN[1], HBA1C_MEAN[2])
+    hba1c = np.clip(np.round(rng.normal(mean, HBA1C_SD)), 30, 150)
+    columns: dict[str, np.ndarray | pa.Array] = {
+        "diabetestype": kind,
+        "hba1c": pa.array(hba1c, mask=rng.random(n) >= HBA1C_MEASURED),
+    }
+    for column, share in DIABETES_INDICATORS.items():
+        columns[column] = fulfilled(rng, np.full(n, share))
+    return Registrations(contact, columns)
+
+
+ADULT_DIABETES_REGISTRY = QualityDatabase(
+    table="dvdd",
+    date_column="d_status",
+    stream=1,
+    build=build_diabetes_statuses,
+    enumerations={"diabetes type": {"1": "type 1 diabetes", "2": "type 2 diabetes"}},
+)
+
+QUALITY_DATABASES: tuple[QualityDatabase, ...] = (HEART_FAILURE_REGISTRY, ADULT_DIABETES_REGISTRY)
 QUALITY_DATABASE_ENUMERATIONS: dict[str, dict[str, str]] = {
     name: labels for database in QUALITY_DATABASES for name, labels in database.enumerations.items()
 }
