@@ -707,6 +707,12 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
                 and not key.startswith("tolerance")
             ):
                 f[section, key] = _heart_failure_registry_figure(key)
+    # the Danish Adult Diabetes Registry: persons with a status from an outpatient clinic in 2014
+    f["adult_diabetes_registry_2014", "outpatient_clinic_patients"] = lambda x: (
+        _scaled(x, x.value("SELECT count(DISTINCT pnr) FROM dvdd WHERE year(d_status) = 2014"))
+        if x.covers(2014)
+        else None
+    )
     # the floor every table keeps; an owner may require more (the heart failure registry's 10)
     f["disclosure", "min_cell_count"] = lambda x: min(x.min_cell_counts)
     return f

@@ -6,12 +6,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from synthetic_registers.dates import NEVER, day
+from synthetic_registers.dates import NEVER, day, year_of
 from synthetic_registers.hospital import KIND_OUTPATIENT, Contacts, code_book
 from synthetic_registers.quality_databases import (
     HEART_FAILURE_INDICATORS,
     QUALITY_DATABASE_ENUMERATIONS,
     QUALITY_DATABASES,
+    build_diabetes_statuses,
     build_heart_failure_registrations,
     indicator_share,
 )
@@ -70,3 +71,26 @@ def test_every_quality_database_fills_a_table_of_the_contract_with_labelled_vari
         labels = {column.code_system for column in table.columns if column.code_system}
         assert set(database.enumerations) <= labels
     assert {"NYHA class", "LVEF category"} <= set(QUALITY_DATABASE_ENUMERATIONS)
+
+
+def test_the_adult_diabetes_registry_takes_one_status_a_year_from_outpatient_diabetes_visits():
+    # person p: visits on 2010-03-01 and 2010-09-01 (DE10 for even, DE11 for odd persons), 2011-05-01,
+    # and an admission for diabetes in 2012 that no clinic reports; one person's visits from 2004
+    n = 1000
+    person = np.repeat(np.arange(n), 4)
+    start = np.tile([day(2010, 3, 1), day(2010, 9, 1), day(2011, 5, 1), day(2012, 1, 1)], n)
+    visits = contacts(person, start, "DE109")
+    visits.a_code[person % 2 == 1] = code_book().index["DE119"]
+    visits.kind[3::4] = 0  # the admissions
+    visits.start[:4] -= 6 * 366  # person 0's visits fall in 2004-2006, before the registry
+    people = SimpleNamespace(onsets={})
+    statuses = build_diabetes_statuses(np.random.default_rng(2), people, visits, code_book().codes)
+    contact = statuses.contact
+    assert set(visits.start[contact]) <= {day(2010, 3, 1), day(2011, 5, 1)} | set(visits.start[:4])
+    assert not np.isin(contact, np.arange(3, 4 * n, 4)).any()  # no admission
+    assert (year_of(visits.start[contact]) >= 2005).all()
+    # about 85 % of the 2 * n person-years are reported
+    assert 0.8 < len(contact) / (2 * n) < 0.9
+    assert (np.asarray(statuses.columns["diabetestype"]) == np.where(person[contact] % 2 == 0, 1, 2)).all()
+    hba1c = statuses.columns["hba1c"]
+    assert 0 < hba1c.null_count < 0.06 * len(contact)
