@@ -115,6 +115,8 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
     kind = concept_kind(concept)
     if kind.codes_only:  # cancer, procedure, ...: the registry entry says all there is to say
         conditions.append(prefix_condition(col(kind.code_column, table), getattr(concept, kind.code_field)))
+    elif kind.declared is not None:  # a register declared in queries.registers brings its condition
+        conditions.append(kind.declared.row_condition(concept, table))
     elif isinstance(concept, m.DiagnosisConcept):
         conditions.append(prefix_condition(col("code", table), concept.codes))
         if concept.primary_only:
@@ -139,15 +141,6 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
     elif isinstance(concept, m.BiobankSampleConcept):
         types = [exp.Literal.string(t) for t in sorted(set(concept.sample_types))]
         conditions.append(col("sample_type", table).isin(*types))
-    elif isinstance(concept, m.HeartFailureRegistrationConcept):
-        conditions.append(exp.true())  # every registration, unless narrowed below
-        if concept.nyha_classes is not None:
-            classes = [number(c) for c in sorted(set(concept.nyha_classes))]
-            conditions.append(col("nyha", table).isin(*classes))
-        if concept.indicator_not_fulfilled is not None:
-            conditions.append(
-                exp.EQ(this=col(concept.indicator_not_fulfilled, table), expression=exp.Literal.string("Nej"))
-            )
     elif isinstance(concept, m.VitalStatusConcept):
         conditions.append(
             exp.Not(this=exp.Is(this=col(vital_status_column(concept), table), expression=exp.null()))

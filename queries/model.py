@@ -22,13 +22,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 # The shape limits (reference policy §4 rule 14) and rounding bases are rules of ``disclosure.policy``,
 # versioned with it; this model and ``queries.validation`` enforce them.
 from disclosure.policy import ALLOWED_ROUNDING_BASES, MIN_AGE_BAND_WIDTH, MIN_CURVE_INTERVAL_DAYS
+from queries.base_model import Model
 from queries.limits import check_json_limits
+from queries.registers import declared_concepts
 
 QUERY_MODEL_VERSION = 1
 
@@ -68,14 +70,6 @@ EDUCATION_LEVEL_NAMES: dict[int, str] = {
     80: "PhD",
 }
 SEX_CODES: dict[str, int] = {"male": 1, "female": 2}
-
-
-class Model(BaseModel):
-    """Base: immutable, unknown fields are errors (a typo must not silently widen a cohort)."""
-
-    # NaN and infinities (JSON 1e999 parses as one) are refused: an infinite income.max would
-    # silently mean "no maximum".
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # Dates a query may name. Windows of up to 100 years around them stay within Python's dates (year
@@ -185,24 +179,6 @@ class BiobankSampleConcept(Model):
     sample_types: Annotated[tuple[SampleType, ...], Field(min_length=1)]
 
 
-HeartFailureIndicator = Literal["echocardiography", "raas_inhibitor", "beta_blocker", "exercise_training"]
-
-
-class HeartFailureRegistrationConcept(Model):
-    """A registration in the Danish Heart Failure Registry (RKKP): a patient's first hospital contact
-    for heart failure with reduced ejection fraction from 2003, dated on the registration date."""
-
-    type: Literal["heart_failure_registration"] = "heart_failure_registration"
-    nyha_classes: Annotated[tuple[Literal[1, 2, 3, 4], ...], Field(min_length=1)] | None = Field(
-        default=None, description="NYHA functional classes (1-4) the registration must have; null = any"
-    )
-    indicator_not_fulfilled: HeartFailureIndicator | None = Field(
-        default=None,
-        description="only registrations where this quality indicator was not fulfilled "
-        "(echocardiography, RAAS inhibitor, beta-blocker, exercise training); null = any",
-    )
-
-
 # A composite concept's limits: enough for a protocol's "any of these definitions" (and a saved concept
 # set used inside another), few enough that a query stays a question and not a program.
 MAX_ANY_OF_MEMBERS = 20
@@ -256,7 +232,8 @@ EventConcept = Annotated[
     | CauseOfDeathConcept
     | VitalStatusConcept
     | BiobankSampleConcept
-    | HeartFailureRegistrationConcept
+    # the event concepts of the registers declared one module each (queries.registers)
+    | declared_concepts()
     | AnyOfConcept
     | ConceptSetReference,
     Field(discriminator="type"),

@@ -27,6 +27,7 @@ from queries.dimensions import (
     uptake_categories,
     uptake_day_label,
 )
+from queries.registers import DECLARED_RELATIONS
 from queries.registry import concept_codes, concept_excluded_codes, concept_kind, with_derived_columns
 from queries.storage import (
     PERSON_KEYED_TABLES,
@@ -90,7 +91,10 @@ class ReferenceEngine:
         }
         self.deaths = self.rows("doedsaarsag")
         self.samples = self.rows("biobank")
-        self.heart_failure_registrations = self.rows("dhd")
+        # the relations of the registers declared in queries.registers, each read its own way
+        self.declared_rows = {
+            name: relation.reference_rows(self.rows) for name, relation in DECLARED_RELATIONS.items()
+        }
         self.education: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in self.rows("udda"):
             self.education[row["pnr"]].append(row)
@@ -208,6 +212,10 @@ class ReferenceEngine:
             for e in self.code_events[kind.relation]:
                 if concept_code_matches(concept, e["code"]):
                     dates[e["pnr"]].append(e["date"])
+        elif kind.declared is not None:  # a register declared in queries.registers
+            for row in self.declared_rows[kind.relation]:
+                if kind.declared.reference_matches(concept, row):
+                    dates[row["pnr"]].append(row["event_date"])
         elif isinstance(concept, m.DiagnosisConcept):
             for e in self.diagnoses:
                 if not concept_code_matches(concept, e["code"]):
@@ -247,20 +255,6 @@ class ReferenceEngine:
             for row in self.samples:
                 if row["sample_type"] in concept.sample_types:
                     dates[row["pnr"]].append(row["sample_date"])
-        elif isinstance(concept, m.HeartFailureRegistrationConcept):
-            indicator_column = {
-                "echocardiography": "ind_ekko",
-                "raas_inhibitor": "ind_raas",
-                "beta_blocker": "ind_betablok",
-                "exercise_training": "ind_traening",
-            }
-            for row in self.heart_failure_registrations:
-                if concept.nyha_classes is not None and row["nyha"] not in concept.nyha_classes:
-                    continue
-                not_fulfilled = concept.indicator_not_fulfilled
-                if not_fulfilled is not None and row[indicator_column[not_fulfilled]] != "Nej":
-                    continue
-                dates[row["pnr"]].append(row["d_registrering"])
         else:
             raise TypeError(concept)
         return dates

@@ -15,10 +15,12 @@ may not import ``queries``, checked against it by ``tests/test_registry.py``):
   disclosure computes from the released counts (handed to it on each ``AggregateTable``), and the
   first price list that prices the kind (older price lists stay valid without it): ``RESULT_KINDS``.
 
-What stays with the code that implements it: the SQL of a relation (``queries.storage``), a
-concept's row condition (``queries.compiler``) and its second, plain-Python reading
-(``queries.reference_engine``), and a result kind's compile pass and cell count. Tests check that
-each of those handles every entry.
+A register declared in ``queries.registers`` (one module: its relation's SQL, its concept's model,
+row condition and plain-Python reading) enters ``CONCEPTS`` from there. For the registers written
+the older way, what stays with the code that implements it: the SQL of a relation
+(``queries.storage``), a concept's row condition (``queries.compiler``) and its second, plain-Python
+reading (``queries.reference_engine``), and a result kind's compile pass and cell count. Tests check
+that each of those handles every entry.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from disclosure import derived, magnitude
 from disclosure.table import AggregateTable
 from queries import model as m
+from queries.registers import DECLARED_CONCEPTS, DeclaredConcept
 from queries.storage import RELATION_REGISTERS
 from synthetic_registers.catalog import CANCER_CODES, CODE_SYSTEM_LISTS
 from synthetic_registers.schema import TABLES
@@ -152,6 +155,8 @@ class ConceptKind:
     code_field: str | None = None  # the field holding code prefixes, if any
     code_system: str | None = None  # their code system (a key of CODE_SYSTEMS)
     code_column: str = "code"  # the relation's column the prefixes are matched against
+    # a concept of a register declared in queries.registers: its row condition and reference reading
+    declared: DeclaredConcept | None = None
 
     @property
     def exclusion_field(self) -> str | None:
@@ -231,11 +236,6 @@ CONCEPTS: Mapping[str, ConceptKind] = {
         ConceptKind(
             m.BiobankSampleConcept, "biobank_samples", {"type": "biobank_sample", "sample_types": ["dna"]}
         ),
-        ConceptKind(
-            m.HeartFailureRegistrationConcept,
-            "heart_failure_registrations",
-            {"type": "heart_failure_registration", "nyha_classes": [3, 4]},
-        ),
         # composite: its events are its members' (each read from its own relation, see
         # ``concept_registers``); the relation every query reads stands for it here
         ConceptKind(
@@ -255,6 +255,10 @@ CONCEPTS: Mapping[str, ConceptKind] = {
         ConceptKind(m.EducationConcept, "education", {"type": "education", "levels": [60, 70, 80]}),
         ConceptKind(m.IncomeConcept, "income", {"type": "income", "min": 300000}),
     )
+} | {
+    # the concepts of the registers declared one module each
+    name: ConceptKind(declared.model, declared.relation.name, declared.example, declared=declared)
+    for name, declared in DECLARED_CONCEPTS.items()
 }
 
 

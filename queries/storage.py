@@ -13,14 +13,14 @@ prescription_events    pnr, event_date, atc, packages
 cancer_events          pnr, event_date, code
 death_cause_events     pnr, event_date, code, underlying
 biobank_samples        pnr, event_date, sample_type
-heart_failure_registrations
-                       pnr, event_date, nyha, echocardiography, raas_inhibitor,
-                       beta_blocker, exercise_training (indicators: 'Ja' fulfilled, 'Nej' not)
 education              pnr, year, level
 income                 pnr, year, personal, household_equivalised
 diagnosis_spans        code, pnr, first_date, last_date
 prescription_spans     atc, year, pnr, first_date, last_date
 =====================  ===============================================================
+
+Registers declared one module each in ``queries.registers`` (the clinical quality databases) add
+their relations to these; each module documents its relation's columns.
 
 The two ``*_spans`` relations compact an event relation for the questions that need only whether a
 person had a code in a window: one row per code and person (diagnoses), or per code, person and
@@ -67,6 +67,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from queries.registers import DECLARED_RELATIONS
 from synthetic_registers.schema import PERSON_KEY, TABLES, TABLES_BY_NAME
 
 REGISTER_TABLES = tuple(table.name for table in TABLES)
@@ -140,11 +141,6 @@ RELATION_SQL: dict[str, str] = {
         SELECT pnr, d_dodsdto AS event_date, c_dod2 AS code, FALSE AS underlying
         FROM doedsaarsag WHERE c_dod2 IS NOT NULL
     """,
-    "heart_failure_registrations": """
-        SELECT pnr, d_registrering AS event_date, nyha, ind_ekko AS echocardiography,
-               ind_raas AS raas_inhibitor, ind_betablok AS beta_blocker, ind_traening AS exercise_training
-        FROM dhd
-    """,
     "biobank_samples": """
         SELECT pnr, sample_date AS event_date, sample_type FROM biobank
     """,
@@ -155,6 +151,8 @@ RELATION_SQL: dict[str, str] = {
         SELECT pnr, aar AS year, perindkialt AS personal, famaekvivadisp AS household_equivalised FROM ind
     """,
 }
+# the relations of the registers declared one module each (queries.registers), written out as text
+RELATION_SQL |= {name: relation.duckdb_sql for name, relation in DECLARED_RELATIONS.items()}
 
 
 def _tables_read(sql: str) -> frozenset[str]:
@@ -179,12 +177,12 @@ LAYOUT_ORDER: dict[str, str] = {
     "cancer_events": "code, pnr",
     "death_cause_events": "code, pnr",
     "biobank_samples": "sample_type, pnr",
-    "heart_failure_registrations": "event_date, pnr",
     "education": "pnr, year",
     "income": "pnr, year",
     "diagnosis_spans": "code, pnr",
     "prescription_spans": "atc, year, pnr",  # year after code: a window's years prune row groups
 }
+LAYOUT_ORDER |= {name: relation.layout_order for name, relation in DECLARED_RELATIONS.items()}
 
 # The compacted relations: name -> (the event relation it summarises, its code column, whether a
 # span covers one calendar year rather than the whole history).

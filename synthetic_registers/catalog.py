@@ -23,6 +23,7 @@ from synthetic_registers.codes import (
     sks_procedure_list,
 )
 from synthetic_registers.laboratory import LAB_ANALYSES, analysis_list
+from synthetic_registers.quality_databases import QUALITY_DATABASE_ENUMERATIONS
 from synthetic_registers.schema import TABLES, Table
 
 CATALOG_FILE = "catalog.json"
@@ -35,13 +36,6 @@ ENUMERATIONS: dict[str, dict[str, str]] = {
     "SKS contact type": {"ALCA00": "physical attendance", "ALCA10": "virtual contact"},
     "SKS priority": {"ATA1": "acute", "ATA3": "planned"},
     "yes/no": {"Ja": "yes", "Nej": "no"},
-    "NYHA class": {
-        "1": "no limitation",
-        "2": "slight limitation",
-        "3": "marked limitation",
-        "4": "symptoms at rest",
-    },
-    "LVEF category": {"<=25": "25 % or less", "26-35": "26-35 %", "36-40": "36-40 %"},
     "DST region": {
         "1081": "Nordjylland",
         "1082": "Midtjylland",
@@ -63,6 +57,8 @@ ENUMERATIONS: dict[str, dict[str, str]] = {
         t: t.replace("_", " ")
         for t in ("dried_blood_spot", "serum", "plasma", "whole_blood", "dna", "tissue")
     },
+    # each clinical quality database declares its own with its generator
+    **QUALITY_DATABASE_ENUMERATIONS,
 }
 CANCER_CODES = "ICD-10 without D prefix"
 CODE_SYSTEM_LISTS = {

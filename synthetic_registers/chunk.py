@@ -37,11 +37,7 @@ from synthetic_registers.population import (
 from synthetic_registers.prescriptions import INDICATIONS, atc_table, build_dispensings
 from synthetic_registers.procedures import build_procedures, is_surgical, procedure_codes
 from synthetic_registers.pseudonyms import person_keys
-from synthetic_registers.quality_databases import (
-    LVEF_CATEGORIES,
-    YES_NO,
-    build_heart_failure_registrations,
-)
+from synthetic_registers.quality_databases import QUALITY_DATABASES, QualityDatabase
 from synthetic_registers.socioeconomic import build_education, build_income, final_levels
 from synthetic_registers.writer import dates, labels, write_part
 
@@ -104,7 +100,7 @@ def _hospital_columns(
     plan: ChunkPlan,
     out_dir: Path,
     procedure_rng: np.random.Generator,
-    quality_rng: np.random.Generator,
+    quality_seed: list[int],
 ) -> tuple[dict[str, int], Contacts]:
     records = build_hospital_records(rng, people)
     c = records.contacts
@@ -191,27 +187,39 @@ def _hospital_columns(
         plan.index,
     )
     counts.update(_procedure_columns(procedure_rng, c, ids, keys, start_us, plan, out_dir))
-    counts["dhd"] = _heart_failure_columns(quality_rng, c, pnr, ids, keys, plan, out_dir)
+    for database in QUALITY_DATABASES:
+        rng_of_database = np.random.default_rng([*quality_seed, database.stream])
+        counts[database.table] = _quality_database_columns(
+            database, rng_of_database, people, c, pnr, ids, keys, plan, out_dir
+        )
     return counts, c
 
 
-def _heart_failure_columns(rng, c: Contacts, pnr, ids, keys, plan: ChunkPlan, out_dir: Path) -> int:
-    """The heart failure quality database's registrations, each on the contact it was made at
-    (an LPR2 recnum before LPR3, an LPR3 contact key after)."""
-    registered = build_heart_failure_registrations(rng, code_book().codes, c.person, c.start, c.a_code)
+def _quality_database_columns(
+    database: QualityDatabase,
+    rng,
+    people: ChunkPeople,
+    c: Contacts,
+    pnr,
+    ids,
+    keys,
+    plan: ChunkPlan,
+    out_dir: Path,
+) -> int:
+    """A quality database's registrations, each on the contact it was made at (an LPR2 recnum
+    before LPR3, an LPR3 contact key after)."""
+    registered = database.build(rng, people, c, code_book().codes)
     contact = registered.contact
     lpr2 = c.start[contact] < LPR3_FROM
     return write_part(
         out_dir,
-        "dhd",
+        database.table,
         {
             "pnr": pnr[contact],
             "recnum": pa.array(ids[contact], mask=~lpr2),
             "dw_ek_kontakt": pa.array(keys[contact], mask=lpr2),
-            "d_registrering": dates(c.start[contact]),
-            "nyha": registered.nyha,
-            "lvef": labels(registered.lvef, LVEF_CATEGORIES),
-            **{column: labels(values, YES_NO) for column, values in registered.indicators.items()},
+            database.date_column: dates(c.start[contact]),
+            **registered.columns,
         },
         plan.index,
     )
@@ -322,8 +330,10 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
         plan.index,
     )
     procedure_rng = np.random.default_rng([seed, plan.index, PROCEDURE_STREAM])
-    quality_rng = np.random.default_rng([seed, plan.index, QUALITY_DATABASE_STREAM])
-    hospital_counts, contacts = _hospital_columns(rng, people, pnr, plan, out_dir, procedure_rng, quality_rng)
+    quality_seed = [seed, plan.index, QUALITY_DATABASE_STREAM]
+    hospital_counts, contacts = _hospital_columns(
+        rng, people, pnr, plan, out_dir, procedure_rng, quality_seed
+    )
     counts.update(hospital_counts)
     lab_rng = np.random.default_rng([seed, plan.index, LABORATORY_STREAM])
     counts["lab_forsker"] = _laboratory_columns(lab_rng, people, contacts, pnr, plan, out_dir)

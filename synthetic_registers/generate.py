@@ -25,8 +25,10 @@ from synthetic_registers.schema import TABLES
 
 # Changes whenever the same persons and seed give other registers (new tables, new codes): an
 # extract made by another version is generated again by ``statservice run``. 1.1.0: procedures,
-# laboratory results, the full ATC index, the heart failure registry.
-GENERATOR_VERSION = "1.1.0"
+# laboratory results, the full ATC index, the heart failure registry. 1.2.0: the heart failure
+# registry holds incident patients with reduced ejection fraction only, its indicators as published;
+# the adult diabetes registry.
+GENERATOR_VERSION = "1.2.0"
 CHUNK_PERSONS = 50_000
 FIRST_YEAR, LAST_YEAR = 1995, 2030
 

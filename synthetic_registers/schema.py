@@ -283,7 +283,8 @@ TABLES: tuple[Table, ...] = (
         notes=(
             "Registers the first hospital contact for incident heart failure with reduced ejection "
             "fraction (LVEF 40 % or less) from 2003; about 90 % of such contacts are registered.",
-            "Indicators are recorded as fulfilled (Ja) or not (Nej) for each registration.",
+            "Indicators are recorded as fulfilled (Ja) or not (Nej) for each registration; their "
+            "shares rise from 2003 to 2010 as the database's audits took effect.",
             "The owner's minimum cell count (10) is this synthetic database's; "
             "it exercises the per-register threshold, not a published RKKP rule.",
         ),
@@ -309,6 +310,39 @@ TABLES: tuple[Table, ...] = (
             Column("ind_raas", "VARCHAR", "Indicator: ACE inhibitor, ARB or ARNI treatment", "yes/no"),
             Column("ind_betablok", "VARCHAR", "Indicator: beta-blocker treatment", "yes/no"),
             Column("ind_traening", "VARCHAR", "Indicator: referred to exercise training", "yes/no"),
+        ),
+    ),
+    Table(
+        name="dvdd",
+        notes=(
+            "A yearly status of each adult with diabetes seen at a hospital outpatient clinic "
+            "(action diagnosis DE10 or DE11), from 2005, on the year's first such visit; the "
+            "clinics report almost all their patients (about 85 % here). General practice is not included.",
+            "HbA1c is empty when it was not measured in the year.",
+            "The owner's minimum cell count (10) is this synthetic database's, as for the heart "
+            "failure registry.",
+        ),
+        register="Danish Adult Diabetes Registry",
+        owner=RKKP,
+        description="Danish Adult Diabetes Registry (Dansk Voksen Diabetes Database, RKKP): one row "
+        "per patient and year at a hospital diabetes outpatient clinic, with screening indicators.",
+        coverage=(2005, None),
+        minimum_cell_count=10,
+        columns=(
+            _PNR,
+            Column("recnum", "UBIGINT", "LPR2 contact of the status, joins lpr_adm", nullable=True),
+            Column(
+                "dw_ek_kontakt",
+                "UBIGINT",
+                "LPR3 contact of the status, joins lpr3_kontakter",
+                nullable=True,
+            ),
+            Column("d_status", "DATE", "Date of the yearly status (the visit's start)"),
+            Column("diabetestype", "UTINYINT", "Diabetes type 1 or 2", "diabetes type"),
+            Column("hba1c", "DOUBLE", "HbA1c in the year, mmol/mol", nullable=True),
+            Column("ind_oejne", "VARCHAR", "Indicator: eye examination within two years", "yes/no"),
+            Column("ind_fod", "VARCHAR", "Indicator: foot examination within two years", "yes/no"),
+            Column("ind_albuminuri", "VARCHAR", "Indicator: urine albumin measured in the year", "yes/no"),
         ),
     ),
     Table(

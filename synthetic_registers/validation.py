@@ -363,6 +363,40 @@ def _laboratory_figure(key: str) -> Figure:
     return figure
 
 
+def _heart_failure_registry_figure(key: str) -> Figure:
+    """The Danish Heart Failure Registry (``dhd``): registrations a year and, among the registrations
+    of a year, the share with an indicator fulfilled or dead within a year."""
+    indicators = {
+        "echocardiography": "ind_ekko",
+        "raas_inhibitor": "ind_raas",
+        "beta_blocker": "ind_betablok",
+        "exercise_training": "ind_traening",
+    }
+
+    def figure(x: _Extract):
+        if key.startswith("registrations_per_year_"):
+            first, last = (int(year) for year in key.removeprefix("registrations_per_year_").split("_"))
+            # years before the extract's first have no registrations (no contacts): count those covered
+            first = max(first, x.start_year)
+            if not x.covers(first, last):
+                return None
+            count = x.value(f"SELECT count(*) FROM dhd WHERE year(d_registrering) BETWEEN {first} AND {last}")
+            return _scaled(x, count) / (last - first + 1)
+        measure, year = key.rsplit("_", 1)
+        if not x.covers(int(year), int(year) + 1):
+            return None
+        if measure == "one_year_mortality":
+            has = "b.doed_dato IS NOT NULL AND b.doed_dato <= r.d_registrering + INTERVAL 1 YEAR"
+        else:
+            has = f"r.{indicators[measure.removeprefix('share_')]} = 'Ja'"
+        return x.value(
+            f"SELECT avg(CASE WHEN {has} THEN 1.0 ELSE 0.0 END) FROM dhd r JOIN bef b USING (pnr) "
+            f"WHERE year(r.d_registrering) = {year}"
+        )
+
+    return figure
+
+
 def _total_fertility(x: _Extract) -> float:
     deliveries = x.value(
         f"""
@@ -664,6 +698,20 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
     )
     f[sexes, "dementia_diagnosed_share_women"] = lambda x: x.share(
         ref, "b.koen = 2", x.evidence(("dementia", "dementia_rx"), ref)
+    )
+    for section in ("heart_failure_registry_volume", "heart_failure_registry_2010"):
+        for key, value in targets[section].items():
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and not key.startswith("tolerance")
+            ):
+                f[section, key] = _heart_failure_registry_figure(key)
+    # the Danish Adult Diabetes Registry: persons with a status from an outpatient clinic in 2014
+    f["adult_diabetes_registry_2014", "outpatient_clinic_patients"] = lambda x: (
+        _scaled(x, x.value("SELECT count(DISTINCT pnr) FROM dvdd WHERE year(d_status) = 2014"))
+        if x.covers(2014)
+        else None
     )
     # the floor every table keeps; an owner may require more (the heart failure registry's 10)
     f["disclosure", "min_cell_count"] = lambda x: min(x.min_cell_counts)

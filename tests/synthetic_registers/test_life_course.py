@@ -419,7 +419,9 @@ def test_lab_values_follow_the_conditions(db):
 
 def test_heart_failure_registry_registers_most_first_heart_failure_contacts_on_their_contact(db):
     """Each registration is a person's first heart failure contact (action diagnosis DI50, from
-    2003), on that contact of its era, dated on its start; about 90 % of such contacts are registered."""
+    2003), on that contact of its era, dated on its start. About 90 % of incident patients with
+    reduced ejection fraction (half of heart failure) are registered: some 45 % of first contacts,
+    fewer where the first contact in the extract is a prevalent patient's follow-up."""
     contacts = """
         SELECT pnr, recnum, NULL::UBIGINT AS key, d_inddto AS d, c_adiag AS code FROM lpr_adm
         UNION ALL
@@ -443,13 +445,19 @@ def test_heart_failure_registry_registers_most_first_heart_failure_contacts_on_t
     )
     registered = count(db, "SELECT count(*) FROM dhd")
     assert first_contacts > 50
-    assert 0.8 < registered / first_contacts < 0.97
+    assert 0.15 < registered / first_contacts < 0.45
 
 
 def test_heart_failure_registry_variables_have_their_real_categories(db):
     assert {row[0] for row in db.execute("SELECT DISTINCT nyha FROM dhd").fetchall()} == {1, 2, 3, 4}
     lvef = {row[0] for row in db.execute("SELECT DISTINCT lvef FROM dhd").fetchall()}
     assert lvef == {"<=25", "26-35", "36-40"}
-    for indicator in ("ind_ekko", "ind_raas", "ind_betablok", "ind_traening"):
+    # most patients get the echocardiography and the drugs; few are referred to exercise training
+    for indicator, low, high in (
+        ("ind_ekko", 0.6, 1),
+        ("ind_raas", 0.8, 1),
+        ("ind_betablok", 0.7, 1),
+        ("ind_traening", 0.05, 0.45),
+    ):
         fulfilled = db.execute(f"SELECT avg(({indicator} = 'Ja')::INT) FROM dhd").fetchone()[0]
-        assert 0.3 < fulfilled < 1, indicator
+        assert low < fulfilled < high, indicator
