@@ -232,10 +232,10 @@ EventConcept = Annotated[
     | CauseOfDeathConcept
     | VitalStatusConcept
     | BiobankSampleConcept
-    # the event concepts of the registers declared one module each (queries.registers)
-    | declared_concepts()
     | AnyOfConcept
-    | ConceptSetReference,
+    | ConceptSetReference
+    # the event concepts of the registers declared one module each (queries.registers)
+    | declared_concepts(),
     Field(discriminator="type"),
 ]
 

@@ -144,7 +144,7 @@ def test_2026_4_prices_time_to_event_and_keeps_every_price_of_2026_3():
             for cells in (1, 20, 50, 400):
                 shape = PricedShape(kind, 2, cells, cells % 20 == 0)
                 assert old.quote(shape, segment).net_amount == new.quote(shape, segment).net_amount
-    with pytest.raises(InvalidBillingInput, match="not priced in price list 2026-2"):
+    with pytest.raises(InvalidBillingInput, match="not priced in price list 2026-3"):
         old.quote(PricedShape("time_to_event", 2, 40, False), "public_research")
     assert new.quote(PricedShape("time_to_event", 2, 40, False), "public_research").net_amount > 0
 

@@ -25,6 +25,12 @@ NOT_RELEASE_RULES = {
     ("queries/model.py", "QUERY_MODEL_VERSION"): "the query language's version",
     ("queries/model.py", "MAX_FOLLOW_UP_DAYS"): "the longest follow-up asked for (the registers' span): "
     "merging and suppression protect a curve of any length",
+    ("queries/model.py", "MAX_ANY_OF_MEMBERS"): "how many concepts one composite lists: the question's "
+    "size; every count it gives is protected as any other",
+    (
+        "queries/model.py",
+        "MAX_ANY_OF_DEPTH",
+    ): "how deep composites nest: the question's size, not a release rule",
     ("queries/validation.py", "MAX_CODE_SUGGESTIONS"): "how many unknown codes get suggestions in a 422",
     ("queries/validation.py", "SUMMARY_SHOWN_CODES"): "how many unknown codes a 422's summary names",
     ("disclosure/rules.py", "_PAGE_WIDTH"): "line width of the rules page",
