@@ -81,7 +81,9 @@ class QueryOnSavedCohort(BaseModel):
     """A query whose ``index``, ``population`` and ``criteria`` are a saved cohort's: the service
     replaces ``cohort`` by that version's definition (its own ``criteria``, if any, appended after the
     cohort's) before validation, quote, hash and run, and the release records the reference. Every
-    other field is the query's (``Query``; a test holds the two to the same fields and types)."""
+    other field is as in a written-out query."""
+
+    # the fields of ``Query`` but index and population, repeated: a test holds them to the same types
 
     # before any field is validated: a query nested 500 deep must not reach pydantic's recursion
     @model_validator(mode="before")
