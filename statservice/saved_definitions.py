@@ -181,3 +181,37 @@ def resolve_concept_sets(
         return {name: resolved(value, f"{path}.{name}") for name, value in node.items()}
 
     return resolved(payload, ""), list(used.values())
+
+
+def resolve_cohort(
+    session: Session, organisation_id: str, payload: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """The query JSON with its ``"cohort": {"id", "version"}`` replaced by that saved version's index,
+    population and criteria (the query's own ``criteria`` appended after the cohort's), the reference
+    used (id, version, definition hash), and how many criteria came from the cohort. A query without
+    ``cohort`` is returned as it is. An id or version the organisation does not have is a 404 naming
+    ``cohort`` or ``cohort.version``."""
+    reference = payload.get("cohort")
+    if not isinstance(reference, dict):
+        return payload, [], 0
+    cohort_id, number = str(reference.get("id")), int(reference.get("version"))  # type: ignore[arg-type]
+    try:
+        get_definition(session, organisation_id, COHORT, cohort_id)
+    except NotFound as missing:
+        error = {"field": "cohort", "message": missing.detail, "valid": "a cohort id of the organisation"}
+        raise NotFound(f"{missing.detail} (referred to at cohort)", errors=[error]) from None
+    try:
+        version = get_version(session, organisation_id, COHORT, cohort_id, number)
+    except NotFound as missing:
+        error = {"field": "cohort.version", "message": missing.detail, "valid": "a saved version"}
+        raise NotFound(f"{missing.detail} (referred to at cohort.version)", errors=[error]) from None
+    definition = definition_of(version)
+    written = {name: value for name, value in payload.items() if name != "cohort"}
+    resolved = {
+        **written,
+        "index": definition["index"],
+        "population": definition["population"],
+        "criteria": [*definition["criteria"], *written.get("criteria", [])],
+    }
+    used = {"type": COHORT, "id": cohort_id, "version": number, "definition_hash": version.definition_hash}
+    return resolved, [used], len(definition["criteria"])

@@ -238,7 +238,7 @@ def test_a_reference_to_an_unknown_or_foreign_set_is_a_404_naming_the_field(data
 
 
 def documented(info: str) -> dict:
-    """The ```json <info> block of the language page's section on saved concept sets."""
+    """The ```json <info> block of the language page's section on saved concept sets and cohorts."""
     page = (Path(__file__).resolve().parents[2] / "docs" / "query-language.md").read_text()
     (block,) = re.findall(rf"```json {re.escape(info)}\n(.*?)```", page, flags=re.DOTALL)
     return json.loads(block)
@@ -267,3 +267,200 @@ def test_the_documented_concept_set_example_runs(data_api):
             "definition_hash": created.json()["definition_hash"],
         }
     ]
+
+
+# --- queries on saved cohorts ------------------------------------------------------------------------
+
+ADULTS = {"age": {"min": 18}}
+ON_METFORMIN = {
+    "type": "include",
+    "concept": {"type": "prescription", "atc": ["A10BA"]},
+    "window": {"end": 0},
+}
+BY_SEX = {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]}
+
+
+def on_cohort(cohort_id: str, version: int, **rest) -> dict:
+    return {
+        "title": "on a saved cohort",
+        "cohort": {"id": cohort_id, "version": version},
+        "result": BY_SEX,
+        **rest,
+    }
+
+
+def written_out(saved: dict, *criteria: dict) -> dict:
+    """The query on a saved cohort version with the cohort written in, as a customer could send it."""
+    cohort = saved["cohort"]
+    return {
+        "title": "on a saved cohort",
+        "index": cohort["index"],
+        "population": cohort["population"],
+        "criteria": [*cohort["criteria"], *criteria],
+        "result": BY_SEX,
+    }
+
+
+def test_the_query_on_a_saved_cohort_has_the_fields_of_a_query():
+    """``QueryOnSavedCohort`` repeats ``Query``'s fields but index and population: they must not drift."""
+    from queries.model import Query
+    from statservice.api.routes.queries import QueryOnSavedCohort
+
+    written, on_saved = Query.model_fields, QueryOnSavedCohort.model_fields
+    assert set(on_saved) == set(written) - {"index", "population"} | {"cohort"}
+    for name in set(on_saved) - {"cohort"}:
+        assert on_saved[name].annotation == written[name].annotation, name
+        assert on_saved[name].default == written[name].default, name
+        assert on_saved[name].metadata == written[name].metadata, name
+
+
+def test_releases_on_a_saved_cohort_name_its_versions_after_two_revisions_and_audit_verifies(data_api):
+    api, customer = data_api, data_api.customer
+    first = {"index": {"concept": T2D, "period": {"start": "2015-01-01", "end": "2018-12-31"}}}
+    created = api.post("/v1/cohorts", customer, json={"name": "incident T2D", **first})
+    assert created.status_code == 201, created.text
+    cohort_id = created.json()["id"]
+    revisions = [{**first, "population": ADULTS}, {**first, "population": ADULTS, "criteria": [ON_METFORMIN]}]
+    releases = []
+    for version, revision in enumerate([*revisions, None], start=1):
+        query = on_cohort(cohort_id, version)
+        run = api.post("/v1/queries/runs", customer, json=query)
+        assert run.status_code == 201, run.text
+        releases.append((version, run.json()))
+        # the same question with the cohort written in has the same hash; the quote is the same
+        saved = api.get(f"/v1/cohorts/{cohort_id}/versions/{version}", customer).json()
+        validated = api.post("/v1/queries/validate", customer, json=written_out(saved)).json()
+        assert run.json()["query_hash"] == validated["query_hash"]
+        assert (
+            api.post("/v1/queries/quote", customer, json=query).json()["price"]
+            == api.post("/v1/queries/quote", customer, json=written_out(saved)).json()["price"]
+        )
+        if revision is not None:  # revised after the run: the release keeps naming its version
+            saved_next = api.post(f"/v1/cohorts/{cohort_id}/versions", customer, json=revision)
+            assert saved_next.status_code == 201 and saved_next.json()["version"] == version + 1
+    assert api.get(f"/v1/cohorts/{cohort_id}", customer).json()["versions"] == [1, 2, 3]
+    assert len({release["query_hash"] for _, release in releases}) == 3
+    records = api.get("/v1/audit/records", api.auditor, params={"action": "release", "limit": 50}).json()
+    for version, release in releases:
+        saved = api.get(f"/v1/cohorts/{cohort_id}/versions/{version}", customer).json()
+        stored = api.get(f"/v1/releases/{release['id']}", customer).json()
+        assert stored["saved_definitions"] == [
+            {
+                "type": "cohort",
+                "id": cohort_id,
+                "version": version,
+                "definition_hash": saved["definition_hash"],
+            }
+        ]
+        (record,) = [r for r in records["items"] if r["payload"]["release_id"] == release["id"]]
+        assert record["payload"]["saved_definitions"] == stored["saved_definitions"]
+        # the audited query is the resolved one: the cohort's parts, not the reference
+        assert "cohort" not in record["payload"]["query"]
+        assert record["payload"]["query"]["population"] == saved["cohort"]["population"]
+    verified = api.get("/v1/audit/verify", api.auditor).json()
+    assert verified["ok"] and verified["problems"] == []
+
+
+def test_a_query_adds_criteria_after_the_cohorts_own_and_concept_sets_resolve_in_them(data_api):
+    api, customer = data_api, data_api.customer
+    hypertension = {"type": "diagnosis", "codes": ["DI10"]}
+    set_id = api.post("/v1/concept-sets", customer, json={"name": "ht", "concept": hypertension}).json()["id"]
+    body = {"name": "t2d", "index": {"concept": T2D, "period": PERIOD}, "criteria": [ON_METFORMIN]}
+    created = api.post("/v1/cohorts", customer, json=body).json()
+    own = {
+        "type": "exclude",
+        "concept": {"type": "concept_set", "id": set_id, "version": 1},
+        "window": {"end": 0},
+    }
+    query = on_cohort(created["id"], 1, criteria=[own])
+    validated = api.post("/v1/queries/validate", customer, json=query)
+    assert validated.status_code == 200, validated.text
+    resolved = validated.json()["query"]
+    assert [c["type"] for c in resolved["criteria"]] == ["include", "exclude"]
+    assert resolved["criteria"][1]["concept"]["codes"] == ["DI10"]
+    written = written_out(created, {**own, "concept": hypertension})
+    assert (
+        validated.json()["query_hash"]
+        == api.post("/v1/queries/validate", customer, json=written).json()["query_hash"]
+    )
+    run = api.post("/v1/queries/runs", customer, json=query)
+    assert run.status_code == 201, run.text
+    assert [(d["type"], d["id"]) for d in run.json()["saved_definitions"]] == [
+        ("cohort", created["id"]),
+        ("concept_set", set_id),
+    ]
+    # an error in the query's own criteria names it by its own position, not after the cohort's
+    inverted = {**own, "window": {"start": 10, "end": -10}}
+    answer = api.post("/v1/queries/validate", customer, json=on_cohort(created["id"], 1, criteria=[inverted]))
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["criteria.0.window.start"]
+    unknown_set = {**own, "concept": {"type": "concept_set", "id": set_id, "version": 9}}
+    answer = api.post(
+        "/v1/queries/validate", customer, json=on_cohort(created["id"], 1, criteria=[unknown_set])
+    )
+    assert answer.status_code == 404
+    assert [e["field"] for e in answer.json()["errors"]] == ["criteria.0.concept"]
+
+
+def test_a_reference_to_an_unknown_or_foreign_cohort_is_a_404_naming_the_field(data_api):
+    api = data_api
+    body = {"name": "t2d", "index": {"concept": T2D, "period": PERIOD}}
+    cohort_id = api.post("/v1/cohorts", api.customer, json=body).json()["id"]
+    set_id = api.post("/v1/concept-sets", api.customer, json={"name": "t2d", "concept": T2D}).json()["id"]
+    cases = [
+        (api.customer, cohort_id, 2, "cohort.version"),
+        (api.customer, "coh_00000000000000000000", 1, "cohort"),
+        (api.customer, set_id, 1, "cohort"),  # a concept set is no cohort
+        (api.foreign, cohort_id, 1, "cohort"),
+    ]
+    for actor, reference, version, field in cases:
+        for path in ("/v1/queries/validate", "/v1/queries/quote", "/v1/queries/runs", "/v1/quotes"):
+            answer = api.post(path, actor, json=on_cohort(reference, version))
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in answer.json()["errors"]] == [field]
+    # a stored quote on the cohort is the owner's to take
+    assert api.post("/v1/quotes", api.customer, json=on_cohort(cohort_id, 1)).status_code == 201
+
+
+def test_a_query_with_a_saved_cohort_and_its_own_index_is_a_422_naming_the_field(data_api):
+    api = data_api
+    body = {"name": "t2d", "index": {"concept": T2D, "period": PERIOD}}
+    cohort_id = api.post("/v1/cohorts", api.customer, json=body).json()["id"]
+    cases = [
+        (on_cohort(cohort_id, 1, index=body["index"]), "index"),
+        (on_cohort(cohort_id, 1, population=ADULTS), "population"),
+        ({**on_cohort(cohort_id, 1), "cohort": {"id": cohort_id}}, "cohort.version"),
+        ({**on_cohort(cohort_id, 1), "cohort": {"id": "COH", "version": 1}}, "cohort.id"),
+        ({"result": BY_SEX}, "index"),  # neither: the written-out query's field is missing, as before
+    ]
+    for query, field in cases:
+        for path in ("/v1/queries/validate", "/v1/queries/runs"):
+            answer = api.post(path, api.customer, json=query)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in answer.json()["errors"]] == [field], answer.json()
+
+
+def test_the_documented_cohort_example_runs(data_api):
+    api, customer = data_api, data_api.customer
+    created = api.post("/v1/cohorts", customer, json=documented("cohort"))
+    assert created.status_code == 201, created.text
+    query = documented("query-with-cohort")
+    query["cohort"]["id"] = created.json()["id"]
+    quoted = api.post("/v1/queries/quote", customer, json=query)
+    assert quoted.status_code == 200, quoted.text
+    run = api.post("/v1/queries/runs", customer, json=query)
+    assert run.status_code == 201, run.text
+    assert run.json()["saved_definitions"] == [
+        {
+            "type": "cohort",
+            "id": created.json()["id"],
+            "version": 1,
+            "definition_hash": created.json()["definition_hash"],
+        }
+    ]
+    # the documented query's criterion follows the saved cohort's (none): the first and only one
+    validated = api.post("/v1/queries/validate", customer, json=query).json()["query"]
+    assert validated["criteria"][0]["concept"]["atc"] == ["A10BA"]
+    assert validated["population"]["age"]["min"] == 18

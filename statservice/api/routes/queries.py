@@ -7,13 +7,17 @@ import json
 import math
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from sqlalchemy import and_, func, or_, select
 
 from billing.pricing import ReducedPricePublic
+from queries import model as m
+from queries.errors import QueryValidationError
+from queries.limits import check_json_limits
 from queries.model import ConceptSetReference, Query
 from queries.validation import located_concepts
 from statservice import charging, pipeline, saved_definitions
@@ -63,8 +67,56 @@ EXAMPLE_QUERY = {
     "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]},
 }
 
+
+class SavedCohortReference(BaseModel):
+    """A cohort the organisation saved (``/v1/cohorts``), by id and version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="e.g. coh_0123…")
+    version: int = Field(ge=1, le=1_000_000, description="the saved version, from 1")
+
+
+class QueryOnSavedCohort(BaseModel):
+    """A query whose ``index``, ``population`` and ``criteria`` are a saved cohort's: the service
+    replaces ``cohort`` by that version's definition (its own ``criteria``, if any, appended after the
+    cohort's) before validation, quote, hash and run, and the release records the reference. Every
+    other field is as in a written-out query."""
+
+    # the fields of ``Query`` but index and population, repeated: a test holds them to the same types
+
+    # before any field is validated: a query nested 500 deep must not reach pydantic's recursion
+    @model_validator(mode="before")
+    @classmethod
+    def _within_json_limits(cls, data: Any) -> Any:
+        return check_json_limits(data)
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1  # Query's QUERY_MODEL_VERSION (a test holds them equal)
+    title: str | None = Field(None, max_length=200)
+    cohort: SavedCohortReference
+    criteria: Annotated[tuple[m.Criterion, ...], Field(max_length=50)] = Field(
+        (), description="criteria applied after the saved cohort's own"
+    )
+    result: m.Result = m.CohortCountResult()
+    disclosure: m.DisclosureOptions | None = None
+
+
+# pydantic names the chosen member in error locations; a name with brackets is no field name, so
+# errors name the same fields as with ``Query`` alone (``queries.validation.field_path``)
+WRITTEN_OUT, ON_SAVED_COHORT = "query[written out]", "query[on a saved cohort]"
+
+
+def query_form(body: Any) -> str:
+    """Which form a query body has: one that names a saved ``cohort`` is resolved first (also when it
+    wrongly has ``index`` too, so the error names ``index`` as the field not to send)."""
+    return ON_SAVED_COHORT if isinstance(body, dict) and "cohort" in body else WRITTEN_OUT
+
+
 QueryBody = Annotated[
-    Query,
+    Annotated[Query, Tag(WRITTEN_OUT)] | Annotated[QueryOnSavedCohort, Tag(ON_SAVED_COHORT)],
+    Discriminator(query_form),
     Body(
         openapi_examples={
             "t2d_by_sex": {"summary": "Type 2 diabetes cohort by sex", "value": EXAMPLE_QUERY},
@@ -80,6 +132,13 @@ QueryBody = Annotated[
                         "drugs": [{"name": "GLP-1 RA", "atc": ["A10BJ"]}],
                         "days": [90, 365],
                     },
+                },
+            },
+            "saved_cohort": {
+                "summary": "A saved cohort (id and version) counted by sex",
+                "value": {
+                    "cohort": {"id": "coh_0123456789abcdef0123", "version": 1},
+                    "result": {"kind": "cohort_count", "breakdowns": [{"by": "sex"}]},
                 },
             },
         }
@@ -107,29 +166,61 @@ def pad_to_bucket(started: float, bucket_ms: int) -> None:
     time.sleep(math.ceil(elapsed / bucket) * bucket - elapsed)
 
 
-def _payload(query: Query) -> dict[str, Any]:
+def _payload(query: Query | QueryOnSavedCohort) -> dict[str, Any]:
     return query.model_dump(mode="json", exclude_unset=True)
 
 
 def prepare_for(
-    service: Any, principal: Principal, query: Query, segment: str, session: Any = None
+    service: Any, principal: Principal, query: Query | QueryOnSavedCohort, segment: str, session: Any = None
 ) -> pipeline.Prepared:
-    """The query prepared as ``pipeline.prepare`` does, after replacing each reference to one of the
-    organisation's saved concept sets by the saved concept (a 404 naming the field when it has no
-    such set or version): the resolved query is what is validated, priced, hashed and run."""
+    """The query prepared as ``pipeline.prepare`` does, after replacing a reference to one of the
+    organisation's saved cohorts, then each reference to a saved concept set, by the saved definition
+    (a 404 naming the field when it has no such cohort, set or version): the resolved query is what
+    is validated, priced, hashed and run."""
     payload = _payload(query)
-    used: list[dict[str, Any]] = []
-    if any(isinstance(concept, ConceptSetReference) for _, concept, _, _ in located_concepts(query)):
-        if session is None:
-            with service.db.session() as own:
-                payload, used = saved_definitions.resolve_concept_sets(
-                    own, principal.organisation_id, payload
-                )
-        else:
-            payload, used = saved_definitions.resolve_concept_sets(
-                session, principal.organisation_id, payload
-            )
-    return pipeline.prepare(service, payload, segment, used)
+    on_cohort = isinstance(query, QueryOnSavedCohort)
+    if isinstance(query, Query) and not any(
+        isinstance(concept, ConceptSetReference) for _, concept, _, _ in located_concepts(query)
+    ):
+        return pipeline.prepare(service, payload, segment)
+    if session is None:
+        with service.db.session() as own:
+            payload, used, from_cohort = _resolved(own, principal.organisation_id, payload)
+    else:
+        payload, used, from_cohort = _resolved(session, principal.organisation_id, payload)
+    if not on_cohort:
+        return pipeline.prepare(service, payload, segment, used)
+    try:
+        return pipeline.prepare(service, payload, segment, used)
+    except QueryValidationError as invalid:
+        raise QueryValidationError(
+            [{**p, "field": field_on_cohort(p["field"], from_cohort)} for p in invalid.problems]
+        ) from None
+
+
+def _resolved(
+    session: Any, organisation_id: str, payload: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    # concept sets first, so a 404 names the query's own field (a saved cohort holds no references:
+    # ``queries.validation.cohort_definition_problems``); the release lists the cohort first
+    payload, concept_sets = saved_definitions.resolve_concept_sets(session, organisation_id, payload)
+    payload, cohort, from_cohort = saved_definitions.resolve_cohort(session, organisation_id, payload)
+    return payload, cohort + concept_sets, from_cohort
+
+
+def field_on_cohort(field: str, from_cohort: int) -> str:
+    """A field of the resolved query as the query on a saved cohort names it: the cohort's index,
+    population and criteria are ``cohort`` (e.g. a code the catalog no longer has); the query's own
+    criteria keep their positions (``criteria.0`` is its first, after the cohort's)."""
+    parts = field.split(".")
+    if parts[0] in ("index", "population"):
+        return "cohort"
+    if parts[0] == "criteria" and len(parts) > 1 and parts[1].isdigit():
+        position = int(parts[1])
+        if position < from_cohort:
+            return "cohort"
+        return ".".join(["criteria", str(position - from_cohort), *parts[2:]])
+    return field
 
 
 @router.post("/validate", response_model=ValidationPublic, summary="Validate a query without running it")
