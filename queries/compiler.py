@@ -681,6 +681,11 @@ def needs_of(query: m.Query) -> Needs:
 # --- pass 6: results ---------------------------------------------------------------------------
 
 
+# Dialects whose WITH takes the MATERIALIZED hint (the compiler asks DuckDB to compute the index
+# events, base and cohort once); others get the same CTEs without it.
+MATERIALIZED_CTE_DIALECTS = frozenset({"duckdb", "postgres", "sqlite"})
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     """The SQL of one query and how to read its per-person rows."""
@@ -698,7 +703,12 @@ class CompiledQuery:
             # An engine renders its queries in one dialect: the first rendering may skip the copy
             # (generating from a copy costs more than the compilation itself), later ones may not,
             # as a dialect's generator may rewrite the tree it is given.
-            text = self.texts[dialect] = self.statement.sql(dialect, copy=bool(self.texts))
+            statement = self.statement
+            if dialect not in MATERIALIZED_CTE_DIALECTS:
+                statement = statement.copy()
+                for cte in statement.find_all(exp.CTE):
+                    cte.set("materialized", None)  # a hint to DuckDB; a syntax error in Spark
+            text = self.texts[dialect] = statement.sql(dialect, copy=bool(self.texts))
         return text
 
 

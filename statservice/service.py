@@ -168,13 +168,15 @@ class Service:
     def engine(self) -> Any:
         with self._engine_lock:
             if self._engine is None:
-                from queries.engine import DuckDBEngine
+                from queries.engines import open_engine
                 from synthetic_registers.catalog import CATALOG_FILE
 
                 # an extract without its catalog is unfinished (the engine would refuse it anyway)
                 if not (self.settings.data_dir / CATALOG_FILE).is_file():
                     raise ServiceUnavailable("no register extract is loaded; try again later")
-                self._engine = DuckDBEngine(self.settings.data_dir)
+                self._engine = open_engine(
+                    self.settings.engine, self.settings.data_dir, spark_master=self.settings.spark_master
+                )
             return self._engine
 
     @property

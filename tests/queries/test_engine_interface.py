@@ -1,0 +1,75 @@
+"""The engine interface: every engine meets the ``Engine`` protocol, is opened by name, renders the
+compiler's queries in its own dialect and serves the same data version."""
+
+from __future__ import annotations
+
+import pytest
+
+from queries import compiler
+from queries.engine import DuckDBEngine
+from queries.engines import DEFAULT_ENGINE, ENGINE_NAMES, Engine, engine_class, open_engine
+from queries.model import Query
+from tests.queries.engines import spark_available, spark_engine
+
+QUERY = Query.model_validate(
+    {
+        "index": {
+            "concept": {"type": "diagnosis", "codes": ["DE11"]},
+            "period": {"start": "2015-01-01", "end": "2020-12-31"},
+        },
+        "criteria": [
+            {
+                "type": "include",
+                "concept": {"type": "prescription", "atc": ["A10"]},
+                "window": {"start": -365, "end": 365},
+            }
+        ],
+        "result": {
+            "kind": "treatment_uptake",
+            "drugs": [{"name": "GLP-1", "atc": ["A10BJ"]}],
+            "days": [365],
+            "washout_days": 180,
+        },
+    }
+)
+
+
+def test_the_engines_are_the_registry_and_duckdb_is_the_default():
+    assert ENGINE_NAMES == ("duckdb", "spark")
+    assert DEFAULT_ENGINE == "duckdb"
+    assert engine_class("duckdb") is DuckDBEngine
+    with pytest.raises(ValueError, match="duckdb, spark"):
+        engine_class("sqlite")
+
+
+def test_duckdb_is_opened_by_name_and_meets_the_protocol(spec_registers):
+    engine = open_engine("duckdb", spec_registers)
+    try:
+        assert isinstance(engine, DuckDBEngine)
+        assert isinstance(engine, Engine)
+        assert engine.dialect == "duckdb"
+    finally:
+        engine.close()
+
+
+def test_a_compiled_query_renders_in_each_dialect_without_duckdb_only_syntax():
+    compiled = compiler.compile_treatment_uptake(QUERY, QUERY.result)
+    duckdb_sql = compiled.sql("duckdb")
+    spark_sql = compiled.sql("spark")
+    assert "AS MATERIALIZED" in duckdb_sql  # DuckDB computes the shared CTEs once
+    assert "MATERIALIZED" not in spark_sql  # a syntax error in Spark
+    # day offsets are numbers in both dialects (a difference of dates is an interval in Spark)
+    assert "DATE_DIFF('DAY'" in duckdb_sql and "DATEDIFF(DAY" in spark_sql
+    # rendering one dialect leaves the statement intact for the next
+    fresh = compiler.compile_treatment_uptake(QUERY, QUERY.result)
+    assert fresh.sql("spark") == spark_sql
+    assert fresh.sql("duckdb") == duckdb_sql
+
+
+@pytest.mark.skipif(not spark_available(), reason="PySpark or a Java runtime is missing (CI requires both)")
+def test_spark_meets_the_protocol_with_the_same_data_version(spec_registers):
+    spark = spark_engine(spec_registers, DuckDBEngine(spec_registers).data_version, True)
+    assert isinstance(spark, Engine)
+    assert spark.dialect == "spark"
+    assert spark.data_version == DuckDBEngine(spec_registers, storage="parquet").data_version
+    assert engine_class("spark") is type(spark)
