@@ -72,9 +72,9 @@ def spark_available() -> bool:
 def spark_engine(data_dir: Path, data_version: str, cache: bool) -> Any:
     """One Spark engine per extract (its views and cached relations serve every query on it), all in
     the test session's one Spark session."""
-    from queries.spark_engine import SparkEngine
+    from queries.spark_engine import SMALL_DATA_CONFIG, SparkEngine
 
-    return SparkEngine(data_dir, cache=cache)
+    return SparkEngine(data_dir, cache=cache, conf=SMALL_DATA_CONFIG)
 
 
 def run_both(
