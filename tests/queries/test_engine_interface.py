@@ -3,12 +3,15 @@ compiler's queries in its own dialect and serves the same data version."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from queries import compiler
 from queries.engine import DuckDBEngine
 from queries.engines import DEFAULT_ENGINE, ENGINE_NAMES, Engine, engine_class, open_engine
 from queries.model import Query
+from queries.storage import data_version_of
 from tests.queries.engines import spark_available, spark_engine
 
 QUERY = Query.model_validate(
@@ -73,3 +76,13 @@ def test_spark_meets_the_protocol_with_the_same_data_version(spec_registers):
     assert spark.dialect == "spark"
     assert spark.data_version == DuckDBEngine(spec_registers, storage="parquet").data_version
     assert engine_class("spark") is type(spark)
+
+
+def test_the_data_version_does_not_depend_on_where_the_extract_lies(spec_registers, tmp_path):
+    """A cluster mounts the extract under another path than the service host: the same files are
+    the same data version (names relative to the extract, sizes and Parquet footers only)."""
+    moved = tmp_path / "mounted" / "elsewhere"
+    shutil.copytree(spec_registers, moved, ignore=shutil.ignore_patterns(".statservice"))
+    assert data_version_of(moved) == data_version_of(spec_registers)
+    (moved / "bef.parquet").write_bytes((moved / "bef.parquet").read_bytes()[:-8] + b"PAR1PAR1")
+    assert data_version_of(moved) != data_version_of(spec_registers)
