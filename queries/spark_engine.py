@@ -42,7 +42,7 @@ LOCAL_MASTER = "local[2]"
 LOCAL_CONFIG: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": "4g",  # 2g ran out on 40 characteristics at 100,000 persons
 }
 # For extracts of a few rows (the spec and property tests): one partition, no adaptive
 # re-planning, no generated code and no broadcasts, each of which costs more than it saves there
