@@ -12,7 +12,7 @@ from queries.engine import DuckDBEngine
 from queries.engines import DEFAULT_ENGINE, ENGINE_NAMES, Engine, engine_class, open_engine
 from queries.model import Query
 from queries.storage import data_version_of
-from tests.queries.engines import spark_available, spark_engine
+from tests.queries.engines import assert_same_tables, spark_available
 
 QUERY = Query.model_validate(
     {
@@ -70,12 +70,18 @@ def test_a_compiled_query_renders_in_each_dialect_without_duckdb_only_syntax():
 
 
 @pytest.mark.skipif(not spark_available(), reason="PySpark or a Java runtime is missing (CI requires both)")
-def test_spark_meets_the_protocol_with_the_same_data_version(spec_registers):
-    spark = spark_engine(spec_registers, DuckDBEngine(spec_registers).data_version, True)
-    assert isinstance(spark, Engine)
-    assert spark.dialect == "spark"
-    assert spark.data_version == DuckDBEngine(spec_registers, storage="parquet").data_version
-    assert engine_class("spark") is type(spark)
+def test_spark_is_opened_by_name_and_answers_as_duckdb_under_the_same_data_version(spec_registers):
+    spark = open_engine("spark", spec_registers)
+    duckdb = DuckDBEngine(spec_registers, storage="parquet")
+    try:
+        assert isinstance(spark, Engine)
+        assert type(spark) is engine_class("spark")
+        assert spark.dialect == "spark"
+        assert spark.data_version == duckdb.data_version
+        assert_same_tables(spark.run(QUERY), duckdb.run(QUERY))
+    finally:
+        spark.close()
+        duckdb.close()
 
 
 def test_the_data_version_does_not_depend_on_where_the_extract_lies(spec_registers, tmp_path):
