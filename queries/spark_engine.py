@@ -123,6 +123,7 @@ class SparkEngine(SQLEngine):
             if not files:
                 raise FileNotFoundError(f"register table {table_name!r} not found in {self.data_dir}")
             session.read.parquet(*[str(f) for f in files]).createOrReplaceTempView(table_name + SOURCE_SUFFIX)
+        # view names are the storage's constants; no user input reaches this SQL
         for name, select in relation_definitions(lambda table: exp.to_table(table + SOURCE_SUFFIX)):
             session.sql(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {select.sql('spark')}")
             if self.cache and name not in REGISTER_TABLES and name != "bef_source":
@@ -137,4 +138,5 @@ class SparkEngine(SQLEngine):
             if self._session is not None:
                 for name in self._cached:
                     self._session.catalog.uncacheTable(name)
+                self._cached.clear()  # a question after close defines (and caches) them again
                 self._session = None
