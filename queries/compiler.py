@@ -1,4 +1,5 @@
-"""Query model → DuckDB SQL, built as sqlglot expressions, one function per pass.
+"""Query model → SQL, built as sqlglot expressions, one function per pass, rendered per engine
+dialect (``CompiledQuery.sql("duckdb")``, ``.sql("spark")``).
 
 Passes, in the order the SQL composes them:
 
@@ -22,7 +23,9 @@ Passes, in the order the SQL composes them:
    evaluated over the materialised cohort only.
 
 Every user-supplied value (codes, dates, offsets, counts) enters as a literal expression;
-nothing is spliced into SQL text.
+nothing is spliced into SQL text. Expressions whose meaning differs between dialects are built as
+sqlglot's dialect-neutral nodes (``days_between``: the difference of two dates is a number of days in
+DuckDB but an interval in Spark), so every pass renders to every engine's dialect unchanged.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from queries import model as m
 from queries.dimensions import follow_up_days
 from queries.registry import concept_excluded_codes, concept_kind
 from queries.registry import concept_registers as registry_concept_registers
-from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, population_days
+from queries.storage import RELATION_REGISTERS, SPAN_RELATIONS, days_between, population_days
 
 B = "b"  # alias of the population base in every pass that reads it
 
@@ -782,6 +785,11 @@ def needs_of(query: m.Query) -> Needs:
 # --- pass 6: results ---------------------------------------------------------------------------
 
 
+# Dialects whose WITH takes the MATERIALIZED hint (the compiler asks DuckDB to compute the index
+# events, base and cohort once); others get the same CTEs without it.
+MATERIALIZED_CTE_DIALECTS = frozenset({"duckdb", "postgres", "sqlite"})
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     """The SQL of one query and how to read its per-person rows."""
@@ -790,14 +798,22 @@ class CompiledQuery:
     registers: frozenset[str]
     columns: tuple[str, ...]  # after pnr
     step_names: tuple[str, ...] = ()
+    texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    @functools.cached_property
-    def sql_text(self) -> str:
-        # copy=False: generating from a copy costs more than the compilation itself
-        return self.statement.sql("duckdb", copy=False)
-
-    def sql(self) -> str:
-        return self.sql_text
+    def sql(self, dialect: str = "duckdb") -> str:
+        """The statement in an engine's SQL dialect (generated once per dialect)."""
+        text = self.texts.get(dialect)
+        if text is None:
+            # An engine renders its queries in one dialect: the first rendering may skip the copy
+            # (generating from a copy costs more than the compilation itself), later ones may not,
+            # as a dialect's generator may rewrite the tree it is given.
+            statement = self.statement
+            if dialect not in MATERIALIZED_CTE_DIALECTS:
+                statement = statement.copy()
+                for cte in statement.find_all(exp.CTE):
+                    cte.set("materialized", None)  # a hint to DuckDB; a syntax error in Spark
+            text = self.texts[dialect] = statement.sql(dialect, copy=bool(self.texts))
+        return text
 
 
 def criterion_label(criterion: m.Model, position: int) -> str:
@@ -929,7 +945,7 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
     cohort = cohort_members(query, leaves)
     items = Leaves(source="cohort", period=query.index.period)
     event_date = col("event_date", "e")
-    offset = exp.Sub(this=event_date.copy(), expression=col("index_date", B))
+    offset = days_between(event_date, col("index_date", B))
     follow_up = m.Window(start=0, end=max(result.days))
     columns = []
     for k, drug in enumerate(result.drugs):

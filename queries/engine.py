@@ -1,8 +1,9 @@
-"""The production engine: compiled SQL on DuckDB over a per-data-version storage layout.
+"""The production engine: compiled SQL on DuckDB over a per-data-version storage layout, and the
+result kinds every SQL engine shares (``SQLEngine``; Spark's is ``queries.spark_engine``).
 
 ``DuckDBEngine(data_dir).run(query)`` returns unprotected ``AggregateTable``s: true counts and
-each cell's person set. The person-level rows of a query are read from DuckDB as Arrow arrays of
-(person key, coordinates) and leave this module only as bitmaps inside the tables.
+each cell's person set. The person-level rows of a query are read from the engine as Arrow arrays
+of (person key, coordinates) and leave this module only as bitmaps inside the tables.
 """
 
 from __future__ import annotations
@@ -53,21 +54,22 @@ COMPILED_CACHE_SIZE = 256
 DAYS_PER_YEAR = 365.25
 
 
-class DuckDBEngine:
-    """Thread-safe: one DuckDB connection, a cursor per ``run``.
+class SQLEngine:
+    """The result kinds over any SQL engine (``queries.engines.Engine``): each query is compiled
+    once (cached), rendered in the engine's ``dialect``, run by ``execute_sql``, and its per-person
+    rows become ``AggregateTable``s here, with the same numpy and bitmap code for every engine.
 
-    ``storage="layout"`` (default) serves from the materialised layout (built on first use, once per
-    data version, under a file lock); ``storage="parquet"`` reads the Parquet extract directly.
+    A subclass provides the storage: ``execute_sql(sql) -> pa.Table`` over the relations of
+    ``queries.storage``, ``population_years_coverage()``, ``prepare`` and ``close``. A result kind
+    added here (and to the compiler) runs on every engine.
     """
 
-    def __init__(self, data_dir: str | Path, *, storage: str = "layout") -> None:
-        if storage not in {"layout", "parquet"}:
-            raise ValueError("storage must be 'layout' or 'parquet'")
+    dialect = "duckdb"
+
+    def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         require_catalog(self.data_dir)  # never serve an extract whose vocabulary would come from rows
-        self.storage = storage
         self.data_version = data_version_of(self.data_dir)
-        self._connection: duckdb.DuckDBPyConnection | None = None
         self._catalog: Any = None
         self._lock = threading.Lock()
         self._compiled: OrderedDict[tuple[Any, ...], c.CompiledQuery] = OrderedDict()
@@ -83,31 +85,17 @@ class DuckDBEngine:
             return self._catalog
 
     def prepare(self, progress: BuildProgress | None = None) -> None:
-        """Open the storage now (building the layout if needed, telling ``progress`` each step)
-        instead of on the first query."""
-        self._cursor(progress).close()
-
-    def _cursor(self, progress: BuildProgress | None = None) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._connection is None:
-                if self.storage == "layout":
-                    self._connection = layout_connection(self.data_dir, self.data_version, progress)
-                else:
-                    self._connection = raw_parquet_connection(self.data_dir)
-            return self._connection.cursor()
-
-    def _population_years_coverage(self) -> tuple[int, int] | None:
-        cursor = self._cursor()
-        try:
-            return population_years_coverage(cursor)
-        finally:
-            cursor.close()
+        """Open the storage now instead of on the first query."""
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        """Release the storage (the engine opens it again if asked another question)."""
+
+    def execute_sql(self, sql: str) -> pa.Table:
+        raise NotImplementedError
+
+    def population_years_coverage(self) -> tuple[int, int] | None:
+        """First and last year of a precomputed ``population_years`` relation, None without one."""
+        return None
 
     def compiled(self, key: tuple[Any, ...], build: Callable[[], c.CompiledQuery]) -> c.CompiledQuery:
         """Compile once per distinct query (queries are immutable and hashable): a repeated or
@@ -118,7 +106,7 @@ class DuckDBEngine:
                 self._compiled.move_to_end(key)
                 return found
         compiled = build()
-        compiled.sql()  # generate the text outside the lock, once
+        compiled.sql(self.dialect)  # generate the text outside the lock, once
         with self._lock:
             self._compiled[key] = compiled
             while len(self._compiled) > COMPILED_CACHE_SIZE:
@@ -126,12 +114,8 @@ class DuckDBEngine:
         return compiled
 
     def execute(self, compiled: c.CompiledQuery | Any) -> pa.Table:
-        sql = compiled.sql() if isinstance(compiled, c.CompiledQuery) else compiled.sql("duckdb")
-        cursor = self._cursor()
-        try:
-            return cursor.sql(sql).to_arrow_table()
-        finally:
-            cursor.close()
+        """A compiled query's (or a sqlglot expression's) rows, as Arrow."""
+        return self.execute_sql(compiled.sql(self.dialect))
 
     def run(self, query: m.Query) -> list[AggregateTable]:
         check_structure(query)
@@ -370,7 +354,7 @@ class DuckDBEngine:
         compiled = self.compiled(("cases", query), lambda: c.compile_incidence_cases(query))
         cases = self.execute(compiled)
         population = self.execute(
-            c.compile_population_years(query, first_year, last_year, by, self._population_years_coverage())
+            c.compile_population_years(query, first_year, last_year, by, self.population_years_coverage())
         )
         lookback = query.index.lookback
         if lookback is None:
@@ -442,6 +426,57 @@ def time_to_event_table(self: DuckDBEngine, query: m.Query, result: m.TimeToEven
         ordered_dimension=curves.INTERVAL,
         time_points=tuple(sorted(result.time_points)),
     )
+
+
+class DuckDBEngine(SQLEngine):
+    """Thread-safe: one DuckDB connection, a cursor per ``run``.
+
+    ``storage="layout"`` (default) serves from the materialised layout (built on first use, once per
+    data version, under a file lock); ``storage="parquet"`` reads the Parquet extract directly.
+    """
+
+    dialect = "duckdb"
+
+    def __init__(self, data_dir: str | Path, *, storage: str = "layout") -> None:
+        if storage not in {"layout", "parquet"}:
+            raise ValueError("storage must be 'layout' or 'parquet'")
+        super().__init__(data_dir)
+        self.storage = storage
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def prepare(self, progress: BuildProgress | None = None) -> None:
+        """Open the storage now (building the layout if needed, telling ``progress`` each step)
+        instead of on the first query."""
+        self._cursor(progress).close()
+
+    def _cursor(self, progress: BuildProgress | None = None) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._connection is None:
+                if self.storage == "layout":
+                    self._connection = layout_connection(self.data_dir, self.data_version, progress)
+                else:
+                    self._connection = raw_parquet_connection(self.data_dir)
+            return self._connection.cursor()
+
+    def population_years_coverage(self) -> tuple[int, int] | None:
+        cursor = self._cursor()
+        try:
+            return population_years_coverage(cursor)
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def execute_sql(self, sql: str) -> pa.Table:
+        cursor = self._cursor()
+        try:
+            return cursor.sql(sql).to_arrow_table()
+        finally:
+            cursor.close()
 
 
 def incidence_prevalence_table(

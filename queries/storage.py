@@ -223,6 +223,12 @@ def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:
     return select.group_by(*[key.unalias() for key in keys])
 
 
+def days_between(later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
+    """Days from ``earlier`` to ``later`` (dates), as a number in every dialect (a difference of
+    dates is a number in DuckDB but an interval in Spark)."""
+    return exp.DateDiff(this=later.copy(), expression=earlier.copy(), unit=exp.var("DAY"))
+
+
 def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
     """First and last day of residence (both inclusive; the last is NULL while still resident)."""
     birth = exp.column("birth_date", person)
@@ -250,9 +256,9 @@ def population_days(
     jan1 = exp.func("make_date", year.copy(), exp.Literal.number(1), exp.Literal.number(1))
     dec31 = exp.func("make_date", year.copy(), exp.Literal.number(12), exp.Literal.number(31))
     days = exp.Add(
-        this=exp.Sub(
-            this=exp.func("least", exp.func("coalesce", leave, dec31.copy()), dec31.copy()),
-            expression=exp.func("greatest", entry, jan1),
+        this=days_between(
+            exp.func("least", exp.func("coalesce", leave, dec31.copy()), dec31.copy()),
+            exp.func("greatest", entry, jan1),
         ),
         expression=exp.Literal.number(1),
     )
@@ -396,6 +402,46 @@ def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
     for name in SPAN_RELATIONS:
         view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=span_sql(name))
         connection.execute(view.sql("duckdb"))
+
+
+def relation_definitions(source_of: Callable[[str], exp.Expression]) -> list[tuple[str, exp.Select]]:
+    """Every view an SQL engine defines to serve the compiler, in dependency order, as sqlglot
+    expressions (rendered in the engine's own dialect) over each register table's source
+    (``source_of(table_name)``: a table or a file reader of that engine): the pseudonyms' person
+    numbers, each register table with numbered persons, the logical relations and the span
+    relations. No DuckDB here: any engine that reads Parquet can provide the relations."""
+    numbers = sqlglot.parse_one(PERSON_NUMBERS_SQL, "duckdb")
+    for cast in numbers.find_all(exp.DataType):
+        cast.replace(exp.DataType.build("INT"))  # numbers below 2^31 in every dialect (no UINT in Spark)
+    definitions: list[tuple[str, exp.Select]] = [
+        ("bef_source", sqlglot.select("*").from_(source_of("bef"))),
+        ("person_numbers", numbers),  # type: ignore[list-item]
+    ]
+    for table in TABLES:
+        source = source_of(table.name)
+        if table.name in PERSON_KEYED_TABLES:
+            # explicit columns, not DuckDB's ``* REPLACE``: the person's number for the pseudonym
+            rows = (
+                sqlglot.select(
+                    *[
+                        exp.alias_(exp.column("number", "n"), PERSON_KEY)
+                        if column.name == PERSON_KEY
+                        else exp.column(column.name, "r")
+                        for column in table.columns
+                    ]
+                )
+                .from_(exp.alias_(source, "r", table=True))
+                .join(
+                    exp.alias_(exp.to_table("person_numbers"), "n", table=True),
+                    on=exp.EQ(this=exp.column(PERSON_KEY, "n"), expression=exp.column(PERSON_KEY, "r")),
+                )
+            )
+        else:
+            rows = sqlglot.select("*").from_(source)
+        definitions.append((table.name, rows))
+    definitions += [(name, sqlglot.parse_one(sql, "duckdb")) for name, sql in RELATION_SQL.items()]  # type: ignore[misc]
+    definitions += [(name, span_sql(name)) for name in SPAN_RELATIONS]
+    return definitions
 
 
 def raw_parquet_connection(data_dir: Path, numbered: bool = True) -> duckdb.DuckDBPyConnection:

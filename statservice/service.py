@@ -176,13 +176,15 @@ class Service:
         active = self.settings.data_dir.resolve()
         with self._engine_lock:
             if self._engine is None or self._engine_dir != active:
-                from queries.engine import DuckDBEngine
+                from queries.engines import open_engine
                 from synthetic_registers.catalog import CATALOG_FILE
 
                 # an extract without its catalog is unfinished (the engine would refuse it anyway)
                 if not (active / CATALOG_FILE).is_file():
                     raise ServiceUnavailable("no register extract is loaded; try again later")
-                self._engine = DuckDBEngine(active)
+                self._engine = open_engine(
+                    self.settings.engine, active, spark_master=self.settings.spark_master
+                )
                 self._engine_dir = active
             return self._engine
 

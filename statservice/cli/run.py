@@ -183,10 +183,10 @@ def run(
     # A demo organisation with printed keys is a development convenience; in production it would be
     # a working admin key in a terminal's scrollback and a file, created without anyone asking.
     keys = ensure_demo_keys(settings) if settings.environment == "development" else None
-    from queries.engine import DuckDBEngine
+    from queries.engines import open_engine
 
     console.print("opening the register extract…")
-    DuckDBEngine(settings.data_dir).prepare()
+    open_engine(settings.engine, settings.data_dir, spark_master=settings.spark_master).prepare()
     if generated:  # a new data version: its public statistics, each a release through disclosure control
         from statservice.cli.public import build_public_statistics
 

@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite (WAL) by default, postgresql+psycopg://... supported",
     )
     data_dir: Path = Field(Path("data/registers"), description="directory of the register extracts")
+    # the names of queries.engines.ENGINES (tests/service/test_settings.py checks they agree)
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="the query engine: duckdb (one machine) or spark (PySpark, local or a cluster)"
+    )
+    spark_master: str | None = Field(
+        None,
+        description="with engine=spark: the cluster manager's URL (spark://, yarn, k8s://); unset: local",
+    )
     secret_key: SecretStr = Field(
         SecretStr(DEFAULT_SECRET), description="keys the HMAC fingerprints of released person sets"
     )

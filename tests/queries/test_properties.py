@@ -1,5 +1,5 @@
 """Property tests: random queries over random small registers give identical tables (counts,
-person sets, measures, shapes) on the DuckDB engine and the reference engine."""
+person sets, measures, shapes) on the DuckDB engine, the Spark engine and the reference engine."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queries.model import Query
 from queries.shape import query_shape
 from queries.validation import structural_problems
-from tests.queries.engines import run_both
+from tests.queries.engines import run_both, spark_available
 from tests.queries.registers_text import write_rows
 
 DIAGNOSES = ["DE110", "DE119", "DE109", "DI10", "DI219", "DC509", "DJ449"]
@@ -448,5 +449,20 @@ def queries(draw) -> Query:
 @given(data=registers(), query=queries())
 def test_duckdb_engine_agrees_with_the_reference_engine(data, query):
     with tempfile.TemporaryDirectory() as directory:
-        tables = run_both(write_rows(Path(directory), data), query)
+        tables = run_both(write_rows(Path(directory), data), query, spark="off")
+    assert sum(len(t.cells) for t in tables) == query_shape(query).cells
+
+
+# Spark answers a question on a fresh extract in seconds, not milliseconds: fewer examples, each
+# one the same comparison (DuckDB, Spark and the reference engine on the same random registers).
+@pytest.mark.slow
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=registers(), query=queries())
+def test_spark_engine_agrees_with_the_reference_engine(data, query):
+    if not spark_available():
+        pytest.skip("PySpark or a Java runtime is missing (CI requires both)")
+    with tempfile.TemporaryDirectory() as directory:
+        tables = run_both(write_rows(Path(directory), data), query, spark="uncached")
     assert sum(len(t.cells) for t in tables) == query_shape(query).cells

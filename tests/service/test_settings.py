@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
+from queries.engines import ENGINE_NAMES
 from statservice.core.config import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
@@ -21,6 +23,10 @@ def test_every_setting_is_documented():
     assert {name for name, _ in documented} == set(Settings.model_fields), (
         "docs list a setting that no longer exists"
     )
+
+
+def test_the_engine_setting_offers_exactly_the_engines():
+    assert get_args(Settings.model_fields["engine"].annotation) == ENGINE_NAMES
 
 
 GOOD = {

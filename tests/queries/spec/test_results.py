@@ -265,6 +265,6 @@ def test_layout_precomputes_the_population_denominators(tmp_path):
 
     engine = DuckDBEngine(write_registers(tmp_path, INCIDENCE_REGISTERS))
     try:
-        assert engine._population_years_coverage() == (2010, 2017)
+        assert engine.population_years_coverage() == (2010, 2017)
     finally:
         engine.close()
