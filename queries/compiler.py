@@ -812,8 +812,24 @@ class CompiledQuery:
                 statement = statement.copy()
                 for cte in statement.find_all(exp.CTE):
                     cte.set("materialized", None)  # a hint to DuckDB; a syntax error in Spark
+            if dialect != "duckdb":
+                statement = statement.transform(_without_duckdb_functions)
             text = self.texts[dialect] = statement.sql(dialect, copy=bool(self.texts))
         return text
+
+
+def _without_duckdb_functions(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``arg_max_null`` (the argument of the largest key, NULL arguments included) is what
+    ``ArgMax`` means elsewhere (Spark's ``max_by`` keeps a NULL argument), and its ``row`` is a
+    struct, which orders field by field in both."""
+    if isinstance(node, exp.Anonymous):
+        name = str(node.this).lower()
+        if name == "arg_max_null":
+            argument, key = node.expressions
+            return exp.ArgMax(this=argument, expression=key)
+        if name == "row":
+            return exp.Struct(expressions=list(node.expressions))
+    return node
 
 
 def criterion_label(criterion: m.Model, position: int) -> str:

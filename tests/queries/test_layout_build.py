@@ -1,0 +1,72 @@
+"""The layout build's parts that make it fast at national scale: the chunk a row goes to, and the
+time per relation that ``benchmarks.layout`` reports."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from sqlglot import exp
+
+from queries.storage import LAYOUT_ORDER, _range_number, build_layout, data_version_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _linear_chunk(key: str | None, boundaries: list[str]) -> int:
+    """The definition: chunk k holds boundaries[k-1] <= key < boundaries[k]; NULL goes last."""
+    if key is None:
+        return len(boundaries)
+    return sum(1 for boundary in boundaries if boundary <= key)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 30])
+def test_the_binary_search_puts_every_key_in_the_chunk_the_ranges_define(count):
+    boundaries = [f"C{k:02d}" for k in range(1, 2 * count, 2)]  # C01, C03, ...
+    keys = [None, "A", "C00", *boundaries, *(b + "X" for b in boundaries), "Z"]
+    chunk = _range_number(exp.column("key"), [exp.Literal.string(b) for b in boundaries], 0, len(boundaries))
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t (key VARCHAR)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(key,) for key in keys])
+    rows = connection.execute(f"SELECT key, {chunk.sql('duckdb')} FROM t").fetchall()
+    assert rows == [(key, _linear_chunk(key, boundaries)) for key in keys]
+    # a search, not a scan: a row meets at most log2(chunks) comparisons, rounded up
+    assert _comparisons_on_longest_path(chunk) == math.ceil(math.log2(count + 1))
+
+
+def _comparisons_on_longest_path(node: exp.Expression) -> int:
+    if not isinstance(node, exp.Case):
+        return 0
+    branches = [branch.args["true"] for branch in node.args["ifs"]] + [node.args["default"]]
+    return len(node.args["ifs"]) + max(_comparisons_on_longest_path(b) for b in branches)
+
+
+def test_a_build_reports_the_seconds_of_every_relation(spec_registers, tmp_path):
+    import shutil
+
+    data = tmp_path / "extract"
+    shutil.copytree(spec_registers, data, ignore=shutil.ignore_patterns(".statservice"))
+    timings: dict[str, float] = {}
+    build_layout(data, data_version_of(data), timings=timings)
+    assert set(LAYOUT_ORDER) | {"population_years"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values())
+
+
+@pytest.mark.slow
+def test_the_layout_benchmark_ends_with_one_key_value_line(spec_registers, tmp_path):
+    import shutil
+
+    data = tmp_path / "extract"
+    shutil.copytree(spec_registers, data, ignore=shutil.ignore_patterns(".statservice"))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.layout", "--persons", "8", "--data", str(data)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"persons=8 seconds=[0-9.]+ peak_rss_mib=\d+ cpu_seconds=\d+", last), last
+    assert "diagnosis_events" in done.stdout
