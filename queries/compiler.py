@@ -826,7 +826,7 @@ def _without_duckdb_functions(node: exp.Expression) -> exp.Expression:
         name = str(node.this).lower()
         if name == "arg_max_null":
             argument, key = node.expressions
-            return exp.ArgMax(this=argument, expression=key)
+            return exp.ArgMax(this=argument.copy(), expression=_without_duckdb_functions(key.copy()))
         if name == "row":
             return exp.Struct(expressions=list(node.expressions))
     return node
@@ -1016,12 +1016,12 @@ def compile_time_to_event(
     if isinstance(outcome, m.VitalStatusConcept):
         # on the base row already, as in event_leaf
         date = col(vital_status_column(outcome), B)
-        days = exp.Sub(this=date.copy(), expression=index_date.copy())
+        days = days_between(date, index_date)
         within = window_condition(date, after_index)
         first_day: exp.Expression = exp.Case().when(within, days).else_(exp.null())
     else:
         event_date = col("event_date", "e")
-        offset = exp.Sub(this=event_date.copy(), expression=index_date.copy())
+        offset = days_between(event_date, index_date)
         first_day = items.add(
             outcome,
             lambda row: exp.Filter(
@@ -1035,9 +1035,9 @@ def compile_time_to_event(
     )
 
     def days_to(column: str) -> exp.Expression:
-        return exp.Sub(this=col(column, B), expression=index_date.copy())
+        return days_between(col(column, B), index_date)
 
-    end = exp.Sub(this=date_literal(end_of_data), expression=index_date.copy())
+    end = days_between(date_literal(end_of_data), index_date)
     death = days_to("death_date")
     ends = [
         exp.func("coalesce", first_day.copy(), number(horizon)),
