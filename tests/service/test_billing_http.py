@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from billing.models import InvoiceLine, IssuedQuote
 from billing.money import format_dkk, vat_on
+from billing.pricing import PriceList
 from disclosure.policy import RHO_PER_TABLE, Policy
 from statservice.db.migrate import alembic_config
 from statservice.db.models import QueryRun
@@ -472,7 +473,7 @@ TOTAL_ONLY = cohort(
     title="diabetes, July 2015",
     index={**cohort()["index"], "period": {"start": "2015-07-01", "end": "2015-07-31"}},
 )
-# price list 2026-2: cohort_count base fee 900.00, × 0.55 for the customer's segment (public_research)
+# price lists from 2026-2: cohort_count base fee 900.00, × 0.55 for the customer's segment (public_research)
 BASE_FEE_ONLY = Decimal("495.00")
 
 
@@ -492,7 +493,7 @@ def test_quote_states_reduced_prices_and_suppressed_releases_pay_them(data_api):
     assert "every cell" in reduced["fully_suppressed"]["applies_when"]
     assert Decimal(reduced["fully_suppressed"]["net_amount"]) == BASE_FEE_ONLY < full
     assert BASE_FEE_ONLY < Decimal(reduced["total_only"]["net_amount"]) < full
-    assert price["price_list_version"] == "2026-2"
+    assert price["price_list_version"] == PriceList.in_force_on(today).version
     # a stored quote states the same prices
     stored = api.post("/v1/quotes", customer, json=FULLY_SUPPRESSED)
     assert stored.status_code == 201, stored.text

@@ -19,6 +19,9 @@ PARAMETERS = {
     "credit_note_id": lambda ids: ids["credit_note_id"],
     "order_id": lambda ids: ids["order_id"],
     "draft_id": lambda ids: ids["draft_id"],
+    "set_id": lambda ids: ids["set_id"],
+    "cohort_id": lambda ids: ids["cohort_id"],
+    "version": lambda ids: "1",  # of the saved set or cohort: its first version exists
 }
 # Parameters that name public things (register names, code lists, public statistics) or admin-only
 # resources.
@@ -63,6 +66,12 @@ def test_every_endpoint_hides_other_organisations(data_api):
         "draft_id": api.post("/v1/drafts", api.customer, json={"name": "A's", "query": cohort()}).json()[
             "id"
         ],
+        "set_id": api.post(
+            "/v1/concept-sets", api.customer, json={"name": "A's", "concept": cohort()["index"]["concept"]}
+        ).json()["id"],
+        "cohort_id": api.post(
+            "/v1/cohorts", api.customer, json={"name": "A's", "index": cohort()["index"]}
+        ).json()["id"],
         **billing_ids(api),
     }
     probed = []
@@ -85,7 +94,9 @@ def test_every_endpoint_hides_other_organisations(data_api):
         # indistinguishable from a resource that does not exist at all
         absent_path = route_path
         for param in params:
-            absent_path = absent_path.replace("{" + param + "}", "x" * len(PARAMETERS[param](ids)))
+            value = PARAMETERS[param](ids)  # a version number stays: its set is the absent part
+            absent_value = value if value.isdigit() else "x" * len(value)
+            absent_path = absent_path.replace("{" + param + "}", absent_value)
         absent = api.get(absent_path, api.foreign)
         assert absent.status_code == 404
         normalised = foreign.text

@@ -527,7 +527,7 @@ def test_serve_refuses_a_database_that_is_not_migrated(monkeypatch, tmp_path, se
     from alembic import command
 
     command.upgrade(alembic_config(url), "ss0004")
-    with pytest.raises(NotMigrated, match=r"missing heads: .*ss0012"):
+    with pytest.raises(NotMigrated, match=r"missing heads: .*ss0013"):
         require_head(url)
     assert _serve_with(monkeypatch, url, service_registers).exit_code == 2
 

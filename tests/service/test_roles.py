@@ -20,6 +20,7 @@ MISSING_BY_PARAMETER = {  # numbers, not ids
     "invoice_id": "F9999999",
     "credit_note_id": "K9999999",
     "sequence": "999999",
+    "version": "999999",
 }
 
 BODIES = {
@@ -40,6 +41,10 @@ BODIES = {
     "POST /v1/orders/{order_id}/deliver": {},
     "POST /v1/orders/{order_id}/invoice": {},
     "POST /v1/drafts": {"name": "matrix", "query": {"title": "unfinished"}},
+    "POST /v1/concept-sets": {"name": "matrix", "concept": {"type": "diagnosis", "codes": ["DE11"]}},
+    "POST /v1/concept-sets/{set_id}/versions": {"concept": {"type": "diagnosis", "codes": ["DE11"]}},
+    "POST /v1/cohorts": {"name": "matrix", "index": cohort()["index"]},
+    "POST /v1/cohorts/{cohort_id}/versions": {"index": cohort()["index"]},
 }
 
 # operation -> expected status for customer, staff, auditor, admin, no key. The app here has no
@@ -109,6 +114,18 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "POST /v1/orders/{order_id}/hours": (403, 404, 403, 404, 401),
     "POST /v1/orders/{order_id}/deliver": (403, 404, 403, 404, 401),
     "POST /v1/orders/{order_id}/invoice": (403, 404, 403, 404, 401),
+    # saved concept sets and cohorts: an organisation's own, never an auditor's; staff and admin share
+    # the operator's organisation, so the admin's save of the same name is a 409
+    "POST /v1/concept-sets": (201, 201, 403, 409, 401),
+    "GET /v1/concept-sets": (200, 200, 403, 200, 401),
+    "GET /v1/concept-sets/{set_id}": (404, 404, 403, 404, 401),
+    "POST /v1/concept-sets/{set_id}/versions": (404, 404, 403, 404, 401),
+    "GET /v1/concept-sets/{set_id}/versions/{version}": (404, 404, 403, 404, 401),
+    "POST /v1/cohorts": (201, 201, 403, 409, 401),
+    "GET /v1/cohorts": (200, 200, 403, 200, 401),
+    "GET /v1/cohorts/{cohort_id}": (404, 404, 403, 404, 401),
+    "POST /v1/cohorts/{cohort_id}/versions": (404, 404, 403, 404, 401),
+    "GET /v1/cohorts/{cohort_id}/versions/{version}": (404, 404, 403, 404, 401),
 }
 
 
