@@ -189,8 +189,9 @@ def protect_and_commit(
     except (ReleaseRefused, BudgetOverdrawn) as refusal:
         elapsed = 1000 * (time.perf_counter() - started)
         message = refusal.message if isinstance(refusal, ReleaseRefused) else BUDGET_EXCEEDED_MESSAGE
+        reason = refusal.reason if isinstance(refusal, ReleaseRefused) else "a ledger was overdrawn at commit"
         problem = pipeline._problem(409, "release-refused", "Release refused", message, run_id)
-        pipeline._finish_unreleased(service, run_id, requester, prepared, "refused", problem)
+        pipeline._finish_unreleased(service, run_id, requester, prepared, "refused", problem, reason=reason)
         return None, message, elapsed
     return release_id, None, 1000 * (time.perf_counter() - started)
 

@@ -213,7 +213,10 @@ def test_a_customer_plots_incidence_and_prevalence_and_downloads_the_plot(site, 
     page.locator("#f-result-kind").select_option("incidence_prevalence")
     by_sex = page.locator('#f-result-breakdowns input[value="sex"]')
     by_sex.wait_for()
-    assert page.locator('#f-result-breakdowns input[value="age_band"]').count() == 0  # not for this kind
+    # sex is offered before and after the form swaps in this kind's breakdowns: wait for the swap
+    from playwright.sync_api import expect
+
+    expect(page.locator('#f-result-breakdowns input[value="age_band"]')).to_have_count(0)  # not for this kind
     by_sex.check()
     page.locator("#price").wait_for()
     page.get_by_role("button", name="Run").click()

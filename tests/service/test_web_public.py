@@ -114,12 +114,15 @@ def test_the_plot_is_drawn_from_released_values_only(published):
     # whatever a hidden cell held, the plot is the same: it never reads the value of a hidden cell
     tampered = copy.deepcopy(table)
     hidden = [cell for cell in tampered["cells"] if cell["status"] != "released"]
-    assert hidden
+    if not hidden:  # the keyed noise left every cell of this statistic released: hide one as a release may
+        hidden = [next(c for c in tampered["cells"] if None not in c["coordinates"])]
+        hidden[0]["status"] = "suppressed"
+    before = trend_plot.trend_svg(tampered)
     for cell in hidden:
         cell["value"] = 123_456
-    assert trend_plot.trend_svg(tampered) == svg
+    assert trend_plot.trend_svg(tampered) == before
     released = next(
         c for c in tampered["cells"] if c["status"] == "released" and None not in c["coordinates"]
     )
     released["value"] += 1_000
-    assert trend_plot.trend_svg(tampered) != svg  # while a released value is drawn
+    assert trend_plot.trend_svg(tampered) != before  # while a released value is drawn
