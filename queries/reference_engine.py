@@ -266,6 +266,17 @@ class ReferenceEngine:
                 best = row
         return None if best is None else best["udd_niveau"]
 
+    def breakdown_value(self, pnr: int, index_date: dt.date, column: str) -> int | None:
+        """The value a breakdown dimension labels (its ``source_column``) for a member at index."""
+        person = self.persons[pnr]
+        return {
+            "sex": lambda: person["koen"],
+            "region": lambda: person["reg"],
+            "age": lambda: age_on(person["foed_dag"], index_date),
+            "index_year": lambda: index_date.year,
+            "education_level": lambda: self.education_level(pnr, index_date.year),
+        }[column]()
+
     def income_value(self, pnr: int, year: int, measure: str) -> float | None:
         column = "perindkialt" if measure == "personal" else "famaekvivadisp"
         for row in self.income.get(pnr, []):
@@ -500,17 +511,10 @@ class ReferenceEngine:
     ) -> AggregateTable:
         dimensions = [breakdown_dimension(b, query) for b in result.breakdowns]
 
-        def value(pnr: int, column: str) -> int | None:
-            person, index_date = self.persons[pnr], cohort[pnr]
-            return {
-                "sex": lambda: person["koen"],
-                "region": lambda: person["reg"],
-                "age": lambda: age_on(person["foed_dag"], index_date),
-                "index_year": lambda: index_date.year,
-                "education_level": lambda: self.education_level(pnr, index_date.year),
-            }[column]()
-
-        labels = {pnr: tuple(d.label(value(pnr, d.source_column)) for d in dimensions) for pnr in cohort}
+        labels = {
+            pnr: tuple(d.label(self.breakdown_value(pnr, cohort[pnr], d.source_column)) for d in dimensions)
+            for pnr in cohort
+        }
         cells = []
         import itertools
 
@@ -612,18 +616,10 @@ class ReferenceEngine:
         elif result.breakdowns:
             dimension = breakdown_dimension(result.breakdowns[0], query)
             strata = (dimension.name, dimension.categories)
-
-            def raw(pnr: int) -> int | None:
-                person, index_date = self.persons[pnr], cohort[pnr]
-                return {
-                    "sex": lambda: person["koen"],
-                    "region": lambda: person["reg"],
-                    "age": lambda: age_on(person["foed_dag"], index_date),
-                    "index_year": lambda: index_date.year,
-                    "education_level": lambda: self.education_level(pnr, index_date.year),
-                }[dimension.source_column]()
-
-            stratum = {p: dimension.label(raw(p)) for p in cohort}
+            stratum = {
+                p: dimension.label(self.breakdown_value(p, cohort[p], dimension.source_column))
+                for p in cohort
+            }
         else:
             strata, stratum = None, {}
         labels = unique([i.name for i in result.items] + [i.name for i in result.continuous])
@@ -769,13 +765,7 @@ class ReferenceEngine:
 
         def stratum(pnr: int) -> str | int:
             assert breakdown is not None
-            person = self.persons[pnr]
-            value = {
-                "sex": lambda: person["koen"],
-                "region": lambda: person["reg"],
-                "age": lambda: age_on(person["foed_dag"], cohort[pnr]),
-            }[breakdown.source_column]()
-            return breakdown.label(value)
+            return breakdown.label(self.breakdown_value(pnr, cohort[pnr], breakdown.source_column))
 
         strata: list[tuple[tuple, set[int]]] = [((), set(followed))]
         if breakdown is not None:
