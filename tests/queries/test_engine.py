@@ -123,6 +123,9 @@ def test_a_layout_built_in_code_range_chunks_equals_one_built_in_one_sort(genera
     connection.execute(f"ATTACH '{whole}' AS a (READ_ONLY)")
     connection.execute(f"ATTACH '{chunked}' AS b (READ_ONLY)")
     for name, order in LAYOUT_ORDER.items():
+        assert connection.execute(f"DESCRIBE a.{name}").fetchall() == connection.execute(
+            f"DESCRIBE b.{name}"
+        ).fetchall(), name
         # rows equal as multisets, and the sort keys in the same sequence (ties may differ in order)
         assert connection.execute(
             f"SELECT count(*) FROM (SELECT * FROM a.{name} EXCEPT ALL SELECT * FROM b.{name})"
