@@ -76,8 +76,10 @@ def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.
     pq.write_table(
         table,
         directory / f"part-{part:05d}.parquet",
-        compression="zstd",
-        compression_level=1,
+        # LZ4: about a sixth less CPU than zstd level 1 over a national chunk's tables (the writing
+        # is a quarter of the generator's time), and faster to read back, for files about 40 %
+        # larger
+        compression="lz4",
         store_schema=False,
         row_group_size=1_000_000,
         use_dictionary=repeating,
