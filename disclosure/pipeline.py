@@ -450,6 +450,13 @@ def _protect(
             suppressed = (set(current) - totals) | must_hide | atom_hidden
             audit_result = audit(system, suppressed, published, threshold, width)
             audit_lps += audit_result.lps
+            determined = _determined_safe_cells(system, audit_result, must_hide | atom_hidden, threshold)
+            if determined:
+                # what the totals and earlier releases already determine, hiding cannot protect:
+                # released as well, and the rest audited again
+                suppressed -= determined
+                audit_result = audit(system, suppressed, published, threshold, width)
+                audit_lps += audit_result.lps
             if audit_result.failing:
                 raise ReleaseRefused(
                     NOT_PROTECTABLE_MESSAGE,
@@ -464,7 +471,12 @@ def _protect(
                     NOT_PROTECTABLE_MESSAGE,
                     reason="the audit across earlier releases fails even with only the total shown",
                 )
-            notes.append("Only the total could be released for this request.")
+            notes.append(
+                "Only the total, and the cells it determines together with earlier releases, could "
+                "be released for this request."
+                if determined
+                else "Only the total could be released for this request."
+            )
 
     def reason(i: int) -> SuppressionReason:
         if i in primary:
@@ -867,6 +879,26 @@ def _count_rows(system: ReleaseSystem, published: set[int]) -> list[tuple[int, B
         if rest:
             rows.append((i, BitMap.union(*rest), node.value - sum(nodes[p].value for p in pieces)))
     return rows
+
+
+def _determined_safe_cells(
+    system: ReleaseSystem, result: AuditResult, kept_hidden: set[int], threshold: int
+) -> set[int]:
+    """Hidden cells of the total-only fallback that what is published (the totals, earlier
+    releases) pins to their exact value, where that value is 0 or at least the threshold: hiding
+    such a cell protects nothing, and a table whose strata sum to a released total with one stratum
+    known from an earlier release (a Table 1 over a cohort asked about before) would otherwise be
+    refused outright. Never a cell hidden for its own sake (primary, differencing guard, atom
+    audit)."""
+    determined = set()
+    for node_index in result.failing:
+        low, high = result.intervals[node_index]
+        value = system.nodes[node_index].value
+        if node_index in kept_hidden or not (low == high == value):
+            continue
+        if value == 0 or value >= threshold:
+            determined.add(node_index)
+    return determined
 
 
 def _cheapest_culprits(result: AtomAuditResult, nodes: Sequence[Node], suppressed: set[int]) -> set[int]:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # One line each, so a bump is a one-line change (the fingerprint is checked by a test).
-POLICY_VERSION = "2026-12-07.3"
+POLICY_VERSION = "2026-12-07.4"
 POLICY_FINGERPRINT = "828ecb777611191b827ed62368be756cad21c24dc532583689e99516fe9a0180"
 
 # --- threshold ------------------------------------------------------------------------------------

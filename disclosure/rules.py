@@ -178,7 +178,11 @@ def render_rules(policy: Policy) -> str:
             f"{policy.max_suppression_rounds} rounds of extending it "
             f"({_rule('MAX_SUPPRESSION_ROUNDS')} unless configured), or the Venn-atom audit still fails "
             "after its repair rounds, every cell but each table's grand total is hidden and both audits "
-            "run again; if even that fails, the release is "
+            "run again. A hidden cell that the totals and earlier releases then pin to its exact value, "
+            "where that value is 0 or at least k and the cell is not hidden for its own sake (primary, "
+            "differencing guard, atom audit), is released too: hiding it protects nothing (a Table 1 "
+            "whose strata sum to the released total, one stratum known from an earlier release). If "
+            "even that fails, the release is "
             'refused with "'
             f'{NOT_PROTECTABLE_MESSAGE}" (reference policy §4 rule 5).',
         ),

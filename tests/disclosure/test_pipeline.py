@@ -204,3 +204,35 @@ def test_repeating_a_release_stores_nothing_new():
     assert again.changes.released_tables == []
     assert again.changes.person_sets == []
     assert again.report.audit.linked_earlier_tables == 1
+
+
+@pytest.mark.parametrize(
+    ("exposed", "unexposed", "kept_hidden", "released"),
+    [
+        (15, 194, set(), {2}),  # the unexposed stratum is 209 - 15: hiding it protects nothing
+        (15, 0, set(), {2}),  # a determined 0 is no small count either
+        (206, 3, set(), set()),  # a determined 3 is: the release is refused
+        (15, 194, {2}, set()),  # hidden for its own sake (primary, guard, atoms): refused
+    ],
+)
+def test_the_total_only_fallback_releases_the_cells_the_total_and_earlier_releases_determine(
+    exposed, unexposed, kept_hidden, released
+):
+    """A Table 1 over a cohort asked about before: the cohort's total (shown) is the sum of its
+    strata, and an earlier release gave one stratum exactly, so the audit pins the other. The
+    fallback releases it with the total when its value is 0 or at least k (it was refused
+    outright: the documented Table 1 after a year of releases), never a small one."""
+    from disclosure.pipeline import _determined_safe_cells
+    from disclosure.suppression import Node, ReleaseSystem, audit
+
+    system = ReleaseSystem()
+    total = exposed + unexposed
+    for name, value in (("total", total), ("exposed", exposed), ("unexposed", unexposed)):
+        system.add_node(
+            Node(identity=name, fingerprint=name, current=True, value=value, true_count=value), True
+        )
+    system.nodes[1].know(exposed, exposed)  # the earlier release
+    system.relations.append((0, (1, 2)))
+    result = audit(system, {1, 2}, {i: (n.value, n.value) for i, n in enumerate(system.nodes)}, 5, 5)
+    assert 2 in result.failing and result.intervals[2] == (unexposed, unexposed)
+    assert _determined_safe_cells(system, result, kept_hidden, 5) == released
