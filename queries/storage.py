@@ -374,12 +374,18 @@ def register_table_views(
             count = min(len(files), sample_parts)
             positions = sorted({round(k * (len(files) - 1) / max(1, count - 1)) for k in range(count)})
             source = _read_parquet([files[k] for k in positions])
-        if numbered and name in PERSON_KEYED_TABLES:
-            rows = _numbered(source)
-        else:
-            rows = sqlglot.select("*").from_(source)
-        view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=rows)
-        connection.execute(view.sql("duckdb"))
+        define_table_view(connection, name, source, numbered)
+
+
+def define_table_view(
+    connection: duckdb.DuckDBPyConnection, name: str, source: exp.Expression, numbered: bool = True
+) -> None:
+    """(Re)define the view of one register table over ``source`` (a Parquet reader)."""
+    rows = (
+        _numbered(source) if numbered and name in PERSON_KEYED_TABLES else sqlglot.select("*").from_(source)
+    )
+    view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=rows)
+    connection.execute(view.sql("duckdb"))
 
 
 def _numbered(source: exp.Expression) -> exp.Select:
@@ -688,13 +694,7 @@ class _LayoutBuild:
         return [_literal(v) for v in sorted(set(values))]
 
     def parquet_rows(self, table: str) -> int:
-        """Rows of a register table, from the Parquet footers (nothing is scanned)."""
-        files = exp.Array(expressions=[exp.Literal.string(str(f)) for f in table_files(self.data_dir, table)])
-        metadata = exp.func("parquet_file_metadata", files)
-        total = self.connection.execute(
-            sqlglot.select(exp.Sum(this=exp.column("num_rows"))).from_(metadata).sql("duckdb")
-        ).fetchone()
-        return int(total[0] or 0)
+        return parquet_rows(self.connection, table_files(self.data_dir, table))
 
     def build_chunked(self, name: str, boundaries: list[exp.Expression]) -> None:
         key = exp.column(LAYOUT_ORDER[name].split(", ")[0])
@@ -711,22 +711,36 @@ class _LayoutBuild:
         )
         columns = [row[0] for row in self.connection.execute(f"DESCRIBE layout.{name}").fetchall()]
         partitioned = sqlglot.select("*", exp.alias_(bucket, "layout_chunk")).from_(relation)
+        copy = exp.Copy(
+            this=partitioned.subquery(),
+            files=[exp.Literal.string(str(directory))],
+            params=[
+                exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET")),
+                # staged for minutes only and read once: the cheapest codec to write and read
+                exp.CopyParameter(this=exp.var("COMPRESSION"), expression=exp.var("LZ4_RAW")),
+                exp.CopyParameter(
+                    this=exp.var("PARTITION_BY"), expression=exp.paren(exp.var("layout_chunk"))
+                ),
+                exp.CopyParameter(this=exp.var("APPEND"), expression=exp.true()),
+            ],
+        ).sql("duckdb")
         # the partitioning pass needs no order, and keeping one would buffer rows (memory)
         self.connection.execute("SET preserve_insertion_order = false")
-        self.connection.execute(
-            exp.Copy(
-                this=partitioned.subquery(),
-                files=[exp.Literal.string(str(directory))],
-                params=[
-                    exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET")),
-                    # staged for minutes only and read once: the cheapest codec to write and read
-                    exp.CopyParameter(this=exp.var("COMPRESSION"), expression=exp.var("LZ4_RAW")),
-                    exp.CopyParameter(
-                        this=exp.var("PARTITION_BY"), expression=exp.paren(exp.var("layout_chunk"))
-                    ),
-                ],
-            ).sql("duckdb")
-        )
+        groups = aligned_part_groups(self.data_dir, RELATION_SQL[name], self.chunk_rows // 2)
+        if groups is None:
+            self.connection.execute(copy)
+        else:
+            # joined part by part (a national contacts table does not fit one hash join's memory)
+            try:
+                for group in groups:
+                    for table, files in group.items():
+                        define_table_view(self.connection, table, _read_parquet(files))
+                    self.connection.execute(copy)
+            finally:
+                for table in groups[0]:
+                    define_table_view(
+                        self.connection, table, _read_parquet(parquet_source(self.data_dir, table))
+                    )
         self.connection.execute("SET preserve_insertion_order = true")
         self.finish_step()
         order = LAYOUT_ORDER[name].split(", ")
@@ -776,6 +790,114 @@ class _LayoutBuild:
             )
         finally:
             self.connection.unregister("layout_rows")
+
+
+def parquet_rows(connection: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
+    """Rows of Parquet files, from their footers (nothing is scanned)."""
+    metadata = exp.func(
+        "parquet_file_metadata", exp.Array(expressions=[exp.Literal.string(str(f)) for f in files])
+    )
+    total = connection.execute(
+        sqlglot.select(exp.Sum(this=exp.column("num_rows"))).from_(metadata).sql("duckdb")
+    ).fetchone()
+    return int(total[0] or 0) if total else 0
+
+
+def _equi_joins(sql: str) -> list[tuple[str, str, str, str]] | None:
+    """The joins of a relation's SQL as (table, column, table, column), or None when one is not a
+    plain equality of two tables' columns."""
+    joins: list[tuple[str, str, str, str]] = []
+    for select in sqlglot.parse_one(sql, "duckdb").find_all(exp.Select):
+        tables = {t.alias_or_name: t.name for t in select.find_all(exp.Table) if t.parent_select is select}
+        for join in select.args.get("joins") or []:
+            on = join.args.get("on")
+            if not (
+                isinstance(on, exp.EQ)
+                and isinstance(on.this, exp.Column)
+                and isinstance(on.expression, exp.Column)
+                and on.this.table in tables
+                and on.expression.table in tables
+            ):
+                return None
+            joins.append(
+                (tables[on.this.table], on.this.name, tables[on.expression.table], on.expression.name)
+            )
+    return joins
+
+
+def _key_ranges(files: list[Path], column: str) -> list[tuple[Any, Any] | None]:
+    """Each file's smallest and largest value of ``column`` (None for a file without one)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET enable_progress_bar = false")
+        rows = connection.execute(
+            sqlglot.select(
+                exp.column("filename"),
+                exp.Min(this=exp.column(column)),
+                exp.Max(this=exp.column(column)),
+            )
+            .from_(
+                exp.func(
+                    "read_parquet",
+                    exp.Array(expressions=[exp.Literal.string(str(f)) for f in files]),
+                    exp.EQ(this=exp.var("filename"), expression=exp.true()),
+                )
+            )
+            .group_by(exp.column("filename"))
+            .sql("duckdb")
+        ).fetchall()
+    finally:
+        connection.close()
+    by_file = {filename: (low, high) for filename, low, high in rows if low is not None}
+    return [by_file.get(str(f)) for f in files]
+
+
+def _contained(outer: list[tuple[Any, Any] | None], inner: list[tuple[Any, Any] | None]) -> bool:
+    """True when ``outer``'s ranges are disjoint and each ``inner`` range lies in the outer range at
+    its position: a key of inner part i can then only match rows of outer part i."""
+    present = sorted(r for r in outer if r is not None)
+    if any(present[k][1] >= present[k + 1][0] for k in range(len(present) - 1)):
+        return False
+    return all(
+        i is None or (o is not None and o[0] <= i[0] and i[1] <= o[1])
+        for o, i in zip(outer, inner, strict=True)
+    )
+
+
+def aligned_part_groups(data_dir: Path, sql: str, target_rows: int) -> list[dict[str, list[Path]]] | None:
+    """Groups of part positions over which a relation with joins can be computed part by part (the
+    union of the groups' results is the whole relation), each group holding about ``target_rows``
+    rows of its largest table; None when that does not hold or is not needed.
+
+    It holds when every table the relation reads has the same number of parts and, for every join,
+    one side's key ranges per part are disjoint and contain the other side's range at the same
+    position: a generated extract (one part per chunk of persons, contact numbers by chunk) and a
+    delivery of yearly files with yearly contact numbers both are. It is checked on the data (one
+    scan of the key columns), never assumed."""
+    joins = _equi_joins(sql)
+    if not joins:
+        return None
+    tables = sorted(_tables_read(sql))
+    files = {table: table_files(data_dir, table) for table in tables}
+    parts = {len(f) for f in files.values()}
+    if len(parts) != 1 or (count := parts.pop()) < 2:
+        return None
+    for left, left_key, right, right_key in joins:
+        left_ranges, right_ranges = _key_ranges(files[left], left_key), _key_ranges(files[right], right_key)
+        if not (_contained(left_ranges, right_ranges) or _contained(right_ranges, left_ranges)):
+            return None
+    connection = duckdb.connect()
+    try:
+        largest = max(parquet_rows(connection, files[table]) for table in tables)
+    finally:
+        connection.close()
+    per_group = max(1, count * target_rows // max(1, largest))
+    if per_group >= count:
+        return None
+    return [
+        {table: files[table][start : start + per_group] for table in tables}
+        for start in range(0, count, per_group)
+    ]
 
 
 def _range_number(

@@ -70,3 +70,75 @@ def test_the_layout_benchmark_ends_with_one_key_value_line(spec_registers, tmp_p
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"persons=8 seconds=[0-9.]+ peak_rss_mib=\d+ cpu_seconds=\d+", last), last
     assert "diagnosis_events" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def extract_in_parts(tmp_path_factory):
+    """6,000 persons generated in six parts of 1,000 (contact numbers by part, as at national
+    scale)."""
+    from synthetic_registers.generate import generate_registers
+
+    directory = tmp_path_factory.mktemp("extract-in-parts")
+    generate_registers(directory, persons=6_000, seed=5, workers=1, chunk_persons=1_000)
+    return directory
+
+
+def _same_layouts(first: Path, second: Path) -> None:
+    connection = duckdb.connect()
+    connection.execute(f"ATTACH '{first}' AS a (READ_ONLY)")
+    connection.execute(f"ATTACH '{second}' AS b (READ_ONLY)")
+    for name, order in LAYOUT_ORDER.items():
+        assert connection.execute(
+            f"SELECT count(*) FROM (SELECT * FROM a.{name} EXCEPT ALL SELECT * FROM b.{name})"
+        ).fetchone() == (0,), name
+        assert (
+            connection.execute(f"SELECT count(*) FROM a.{name}").fetchone()
+            == connection.execute(f"SELECT count(*) FROM b.{name}").fetchone()
+        ), name
+        assert (
+            connection.execute(f"SELECT {order} FROM a.{name}").fetchall()
+            == connection.execute(f"SELECT {order} FROM b.{name}").fetchall()
+        ), name
+
+
+def test_joined_relations_are_partitioned_part_by_part_only_where_the_parts_align(extract_in_parts, tmp_path):
+    """Diagnoses join contacts on contact numbers: the partitioning pass joins group by group of
+    parts when every join's key ranges per part are disjoint and contain the other side's, and the
+    layout is the one a single sort gives. With two parts of one side swapped the check fails, the
+    pass joins everything at once, and the layout is still the same."""
+    import shutil
+
+    from queries.storage import RELATION_SQL, aligned_part_groups
+
+    groups = aligned_part_groups(extract_in_parts, RELATION_SQL["diagnosis_events"], 5_000)
+    assert groups is not None and len(groups) > 1
+    assert {len(files) for group in groups for files in group.values()} <= {
+        len(groups[0]["lpr_adm"]),
+        6 % len(groups[0]["lpr_adm"]),
+    }
+    assert (
+        aligned_part_groups(extract_in_parts, RELATION_SQL["prescription_events"], 5_000) is None
+    )  # no join
+    assert aligned_part_groups(extract_in_parts, RELATION_SQL["diagnosis_events"], 10**9) is None  # one group
+
+    version = data_version_of(extract_in_parts)
+    whole = build_layout(extract_in_parts, version)
+    grouped_dir = tmp_path / "grouped"
+    shutil.copytree(extract_in_parts, grouped_dir, ignore=shutil.ignore_patterns(".statservice"))
+    steps: list[str] = []
+    grouped = build_layout(grouped_dir, version, progress=lambda d, *_: steps.append(d), chunk_rows=10_000)
+    assert any(step.startswith("sorting diagnosis_events, range 2") for step in steps)
+    _same_layouts(whole, grouped)
+
+    swapped_dir = tmp_path / "swapped"
+    shutil.copytree(extract_in_parts, swapped_dir, ignore=shutil.ignore_patterns(".statservice"))
+    first, second = (
+        swapped_dir / "lpr_diag" / "part-00000.parquet",
+        swapped_dir / "lpr_diag" / "part-00001.parquet",
+    )
+    first.rename(swapped_dir / "lpr_diag" / "swap.parquet")
+    second.rename(first)
+    (swapped_dir / "lpr_diag" / "swap.parquet").rename(second)
+    assert aligned_part_groups(swapped_dir, RELATION_SQL["diagnosis_events"], 5_000) is None
+    swapped = build_layout(swapped_dir, data_version_of(swapped_dir), chunk_rows=10_000)
+    _same_layouts(whole, swapped)
