@@ -156,6 +156,13 @@ RELATION_SQL: dict[str, str] = {
 RELATION_SQL |= {name: relation.duckdb_sql for name, relation in DECLARED_RELATIONS.items()}
 
 
+def relation_query(name: str) -> exp.Query:
+    """A logical relation's SQL as a sqlglot query (a SELECT or a UNION of them)."""
+    query = sqlglot.parse_one(RELATION_SQL[name], "duckdb")
+    assert isinstance(query, exp.Query), name
+    return query
+
+
 def _tables_read(sql: str) -> frozenset[str]:
     return frozenset(table.name for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table))
 
@@ -205,12 +212,12 @@ _LAYOUT_DEFINITION = (
 LAYOUT_FORMAT = hashlib.sha256(repr(_LAYOUT_DEFINITION).encode()).hexdigest()[:8]
 
 
-def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:
+def span_sql(name: str, where: exp.Expr | None = None) -> exp.Select:
     """One row per code and person (and calendar year) of an event relation, with the first and last
     event date."""
     events, code, by_year = SPAN_RELATIONS[name]
     event_date = exp.column("event_date")
-    keys: list[exp.Expression] = [exp.column(code)]
+    keys: list[exp.Expr] = [exp.column(code)]
     if by_year:
         keys.append(exp.alias_(exp.func("year", event_date.copy()), "year"))
     keys.append(exp.column("pnr"))
@@ -224,13 +231,13 @@ def span_sql(name: str, where: exp.Expression | None = None) -> exp.Select:
     return select.group_by(*[key.unalias() for key in keys])
 
 
-def days_between(later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
+def days_between(later: exp.Expr, earlier: exp.Expr) -> exp.Expr:
     """Days from ``earlier`` to ``later`` (dates), as a number in every dialect (a difference of
     dates is a number in DuckDB but an interval in Spark)."""
     return exp.DateDiff(this=later.copy(), expression=earlier.copy(), unit=exp.var("DAY"))
 
 
-def resident_interval(person: str) -> tuple[exp.Expression, exp.Expression]:
+def resident_interval(person: str) -> tuple[exp.Expr, exp.Expr]:
     """First and last day of residence (both inclusive; the last is NULL while still resident)."""
     birth = exp.column("birth_date", person)
     entry = exp.func(
@@ -244,7 +251,7 @@ def population_days(
     first_year: int,
     last_year: int,
     groups: list[str],
-    conditions: list[exp.Expression],
+    conditions: list[exp.Expr],
     observed_after_days: int = 0,
 ) -> exp.Select:
     """Resident persons and person-days per year and ``groups`` (columns of ``persons p``), as a
@@ -326,7 +333,7 @@ def data_version_of(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_parquet(files: str | list[Path]) -> exp.Expression:
+def _read_parquet(files: str | list[Path]) -> exp.Expr:
     if isinstance(files, str):
         return exp.func("read_parquet", exp.Literal.string(files))
     return exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(str(f)) for f in files]))
@@ -375,7 +382,7 @@ def register_table_views(
 
 
 def define_table_view(
-    connection: duckdb.DuckDBPyConnection, name: str, source: exp.Expression, numbered: bool = True
+    connection: duckdb.DuckDBPyConnection, name: str, source: exp.Expr, numbered: bool = True
 ) -> None:
     """(Re)define the view of one register table over ``source`` (a Parquet reader)."""
     rows = (
@@ -385,7 +392,7 @@ def define_table_view(
     connection.execute(view.sql("duckdb"))
 
 
-def _numbered(source: exp.Expression) -> exp.Select:
+def _numbered(source: exp.Expr) -> exp.Select:
     """``SELECT r.* REPLACE (n.number AS pnr)``: a register table's rows with the person's number
     for the pseudonym (an inner join: rows of persons outside the population register go)."""
     number = exp.alias_(exp.column("number", "n"), PERSON_KEY)
@@ -411,7 +418,7 @@ def register_relation_views(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(view.sql("duckdb"))
 
 
-def relation_definitions(source_of: Callable[[str], exp.Expression]) -> list[tuple[str, exp.Select]]:
+def relation_definitions(source_of: Callable[[str], exp.Expr]) -> list[tuple[str, exp.Select]]:
     """Every view an SQL engine defines to serve the compiler, in dependency order, as sqlglot
     expressions (rendered in the engine's own dialect) over each register table's source
     (``source_of(table_name)``: a table or a file reader of that engine): the pseudonyms' person
@@ -626,7 +633,7 @@ class _LayoutBuild:
             build_population_years(self.connection)
             self.finish_step()
 
-    def build_spans(self, name: str, boundaries: list[exp.Expression]) -> None:
+    def build_spans(self, name: str, boundaries: list[exp.Expr]) -> None:
         """Summarise the materialised event relation range by range of its code (the ranges it was
         sorted in, so each group-by fits the memory limit and reads only its own row groups), and
         append each range in the layout order (code first, for the zone maps)."""
@@ -640,7 +647,7 @@ class _LayoutBuild:
                     f"summarising {events} into {name}"
                     + (f", range {k + 1} of {ranges}" if ranges > 1 else "")
                 )
-                conditions: list[exp.Expression] = []
+                conditions: list[exp.Expr] = []
                 if k > 0:
                     conditions.append(exp.GTE(this=key.copy(), expression=boundaries[k - 1].copy()))
                 if k < len(boundaries):
@@ -663,12 +670,12 @@ class _LayoutBuild:
         finally:
             self.connection.execute("USE memory")
 
-    def ordered(self, name: str, source: exp.Expression | None = None) -> exp.Select:
-        source = source if source is not None else sqlglot.parse_one(RELATION_SQL[name], "duckdb").subquery()
+    def ordered(self, name: str, source: exp.Expr | None = None) -> exp.Select:
+        source = source if source is not None else relation_query(name).subquery()
         # parsed as DuckDB: NULLs last, as the chunked path puts them (generic SQL would put them first)
         return sqlglot.select("*").from_(source).order_by(*LAYOUT_ORDER[name].split(", "), dialect="duckdb")
 
-    def boundaries(self, name: str) -> list[exp.Expression]:
+    def boundaries(self, name: str) -> list[exp.Expr]:
         """Sort-key values that cut the relation into chunks of about ``chunk_rows`` rows (none for
         a relation that fits in one), chosen from a sample of its parts."""
         sources = [t.name for t in sqlglot.parse_one(RELATION_SQL[name], "duckdb").find_all(exp.Table)]
@@ -678,7 +685,7 @@ class _LayoutBuild:
         sample = duckdb.connect(config={"memory_limit": BUILD_MEMORY_LIMIT})
         try:
             register_table_views(sample, self.data_dir, sample_parts=SAMPLE_PARTS, numbered=False)
-            relation = sqlglot.parse_one(RELATION_SQL[name], "duckdb")
+            relation = relation_query(name)
             count = exp.Count(this=exp.Star())
             sample_rows = _scalar(sample, sqlglot.select(count.copy()).from_(relation.subquery()))
             sample_source_rows = sum(
@@ -704,7 +711,8 @@ class _LayoutBuild:
                     sample=exp.TableSample(size=exp.Literal.number(SAMPLE_ROWS), method=exp.var("reservoir")),
                 )
             )
-            values = sample.execute(quantiles.sql("duckdb")).fetchone()[0] or []
+            row = sample.execute(quantiles.sql("duckdb")).fetchone()
+            values = (row[0] if row else None) or []
         finally:
             sample.close()
         return [_literal(v) for v in sorted(set(values))]
@@ -712,9 +720,9 @@ class _LayoutBuild:
     def parquet_rows(self, table: str) -> int:
         return parquet_rows(self.connection, table_files(self.data_dir, table))
 
-    def build_chunked(self, name: str, boundaries: list[exp.Expression]) -> None:
+    def build_chunked(self, name: str, boundaries: list[exp.Expr]) -> None:
         key = exp.column(LAYOUT_ORDER[name].split(", ")[0])
-        relation = sqlglot.parse_one(RELATION_SQL[name], "duckdb").subquery("source")
+        relation = relation_query(name).subquery("source")
         bucket = _range_number(key, boundaries, 0, len(boundaries))
         directory = self.staging / name
         self.step(f"partitioning {name} into {len(boundaries) + 1} ranges")
@@ -777,7 +785,7 @@ class _LayoutBuild:
         self.connection.execute("CHECKPOINT layout")
 
 
-def _ranked_order(source: exp.Expression, columns: list[str], order: list[str]) -> exp.Select:
+def _ranked_order(source: exp.Expr, columns: list[str], order: list[str]) -> exp.Select:
     """``SELECT columns FROM source ORDER BY order``, sorting on each first-key value's rank among
     the distinct values instead of the value: a code is a string, and a sort on a small integer
     (then the date and person, integers too) takes about a third less CPU than on the string. The
@@ -906,9 +914,7 @@ def aligned_part_groups(data_dir: Path, sql: str, target_rows: int) -> list[dict
     ]
 
 
-def _range_number(
-    key: exp.Expression, boundaries: list[exp.Expression], low: int, high: int
-) -> exp.Expression:
+def _range_number(key: exp.Expr, boundaries: list[exp.Expr], low: int, high: int) -> exp.Expr:
     """The chunk of ``key`` among chunks ``low..high``: chunk k holds boundaries[k-1] <= key <
     boundaries[k], and NULL keys go to the last chunk, as ORDER BY puts them last. A binary search
     written as nested CASEs: a billion rows cut into 30 chunks take 5 comparisons each, not 15."""
@@ -930,7 +936,7 @@ def _scalar(connection: duckdb.DuckDBPyConnection, select: exp.Select) -> int:
     return int(row[0] or 0) if row else 0
 
 
-def _literal(value: object) -> exp.Expression:
+def _literal(value: object) -> exp.Expr:
     if isinstance(value, str):
         return exp.Literal.string(value)
     if isinstance(value, int | float):
@@ -974,7 +980,7 @@ def remove_stale_layouts(data_dir: Path, keep: Path) -> None:
 def build_population_years(connection: duckdb.DuckDBPyConnection) -> None:
     """Person-days per year, sex and region for every year with events: the denominators of
     incidence and prevalence, which would otherwise cross join every person with every year."""
-    first, last = connection.execute(
+    first, last = connection.execute(  # type: ignore[misc]  # an aggregate always returns one row
         "SELECT year(min(d)), year(max(d)) FROM ("
         "SELECT min(event_date) d FROM layout.diagnosis_events UNION ALL "
         "SELECT max(event_date) FROM layout.diagnosis_events UNION ALL "
