@@ -21,6 +21,7 @@ class BreakdownDimension:
     def label(self, value: int | None) -> str | int:
         """The category of one raw value (reference engine; the DuckDB engine vectorises this)."""
         if self.band_starts is not None:
+            assert value is not None  # an age: every person has one
             index = sum(1 for start in self.band_starts if value >= start) - 1
             return self.categories[index]
         assert self.codes is not None

@@ -263,7 +263,7 @@ CONCEPTS: Mapping[str, ConceptKind] = {
 
 
 def concept_kind(concept: m.Model) -> ConceptKind:
-    return CONCEPTS[concept.type]
+    return CONCEPTS[concept.type]  # type: ignore[attr-defined]  # every concept model has its type
 
 
 def concept_registers(concept: m.Model) -> frozenset[str]:

@@ -46,6 +46,7 @@ def build_cancer_records(rng: np.random.Generator, people: ChunkPeople) -> Cance
         ok &= onset < people.end_day
         who = np.flatnonzero(ok)
         site = condition.cancer
+        assert site is not None  # CANCERS are the conditions with a cancer site
         codes = ids([c for c, _ in site.register_codes], topographies)
         weights = np.array([w for _, w in site.register_codes])
         topo_ids.append(codes[rng.choice(len(codes), size=len(who), p=weights / weights.sum())])

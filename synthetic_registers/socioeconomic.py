@@ -57,21 +57,21 @@ def build_education(rng: np.random.Generator, people: ChunkPeople, final: np.nda
     first_year = np.maximum(year_of(people.entry), start_year)
     last_year = np.minimum(year_of(people.exit - 1), end_year)
     persons, years, levels = [], [], []
-    for level in (10, 20, 30, 40, 50, 60, 70, 80):
+    for step in (10, 20, 30, 40, 50, 60, 70, 80):  # the education levels, in the order they are reached
         # everybody passes level 10; tertiary paths pass general upper secondary (20) first
-        passes = final == level
-        if level == 10:
+        passes = final == step
+        if step == 10:
             passes = np.ones(len(people), bool)
-        elif level == 20:
+        elif step == 20:
             passes = np.isin(final, [20, 40, 50, 60, 70, 80])
         passes &= recorded
-        reached = birth_year + COMPLETED_AT_AGE[level] + (rng.random(len(people)) < 0.4)
+        reached = birth_year + COMPLETED_AT_AGE[step] + (rng.random(len(people)) < 0.4)
         year = np.maximum(reached, first_year)
         ok = passes & (year <= last_year) & (birth_year + 15 <= last_year)
         # a level reached before the window is recorded in the window's first year
         persons.append(np.flatnonzero(ok))
         years.append(year[ok])
-        levels.append(np.full(ok.sum(), level))
+        levels.append(np.full(ok.sum(), step))
     person = np.concatenate(persons)
     year = np.concatenate(years)
     level = np.concatenate(levels)
