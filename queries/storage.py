@@ -678,8 +678,8 @@ class _LayoutBuild:
     def boundaries(self, name: str) -> list[exp.Expr]:
         """Sort-key values that cut the relation into chunks of about ``chunk_rows`` rows (none for
         a relation that fits in one), chosen from a sample of its parts."""
-        sources = [t.name for t in sqlglot.parse_one(RELATION_SQL[name], "duckdb").find_all(exp.Table)]
-        source_rows = sum(self.parquet_rows(table) for table in dict.fromkeys(sources))
+        sources = _tables_read(RELATION_SQL[name])
+        source_rows = sum(self.parquet_rows(table) for table in sources)
         if source_rows <= self.chunk_rows:
             return []
         sample = duckdb.connect(config={"memory_limit": BUILD_MEMORY_LIMIT})
@@ -689,7 +689,7 @@ class _LayoutBuild:
             count = exp.Count(this=exp.Star())
             sample_rows = _scalar(sample, sqlglot.select(count.copy()).from_(relation.subquery()))
             sample_source_rows = sum(
-                _scalar(sample, sqlglot.select(count.copy()).from_(table)) for table in dict.fromkeys(sources)
+                _scalar(sample, sqlglot.select(count.copy()).from_(table)) for table in sources
             )
             estimated = source_rows * sample_rows // max(1, sample_source_rows)
             chunks = -(-estimated // self.chunk_rows)

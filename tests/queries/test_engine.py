@@ -105,9 +105,7 @@ def test_a_layout_built_in_code_range_chunks_equals_one_built_in_one_sort(genera
     import shutil
     from pathlib import Path
 
-    import duckdb
-
-    from queries.storage import LAYOUT_ORDER
+    from tests.queries.layouts import assert_same_layouts
 
     chunked_dir = tmp_path / "chunked"
     shutil.copytree(generated_registers, chunked_dir, ignore=shutil.ignore_patterns(".statservice"))
@@ -119,21 +117,7 @@ def test_a_layout_built_in_code_range_chunks_equals_one_built_in_one_sort(genera
     )
     assert any(description.startswith("sorting diagnosis_events, range 2") for description, _, _ in steps)
     assert steps[-1][1] == steps[-1][2]  # every step reported done
-    connection = duckdb.connect()
-    connection.execute(f"ATTACH '{whole}' AS a (READ_ONLY)")
-    connection.execute(f"ATTACH '{chunked}' AS b (READ_ONLY)")
-    for name, order in LAYOUT_ORDER.items():
-        assert connection.execute(f"DESCRIBE a.{name}").fetchall() == connection.execute(
-            f"DESCRIBE b.{name}"
-        ).fetchall(), name
-        # rows equal as multisets, and the sort keys in the same sequence (ties may differ in order)
-        assert connection.execute(
-            f"SELECT count(*) FROM (SELECT * FROM a.{name} EXCEPT ALL SELECT * FROM b.{name})"
-        ).fetchone() == (0,)
-        assert (
-            connection.execute(f"SELECT {order} FROM a.{name}").fetchall()
-            == connection.execute(f"SELECT {order} FROM b.{name}").fetchall()
-        ), name
+    assert_same_layouts(whole, chunked)
     assert not list((chunked_dir / ".statservice").glob("*staging*"))
 
 

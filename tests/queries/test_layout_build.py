@@ -14,6 +14,7 @@ import pytest
 from sqlglot import exp
 
 from queries.storage import LAYOUT_ORDER, _range_number, build_layout, data_version_of
+from tests.queries.layouts import assert_same_layouts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,24 +84,6 @@ def extract_in_parts(tmp_path_factory):
     return directory
 
 
-def _same_layouts(first: Path, second: Path) -> None:
-    connection = duckdb.connect()
-    connection.execute(f"ATTACH '{first}' AS a (READ_ONLY)")
-    connection.execute(f"ATTACH '{second}' AS b (READ_ONLY)")
-    for name, order in LAYOUT_ORDER.items():
-        assert connection.execute(
-            f"SELECT count(*) FROM (SELECT * FROM a.{name} EXCEPT ALL SELECT * FROM b.{name})"
-        ).fetchone() == (0,), name
-        assert (
-            connection.execute(f"SELECT count(*) FROM a.{name}").fetchone()
-            == connection.execute(f"SELECT count(*) FROM b.{name}").fetchone()
-        ), name
-        assert (
-            connection.execute(f"SELECT {order} FROM a.{name}").fetchall()
-            == connection.execute(f"SELECT {order} FROM b.{name}").fetchall()
-        ), name
-
-
 def test_joined_relations_are_partitioned_part_by_part_only_where_the_parts_align(extract_in_parts, tmp_path):
     """Diagnoses join contacts on contact numbers: the partitioning pass joins group by group of
     parts when every join's key ranges per part are disjoint and contain the other side's, and the
@@ -128,7 +111,7 @@ def test_joined_relations_are_partitioned_part_by_part_only_where_the_parts_alig
     steps: list[str] = []
     grouped = build_layout(grouped_dir, version, progress=lambda d, *_: steps.append(d), chunk_rows=10_000)
     assert any(step.startswith("sorting diagnosis_events, range 2") for step in steps)
-    _same_layouts(whole, grouped)
+    assert_same_layouts(whole, grouped)
 
     swapped_dir = tmp_path / "swapped"
     shutil.copytree(extract_in_parts, swapped_dir, ignore=shutil.ignore_patterns(".statservice"))
@@ -141,4 +124,4 @@ def test_joined_relations_are_partitioned_part_by_part_only_where_the_parts_alig
     (swapped_dir / "lpr_diag" / "swap.parquet").rename(second)
     assert aligned_part_groups(swapped_dir, RELATION_SQL["diagnosis_events"], 5_000) is None
     swapped = build_layout(swapped_dir, data_version_of(swapped_dir), chunk_rows=10_000)
-    _same_layouts(whole, swapped)
+    assert_same_layouts(whole, swapped)
