@@ -94,6 +94,15 @@ def procedure_codes() -> tuple[str, ...]:
     return tuple(code.code for code in sks_procedure_list().codes)
 
 
+@functools.cache
+def _rule_table(diagnosis_codes: tuple[str, ...], rule: ProcedureRule, kinds: int) -> np.ndarray:
+    """Whether ``rule`` applies, by action code id * kinds + contact kind. Every chunk has the same
+    code book, so this is built once per process, not once per chunk."""
+    applies = np.array([code.startswith(rule.diagnoses) for code in diagnosis_codes])
+    of_kind = np.isin(np.arange(kinds), rule.kinds)
+    return (applies[:, None] & of_kind[None, :]).ravel()
+
+
 def is_surgical(codes: tuple[str, ...]) -> np.ndarray:
     """K codes are operations (the surgical tables); B and U codes go to the other tables."""
     return np.array([code.startswith("K") for code in codes])
@@ -118,9 +127,11 @@ def build_procedures(
     codes = procedure_codes()
     index = {code: k for k, code in enumerate(codes)}
     contacts, drawn = [], []
+    # one lookup per rule on (action code, kind) rather than a lookup and a set test per rule
+    kinds = 1 + max(ANY)
+    code_and_kind = action_code.astype(np.int64) * kinds + kind
     for rule in RULES:
-        applies_to_code = np.array([code.startswith(rule.diagnoses) for code in diagnosis_codes])
-        rows = np.flatnonzero(applies_to_code[action_code] & np.isin(kind, rule.kinds))
+        rows = np.flatnonzero(_rule_table(diagnosis_codes, rule, kinds)[code_and_kind])
         if len(rows) == 0:
             continue
         for code, chance in rule.procedures:
