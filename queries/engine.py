@@ -204,7 +204,7 @@ class SQLEngine:
             for k, category in enumerate(categories)
         )
         table = AggregateTable(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             title=title,
             dimensions=(Dimension(dimension, categories, has_total=False),),
             cells=cells,
@@ -274,7 +274,7 @@ class SQLEngine:
                 if values is not None:
                     cell = dataclasses.replace(cell, values=tuple(float(v) for v in values[chosen][order]))
                 cells.append(cell)
-        dimensions = (Dimension("characteristic", labels, has_total=False),)
+        dimensions: tuple[Dimension, ...] = (Dimension("characteristic", labels, has_total=False),)
         if strata is not None:
             dimensions += (Dimension(strata[0], strata[1]),)
         table = AggregateTable(
@@ -302,8 +302,10 @@ class SQLEngine:
 
     def _biobank(self, query: m.Query, result: m.BiobankAvailabilityResult) -> list[AggregateTable]:
         types = list(dict.fromkeys(result.sample_types))
-        flags = [(m.BiobankSampleConcept(sample_types=(t,)), result.window, 1) for t in types]
-        labels = list(types)
+        flags: list[tuple[m.Model, m.Window | None, int]] = [
+            (m.BiobankSampleConcept(sample_types=(t,)), result.window, 1) for t in types
+        ]
+        labels: list[str] = list(types)
         if len(types) > 1:
             flags.append((m.BiobankSampleConcept(sample_types=tuple(types)), result.window, 1))
             labels.append("any of these")
@@ -372,7 +374,7 @@ class SQLEngine:
         )
 
 
-def time_to_event_table(self: DuckDBEngine, query: m.Query, result: m.TimeToEventResult) -> AggregateTable:
+def time_to_event_table(self: SQLEngine, query: m.Query, result: m.TimeToEventResult) -> AggregateTable:
     """Per interval of the curve (and stratum): the members at risk at its start, and those whose
     follow-up ends in it with the event, the competing event or censored. Disclosure control merges
     intervals (``disclosure.curves``); this is the table before."""

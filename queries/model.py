@@ -20,7 +20,7 @@ Conventions, chosen to match how epidemiologists write protocols (OHDSI ATLAS, e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, Union, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -32,7 +32,7 @@ from queries.base_model import Model
 from queries.limits import check_json_limits
 from queries.registers import declared_concepts
 
-QUERY_MODEL_VERSION = 1
+QUERY_MODEL_VERSION: Final = 1
 
 Sex = Literal["male", "female"]
 ContactType = Literal["inpatient", "outpatient", "emergency"]
@@ -223,7 +223,7 @@ class ConceptSetReference(Model):
     version: int = Field(ge=1, le=1_000_000, description="the saved version, from 1")
 
 
-EventConcept = Annotated[
+_FixedEventConcept = (
     DiagnosisConcept
     | PrescriptionConcept
     | ProcedureConcept
@@ -234,10 +234,16 @@ EventConcept = Annotated[
     | BiobankSampleConcept
     | AnyOfConcept
     | ConceptSetReference
-    # the event concepts of the registers declared one module each (queries.registers)
-    | declared_concepts(),
-    Field(discriminator="type"),
-]
+)
+if TYPE_CHECKING:
+    # the declared registers' concepts are known when the registry is read, not to the type checker
+    EventConcept: TypeAlias = _FixedEventConcept | Model
+else:
+    EventConcept = Annotated[
+        # the event concepts of the registers declared one module each (queries.registers)
+        _FixedEventConcept | declared_concepts(),
+        Field(discriminator="type"),
+    ]
 
 AnyOfConcept.model_rebuild()
 
@@ -300,10 +306,13 @@ AttributeConcept = Annotated[
 ]
 
 # every concept: the event concepts, then the attribute concepts (each listed once, above)
-Concept = Annotated[
-    Union[union_members(EventConcept) + union_members(AttributeConcept)],  # type: ignore[valid-type]  # noqa: UP007
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    Concept: TypeAlias = EventConcept | AttributeConcept
+else:
+    Concept = Annotated[
+        Union[union_members(EventConcept) + union_members(AttributeConcept)],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 def is_event_concept(concept: object) -> bool:

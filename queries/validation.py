@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any, get_args
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from disclosure import policy as rules
 from disclosure.policy import MIN_CURVE_INTERVAL_DAYS
@@ -59,16 +60,27 @@ def check_structure(query: m.Query) -> None:
 # --- pydantic errors ------------------------------------------------------------------------------
 
 
+_ABSENT = object()
+
+
+def _child(node: Any, step: int | str) -> Any:
+    """The payload's value at one step of an error location, or ``_ABSENT``."""
+    if isinstance(node, dict):
+        return node.get(step, _ABSENT)
+    if isinstance(node, list | tuple) and isinstance(step, int) and step < len(node):
+        return node[step]
+    return _ABSENT
+
+
 def field_path(location: tuple[int | str, ...], payload: Any) -> str:
     """Dotted path of a pydantic error location, without the union tags pydantic inserts
     (``index.concept.diagnosis.codes`` → ``index.concept.codes``)."""
     parts: list[str] = []
     node = payload
     for step in location:
-        if (isinstance(node, dict) and step in node) or (
-            isinstance(node, list | tuple) and isinstance(step, int) and step < len(node)
-        ):
-            node = node[step]
+        child = _child(node, step)
+        if child is not _ABSENT:
+            node = child
             parts.append(str(step))
         elif isinstance(node, dict | list | tuple) and isinstance(step, str) and not _is_field_name(step):
             continue  # a union tag or a validator name, not a field of the payload
@@ -92,8 +104,8 @@ def discriminator_tags(union: Any) -> set[str]:
 _TAGS = set().union(*(discriminator_tags(union) for union in (m.Concept, m.Criterion, m.Result, m.Breakdown)))
 
 
-def pydantic_problem(error: dict[str, Any], payload: Any) -> Problem:
-    context = error.get("ctx") or {}
+def pydantic_problem(error: ErrorDetails, payload: Any) -> Problem:
+    context: dict[str, Any] = dict(error.get("ctx") or {})
     kind = error["type"]
     if kind == "union_tag_invalid":
         valid = f"one of {context.get('expected_tags')}"

@@ -206,7 +206,7 @@ def _stock_leavers(
     )
     death_year = death_year.astype("datetime64[Y]").astype(int) + 1970
     emig_year = emig_year.astype("datetime64[Y]").astype(int) + 1970
-    out = {k: [] for k in ("sex", "birth", "death", "emigration")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("sex", "birth", "death", "emigration")}
     for year in range(plan.start_year, dp.REFERENCE_YEAR):
         min_age = (day(year + 1) - start_day) / DAYS_PER_YEAR
         for kind, series, realised in (

@@ -34,8 +34,7 @@ class ConceptSetCreate(BaseModel):
         return check_json_limits(data)
 
     name: str = Field(min_length=1, max_length=120, pattern=NAME, description="unique in the organisation")
-    # the union is built at import from the declared registers, which a type checker cannot follow
-    concept: m.EventConcept = Field(description="an event concept, as in a query")  # type: ignore[valid-type]
+    concept: m.EventConcept = Field(description="an event concept, as in a query")
 
 
 class ConceptSetVersionCreate(BaseModel):
@@ -45,7 +44,7 @@ class ConceptSetVersionCreate(BaseModel):
     def _within_json_limits(cls, data: Any) -> Any:
         return check_json_limits(data)
 
-    concept: m.EventConcept = Field(description="the set's new definition")  # type: ignore[valid-type]
+    concept: m.EventConcept = Field(description="the set's new definition")
 
 
 class ConceptSetVersionPublic(BaseModel):
