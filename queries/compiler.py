@@ -50,11 +50,11 @@ B = "b"  # alias of the population base in every pass that reads it
 # --- literals and small expression helpers ------------------------------------------------
 
 
-def date_literal(value: dt.date) -> exp.Expression:
+def date_literal(value: dt.date) -> exp.Expr:
     return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
 
 
-def number(value: int | float) -> exp.Expression:
+def number(value: int | float) -> exp.Expr:
     return exp.Literal.number(value)
 
 
@@ -67,7 +67,7 @@ def prefix_upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def prefix_condition(column: exp.Expression, prefixes: tuple[str, ...]) -> exp.Expression:
+def prefix_condition(column: exp.Expr, prefixes: tuple[str, ...]) -> exp.Expr:
     """``column`` starts with one of the prefixes, as ranges so DuckDB prunes row groups of
     code-sorted tables by their min/max statistics."""
     ranges = [
@@ -80,12 +80,12 @@ def prefix_condition(column: exp.Expression, prefixes: tuple[str, ...]) -> exp.E
     return exp.or_(*ranges) if len(ranges) > 1 else ranges[0]
 
 
-def offset_date(date_column: exp.Expression, days: int) -> exp.Expression:
+def offset_date(date_column: exp.Expr, days: int) -> exp.Expr:
     return exp.Add(this=date_column.copy(), expression=number(days))
 
 
-def between_inclusive(value: exp.Expression, low: int | None, high: int | None) -> exp.Expression:
-    conditions: list[exp.Expression] = []
+def between_inclusive(value: exp.Expr, low: int | None, high: int | None) -> exp.Expr:
+    conditions: list[exp.Expr] = []
     if low is not None:
         conditions.append(exp.GTE(this=value.copy(), expression=number(low)))
     if high is not None:
@@ -93,7 +93,7 @@ def between_inclusive(value: exp.Expression, low: int | None, high: int | None) 
     return exp.and_(*conditions) if conditions else exp.true()
 
 
-def age_at(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
+def age_at(birth: exp.Expr, on: exp.Expr) -> exp.Expr:
     """Completed years between birth and ``on`` (a birthday on 29 February is reached on 1 March
     in common years, as in Danish civil law)."""
     years = exp.Sub(this=exp.func("year", on.copy()), expression=exp.func("year", birth.copy()))
@@ -112,11 +112,12 @@ def concept_relation(concept: m.Model) -> str:
     return concept_kind(concept).relation
 
 
-def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expression:
+def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Expr:
     """The rows of the concept's relation that are events of the concept."""
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     kind = concept_kind(concept)
     if kind.codes_only:  # cancer, procedure, ...: the registry entry says all there is to say
+        assert kind.code_field is not None  # codes_only means a concept with a code field
         conditions.append(prefix_condition(col(kind.code_column, table), getattr(concept, kind.code_field)))
     elif kind.declared is not None:  # a register declared in queries.registers brings its condition
         conditions.append(kind.declared.row_condition(concept, table))
@@ -149,7 +150,7 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
             exp.Not(this=exp.Is(this=col(vital_status_column(concept), table), expression=exp.null()))
         )
     else:
-        raise TypeError(f"{concept.type} is not an event concept")
+        raise TypeError(f"{type_name(concept)} is not an event concept")
     excluded = concept_excluded_codes(concept)
     if excluded is not None and excluded[1]:  # the same column the concept's own prefixes match
         outside = exp.Not(this=exp.paren(prefix_condition(col(kind.code_column, table), excluded[1])))
@@ -157,12 +158,12 @@ def concept_row_condition(concept: m.Model, table: str | None = None) -> exp.Exp
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
-def lab_value_conditions(concept: m.LabResultConcept, table: str | None = None) -> list[exp.Expression]:
+def lab_value_conditions(concept: m.LabResultConcept, table: str | None = None) -> list[exp.Expr]:
     """``min <= value < max``, where a censored result (``bound`` '<' or '>') meets a bound only if
     every value it stands for does: '<v' meets ``max`` when v <= max, '>v' meets ``min`` when
     v >= min; an unreadable value meets none."""
     value, bound = col("value", table), col("bound", table)
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     if concept.min is not None:
         conditions.append(
             exp.and_(
@@ -363,11 +364,11 @@ def income_at_index() -> exp.Select:
 # --- pass 4: population base -------------------------------------------------------------------
 
 
-def alive_and_resident(person: str, on: exp.Expression) -> exp.Expression:
+def alive_and_resident(person: str, on: exp.Expr) -> exp.Expr:
     """Born by, and not dead, emigrated or yet to immigrate on, the given date (the day of death
     or emigration itself still counts: the person was there that day)."""
 
-    def null_or(column: str, comparison: type[exp.Binary]) -> exp.Expression:
+    def null_or(column: str, comparison: type[exp.Binary]) -> exp.Expr:
         return exp.or_(
             exp.Is(this=col(column, person), expression=exp.null()),
             comparison(this=col(column, person), expression=on.copy()),
@@ -381,7 +382,7 @@ def alive_and_resident(person: str, on: exp.Expression) -> exp.Expression:
     )
 
 
-def observed_before(person: str, index_date: exp.Expression, lookback_days: int) -> exp.Expression:
+def observed_before(person: str, index_date: exp.Expr, lookback_days: int) -> exp.Expr:
     """Resident on every day of the look-back, the ``lookback_days`` days before the index date.
     Residence is one interval (arrival to death or emigration), so its first and last day decide."""
     return exp.and_(
@@ -390,8 +391,8 @@ def observed_before(person: str, index_date: exp.Expression, lookback_days: int)
     )
 
 
-def population_conditions(population: m.Population) -> list[exp.Expression]:
-    conditions: list[exp.Expression] = []
+def population_conditions(population: m.Population) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = []
     if population.age is not None:
         conditions.append(between_inclusive(col("age"), population.age.min, population.age.max))
     if population.sex is not None:
@@ -426,7 +427,7 @@ def population_base(query: m.Query, needs: Needs) -> exp.Select:
     lookback = query.index.lookback
     if lookback is not None:
         inner = inner.select(exp.alias_(observed_before("p", index_date, lookback.days), "observed"))
-    extra: list[exp.Expression] = []
+    extra: list[exp.Expr] = []
     if needs.education:
         inner = inner.select(exp.alias_(col("level", "ed"), "education_level")).join(
             exp.alias_(exp.to_table("education_at_index"), "ed", table=True),
@@ -483,8 +484,8 @@ class LeafGroup:
 
     relation: str
     alias: str
-    row_conditions: list[exp.Expression] = field(default_factory=list)
-    aggregates: list[exp.Expression] = field(default_factory=list)
+    row_conditions: list[exp.Expr] = field(default_factory=list)
+    aggregates: list[exp.Expr] = field(default_factory=list)
     # a composite concept's events (``members_union``) instead of a relation of ``queries.storage``
     events: exp.Query | None = None
 
@@ -501,7 +502,7 @@ class Leaves:
     def add(
         self,
         concept: m.Model,
-        aggregate: Callable[[exp.Expression], exp.Expression],
+        aggregate: Callable[[exp.Expr], exp.Expr],
         window: m.Window | None = None,
         relation: str | None = None,
     ) -> exp.Column:
@@ -539,7 +540,7 @@ class Leaves:
         return select
 
 
-def calendar_bounds(period: m.Period | None, window: m.Window | None, relation: str) -> exp.Expression:
+def calendar_bounds(period: m.Period | None, window: m.Window | None, relation: str) -> exp.Expr:
     """Constant dates no event in the window can lie outside, whatever the index date in the
     period: redundant with the window, but a constant lets DuckDB skip row groups by date. On a
     span relation: spans that end before the earliest or begin after the latest such date (and
@@ -548,7 +549,7 @@ def calendar_bounds(period: m.Period | None, window: m.Window | None, relation: 
         return exp.true()
     spans = relation in SPAN_RELATIONS
     by_year = spans and SPAN_RELATIONS[relation][2]
-    bounds: list[exp.Expression] = []
+    bounds: list[exp.Expr] = []
     if window.start is not None:
         earliest = period.start + dt.timedelta(days=window.start)
         column = col("last_date" if spans else "event_date", "e")
@@ -584,11 +585,11 @@ def leaf_group(group: LeafGroup, source: str) -> exp.Select:
     )
 
 
-def window_condition(event_date: exp.Expression, window: m.Window | None) -> exp.Expression:
+def window_condition(event_date: exp.Expr, window: m.Window | None) -> exp.Expr:
     if window is None:
         return exp.true()
     index_date = col("index_date", B)
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     if window.start is not None:
         conditions.append(exp.GTE(this=event_date.copy(), expression=offset_date(index_date, window.start)))
     if window.end is not None:
@@ -612,11 +613,11 @@ def spans_answer(relation: str, window: m.Window | None, min_count: int) -> bool
     return by_year and window.end - window.start + 1 >= YEARLY_SPAN_MIN_WINDOW_DAYS
 
 
-def span_window_condition(window: m.Window | None) -> exp.Expression:
+def span_window_condition(window: m.Window | None) -> exp.Expr:
     """Over a span row (``e``): it has an event in the window (see ``spans_answer`` for when this
     is exact): it begins by the window's end and ends by its start."""
     index_date = col("index_date", B)
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     if window is not None and window.end is not None:
         conditions.append(
             exp.LTE(this=col("first_date", "e"), expression=offset_date(index_date, window.end))
@@ -628,7 +629,7 @@ def span_window_condition(window: m.Window | None) -> exp.Expression:
     return exp.and_(*conditions) if conditions else exp.true()
 
 
-def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves) -> exp.Expression:
+def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves) -> exp.Expr:
     """Eligible persons with at least ``min_count`` distinct days with an event in the window."""
     event_date = col("event_date", "e")
     if isinstance(concept, m.VitalStatusConcept):
@@ -651,7 +652,7 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
         )
         return exp.func("coalesce", hit, exp.false())
 
-    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+    def aggregate(row_condition: exp.Expr) -> exp.Expr:
         condition = exp.and_(row_condition, window_condition(event_date, window))
         if min_count == 1:
             return exp.func("bool_or", condition)
@@ -664,17 +665,17 @@ def event_leaf(concept: m.Model, window: m.Window | None, min_count: int, leaves
     return exp.func("coalesce", leaves.add(concept, aggregate, window), exp.false())
 
 
-def latest_lab_leaf(concept: m.LabResultConcept, window: m.Window | None, leaves: Leaves) -> exp.Expression:
+def latest_lab_leaf(concept: m.LabResultConcept, window: m.Window | None, leaves: Leaves) -> exp.Expr:
     """The latest day with a result of the codes (and unit) in the window has one within the
     bounds: the latest such day equals the latest day with a result within them."""
     any_value = concept.model_copy(update={"min": None, "max": None, "latest": False})
     event_date = col("event_date", "e")
 
-    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+    def aggregate(row_condition: exp.Expr) -> exp.Expr:
         in_window = exp.and_(row_condition, window_condition(event_date, window))
         in_bounds = exp.and_(in_window.copy(), *lab_value_conditions(concept, "e"))
 
-        def latest(condition: exp.Expression) -> exp.Expression:
+        def latest(condition: exp.Expr) -> exp.Expr:
             return exp.Filter(this=exp.Max(this=event_date.copy()), expression=exp.Where(this=condition))
 
         return exp.EQ(this=latest(in_window), expression=latest(in_bounds))
@@ -682,7 +683,7 @@ def latest_lab_leaf(concept: m.LabResultConcept, window: m.Window | None, leaves
     return exp.func("coalesce", leaves.add(any_value, aggregate, window), exp.false())
 
 
-def attribute_condition(concept: m.Model) -> exp.Expression:
+def attribute_condition(concept: m.Model) -> exp.Expr:
     """A condition on the base row; a missing attribute never matches (so excluding it keeps)."""
     if isinstance(concept, m.AgeConcept):
         condition = between_inclusive(col("age", B), concept.min, concept.max)
@@ -694,27 +695,25 @@ def attribute_condition(concept: m.Model) -> exp.Expression:
         condition = col("education_level", B).isin(*[number(level) for level in concept.levels])
     elif isinstance(concept, m.IncomeConcept):
         column = col(f"income_{concept.measure}", B)
-        bounds: list[exp.Expression] = [exp.Not(this=exp.Is(this=column.copy(), expression=exp.null()))]
+        bounds: list[exp.Expr] = [exp.Not(this=exp.Is(this=column.copy(), expression=exp.null()))]
         if concept.min is not None:
             bounds.append(exp.GTE(this=column.copy(), expression=number(concept.min)))
         if concept.max is not None:
             bounds.append(exp.LT(this=column.copy(), expression=number(concept.max)))
         condition = exp.and_(*bounds)
     else:
-        raise TypeError(f"{concept.type} is not an attribute concept")
+        raise TypeError(f"{type_name(concept)} is not an attribute concept")
     return exp.func("coalesce", condition, exp.false())
 
 
-def concept_condition(
-    concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves
-) -> exp.Expression:
+def concept_condition(concept: m.Model, window: m.Window | None, min_count: int, leaves: Leaves) -> exp.Expr:
     leaves.registers |= concept_registers(concept)
     if not m.is_event_concept(concept):
         return attribute_condition(concept)
     return event_leaf(concept, window, min_count, leaves)
 
 
-def criterion_condition(criterion: m.Model, leaves: Leaves) -> exp.Expression:
+def criterion_condition(criterion: m.Model, leaves: Leaves) -> exp.Expr:
     if isinstance(criterion, m.Include):
         return concept_condition(criterion.concept, criterion.window, criterion.min_count, leaves)
     if isinstance(criterion, m.Exclude):
@@ -776,9 +775,9 @@ def needs_of(query: m.Query) -> Needs:
     concepts = walk_concepts(query)
     breakdowns = getattr(query.result, "breakdowns", ())
     return Needs(
-        education=any(c.type == "education" for c in concepts)
+        education=any(isinstance(c, m.EducationConcept) for c in concepts)
         or any(b.by == "education" for b in breakdowns),
-        income=any(c.type == "income" for c in concepts),
+        income=any(isinstance(c, m.IncomeConcept) for c in concepts),
     )
 
 
@@ -807,7 +806,7 @@ class CompiledQuery:
             # An engine renders its queries in one dialect: the first rendering may skip the copy
             # (generating from a copy costs more than the compilation itself), later ones may not,
             # as a dialect's generator may rewrite the tree it is given.
-            statement = self.statement
+            statement: exp.Expr = self.statement
             if dialect not in MATERIALIZED_CTE_DIALECTS:
                 statement = statement.copy()
                 for cte in statement.find_all(exp.CTE):
@@ -818,7 +817,7 @@ class CompiledQuery:
         return text
 
 
-def _without_duckdb_functions(node: exp.Expression) -> exp.Expression:
+def _without_duckdb_functions(node: exp.Expr) -> exp.Expr:
     """DuckDB's ``arg_max_null`` (the argument of the largest key, NULL arguments included) is what
     ``ArgMax`` means elsewhere (Spark's ``max_by`` keeps a NULL argument), and its ``row`` is a
     struct, which orders field by field in both."""
@@ -833,11 +832,12 @@ def _without_duckdb_functions(node: exp.Expression) -> exp.Expression:
 
 
 def criterion_label(criterion: m.Model, position: int) -> str:
-    if criterion.name:
-        return criterion.name
+    name: str | None = getattr(criterion, "name", None)
+    if name:
+        return name
     if isinstance(criterion, m.Include | m.Exclude):
         return f"{criterion.type} {concept_label(criterion.concept)}"
-    return f"criterion {position + 1} ({criterion.type})"
+    return f"criterion {position + 1} ({type_name(criterion)})"
 
 
 def concept_label(concept: m.Model) -> str:
@@ -845,7 +845,12 @@ def concept_label(concept: m.Model) -> str:
     if isinstance(concept, m.AnyOfConcept):
         return f"{concept.type} (" + "; ".join(concept_label(member) for member in concept.concepts) + ")"
     codes = getattr(concept, "codes", None) or getattr(concept, "atc", None) or ()
-    return concept.type + (" " + ",".join(codes) if codes else "")
+    return type_name(concept) + (" " + ",".join(codes) if codes else "")
+
+
+def type_name(model: m.Model) -> str:
+    """A concept's or criterion's ``type`` as the query names it (every one of them has one)."""
+    return str(getattr(model, "type", type(model).__name__))
 
 
 def with_base(
@@ -894,7 +899,7 @@ def base_registers(query: m.Query, needs: Needs) -> set[str]:
     return registers
 
 
-def cohort_condition(query: m.Query, leaves: Leaves) -> exp.Expression:
+def cohort_condition(query: m.Query, leaves: Leaves) -> exp.Expr:
     return exp.and_(col("eligible", B), *[criterion_condition(c, leaves) for c in query.criteria])
 
 
@@ -966,9 +971,9 @@ def compile_treatment_uptake(query: m.Query, result: m.TreatmentUptakeResult) ->
     columns = []
     for k, drug in enumerate(result.drugs):
         concept = m.PrescriptionConcept(atc=drug.atc)
-        first_day: exp.Expression = items.add(
+        first_day: exp.Expr = items.add(
             concept,
-            lambda row, offset=offset, follow_up=follow_up: exp.Filter(
+            lambda row: exp.Filter(  # offset and follow_up are the same for every drug
                 this=exp.Min(this=offset.copy()),
                 expression=exp.Where(this=exp.and_(row, window_condition(event_date, follow_up))),
             ),
@@ -1018,7 +1023,7 @@ def compile_time_to_event(
         date = col(vital_status_column(outcome), B)
         days = days_between(date, index_date)
         within = window_condition(date, after_index)
-        first_day: exp.Expression = exp.Case().when(within, days).else_(exp.null())
+        first_day: exp.Expr = exp.Case().when(within, days).else_(exp.null())
     else:
         event_date = col("event_date", "e")
         offset = days_between(event_date, index_date)
@@ -1034,7 +1039,7 @@ def compile_time_to_event(
         "coalesce", event_leaf(outcome, m.Window(start=None, end=0), 1, items), exp.false()
     )
 
-    def days_to(column: str) -> exp.Expression:
+    def days_to(column: str) -> exp.Expr:
         return days_between(col(column, B), index_date)
 
     end = days_between(date_literal(end_of_data), index_date)
@@ -1059,7 +1064,7 @@ def compile_time_to_event(
     status = status.else_(exp.Literal.string(FOLLOW_UP_CENSORED))
     # a member followed from before death or emigration (only without alive_and_resident_at_index
     # can they come first) has no follow-up to count
-    conditions = [exp.GTE(this=time.copy(), expression=number(0))]
+    conditions: list[exp.Expr] = [exp.GTE(this=time.copy(), expression=number(0))]
     if result.outcome_before_index == "exclude":
         conditions.append(exp.Not(this=exp.paren(before_index.copy())))
     select = (
@@ -1126,8 +1131,8 @@ def compile_incident_episodes(query: m.Query) -> CompiledQuery:
     )
 
 
-def population_filters(person: str, population: m.Population) -> list[exp.Expression]:
-    conditions: list[exp.Expression] = [exp.true()]
+def population_filters(person: str, population: m.Population) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = [exp.true()]
     if population.sex is not None:
         conditions.append(exp.EQ(this=col("sex", person), expression=number(m.SEX_CODES[population.sex])))
     if population.regions is not None:
@@ -1167,13 +1172,13 @@ def compile_population_years(
     )
 
 
-def lab_value_leaf(measure: m.LabValueMeasure, leaves: Leaves) -> exp.Expression:
+def lab_value_leaf(measure: m.LabValueMeasure, leaves: Leaves) -> exp.Expr:
     """The latest day with a result of the measure's codes (and unit) in its window: the highest
     exactly reported value of that day, NULL when that day's results are all censored (``<5``) or
     unreadable. ``arg_max_null`` over (date, exact value or -inf) keeps such a day as the latest."""
     event_date, value, bound = col("event_date", "e"), col("value", "e"), col("bound", "e")
 
-    def aggregate(row_condition: exp.Expression) -> exp.Expression:
+    def aggregate(row_condition: exp.Expr) -> exp.Expr:
         condition = exp.and_(row_condition, window_condition(event_date, measure.window))
         exact = exp.Case(
             ifs=[exp.If(this=exp.Is(this=bound.copy(), expression=exp.null()), true=value.copy())]
@@ -1193,7 +1198,7 @@ def compile_table_one(query: m.Query, result: m.TableOneResult, stratum_column: 
     leaves = Leaves(period=query.index.period)
     cohort = cohort_members(query, leaves)
     items = Leaves(source="cohort", period=query.index.period)
-    expressions: list[exp.Expression] = [
+    expressions: list[exp.Expr] = [
         exp.alias_(
             exp.func("coalesce", concept_condition(i.concept, i.window, i.min_count, items), exp.false()),
             f"flag_{k}",
@@ -1203,7 +1208,7 @@ def compile_table_one(query: m.Query, result: m.TableOneResult, stratum_column: 
     names = [f"flag_{k}" for k in range(len(result.items))]
     for k, item in enumerate(result.continuous):
         if isinstance(item.measure, m.AgeAtIndexMeasure):
-            value: exp.Expression = exp.cast(col("age", B), "DOUBLE")
+            value: exp.Expr = exp.cast(col("age", B), "DOUBLE")
         else:
             value = exp.cast(lab_value_leaf(item.measure, items), "DOUBLE")
         expressions.append(exp.alias_(value, f"value_{k}"))

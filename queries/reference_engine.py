@@ -8,6 +8,7 @@ out a second time, one person at a time, so a compiler mistake shows up as a dif
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from pathlib import Path
@@ -42,6 +43,17 @@ Person = dict[str, Any]
 Event = dict[str, Any]
 
 
+@dataclasses.dataclass
+class _YearTally:
+    """One calendar year of one stratum, counted person by person (incidence and prevalence)."""
+
+    incident: set[int] = dataclasses.field(default_factory=set)
+    prevalent: set[int] = dataclasses.field(default_factory=set)
+    residents: int = 0
+    days: int = 0
+    at_risk: int = 0
+
+
 def read_rows(data_dir: Path, table: str) -> list[dict[str, Any]]:
     source = parquet_source(data_dir, table)
     if "*" in source:
@@ -58,9 +70,11 @@ def starts_with_any(code: str | None, prefixes: tuple[str, ...]) -> bool:
 
 def concept_code_matches(concept: m.Model, code: str | None) -> bool:
     """The code is one of the concept's: under one of its prefixes and under none it excludes."""
-    _field, _system, included = concept_codes(concept)
-    _field, excluded = concept_excluded_codes(concept)
-    return starts_with_any(code, included) and not starts_with_any(code, excluded)
+    codes = concept_codes(concept)
+    if codes is None:
+        raise TypeError(f"a {concept.type} concept carries no codes")  # type: ignore[attr-defined]
+    excluded = concept_excluded_codes(concept)
+    return starts_with_any(code, codes[2]) and not (excluded and starts_with_any(code, excluded[1]))
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -607,7 +621,7 @@ class ReferenceEngine:
         if result.exposure is not None:
             exposure = result.exposure
             strata: tuple[str, tuple] | None = ("exposure", (m.EXPOSED, m.UNEXPOSED))
-            stratum = {
+            stratum: dict[int, str | int] = {
                 p: m.EXPOSED
                 if self.concept_holds(exposure.concept, exposure.window, exposure.min_count, p, d, cache)
                 else m.UNEXPOSED
@@ -655,10 +669,10 @@ class ReferenceEngine:
                         made.coordinates,
                         made.count,
                         made.persons,
-                        values=tuple(per_label[label][p] for p in sorted(members)),
+                        values=tuple(v for p in sorted(members) if (v := per_label[label][p]) is not None),
                     )
                 cells.append(made)
-        dimensions = (Dimension("characteristic", labels, has_total=False),)
+        dimensions: tuple[Dimension, ...] = (Dimension("characteristic", labels, has_total=False),)
         if strata is not None:
             dimensions += (Dimension(*strata),)
         table = AggregateTable(
@@ -841,10 +855,7 @@ class ReferenceEngine:
         cells = []
         for year in range(period.start.year, period.end.year + 1):
             jan1, dec31 = dt.date(year, 1, 1), dt.date(year, 12, 31)
-            tally = {
-                s: {"incident": set(), "prevalent": set(), "residents": 0, "days": 0, "at_risk": 0}
-                for s in strata
-            }
+            tally = {s: _YearTally() for s in strata}
             for pnr, person in self.persons.items():
                 if not in_population(person):
                     continue
@@ -873,28 +884,28 @@ class ReferenceEngine:
                 for s in {None, stratum(person)}:
                     t = tally[s]
                     if days > 0:
-                        t["residents"] += 1
-                        t["days"] += days
-                        t["at_risk"] += at_risk
+                        t.residents += 1
+                        t.days += days
+                        t.at_risk += at_risk
                         if first is not None and first <= dec31:
-                            t["prevalent"].add(pnr)
+                            t.prevalent.add(pnr)
                     if incident:
-                        t["incident"].add(pnr)
+                        t.incident.add(pnr)
             for s in strata:
                 t = tally[s]
                 extra = (s,) if breakdown else ()
                 cells.append(
                     cell(
                         (year, "incident", *extra),
-                        t["incident"],
-                        {"person_years_at_risk": t["at_risk"] / 365.25, "population": float(t["residents"])},
+                        t.incident,
+                        {"person_years_at_risk": t.at_risk / 365.25, "population": float(t.residents)},
                     )
                 )
                 cells.append(
                     cell(
                         (year, "prevalent", *extra),
-                        t["prevalent"],
-                        {"person_years": t["days"] / 365.25, "population": float(t["residents"])},
+                        t.prevalent,
+                        {"person_years": t.days / 365.25, "population": float(t.residents)},
                     )
                 )
         years = tuple(range(period.start.year, period.end.year + 1))

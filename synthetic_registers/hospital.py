@@ -51,6 +51,10 @@ SPECIALTIES: tuple[tuple[str, str], ...] = tuple(
 )
 
 
+_ADMISSION_AGES = np.array([age for age, _ in hp.ADMISSION_SHARE], dtype=np.float64)
+_ADMISSION_SHARES = np.array([share for _, share in hp.ADMISSION_SHARE], dtype=np.float64)
+
+
 @functools.cache
 def code_book() -> CodeBook:
     codes = tuple(c.code for c in icd10_list().codes)
@@ -173,7 +177,7 @@ def _background_contacts(rng, people: ChunkPeople, build: _Builder, chronic_coun
         )
         person, start, planned = person[~covid], start[~covid], planned[~covid]
         age = (start - people.birth[person]) / DAYS_PER_YEAR
-        admit_p = np.interp(age, *zip(*hp.ADMISSION_SHARE, strict=True))
+        admit_p = np.interp(age, _ADMISSION_AGES, _ADMISSION_SHARES)
         admit_p = admit_p * np.where(people.sex[person] == 2, hp.WOMEN_ADMISSION_FACTOR, 1.0)
         admit_p = admit_p * admission_propensity[person]
         kind = np.where(
@@ -336,7 +340,10 @@ def build_hospital_records(rng: np.random.Generator, people: ChunkPeople) -> Hos
     chronic = [people.onsets[name] for name in _REPEATED_AS_B]
 
     def chronic_count(at: int) -> np.ndarray:
-        return sum((o <= at).astype(np.int8) for o in chronic)
+        count = np.zeros(len(people), np.int8)
+        for onset in chronic:
+            count += onset <= at
+        return count
 
     _background_contacts(rng, people, build, chronic_count)
     coded = _condition_contacts(rng, people, build)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from rich.table import Table
@@ -177,6 +178,11 @@ class _Extract:
 
 
 Figure = Callable[[_Extract], float | tuple[float, str] | None]
+
+
+def _bind(figure: Callable[..., float | tuple[float, str] | None], *values: Any) -> Figure:
+    """A figure of one extract from one that also takes ``values`` (a loop's key, year or band)."""
+    return lambda x: figure(x, *values)
 
 
 def _scaled(x: _Extract, count: float) -> float:
@@ -447,23 +453,27 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
     for key in targets["population_by_age_10y"]:
         if key.startswith("age_"):
             low, high = _bands(key)
-            f["population_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
-                x, x.population(ref, _age_band(x, lo, hi))
+            f["population_by_age_10y", key] = _bind(
+                lambda x, lo, hi: _scaled(x, x.population(ref, _age_band(x, lo, hi))), low, high
             )
-            f["population_share_by_age_10y", key] = lambda x, lo=low, hi=high: x.share(
-                ref, _age_band(x, lo, hi)
+            f["population_share_by_age_10y", key] = _bind(
+                lambda x, lo, hi: x.share(ref, _age_band(x, lo, hi)), low, high
             )
-            f["population_men_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
-                x, x.population(ref, f"b.koen = 1 AND {_age_band(x, lo, hi)}")
+            f["population_men_by_age_10y", key] = _bind(
+                lambda x, lo, hi: _scaled(x, x.population(ref, f"b.koen = 1 AND {_age_band(x, lo, hi)}")),
+                low,
+                high,
             )
-            f["population_women_by_age_10y", key] = lambda x, lo=low, hi=high: _scaled(
-                x, x.population(ref, f"b.koen = 2 AND {_age_band(x, lo, hi)}")
+            f["population_women_by_age_10y", key] = _bind(
+                lambda x, lo, hi: _scaled(x, x.population(ref, f"b.koen = 2 AND {_age_band(x, lo, hi)}")),
+                low,
+                high,
             )
     for key in targets["region_share"]:
         if key[-4:].isdigit():
             code = key[-4:]
-            f["region_share", key] = lambda x, c=code: x.share(ref, f"b.reg = {c}")
-            f["region_count", key] = lambda x, c=code: _scaled(x, x.population(ref, f"b.reg = {c}"))
+            f["region_share", key] = _bind(lambda x, c: x.share(ref, f"b.reg = {c}"), code)
+            f["region_count", key] = _bind(lambda x, c: _scaled(x, x.population(ref, f"b.reg = {c}")), code)
     f["region_count", "municipalities"] = lambda x: x.value(
         f"SELECT count(DISTINCT kom) FROM bef b WHERE {x.resident(ref)}"
     )
@@ -523,14 +533,17 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
     )
     # diabetes: prevalence at the end of a year among residents
     for kind, section in (("t2", "diabetes_type2"), ("t1", "diabetes_type1")):
-        f[section, "prevalent_count"] = lambda x, k=kind: (
-            _scaled(x, x.population(_jan1(2023), x.diabetes(k, _jan1(2023)))) if x.covers(2022) else None
+        f[section, "prevalent_count"] = _bind(
+            lambda x, k: (
+                _scaled(x, x.population(_jan1(2023), x.diabetes(k, _jan1(2023)))) if x.covers(2022) else None
+            ),
+            kind,
         )
-        f[section, "share_total_population"] = lambda x, k=kind: (
-            x.share(_jan1(2023), x.diabetes(k, _jan1(2023))) if x.covers(2022) else None
+        f[section, "share_total_population"] = _bind(
+            lambda x, k: x.share(_jan1(2023), x.diabetes(k, _jan1(2023))) if x.covers(2022) else None, kind
         )
-        f[section, "share_total_population_2016"] = lambda x, k=kind: (
-            x.share(_jan1(2017), x.diabetes(k, _jan1(2017))) if x.covers(2016) else None
+        f[section, "share_total_population_2016"] = _bind(
+            lambda x, k: x.share(_jan1(2017), x.diabetes(k, _jan1(2017))) if x.covers(2016) else None, kind
         )
     f["diabetes_type2", "new_cases_per_year"] = lambda x: (
         _scaled(x, _new_diabetes_cases(x, 2022)) if x.covers(2012, 2022) else None
@@ -538,8 +551,8 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
     for key in targets["diabetes_type2_share_by_age"]:
         if key.startswith("age_"):
             low, high = (0, 29) if key == "age_0_29" else _bands(key)
-            f["diabetes_type2_share_by_age", key] = lambda x, lo=low, hi=high: x.share(
-                ref, x.diabetes("t2", ref), _age_band(x, lo, hi)
+            f["diabetes_type2_share_by_age", key] = _bind(
+                lambda x, lo, hi: x.share(ref, x.diabetes("t2", ref), _age_band(x, lo, hi)), low, high
             )
     f["diabetes_type2_share_by_age", "male_to_female_ratio"] = lambda x: (
         x.share(ref, x.diabetes("t2", ref), "b.koen = 1") / x.share(ref, x.diabetes("t2", ref), "b.koen = 2")
@@ -578,7 +591,7 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
     )
     # cancer (headline counts leave out non-melanoma skin cancer, C44)
     for key, year in (("new_cases_2022", 2022), ("new_cases_2017", 2017), ("new_cases_2020", 2020)):
-        f["cancer", key] = lambda x, y=year: _scaled(x, _cancer_cases(x, y)) if x.covers(y) else None
+        f["cancer", key] = _bind(lambda x, y: _scaled(x, _cancer_cases(x, y)) if x.covers(y) else None, year)
     f["cancer", "crude_rate_per_100k_2022"] = lambda x: (
         1e5 * _cancer_cases(x, 2022) / x.population(_mid(2022)) if x.covers(2022) else None
     )
@@ -606,7 +619,7 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
         "age_std_rate_per_100k_men_2022",
         "age_std_rate_per_100k_women_2022",
     ):
-        f["cancer", key] = lambda x, s=standard: (float("nan"), s)
+        f["cancer", key] = _bind(lambda x, s: (float("nan"), s), standard)
     # other conditions
     f["prevalence_other_verified", "atrial_fibrillation_share_adults_2018"] = lambda x: (
         x.share(_jan1(2019), x.evidence(("af",), _jan1(2019)), f"{x.age(_jan1(2019))} >= 18")
@@ -672,7 +685,7 @@ def _figures(targets: dict) -> dict[tuple[str, str], Figure]:
         ("osteoporosis", ("osteoporosis", "osteoporosis_rx")),
         ("ckd_hospital_coded", ("ckd",)),
     ):
-        f[approx, key] = lambda x, k=kinds: x.share(ref, x.evidence(k, ref))
+        f[approx, key] = _bind(lambda x, k: x.share(ref, x.evidence(k, ref)), kinds)
     f[approx, "asthma"] = lambda x: x.share(ref, _asthma(x))
     f[approx, "depression_antidepressant_users_per_year"] = yearly_users("atc LIKE 'N06A%'")
     f[approx, "statin_users_per_year"] = yearly_users("atc LIKE 'C10AA%'")
@@ -842,11 +855,12 @@ def drug_list_breadth(data_dir: str | Path) -> DrugListBreadth:
             f"SELECT DISTINCT atc FROM read_parquet('{source}') WHERE length(atc) < 7 ORDER BY 1"
         ).fetchall()
         last = max(year for year, _ in per_year) if per_year else 0
+        # an aggregate without GROUP BY returns exactly one row
         codes, rare, most = db.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE users < 20), coalesce(max(users), 0) FROM (
                     SELECT atc, count(DISTINCT pnr) AS users FROM read_parquet('{source}')
                     WHERE year(eksd) = {last} GROUP BY atc)"""
-        ).fetchone()
+        ).fetchone() or (0, 0, 0)
     finally:
         db.close()
     return DrugListBreadth(
