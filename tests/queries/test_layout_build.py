@@ -11,9 +11,19 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlglot import exp
 
-from queries.storage import LAYOUT_ORDER, _range_number, build_layout, data_version_of
+from queries.storage import (
+    _RANGE_CODES,
+    LAYOUT_ORDER,
+    _codes_enum,
+    _range_number,
+    _range_order,
+    build_layout,
+    data_version_of,
+)
 from tests.queries.layouts import assert_same_layouts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +55,27 @@ def _comparisons_on_longest_path(node: exp.Expression) -> int:
         return 0
     branches = [branch.args["true"] for branch in node.args["ifs"]] + [node.args["default"]]
     return len(node.args["ifs"]) + max(_comparisons_on_longest_path(b) for b in branches)
+
+
+# codes as a delivery may spell them: case, quotes, digits, non-ASCII letters, NULL
+_CODES = st.one_of(st.none(), st.text(alphabet="AaBbZz09'-æØ ", min_size=0, max_size=4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(_CODES, st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=40))
+def test_a_range_sorted_on_its_codes_enum_is_in_the_order_of_order_by(rows):
+    """The range sort's ENUM of codes orders exactly as ``ORDER BY code, event_date, pnr`` (byte
+    order, NULL codes last), whatever the codes look like."""
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE r (code VARCHAR, event_date INTEGER, pnr INTEGER)")
+    connection.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
+    source = exp.to_table("r")
+    connection.execute(_codes_enum(source, "code").sql("duckdb"))
+    order = ["code", "event_date", "pnr"]
+    by_enum = connection.execute(_range_order(source, order, order, True).sql("duckdb")).fetchall()
+    by_text = connection.execute("SELECT * FROM r ORDER BY code NULLS LAST, event_date, pnr").fetchall()
+    assert by_enum == by_text
+    connection.execute(f"DROP TYPE {_RANGE_CODES}")
 
 
 def test_a_build_reports_the_seconds_of_every_relation(spec_registers, tmp_path):
