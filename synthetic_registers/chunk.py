@@ -39,7 +39,7 @@ from synthetic_registers.procedures import build_procedures, is_surgical, proced
 from synthetic_registers.pseudonyms import person_keys
 from synthetic_registers.quality_databases import QUALITY_DATABASES, QualityDatabase
 from synthetic_registers.socioeconomic import build_education, build_income, final_levels
-from synthetic_registers.writer import dates, encoded, labels, write_part
+from synthetic_registers.writer import dates, labels, write_part
 
 PERSON_BITS = 23  # running numbers: chunk index in the high bits, person within chunk below
 RECNUM_BASE = 10**12  # record ids: chunk index * base + running number, unique across chunks
@@ -342,7 +342,7 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
     atc = np.concatenate(disp.atc)
     table = atc_table()
     u = rng.random(len(atc))
-    packages = (u >= 0.88).astype(np.int8) + (u >= 0.98)  # 1, 2 or 3 packages: 88 %, 10 %, 2 %
+    apk = 1.0 + (u >= 0.88) + (u >= 0.98)  # 1, 2 or 3 packages: 88 %, 10 %, 2 %
     counts["lmdb"] = write_part(
         out_dir,
         "lmdb",
@@ -350,15 +350,14 @@ def generate_chunk(plan: ChunkPlan, seed: int, out_dir: Path) -> dict[str, int]:
             "pnr": pnr[person],
             "eksd": dates(np.concatenate(disp.eksd)),
             "atc": labels(atc, table.codes),
-            # both as dictionaries the writer keeps (the column holds the values; no hashing per row)
-            "apk": encoded(packages, pa.array([1.0, 2.0, 3.0])),
-            "volume": encoded(atc, pa.array(table.ddd_per_pack)),
+            "apk": apk,
+            "volume": table.ddd_per_pack[atc],
             "vnr": np.concatenate(disp.vnr),
             "indo": labels(np.concatenate(disp.indication), INDICATIONS),
         },
         plan.index,
     )
-    del disp, person, atc, packages
+    del disp, person, atc, apk
     cancer = build_cancer_records(rng, people)
     counts["cancer"] = write_part(
         out_dir,

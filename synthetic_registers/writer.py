@@ -35,26 +35,16 @@ def arrow_schema(table_name: str) -> pa.Schema:
 
 
 def dates(days: np.ndarray) -> pa.Array:
-    """Day numbers as date32; NEVER becomes null.
-
-    Where many rows share few days (a dispensing table: millions of rows over a few thousand
-    days), the days go to the writer dictionary-encoded already: the Parquet file holds the same
-    dates, and the writer need not hash every row to find its dictionary (a tenth of a second per
-    national chunk of dispensings)."""
+    """Day numbers as date32; NEVER becomes null."""
     days = np.ascontiguousarray(days, dtype=np.int32)
     missing = days == NEVER
-    present = days[~missing] if missing.any() else days
-    if len(present):
-        first, last = int(present.min()), int(present.max())
-        if len(days) >= 4 * (last - first + 1):
-            span = pa.array(np.arange(first, last + 1, dtype=np.int32)).cast(pa.date32())
-            return encoded(np.where(missing, -1, days - np.int32(first)), span)
     return pa.array(days, mask=missing if missing.any() else None).cast(pa.date32())
 
 
-def encoded(ids: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
-    """Values of ``dictionary`` at integer ids; negative ids become null. The Parquet column
-    holds the values (its type is the dictionary's)."""
+def labels(ids: np.ndarray, dictionary: list[str] | tuple[str, ...]) -> pa.DictionaryArray:
+    """Strings from integer ids into a dictionary; negative ids become null. The Parquet writer
+    writes a string dictionary as it is (a dictionary of numbers or dates it would expand and hash
+    again, so those columns go to it plain)."""
     ids = np.asarray(ids)
     if ids.dtype.kind not in "iu":
         ids = ids.astype(np.int64)
@@ -64,14 +54,9 @@ def encoded(ids: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
     # without nulls the ids go to Arrow as they are, without a copy
     indices = pa.array(np.where(missing, 0, ids), mask=missing) if missing.any() else pa.array(ids)
     if len(ids) and int(ids.max()) >= len(dictionary):
-        raise IndexError("id outside its dictionary")
+        raise IndexError("label id outside its dictionary")
     # ids were checked above, so Arrow need not validate them again
-    return pa.DictionaryArray.from_arrays(indices, dictionary, safe=False)
-
-
-def labels(ids: np.ndarray, dictionary: list[str] | tuple[str, ...]) -> pa.DictionaryArray:
-    """Strings from integer ids into a dictionary; negative ids become null."""
-    return encoded(ids, pa.array(list(dictionary), pa.string()))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(dictionary), pa.string()), safe=False)
 
 
 def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.ndarray], part: int) -> int:
@@ -83,7 +68,7 @@ def write_part(out_dir: Path, table_name: str, columns: dict[str, pa.Array | np.
         if isinstance(value, pa.DictionaryArray):
             if value.type.value_type != field.type:
                 raise TypeError(f"{table_name}.{field.name}: a dictionary of {value.type.value_type}")
-            arrays.append(value)  # kept dictionary-encoded; the file's type is the values' type
+            arrays.append(value)  # kept dictionary-encoded; the file's logical type is still a string
         elif isinstance(value, pa.Array):
             arrays.append(value.cast(field.type))
         else:

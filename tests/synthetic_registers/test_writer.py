@@ -1,5 +1,5 @@
-"""The generator's fast paths give what the plain ones give: years from the day table, columns
-handed to the Parquet writer already dictionary-encoded."""
+"""The generator's fast paths give what the plain ones give: years from the day table, labels
+handed to the Parquet writer at their own integer width."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from synthetic_registers.dates import NEVER, day, year_of
-from synthetic_registers.writer import dates, encoded, labels, write_part
+from synthetic_registers.writer import dates, labels, write_part
 
 
 def calendar_year(days: np.ndarray) -> np.ndarray:
@@ -28,23 +28,12 @@ def test_year_of_agrees_with_the_calendar_inside_and_outside_its_table():
     assert year_of(np.array([day(2024, 12, 31), day(2025)])).tolist() == [2024, 2025]
 
 
-def test_many_rows_over_few_days_go_dictionary_encoded_and_read_back_as_dates():
-    days = np.array([day(2020, 1, 1), day(2020, 1, 3), NEVER, day(2020, 1, 1)] * 10, dtype=np.int32)
-    column = dates(days)
-    assert isinstance(column, pa.DictionaryArray)  # 40 rows over 3 days
-    assert column.null_count == 10
-    assert column.cast(pa.date32()).equals(pa.array(days, mask=days == NEVER).cast(pa.date32()))
-    spread = dates(np.array([day(1990), day(2020)], dtype=np.int32))
-    assert not isinstance(spread, pa.DictionaryArray)  # few rows over many days: plain
-    assert dates(np.array([NEVER, NEVER], dtype=np.int32)).null_count == 2
-
-
-def test_encoded_columns_are_written_as_their_values(tmp_path):
+def test_labels_of_any_integer_width_are_written_as_their_strings(tmp_path):
     rows = 1_000
     rng = np.random.default_rng(5)
-    packages = rng.integers(0, 3, rows)
-    atc = rng.integers(0, 4, rows).astype(np.int16)
-    volume = np.array([28.0, 98.0, 28.0, 100.0])  # a dictionary may repeat a value
+    atc = rng.integers(0, 4, rows).astype(np.int16)  # as the dispensings keep them
+    indication = rng.integers(-1, 1, rows).astype(np.int8)  # -1: no indication
+    codes = ("A10BA02", "A10BJ06", "C09AA02", "N02BE01")
     eksd = rng.integers(day(2015), day(2015) + 30, rows).astype(np.int32)
     written = write_part(
         tmp_path,
@@ -52,27 +41,25 @@ def test_encoded_columns_are_written_as_their_values(tmp_path):
         {
             "pnr": rng.integers(0, 2**32, rows, dtype=np.uint32),
             "eksd": dates(eksd),
-            "atc": labels(atc, ("A10BA02", "A10BJ06", "C09AA02", "N02BE01")),
-            "apk": encoded(packages, pa.array([1.0, 2.0, 3.0])),
-            "volume": encoded(atc, pa.array(volume)),
+            "atc": labels(atc, codes),
+            "apk": np.ones(rows),
+            "volume": np.full(rows, 28.0),
             "vnr": np.full(rows, 100001, dtype=np.uint32),
-            "indo": labels(np.where(packages == 2, -1, 0), ("1",)),
+            "indo": labels(indication, ("1",)),
         },
         0,
     )
     assert written == rows
     table = pq.read_table(tmp_path / "lmdb" / "part-00000.parquet")
-    assert table.schema.field("apk").type == pa.float64()
-    assert table.schema.field("eksd").type == pa.date32()
-    assert table.column("apk").to_pylist() == (packages + 1.0).tolist()
-    assert table.column("volume").to_pylist() == volume[atc].tolist()
+    assert table.column("atc").to_pylist() == [codes[k] for k in atc]
+    assert table.column("indo").to_pylist() == [None if k < 0 else "1" for k in indication]
     assert table.column("eksd").cast(pa.int32()).to_pylist() == eksd.tolist()
-    assert table.column("indo").null_count == int((packages == 2).sum())
+    assert dates(np.array([day(2015), NEVER], np.int32)).null_count == 1  # NEVER: no such date
 
 
-def test_a_dictionary_of_the_wrong_type_or_an_id_outside_it_is_refused(tmp_path):
+def test_a_label_outside_its_dictionary_or_labels_where_numbers_belong_are_refused(tmp_path):
     with pytest.raises(IndexError):
-        encoded(np.array([0, 3]), pa.array([1.0, 2.0]))
+        labels(np.array([0, 3]), ("A", "B"))
     with pytest.raises(TypeError, match="apk"):
         write_part(
             tmp_path,
