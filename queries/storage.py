@@ -49,7 +49,7 @@ At national scale (a billion dispensings) one ``ORDER BY`` per relation does not
 machine, so a large relation is partitioned once by ranges of its sort key (chosen from a sample)
 into Parquet beside the data, and each range is sorted and appended in order, under a fixed DuckDB
 memory limit that spills into the data directory (``python -m queries.storage DIR`` shows progress).
-Each range's spans are summarised from the same staged rows and appended after it.
+The spans are then summarised from the sorted events, range by range.
 """
 
 from __future__ import annotations
@@ -212,9 +212,9 @@ _LAYOUT_DEFINITION = (
 LAYOUT_FORMAT = hashlib.sha256(repr(_LAYOUT_DEFINITION).encode()).hexdigest()[:8]
 
 
-def span_sql(name: str, where: exp.Expr | None = None, source: exp.Expr | None = None) -> exp.Select:
-    """One row per code and person (and calendar year) of an event relation (or of ``source``, rows
-    of it), with the first and last event date."""
+def span_sql(name: str, where: exp.Expr | None = None) -> exp.Select:
+    """One row per code and person (and calendar year) of an event relation, with the first and last
+    event date."""
     events, code, by_year = SPAN_RELATIONS[name]
     event_date = exp.column("event_date")
     keys: list[exp.Expr] = [exp.column(code)]
@@ -225,7 +225,7 @@ def span_sql(name: str, where: exp.Expr | None = None, source: exp.Expr | None =
         *keys,
         exp.alias_(exp.Min(this=event_date.copy()), "first_date"),
         exp.alias_(exp.Max(this=event_date.copy()), "last_date"),
-    ).from_(source if source is not None else events)
+    ).from_(events)
     if where is not None:
         select = select.where(where)
     return select.group_by(*[key.unalias() for key in keys])
@@ -590,22 +590,14 @@ class _LayoutBuild:
         self.done = 0
         self.total = 0
         self.seconds: dict[str, float] = {}  # per relation (and "plan", "population_years")
-        self._nested: list[float] = []  # seconds of the timers running inside each running timer
 
     @contextlib.contextmanager
     def timed(self, name: str) -> Iterator[None]:
-        """Add the seconds spent to ``name``, less those of timers nested in it (a chunked relation's
-        spans are summarised inside its own loop, and counted as the spans')."""
         started = time.perf_counter()
-        self._nested.append(0.0)
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
-            nested = self._nested.pop()
-            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - nested
-            if self._nested:
-                self._nested[-1] += elapsed
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def step(self, description: str) -> None:
         self.progress(description, self.done, self.total)
@@ -634,28 +626,49 @@ class _LayoutBuild:
                     )
                     self.finish_step()
         for name, (events, _, _) in SPAN_RELATIONS.items():
-            if not plans[events]:  # a chunked relation's spans were summarised range by range
-                with self.timed(name):
-                    self.build_spans(name)
+            with self.timed(name):
+                self.build_spans(name, plans[events])
         with self.timed("population_years"):
             self.step("person-time per year")
             build_population_years(self.connection)
             self.finish_step()
 
-    def build_spans(self, name: str) -> None:
-        """Summarise an event relation materialised in one pass (code first, for the zone maps)."""
-        events, _, _ = SPAN_RELATIONS[name]
-        self.step(f"summarising {events} into {name}")
+    def build_spans(self, name: str, boundaries: list[exp.Expr]) -> None:
+        """Summarise the materialised event relation range by range of its code (the ranges it was
+        sorted in, so each group-by fits the memory limit and reads only its own row groups), and
+        append each range in the layout order (code first, for the zone maps)."""
+        events, code, _ = SPAN_RELATIONS[name]
+        key = exp.column(code)
         self.connection.execute("USE layout")  # the spans read the events just materialised
         try:
-            rows = span_sql(name).order_by(*LAYOUT_ORDER[name].split(", "), dialect="duckdb")  # NULLs last
-            self.connection.execute(
-                exp.Create(this=exp.to_table(name), kind="TABLE", expression=rows).sql("duckdb")
-            )
+            ranges = len(boundaries) + 1
+            for k in range(ranges):
+                self.step(
+                    f"summarising {events} into {name}"
+                    + (f", range {k + 1} of {ranges}" if ranges > 1 else "")
+                )
+                conditions: list[exp.Expr] = []
+                if k > 0:
+                    conditions.append(exp.GTE(this=key.copy(), expression=boundaries[k - 1].copy()))
+                if k < len(boundaries):
+                    conditions.append(exp.LT(this=key.copy(), expression=boundaries[k].copy()))
+                elif conditions:  # NULL codes sort last, as in the events' chunks
+                    conditions = [exp.or_(conditions[0], exp.Is(this=key.copy(), expression=exp.null()))]
+                rows = span_sql(name, exp.and_(*conditions) if conditions else None).order_by(
+                    *LAYOUT_ORDER[name].split(", "),
+                    dialect="duckdb",  # NULLs last, as the chunks put them
+                )
+                target = exp.to_table(name)
+                statement = (
+                    exp.Create(this=target, kind="TABLE", expression=rows)
+                    if k == 0
+                    else exp.Insert(this=target, expression=rows)
+                )
+                self.connection.execute(statement.sql("duckdb"))
+                self.finish_step()
             self.connection.execute("CHECKPOINT layout")
         finally:
             self.connection.execute("USE memory")
-        self.finish_step()
 
     def ordered(self, name: str, source: exp.Expr | None = None) -> exp.Select:
         source = source if source is not None else relation_query(name).subquery()
@@ -724,16 +737,6 @@ class _LayoutBuild:
         columns = [row[0] for row in described]
         order = LAYOUT_ORDER[name].split(", ")
         text_key = {row[0]: row[1] for row in described}[order[0]] == "VARCHAR"
-        # the spans summarising this relation, appended range by range from the staged rows
-        spans = [span for span, (events, _, _) in SPAN_RELATIONS.items() if events == name]
-        for span in spans:
-            self.connection.execute(
-                exp.Create(
-                    this=exp.to_table(f"layout.{span}"),
-                    kind="TABLE",
-                    expression=span_sql(span, source=relation.copy()).limit(0),
-                ).sql("duckdb")
-            )
         partitioned = sqlglot.select("*", exp.alias_(bucket, "layout_chunk")).from_(relation)
         copy = exp.Copy(
             this=partitioned.subquery(),
@@ -770,12 +773,12 @@ class _LayoutBuild:
         for k in range(len(boundaries) + 1):
             self.step(f"sorting {name}, range {k + 1} of {len(boundaries) + 1}")
             part = directory / f"layout_chunk={k}"
-            chunk = exp.func(
-                "read_parquet",
-                exp.Literal.string(str(part / "*.parquet")),
-                exp.EQ(this=exp.var("hive_partitioning"), expression=exp.false()),
-            )
-            if part.is_dir():  # (a range the sample expected may hold no rows)
+            if part.is_dir():
+                chunk = exp.func(
+                    "read_parquet",
+                    exp.Literal.string(str(part / "*.parquet")),
+                    exp.EQ(this=exp.var("hive_partitioning"), expression=exp.false()),
+                )
                 if text_key:
                     self.connection.execute(f"DROP TYPE IF EXISTS {_RANGE_CODES}")
                     self.connection.execute(_codes_enum(chunk, order[0]).sql("duckdb"))
@@ -783,35 +786,10 @@ class _LayoutBuild:
                 self.connection.execute(
                     exp.Insert(this=exp.to_table(f"layout.{name}"), expression=rows).sql("duckdb")
                 )
+                _remove(part)  # free the disk as we go
             self.finish_step()
-            for span in spans:
-                with self.timed(span):
-                    self.step(f"summarising {name} into {span}, range {k + 1} of {len(boundaries) + 1}")
-                    if part.is_dir():
-                        self.append_spans(span, chunk, text_key)
-                    self.finish_step()
-            _remove(part)  # free the disk as we go
         self.connection.execute(f"DROP TYPE IF EXISTS {_RANGE_CODES}")
         self.connection.execute("CHECKPOINT layout")
-
-    def append_spans(self, span: str, chunk: exp.Expr, text_key: bool) -> None:
-        """Append the spans of one staged range of their events, in the layout order. Read from the
-        staged rows rather than the events just written (which would be decompressed again), and
-        sorted on the range's ENUM like the events: about a fifth less time than summarising the
-        written layout range by range afterwards (a 53M-row range of dispensings: 4.8 s against
-        6.3 s)."""
-        order = LAYOUT_ORDER[span].split(", ")
-        first: exp.Expr = exp.column(order[0])
-        if text_key:
-            first = exp.cast(first, exp.DataType.build(_RANGE_CODES, udt=True))
-        rows = span_sql(span, source=chunk.copy()).order_by(
-            first,
-            *(exp.column(c) for c in order[1:]),
-            dialect="duckdb",  # NULLs last, as the events
-        )
-        self.connection.execute(
-            exp.Insert(this=exp.to_table(f"layout.{span}"), expression=rows).sql("duckdb")
-        )
 
 
 # The ENUM type of one range's codes (in the build's in-memory catalog, never in the layout file).
