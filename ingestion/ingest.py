@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ingestion.convert import as_text, code_checker, convert, map_codes
 from ingestion.mapping import Mapping
-from ingestion.readers import BATCH_ROWS, ROW, delivered_columns, is_delivery_file, read_file
+from ingestion.readers import BATCH_ROWS, ROW, delivered_columns, is_delivery_file, read_ahead, read_file
 from synthetic_registers.catalog import Catalog
 from synthetic_registers.schema import PERSON_KEY, TABLES, TABLES_BY_NAME, Table
 from synthetic_registers.writer import arrow_schema, write_part
@@ -213,13 +213,16 @@ def _key_encodings(
     files: list[_File], mapping: Mapping, report: IngestReport, batch_rows: int
 ) -> dict[str, _KeyEncoding]:
     values: dict[str, list[pl.Series]] = defaultdict(list)
-    for file in files:
-        present = [k for k in KEY_COLUMNS if k in file.names]
-        if not present:
-            continue
-        for frame in read_file(file.path, mapping, [file.names[k] for k in present], batch_rows):
-            for key in present:
-                values[key].append(as_text(frame[file.names[key]]).drop_nulls().unique())
+    keyed = [(file, [k for k in KEY_COLUMNS if k in file.names]) for file in files]
+    frames = read_ahead(
+        (file, present, frame)
+        for file, present in keyed
+        if present
+        for frame in read_file(file.path, mapping, [file.names[k] for k in present], batch_rows)
+    )
+    for file, present, frame in frames:
+        for key in present:
+            values[key].append(as_text(frame[file.names[key]]).drop_nulls().unique())
     encodings = {}
     for key, parts in values.items():
         distinct = pl.concat(parts).unique().sort()
@@ -254,7 +257,7 @@ def _convert_all(
     population: pl.Series | None = None
     parts: dict[str, int] = defaultdict(int)
     primary: dict[str, list[pl.DataFrame]] = defaultdict(list)
-    batches = (
+    batches = read_ahead(
         (file, raw)
         for file in files
         for raw in read_file(file.path, mapping, list(file.names.values()), batch_rows)

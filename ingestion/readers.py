@@ -7,8 +7,11 @@ problem is reported by file, row and variable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar, cast
 
 import polars as pl
 import pyarrow as pa
@@ -22,6 +25,10 @@ READERS = (".csv", ".txt", ".sas7bdat", ".xpt", ".parquet")
 # Rows converted and written at a time: bounds the memory of a national file (an LMDB year is
 # about 60 million rows) to a few hundred MB per batch.
 BATCH_ROWS = 2_000_000
+# Batches read ahead while the previous one is converted and written (each one more batch of memory)
+READ_AHEAD = 2
+
+T = TypeVar("T")
 
 
 def is_delivery_file(path: Path) -> bool:
@@ -53,6 +60,28 @@ def read_file(
     for frame in _batches(path, mapping, columns, batch_rows):
         yield frame.select(columns).with_row_index(ROW, offset=offset)
         offset += len(frame)
+
+
+def read_ahead(items: Iterable[T], depth: int = READ_AHEAD) -> Iterator[T]:
+    """``items`` in their order, produced up to ``depth`` ahead on one background thread: parsing a
+    file (Arrow's CSV reader, pyreadstat) and converting the batch before (Polars) both run outside
+    the interpreter lock, so the two overlap on two cores. An error while producing is raised here,
+    at the item it stopped; a consumer that stops early leaves at most ``depth`` items produced."""
+    iterator = iter(items)
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        # one worker: the next() calls run one after another, never concurrently
+        pending: deque[Future[object]] = deque(pool.submit(next, iterator, end) for _ in range(depth))
+        try:
+            while True:
+                item = pending.popleft().result()
+                if item is end:
+                    return
+                pending.append(pool.submit(next, iterator, end))
+                yield cast(T, item)  # not the sentinel: an item of ``items``
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _batches(path: Path, mapping: Mapping, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
