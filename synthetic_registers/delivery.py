@@ -11,13 +11,17 @@ delivery back into the Parquet layout; the tests check that the answers are the 
 SAS files are SAS7BDAT, written by pyreadstat (ReadStat's writer; the files read back with
 pyreadstat and with pandas' own SAS reader). Dates are SAS dates (days since 1960-01-01, format
 DATE9.) and times SAS datetimes (seconds since 1960-01-01, format DATETIME20.), as in SAS itself.
+
+CSV files are appended to part by part, so memory holds one part of the extract; pyreadstat writes
+a SAS dataset whole, so a SAS delivery holds each table in memory (fine for test deliveries; a
+1,000,000-person CSV delivery ran out of 24 GB when CSV was written whole too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import polars as pl
 
@@ -63,30 +67,58 @@ def write_delivery(extract_dir: Path, out_dir: Path, fmt: DeliveryFormat) -> lis
     if fmt not in DELIVERY_FORMATS:
         raise ValueError(f"format must be one of {', '.join(DELIVERY_FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    years = Catalog.load(extract_dir).years
     written: list[Path] = []
     for table in TABLES:
-        frame = pl.read_parquet(Path(extract_dir) / table.name / "*.parquet")
-        frame = _as_delivered(frame, table)
-        if table.name == "bef":
-            pieces = _yearly_snapshots(frame, Catalog.load(extract_dir).years)
-        elif table.name in YEARLY_FILES:
-            year_column = YEARLY_FILES[table.name]
-            year = pl.col(year_column)
-            year = year.dt.year() if frame.schema[year_column] == pl.Date else year.cast(pl.Int32)
-            frame = frame.with_columns(year.alias("__year"))
-            pieces = [
-                (f"{file_stem(table.name)}{key[0]}", part.drop("__year"))
-                for key, part in frame.partition_by("__year", as_dict=True, maintain_order=True).items()
-            ]
-        else:
-            pieces = [(file_stem(table.name), frame)]
-        for stem, piece in sorted(pieces, key=lambda item: item[0]):
+        parts = sorted((Path(extract_dir) / table.name).glob("*.parquet"))
+        if fmt == "csv":
+            written += _write_csv_files(parts, table, years, out_dir)
+            continue
+        frame = _as_delivered(pl.read_parquet(parts), table)
+        for stem, piece in sorted(_pieces(frame, table, years), key=lambda item: item[0]):
             renamed = piece.rename({c: delivered_name(fmt, table.name, c) for c in piece.columns})
-            if fmt == "csv":
-                written.append(_write_csv(renamed, out_dir / f"{stem}.csv"))
-            else:
-                written.append(_write_sas(renamed, out_dir / f"{stem}.sas7bdat", stem))
+            written.append(_write_sas(renamed, out_dir / f"{stem}.sas7bdat", stem))
     return written
+
+
+def _pieces(frame: pl.DataFrame, table: Table, years: range) -> list[tuple[str, pl.DataFrame]]:
+    """The rows of ``frame`` by the delivery file they belong in (file stem, rows)."""
+    if table.name == "bef":
+        return _yearly_snapshots(frame, years)
+    if table.name in YEARLY_FILES:
+        year_column = YEARLY_FILES[table.name]
+        year = pl.col(year_column)
+        year = year.dt.year() if frame.schema[year_column] == pl.Date else year.cast(pl.Int32)
+        frame = frame.with_columns(year.alias("__year"))
+        return [
+            (f"{file_stem(table.name)}{key[0]}", part.drop("__year"))
+            for key, part in frame.partition_by("__year", as_dict=True, maintain_order=True).items()
+        ]
+    return [(file_stem(table.name), frame)]
+
+
+def _write_csv_files(parts: list[Path], table: Table, years: range, out_dir: Path) -> list[Path]:
+    """Append the table part by part to its CSV files, so that memory holds one part (a national
+    extract's prescription register does not fit in memory as text), with the bytes one frame of
+    the whole table would give: rows in part order, one header per file."""
+    files: dict[str, BinaryIO] = {}
+    try:
+        if table.name not in YEARLY_FILES and table.name != "bef":  # always a file, if only a header
+            files[file_stem(table.name)] = (out_dir / f"{file_stem(table.name)}.csv").open("wb")
+        for part in parts:
+            frame = _as_delivered(pl.read_parquet(part), table)
+            for stem, piece in _pieces(frame, table, years):
+                if piece.is_empty() and stem in files and files[stem].tell() > 0:
+                    continue  # (an empty piece still gives a new file its header)
+                renamed = piece.rename({c: delivered_name("csv", table.name, c) for c in piece.columns})
+                header = stem not in files or files[stem].tell() == 0
+                if stem not in files:
+                    files[stem] = (out_dir / f"{stem}.csv").open("wb")
+                files[stem].write(_csv_bytes(renamed, header))
+    finally:
+        for handle in files.values():
+            handle.close()
+    return sorted(out_dir / f"{stem}.csv" for stem in files)
 
 
 def _yearly_snapshots(frame: pl.DataFrame, years: range) -> list[tuple[str, pl.DataFrame]]:
@@ -113,16 +145,16 @@ def _as_delivered(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     return frame.with_columns(changes) if changes else frame
 
 
-def _write_csv(frame: pl.DataFrame, path: Path) -> Path:
+def _csv_bytes(frame: pl.DataFrame, header: bool) -> bytes:
     text = frame.write_csv(
+        include_header=header,
         separator=";",
         decimal_comma=True,
         date_format="%Y-%m-%d",
         datetime_format="%Y-%m-%d %H:%M:%S",
         float_scientific=False,
     )
-    path.write_bytes(text.encode(CSV_ENCODING))
-    return path
+    return text.encode(CSV_ENCODING)
 
 
 def _write_sas(frame: pl.DataFrame, path: Path, member: str) -> Path:
