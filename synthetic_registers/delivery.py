@@ -103,18 +103,16 @@ def _write_csv_files(parts: list[Path], table: Table, years: range, out_dir: Pat
     the whole table would give: rows in part order, one header per file."""
     files: dict[str, BinaryIO] = {}
     try:
-        if table.name not in YEARLY_FILES and table.name != "bef":  # always a file, if only a header
-            files[file_stem(table.name)] = (out_dir / f"{file_stem(table.name)}.csv").open("wb")
         for part in parts:
             frame = _as_delivered(pl.read_parquet(part), table)
             for stem, piece in _pieces(frame, table, years):
-                if piece.is_empty() and stem in files and files[stem].tell() > 0:
-                    continue  # (an empty piece still gives a new file its header)
-                renamed = piece.rename({c: delivered_name("csv", table.name, c) for c in piece.columns})
-                header = stem not in files or files[stem].tell() == 0
                 if stem not in files:
                     files[stem] = (out_dir / f"{stem}.csv").open("wb")
-                files[stem].write(_csv_bytes(renamed, header))
+                handle = files[stem]
+                if piece.is_empty() and handle.tell() > 0:
+                    continue  # (an empty piece still gives a new file its header)
+                renamed = piece.rename({c: delivered_name("csv", table.name, c) for c in piece.columns})
+                handle.write(_csv_bytes(renamed, header=handle.tell() == 0))
     finally:
         for handle in files.values():
             handle.close()
